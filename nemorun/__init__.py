@@ -1,0 +1,28 @@
+"""nemorun: experiment specs compiled to Fiddle graphs and cluster artifacts.
+
+Importing the package is cheap: the API is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from nemorun.api import load, resolve
+    from nemorun.errors import SpecError, SpecErrors
+
+__all__ = ["SpecError", "SpecErrors", "__version__", "load", "resolve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("load", "resolve"):
+        from nemorun import api
+
+        return getattr(api, name)
+    if name in ("SpecError", "SpecErrors"):
+        from nemorun import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'nemorun' has no attribute {name!r}")

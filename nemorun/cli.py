@@ -1,0 +1,291 @@
+"""The ``nemorun`` command: a thin shell over `nemorun.api`.
+
+Each command has its own argparse parser, used with ``parse_intermixed_args`` so options and
+overrides may come in any order (argparse cannot intermix with sub-parsers, hence the manual
+dispatch on the first word). Heavy libraries are imported inside the commands that need them.
+
+Exit codes: 0 ok, 2 bad input (spec, override, flag), 1 anything else. A user's mistake is
+printed like a compiler's error, never as a traceback; set ``NEMORUN_DEBUG=1`` to see one for
+an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nemorun import __version__
+from nemorun.errors import SpecError, SpecErrors
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_overview())
+        return EXIT_OK if args else EXIT_BAD_INPUT
+    if args[0] in ("-V", "--version", "version"):
+        print(f"nemorun {__version__} (experiment-spec compiler; not NVIDIA's nemo_run)")
+        return EXIT_OK
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        from nemorun.errors import did_you_mean
+
+        hint = did_you_mean(name, COMMANDS)
+        print(f"nemorun: unknown command '{name}'" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        print("run 'nemorun --help' for the list of commands", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    build, run = COMMANDS[name]
+    parser = build()
+    try:
+        ns = parser.parse_intermixed_args(rest)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else EXIT_BAD_INPUT
+    try:
+        return run(ns)
+    except SpecErrors as exc:
+        _print_errors(exc)
+        return EXIT_BAD_INPUT
+    except SpecError as exc:
+        _print_errors(SpecErrors([exc]))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # an internal failure, not the user's mistake
+        if os.environ.get("NEMORUN_DEBUG"):
+            raise
+        print(f"nemorun: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("(set NEMORUN_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _print_errors(exc: SpecErrors) -> None:
+    for error in exc.errors:
+        print(f"error: {error.format()}", file=sys.stderr)
+    count = len(exc.errors)
+    if count > 1:
+        print(f"{count} errors", file=sys.stderr)
+
+
+def _warn(messages: Sequence[str]) -> None:
+    for message in messages:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def _parser(name: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"nemorun {name}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _spec_and_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", type=Path, help="the spec file (.yaml, .yml, .toml or .json)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="Hydra-style overrides: key=value, +key=value, ++key=value, ~key, key=a,b (sweep)",
+    )
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from nemorun.files import write_atomic
+
+    write_atomic(output, text)
+
+
+# --- validate ---------------------------------------------------------------------------------
+
+
+def _build_validate() -> argparse.ArgumentParser:
+    p = _parser(
+        "validate",
+        "Check a spec and its overrides against the task's type hints and the executor's "
+        "options. Prints every error, each with its file, line and key path.\n\n"
+        "example: nemorun validate configs/pretrain.yaml optim.lr=3e-4",
+    )
+    _spec_and_overrides(p)
+    return p
+
+
+def _run_validate(ns: argparse.Namespace) -> int:
+    from nemorun.api import load
+    from nemorun.schemas.imports import reference_of
+
+    spec = load(ns.spec, ns.overrides)
+    _warn(spec.warnings)
+    parts = []
+    for task in spec.tasks.values():
+        if task.call is not None:
+            try:
+                what = reference_of(task.call.target)
+            except Exception:
+                what = repr(task.call.target)
+        elif task.script is not None:
+            what = f"script {task.script.script}"
+        else:
+            what = "command"
+        parts.append(what if spec.single_task else f"{task.name}: {what}")
+    points = f", {spec.num_points()} sweep points" if spec.is_sweep() else ""
+    print(f"{ns.spec}: ok ({'; '.join(parts)}; target {spec.target}{points})")
+    return EXIT_OK
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _build_export() -> argparse.ArgumentParser:
+    p = _parser(
+        "export",
+        "Write the resolved spec (extends merged, overrides applied) as Python, YAML, TOML "
+        "or JSON.\n\nexamples:\n  nemorun export configs/pretrain.yaml --format python\n"
+        "  nemorun export configs/quickstart.yaml steps=10 --format toml -o quick.toml",
+    )
+    _spec_and_overrides(p)
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("python", "yaml", "toml", "json"),
+        default="yaml",
+        help="output format (default: yaml)",
+    )
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    return p
+
+
+def _run_export(ns: argparse.Namespace) -> int:
+    from nemorun.api import load
+    from nemorun.compiler.export import export
+
+    spec = load(ns.spec, ns.overrides)
+    _warn(spec.warnings)
+    _write_output(export(spec, ns.format), ns.output)
+    return EXIT_OK
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def _build_schema() -> argparse.ArgumentParser:
+    p = _parser(
+        "schema",
+        "Print the JSON Schema of the whole spec for this spec's task(s), with parameter "
+        "docs from docstrings, for editor completion.\n\n"
+        "example: nemorun schema configs/quickstart.yaml > quickstart.schema.json",
+    )
+    p.add_argument("spec", type=Path, help="the spec file whose task the schema describes")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    return p
+
+
+def _run_schema(ns: argparse.Namespace) -> int:
+    import json
+
+    from nemorun.api import load
+    from nemorun.schemas.jsonschema import spec_schema
+
+    spec = load(ns.spec)
+    text = json.dumps(spec_schema(spec), indent=2, sort_keys=False) + "\n"
+    _write_output(text, ns.output)
+    return EXIT_OK
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+def _build_migrate() -> argparse.ArgumentParser:
+    p = _parser(
+        "migrate",
+        "Rewrite a spec in an older format (including NeMo-Run's --to-yaml output, format 0) "
+        "as a current spec.\n\nexample: nemorun migrate old.yaml --in-place",
+    )
+    p.add_argument("spec", type=Path)
+    p.add_argument("--in-place", action="store_true", help="replace the file instead of printing")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    return p
+
+
+def _run_migrate(ns: argparse.Namespace) -> int:
+    from nemorun.compiler.migrate import migrate_file
+
+    text, summaries = migrate_file(ns.spec)
+    for summary in summaries:
+        print(f"migrated: {summary}", file=sys.stderr)
+    if not summaries:
+        print(f"{ns.spec} is already in the current format", file=sys.stderr)
+    target = ns.spec if ns.in_place else ns.output
+    _write_output(text, target)
+    return EXIT_OK
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+def _build_import() -> argparse.ArgumentParser:
+    p = _parser(
+        "import",
+        "Turn a Python function that returns a Fiddle config (fdl.Partial / fdl.Config) into "
+        "a spec.\n\nexample: nemorun import mypkg.configs:pretrain -o configs/pretrain.yaml",
+    )
+    p.add_argument("reference", metavar="MODULE:FUNCTION")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("yaml", "toml", "json"),
+        default=None,
+        help="output format (default: from the -o suffix, else yaml)",
+    )
+    return p
+
+
+def _run_import(ns: argparse.Namespace) -> int:
+    from nemorun.compiler.importer import import_config
+
+    fmt = ns.format
+    if fmt is None:
+        suffix = ns.output.suffix.lower() if ns.output else ""
+        fmt = {".toml": "toml", ".json": "json"}.get(suffix, "yaml")
+    _write_output(import_config(ns.reference, fmt), ns.output)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Command]] = {
+    "validate": (_build_validate, _run_validate),
+    "export": (_build_export, _run_export),
+    "schema": (_build_schema, _run_schema),
+    "migrate": (_build_migrate, _run_migrate),
+    "import": (_build_import, _run_import),
+}
+
+
+def _overview() -> str:
+    return """usage: nemorun COMMAND [ARGS]
+
+Write an experiment once as a versioned YAML/TOML spec; validate, export, compile and launch it.
+
+commands:
+  validate SPEC [OVERRIDE…]            check a spec against the task's type hints
+  export   SPEC [OVERRIDE…] --format F  write it as python, yaml, toml or json
+  schema   SPEC                        print the JSON Schema of the spec (editor completion)
+  migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
+  import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
+
+Run 'nemorun COMMAND --help' for a command's options and examples."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

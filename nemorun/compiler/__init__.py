@@ -1,0 +1,1 @@
+"""From a validated spec to artifacts: overrides, interpolation, the Fiddle graph, exports."""

@@ -1,0 +1,110 @@
+"""Compile a validated task into a Fiddle graph: ``fdl.Partial(train, model=fdl.Config(...))``.
+
+- One `Call` becomes one buildable, memoised by identity, so a sub-config shared in the spec
+  (a YAML alias, a ``_ref_``) is one shared ``fdl.Config`` in the graph and is built once.
+- Every argument is set under ``fiddle.history.custom_location`` naming where the spec set it
+  (``exp.yaml:12`` or ``override: optim.lr=1e-3``); the Python export prints these as comments.
+- An `EnvRef` becomes ``fdl.Config(nemorun.runtime.env_value, …)``: the variable is read when the
+  graph is built, where the job runs.
+- Script and command tasks become ``fdl.Partial(subprocess.run, …)`` so every task is a graph.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import typing
+from typing import Any
+
+import fiddle as fdl
+from fiddle import history
+
+from nemorun import runtime
+from nemorun.errors import KeyPath, Origin
+from nemorun.schemas.convert import Call, EnvRef, _scalar_core, _strip_annotated
+from nemorun.schemas.source import find_origin
+from nemorun.schemas.spec import Spec, TaskSpec
+
+_OVERRIDE_TEXT = re.compile(r"^override \d+ '(.*)'$", re.S)
+
+
+def task_graph(spec: Spec, task: TaskSpec | None = None) -> Any:
+    """The Fiddle graph of ``task`` (default: the spec's only or first task)."""
+    task = task or spec.task
+    return _Builder(spec.resolved.origins).task(task)
+
+
+def provenance(origin: Origin | None) -> str:
+    """``exp.yaml:12`` for file values, ``override: optim.lr=1e-3`` for command-line ones."""
+    if origin is None:
+        return "default"
+    if origin.override is not None:
+        match = _OVERRIDE_TEXT.match(origin.override)
+        return "override: " + (match.group(1) if match else origin.override)
+    return origin.label()
+
+
+class _Builder:
+    def __init__(self, origins: dict[KeyPath, Origin]) -> None:
+        self.origins = origins
+        self.memo: dict[int, Any] = {}
+
+    def task(self, task: TaskSpec) -> Any:
+        if task.call is not None:
+            return self.buildable(task.call, task.path, root=True)
+        if task.script is not None:
+            script = task.script.script
+            argv = ["python3", script] if script.endswith(".py") else ["bash", script]
+            return fdl.Partial(subprocess.run, [*argv, *task.script.args], check=True)
+        assert task.command is not None
+        command = task.command.command
+        return fdl.Partial(subprocess.run, command, shell=isinstance(command, str), check=True)
+
+    def buildable(self, call: Call, path: KeyPath, root: bool = False) -> Any:
+        if id(call) in self.memo:
+            return self.memo[id(call)]
+        cls = fdl.Partial if (call.partial or root) else fdl.Config
+        with self._at(path):
+            node = cls(call.target)
+        self.memo[id(call)] = node
+        for name, value in call.args.items():
+            converted = self.value(value, (*path, name))
+            with self._at((*path, name)):
+                setattr(node, name, converted)
+        return node
+
+    def value(self, value: Any, path: KeyPath) -> Any:
+        if isinstance(value, Call):
+            return self.buildable(value, value.path or path)
+        if isinstance(value, EnvRef):
+            return env_config(value)
+        if isinstance(value, list):
+            return [self.value(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return tuple(self.value(v, (*path, i)) for i, v in enumerate(value))
+        if isinstance(value, dict):
+            return {k: self.value(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, (set, frozenset)):
+            return type(value)(self.value(v, path) for v in value)
+        return value
+
+    def _at(self, path: KeyPath) -> Any:
+        label = provenance(find_origin(self.origins, path))
+        return history.custom_location(lambda: history.Location(label, 0, None))
+
+
+def env_config(ref: EnvRef) -> Any:
+    """``fdl.Config(env_value, template=…, to=int)`` for an environment reference."""
+    annotation = _strip_annotated(ref.annotation)
+    optional = type(None) in typing.get_args(annotation)
+    core = _scalar_core(annotation)
+    kwargs: dict[str, Any] = {"template": ref.template}
+    if core not in (str, typing.Any, None):
+        kwargs["to"] = core
+    if optional:
+        kwargs["optional"] = True
+    return fdl.Config(runtime.env_value, **kwargs)
+
+
+def is_env_config(value: Any) -> bool:
+    return isinstance(value, fdl.Config) and fdl.get_callable(value) is runtime.env_value

@@ -1,0 +1,1 @@
+"""Targets that submit compiled artifacts, track them and keep run records."""

@@ -1,0 +1,1 @@
+"""The spec model: formats and migrations, loading with positions, schemas from type hints."""

@@ -1,0 +1,643 @@
+"""Validate a plain value against a type hint and convert it to that type.
+
+The task receives what its signature promises: a list for a ``tuple`` becomes a tuple, a string
+for a ``Path`` a Path, an int for a ``float`` a float, a member name for an ``Enum`` the member,
+and a mapping for a dataclass (or any class with a typed ``__init__``) a `Call`, which the
+compiler turns into an ``fdl.Config``.
+
+Design points:
+- Dispatch is a table keyed by ``typing.get_origin`` (or the type itself), not an if-chain.
+- Errors never stop the walk: each goes to the `Collector` and the walk continues, so one run
+  reports every mistake. `Union` tries each alternative in a sandbox (errors and memo restored)
+  and reports all of them when none fits.
+- A mapping reached twice (a YAML alias) gives the *same* `Call` both times: sharing survives.
+- Values holding ``${oc.env:…}`` are never resolved here: they become `EnvRef`s, read and
+  converted where the job runs. A literal default inside one is checked now.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import pathlib
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
+from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
+from nemorun.schemas.source import find_origin
+from nemorun.schemas.imports import TargetImportError, reference_of, resolve
+
+TARGET_KEY = "_target_"
+PARTIAL_KEY = "_partial_"
+REF_KEY = "_ref_"
+ENV_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Any = _Invalid()
+
+
+@dataclass(eq=False)
+class Call:
+    """A validated call: ``target(**args)``, or ``functools.partial`` of it when ``partial``."""
+
+    target: Any
+    args: dict[str, Any] = field(default_factory=dict)
+    partial: bool = False
+    explicit_target: bool = False
+    """True when the spec named the target (``_target_``) rather than leaving it to the hint."""
+    path: KeyPath = ()
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A value read from the job's environment where it runs: ``${oc.env:VAR[,default]}``."""
+
+    template: str
+    annotation: Any = Any
+
+    def variables(self) -> list[str]:
+        return [m.group(1).strip() for m in ENV_REF.finditer(self.template)]
+
+
+def is_env_template(value: Any) -> bool:
+    return isinstance(value, str) and "${oc.env:" in value
+
+
+class Validator:
+    """One validation pass over a tree; ``origins`` says where each key path was written."""
+
+    def __init__(self, origins: dict[KeyPath, Origin], errors: Collector) -> None:
+        self.origins = origins
+        self.errors = errors
+        self.memo: dict[int, Call] = {}
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def value(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        """``raw`` converted to ``annotation``, or INVALID after recording an error."""
+        if is_env_template(raw):
+            return self._env_ref(raw, annotation, path)
+        annotation = _strip_annotated(annotation)
+        if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
+            return self._any(raw, path)
+        origin = typing.get_origin(annotation)
+        handler = _BY_ORIGIN.get(origin) if origin is not None else _BY_TYPE.get(annotation)
+        if handler is not None:
+            return handler(self, raw, annotation, path)
+        if annotation is None or annotation is type(None):
+            return None if raw is None else self._fail(path, "null", raw)
+        if isinstance(annotation, type):
+            if issubclass(annotation, enum.Enum):
+                return self._enum(raw, annotation, path)
+            if issubclass(annotation, pathlib.PurePath):
+                return self._path(raw, annotation, path)
+            if is_config_class(annotation):
+                return self._config(raw, annotation, path)
+            if isinstance(raw, annotation):
+                return raw
+            if isinstance(raw, dict) and TARGET_KEY in raw:
+                return self.call(raw, None, path)
+        return self._fail(path, describe(annotation), raw)
+
+    def call(self, raw: dict[str, Any], default_target: Any, path: KeyPath) -> Any:
+        """A mapping of arguments → `Call` of its ``_target_`` (or of ``default_target``)."""
+        if id(raw) in self.memo:
+            return self.memo[id(raw)]
+        target = default_target
+        explicit = TARGET_KEY in raw
+        if explicit:
+            target = self._target(raw[TARGET_KEY], (*path, TARGET_KEY))
+            if target is INVALID:
+                return INVALID
+            if (
+                isinstance(default_target, type)
+                and isinstance(target, type)
+                and not issubclass(target, default_target)
+            ):
+                return self._error(
+                    (*path, TARGET_KEY),
+                    f"'{raw[TARGET_KEY]}' is not a subclass of {default_target.__qualname__}",
+                    expected=f"{default_target.__qualname__} or a subclass of it",
+                    at_value=True,
+                )
+        if target is None:
+            return self._error(path, "no callable to call", expected=f"a '{TARGET_KEY}' key")
+        partial = raw.get(PARTIAL_KEY, False)
+        if not isinstance(partial, bool):
+            self._fail((*path, PARTIAL_KEY), "true or false", partial)
+            partial = False
+        try:
+            schema = inspect_callable(target)
+        except (TypeError, ValueError):
+            return self._error(path, f"cannot read the signature of {target!r}")
+        result = Call(target, {}, partial, explicit, path)
+        self.memo[id(raw)] = result
+        for key, item in raw.items():
+            if key in (TARGET_KEY, PARTIAL_KEY):
+                continue
+            param = schema.params.get(key) if isinstance(key, str) else None
+            if param is not None:
+                annotation = param.annotation
+            elif schema.accepts_any_keyword() and isinstance(key, str):
+                annotation = schema.var_keyword
+            else:
+                self._error(
+                    (*path, key),
+                    f"unknown argument of {schema.name}",
+                    suggestion=did_you_mean(str(key), schema.params),
+                )
+                continue
+            converted = self.value(item, annotation, (*path, key))
+            if converted is not INVALID:
+                result.args[key] = converted
+        if not partial:
+            for name in schema.required():
+                if name not in raw:
+                    example = example_for(schema.params[name].annotation)
+                    self._error(
+                        path,
+                        f"missing required argument '{name}' of {schema.name}",
+                        suggestion=f"add '{name}: {example}'",
+                    )
+        return result
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def _error(
+        self,
+        path: KeyPath,
+        message: str,
+        *,
+        expected: str | None = None,
+        found: str | None = None,
+        suggestion: str | None = None,
+        at_value: bool = False,
+    ) -> Any:
+        origin = find_origin(self.origins, path)
+        if origin is not None and at_value:
+            origin = origin.at_value()
+        self.errors.add(SpecError(message, path, origin, expected, found, suggestion))
+        return INVALID
+
+    def _fail(self, path: KeyPath, expected: str, raw: Any, suggestion: str | None = None) -> Any:
+        return self._error(
+            path,
+            "wrong type",
+            expected=expected,
+            found=describe_value(raw),
+            suggestion=suggestion,
+            at_value=True,
+        )
+
+    def _written_text(self, path: KeyPath) -> str | None:
+        """The scalar as the user typed it, when it was a plain (unquoted) scalar at ``path``."""
+        origin = self.origins.get(path)
+        return origin.text if origin is not None else None
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    def _any(self, raw: Any, path: KeyPath) -> Any:
+        if isinstance(raw, dict):
+            if TARGET_KEY in raw:
+                return self.call(raw, None, path)
+            return {k: self._any(v, (*path, k)) for k, v in raw.items()}
+        if isinstance(raw, list):
+            return [self._any(v, (*path, i)) for i, v in enumerate(raw)]
+        return raw
+
+    def _target(self, ref: Any, path: KeyPath) -> Any:
+        if not isinstance(ref, str):
+            if callable(ref):
+                return ref
+            return self._fail(path, "a 'module:name' string", ref)
+        try:
+            return resolve(ref)
+        except TargetImportError as exc:
+            return self._error(path, exc.message, suggestion=exc.suggestion, at_value=True)
+
+    def _config(self, raw: Any, cls: type, path: KeyPath) -> Any:
+        if isinstance(raw, dict):
+            return self.call(raw, cls, path)
+        if isinstance(raw, cls) or isinstance(raw, Call):
+            return raw
+        return self._fail(path, f"a mapping of {cls.__qualname__} arguments", raw)
+
+    def _int(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        text = self._written_text(path)
+        if isinstance(raw, str) and text == raw and re.fullmatch(r"[-+]?\d[\d_]*", raw):
+            return int(raw)
+        if isinstance(raw, float) and raw.is_integer():
+            return self._fail(path, "an integer", raw, suggestion=f"write {int(raw)}")
+        return self._fail(path, "an integer", raw)
+
+    def _float(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str) and self._written_text(path) == raw:
+            # PyYAML reads 1e-3 (no dot) as a string; the user meant a number.
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        return self._fail(path, "a number", raw, suggestion="write it like 0.001 or 1.0e-3")
+
+    def _str(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, str):
+            return raw
+        text = self._written_text(path)
+        if text is not None and not isinstance(raw, (dict, list)):
+            return text  # `tag: 007` or `country: no` means exactly what was typed
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)
+        return self._fail(path, "a string", raw, suggestion="quote the value")
+
+    def _bool(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, bool):
+            return raw
+        return self._fail(path, "true or false", raw)
+
+    def _path(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, pathlib.PurePath):
+            return raw
+        if isinstance(raw, str):
+            return pathlib.Path(raw)
+        return self._fail(path, "a path string", raw)
+
+    def _enum(self, raw: Any, annotation: type[enum.Enum], path: KeyPath) -> Any:
+        if isinstance(raw, annotation):
+            return raw
+        members = annotation.__members__
+        if isinstance(raw, str) and raw in members:
+            return members[raw]
+        by_value = [m for m in annotation if m.value == raw and type(m.value) is type(raw)]
+        if len(by_value) == 1:
+            return by_value[0]
+        names = ", ".join(f"'{n}'" for n in members)
+        return self._error(
+            path,
+            f"not a member of {annotation.__qualname__}",
+            expected=f"one of {names}",
+            found=describe_value(raw),
+            suggestion=did_you_mean(str(raw), members),
+            at_value=True,
+        )
+
+    def _literal(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        choices = typing.get_args(annotation)
+        for choice in choices:
+            if type(choice) is type(raw) and choice == raw:
+                return choice
+        text = self._written_text(path)
+        if text is not None and text in choices:
+            return text
+        shown = ", ".join(repr(c) for c in choices)
+        return self._error(
+            path,
+            "not an allowed value",
+            expected=f"one of {shown}",
+            found=describe_value(raw),
+            suggestion=did_you_mean(str(raw), [c for c in choices if isinstance(c, str)]),
+            at_value=True,
+        )
+
+    def _union(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        options = typing.get_args(annotation)
+        if raw is None and type(None) in options:
+            return None
+        failures: list[str] = []
+        for option in options:
+            if option is type(None):
+                continue
+            saved_errors, saved_memo = self.errors, dict(self.memo)
+            self.errors = Collector()
+            try:
+                result = self.value(raw, option, path)
+                trial = self.errors
+            finally:
+                self.errors = saved_errors
+            if not trial:
+                return result
+            self.memo = saved_memo
+            failures.extend(f"as {describe(option)}: {e.message}" for e in trial.errors[:1])
+            if len(options) == 2 and type(None) in options:
+                self.errors.extend(trial.errors)  # Optional[X]: X's own error is the clearest
+                return INVALID
+        return self._error(
+            path,
+            "matches none of the allowed types",
+            expected=describe(annotation),
+            found=describe_value(raw) + " (" + "; ".join(failures) + ")",
+            at_value=True,
+        )
+
+    def _sequence(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        origin = typing.get_origin(annotation) or annotation
+        args = typing.get_args(annotation)
+        if not isinstance(raw, (list, tuple, set, frozenset)):
+            return self._fail(path, describe(annotation), raw)
+        items = list(raw)
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if args == ((),):
+                args = ()
+            if len(items) != len(args):
+                return self._error(
+                    path,
+                    "wrong number of items",
+                    expected=f"{len(args)} items ({describe(annotation)})",
+                    found=f"{len(items)}",
+                    at_value=True,
+                )
+            converted = [self.value(v, a, (*path, i)) for i, (v, a) in enumerate(zip(items, args))]
+        else:
+            item_type = args[0] if args else Any
+            converted = [self.value(v, item_type, (*path, i)) for i, v in enumerate(items)]
+        if any(c is INVALID for c in converted):
+            return INVALID
+        if origin in (tuple,):
+            return tuple(converted)
+        if origin in (set, collections.abc.Set, collections.abc.MutableSet):
+            return set(converted)
+        if origin is frozenset:
+            return frozenset(converted)
+        return converted
+
+    def _mapping(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        args = typing.get_args(annotation)
+        key_type, value_type = args if len(args) == 2 else (Any, Any)
+        if not isinstance(raw, dict):
+            return self._fail(path, describe(annotation), raw)
+        out: dict[Any, Any] = {}
+        for key, item in raw.items():
+            k = key
+            if _strip_annotated(key_type) is str and not isinstance(key, str):
+                k = str(key)
+            elif key_type is not Any:
+                k = self.value(key, key_type, (*path, key))
+            v = self.value(item, value_type, (*path, key))
+            if k is not INVALID and v is not INVALID:
+                out[k] = v
+        return out
+
+    def _callable(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        if isinstance(raw, str):
+            return self._target(raw, path)
+        if callable(raw):
+            return raw
+        return self._fail(path, "a 'module:name' reference to a callable", raw)
+
+    def _type(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
+        args = typing.get_args(annotation)
+        obj = self._callable(raw, annotation, path)
+        if obj is INVALID:
+            return INVALID
+        base = args[0] if args else object
+        if not isinstance(obj, type) or (isinstance(base, type) and not issubclass(obj, base)):
+            return self._fail(path, describe(annotation), raw)
+        return obj
+
+    def _env_ref(self, raw: str, annotation: Any, path: KeyPath) -> Any:
+        annotation = _strip_annotated(annotation)
+        whole = ENV_REF.fullmatch(raw)
+        scalar = _scalar_core(annotation)
+        if scalar is None:
+            return self._error(
+                path,
+                "an environment reference can only fill a scalar argument",
+                expected=describe(annotation),
+                found=repr(raw),
+                at_value=True,
+            )
+        if whole is None and scalar not in (str, pathlib.Path, Any):
+            return self._error(
+                path,
+                "text around an environment reference makes a string",
+                expected=describe(annotation),
+                found=repr(raw),
+                suggestion="use the reference alone, e.g. '${oc.env:VAR,default}'",
+                at_value=True,
+            )
+        if whole is not None and whole.group(2) is not None:
+            try:
+                convert_text(whole.group(2), annotation)
+            except (TypeError, ValueError) as exc:
+                return self._error(
+                    path,
+                    f"the default of '{raw}' does not fit",
+                    expected=describe(annotation),
+                    found=repr(whole.group(2)),
+                    suggestion=str(exc) or None,
+                    at_value=True,
+                )
+        return EnvRef(raw, annotation)
+
+
+# --- descriptions for messages -----------------------------------------------------------------
+
+
+def describe(annotation: Any) -> str:
+    """A short human description of a type hint: ``list of int``, ``one of 'a', 'b'``."""
+    annotation = _strip_annotated(annotation)
+    if annotation is Any:
+        return "any value"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    if origin in (list, collections.abc.Sequence, collections.abc.MutableSequence):
+        return f"a list of {describe(args[0])}" if args else "a list"
+    if origin in (set, frozenset, collections.abc.Set):
+        return f"a list of unique {describe(args[0])}" if args else "a list of unique values"
+    if origin is tuple:
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            return f"a list of {describe(args[0])}" if args else "a list"
+        return "a list of " + ", ".join(describe(a) for a in args)
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+        return f"a mapping of {describe(args[1])}" if args else "a mapping"
+    if origin in (collections.abc.Callable,):
+        return "a 'module:name' reference to a callable"
+    if annotation is type(None) or annotation is None:
+        return "null"
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+    }
+    if annotation in names:
+        return names[annotation]
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return "one of " + ", ".join(f"'{n}'" for n in annotation.__members__)
+        if issubclass(annotation, pathlib.PurePath):
+            return "a path"
+        return f"a mapping of {annotation.__qualname__} arguments"
+    return str(annotation)
+
+
+def describe_value(raw: Any) -> str:
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return f"{str(raw).lower()} (a boolean)"
+    if isinstance(raw, int):
+        return f"{raw} (an integer)"
+    if isinstance(raw, float):
+        return f"{raw} (a number)"
+    if isinstance(raw, str):
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        return f"{shown!r} (a string)"
+    if isinstance(raw, dict):
+        return "a mapping"
+    if isinstance(raw, (list, tuple)):
+        return "a list"
+    return type(raw).__name__
+
+
+def example_for(annotation: Any) -> str:
+    """A valid value to show in a suggestion."""
+    annotation = _strip_annotated(annotation)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return repr(args[0]) if isinstance(args[0], str) else str(args[0])
+    if origin in (Union, types.UnionType):
+        return example_for(next(a for a in args if a is not type(None)))
+    if origin in (list, tuple, set, frozenset, collections.abc.Sequence):
+        return "[]"
+    if origin in (dict, collections.abc.Mapping):
+        return "{}"
+    examples = {int: "1", float: "0.1", str: "'text'", bool: "true"}
+    if annotation in examples:
+        return examples[annotation]
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return next(iter(annotation.__members__))
+        if issubclass(annotation, pathlib.PurePath):
+            return "/path/to/file"
+        if is_config_class(annotation):
+            return "{...}"
+    return "..."
+
+
+# --- runtime-side helpers shared with the generated code ---------------------------------------
+
+
+def convert_text(text: str, annotation: Any) -> Any:
+    """Convert an environment string to ``annotation`` (a scalar hint), as the job will."""
+    annotation = _strip_annotated(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if text.lower() in ("null", "none") and len(options) < len(typing.get_args(annotation)):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return convert_text(text, option)
+            except (TypeError, ValueError) as exc:
+                errors.append(str(exc))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        for choice in typing.get_args(annotation):
+            if str(choice) == text:
+                return choice
+        raise ValueError(f"expected one of {typing.get_args(annotation)}")
+    if annotation is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    if annotation in (int, float, str):
+        return annotation(text)
+    if annotation is Any:
+        return text
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation[text]
+    if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
+        return pathlib.Path(text)
+    raise TypeError(f"cannot read {annotation} from the environment")
+
+
+def _scalar_core(annotation: Any) -> Any:
+    """The scalar type behind ``annotation`` (through Optional), or None if not a scalar."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        cores = [_scalar_core(a) for a in typing.get_args(annotation) if a is not type(None)]
+        return cores[0] if len(cores) == 1 else (Any if all(cores) else None)
+    if origin is Literal:
+        return str
+    if annotation in (int, float, str, bool, Any):
+        return annotation
+    if isinstance(annotation, type) and issubclass(annotation, (enum.Enum, pathlib.PurePath)):
+        return pathlib.Path if issubclass(annotation, pathlib.PurePath) else annotation
+    return None
+
+
+def _strip_annotated(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
+_Handler = Callable[[Validator, Any, Any, KeyPath], Any]
+
+_BY_TYPE: dict[Any, _Handler] = {
+    int: Validator._int,
+    float: Validator._float,
+    str: Validator._str,
+    bool: Validator._bool,
+    list: Validator._sequence,
+    tuple: Validator._sequence,
+    set: Validator._sequence,
+    frozenset: Validator._sequence,
+    dict: Validator._mapping,
+    collections.abc.Callable: Validator._callable,
+    type: Validator._type,
+}
+
+_BY_ORIGIN: dict[Any, _Handler] = {
+    Union: Validator._union,
+    types.UnionType: Validator._union,
+    Literal: Validator._literal,
+    list: Validator._sequence,
+    tuple: Validator._sequence,
+    set: Validator._sequence,
+    frozenset: Validator._sequence,
+    collections.abc.Sequence: Validator._sequence,
+    collections.abc.MutableSequence: Validator._sequence,
+    collections.abc.Set: Validator._sequence,
+    collections.abc.MutableSet: Validator._sequence,
+    dict: Validator._mapping,
+    collections.abc.Mapping: Validator._mapping,
+    collections.abc.MutableMapping: Validator._mapping,
+    collections.abc.Callable: Validator._callable,
+    type: Validator._type,
+}
+
+__all__ = [
+    "INVALID",
+    "MISSING",
+    "Call",
+    "EnvRef",
+    "Validator",
+    "convert_text",
+    "describe",
+    "example_for",
+    "reference_of",
+]

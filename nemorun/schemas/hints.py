@@ -1,0 +1,171 @@
+"""Inspect a callable (function, class, dataclass) into a `CallableSchema`: its parameters, their
+type hints, defaults and docs.
+
+This is the "inspect" step of inspect → validate → emit. It runs once per callable (cached), and
+the same code reads nemorun's own option dataclasses, so user arguments and executor options are
+checked by one validator.
+
+Hints are resolved with `typing.get_type_hints`; a hint that cannot be resolved (a forward
+reference to a name the module never defines) degrades to `Any` rather than failing: the
+parameter is still known, only unchecked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a callable."""
+
+    name: str
+    annotation: Any = Any
+    default: Any = MISSING
+    doc: str | None = None
+
+    def is_required(self) -> bool:
+        """True when the caller must give a value."""
+        return self.default is MISSING
+
+
+@dataclass(frozen=True)
+class CallableSchema:
+    """What a callable accepts, by keyword."""
+
+    target: Any
+    params: dict[str, Param] = field(default_factory=dict)
+    var_keyword: Any = None
+    """The annotation of ``**kwargs`` (``Any`` if unannotated), or None when there is none."""
+    doc: str | None = None
+
+    @property
+    def name(self) -> str:
+        return getattr(self.target, "__qualname__", None) or repr(self.target)
+
+    def accepts_any_keyword(self) -> bool:
+        """True when ``**kwargs`` lets the callable take names it does not declare."""
+        return self.var_keyword is not None
+
+    def required(self) -> list[str]:
+        return [p.name for p in self.params.values() if p.is_required()]
+
+
+def is_config_class(tp: Any) -> bool:
+    """True for classes whose values are written as mappings: dataclasses, and classes with an
+    ``__init__`` of their own that takes keyword arguments."""
+    if not isinstance(tp, type):
+        return False
+    if dataclasses.is_dataclass(tp):
+        return True
+    if tp.__module__ == "builtins" or issubclass(tp, (BaseException,)):
+        return False
+    init = tp.__dict__.get("__init__") or getattr(tp, "__init__", None)
+    if init is None or init is object.__init__:
+        return False
+    try:
+        params = list(inspect.signature(tp).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+@functools.lru_cache(maxsize=None)
+def inspect_callable(target: Any) -> CallableSchema:
+    """Parameters of ``target``. Raises TypeError when it has no inspectable signature."""
+    docs = _param_docs(inspect.getdoc(target) or "")
+    if isinstance(target, type) and dataclasses.is_dataclass(target):
+        return _inspect_dataclass(target, docs)
+    hints = _hints(target.__init__ if isinstance(target, type) else target)
+    signature = inspect.signature(target)
+    params: dict[str, Param] = {}
+    var_keyword = None
+    for p in signature.parameters.values():
+        if p.kind == p.VAR_KEYWORD:
+            var_keyword = hints.get(p.name, Any)
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+            continue
+        default = MISSING if p.default is p.empty else p.default
+        params[p.name] = Param(p.name, hints.get(p.name, Any), default, docs.get(p.name))
+    return CallableSchema(target, params, var_keyword, _summary(inspect.getdoc(target)))
+
+
+def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
+    hints = _hints(cls)
+    params: dict[str, Param] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = MISSING
+        params[f.name] = Param(f.name, hints.get(f.name, Any), default, docs.get(f.name))
+    return CallableSchema(cls, params, None, _summary(inspect.getdoc(cls)))
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj)
+    except Exception:  # unresolvable forward refs: fall back to what can be evaluated
+        raw = getattr(obj, "__annotations__", {}) or {}
+        return {k: v for k, v in raw.items() if not isinstance(v, str)}
+
+
+def _summary(doc: str | None) -> str | None:
+    if not doc:
+        return None
+    return doc.strip().split("\n\n")[0].strip() or None
+
+
+_SECTION = re.compile(r"^(Args|Arguments|Attributes|Parameters|Keyword Args):\s*$")
+_GOOGLE_ITEM = re.compile(r"^(\s+)(\*{0,2}\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+_SPHINX_ITEM = re.compile(r"^\s*:param\s+(?:[^:]*\s)?(\w+):\s*(.*)$")
+
+
+def _param_docs(doc: str) -> dict[str, str]:
+    """Parameter descriptions from Google-style ``Args:`` sections or Sphinx ``:param x:``."""
+    out: dict[str, str] = {}
+    in_section = False
+    indent: str | None = None
+    current: str | None = None
+    for line in doc.splitlines():
+        sphinx = _SPHINX_ITEM.match(line)
+        if sphinx:
+            out[sphinx.group(1)] = sphinx.group(2).strip()
+            continue
+        if _SECTION.match(line.strip() + (":" if not line.strip().endswith(":") else "")) and (
+            line.strip().rstrip(":") in ("Args", "Arguments", "Attributes", "Parameters")
+        ):
+            in_section, indent, current = True, None, None
+            continue
+        if not in_section:
+            continue
+        if line.strip() and not line.startswith((" ", "\t")):
+            in_section = False
+            continue
+        item = _GOOGLE_ITEM.match(line)
+        if item and (indent is None or item.group(1) == indent):
+            indent = item.group(1)
+            current = item.group(2).lstrip("*")
+            out[current] = item.group(3).strip()
+        elif current and line.strip():
+            out[current] = (out[current] + " " + line.strip()).strip()
+    return out

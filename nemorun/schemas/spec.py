@@ -1,0 +1,485 @@
+"""The spec model: the typed form of a resolved spec tree, and the pass that builds it.
+
+`validate_tree` checks the whole tree in one pass and raises `SpecErrors` holding every mistake.
+Task arguments are checked against the task callable's own type hints; ``executor``,
+``launcher`` and non-Python tasks against nemorun's option dataclasses, by the same validator.
+
+Sweeps are kept as axes (path → values). The spec is validated at its first point, and every
+other value of each axis is checked in place, so a bad sweep value is reported before anything
+is expanded. `Spec.at_point` gives the validated spec of any point of the product.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
+from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator
+from nemorun.schemas.hints import inspect_callable
+from nemorun.schemas.imports import search_path
+from nemorun.schemas.options import (
+    DEFAULT_TARGET,
+    TARGET_OPTIONS,
+    CommandTask,
+    ExecutorOptions,
+    LauncherOptions,
+    ScriptTask,
+)
+from nemorun.schemas.source import find_origin
+
+TOP_LEVEL_KEYS = (
+    "nemorun",
+    "name",
+    "description",
+    "extends",
+    "task",
+    "tasks",
+    "executor",
+    "launcher",
+    "sweep",
+    "packager",
+    "pythonpath",
+)
+PACKAGERS = ("none", "git")
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One swept key: the spec path and the values it takes, in order."""
+
+    path: KeyPath
+    values: tuple[Any, ...]
+    origin: Origin | None = None
+    source: str = "spec"
+    """``spec`` for the ``sweep:`` key, or the override's text."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class TaskSpec:
+    """One task: a Python call, a script or a command, with its own executor and dependencies."""
+
+    name: str
+    path: KeyPath
+    call: Call | None = None
+    script: ScriptTask | None = None
+    command: CommandTask | None = None
+    executor: ExecutorOptions | None = None
+    target: str | None = None
+    after: list[str] = field(default_factory=list)
+
+    def is_python(self) -> bool:
+        """True when the task calls a Python function or class."""
+        return self.call is not None
+
+
+@dataclass
+class Resolved:
+    """A spec tree after extends, overrides and interpolation: the input to validation."""
+
+    tree: dict[str, Any]
+    origins: dict[KeyPath, Origin]
+    source: Path
+    files: list[Path] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    axes: list[SweepAxis] = field(default_factory=list)
+    """Sweep axes from the command line; the spec's own ``sweep:`` is read in validation."""
+
+
+@dataclass
+class Spec:
+    """A validated spec, at one point of its sweep."""
+
+    resolved: Resolved
+    tree: dict[str, Any]
+    """The resolved tree at this point (sweep values filled in)."""
+    name: str | None
+    description: str | None
+    tasks: dict[str, TaskSpec]
+    single_task: bool
+    target: str
+    executor: ExecutorOptions
+    launcher: LauncherOptions
+    axes: list[SweepAxis]
+    packager: str
+    pythonpath: list[Path]
+    point: tuple[int, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+    def num_points(self) -> int:
+        n = 1
+        for axis in self.axes:
+            n *= len(axis)
+        return n
+
+    def is_sweep(self) -> bool:
+        return bool(self.axes)
+
+    def points(self) -> Iterator[tuple[int, ...]]:
+        """Index tuples of every point, in cartesian order (last axis fastest)."""
+        return itertools.product(*(range(len(a)) for a in self.axes))
+
+    def at_point(self, point: tuple[int, ...]) -> Spec:
+        """The validated spec with each axis at the given value index."""
+        return validate_tree(self.resolved, point)
+
+    @property
+    def task(self) -> TaskSpec:
+        """The only task of a single-task spec (the first task otherwise)."""
+        return next(iter(self.tasks.values()))
+
+
+def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> Spec:
+    """Check ``resolved`` and return its typed `Spec` (at ``point``, default the first)."""
+    errors = Collector()
+    tree = resolved.tree
+    origins = resolved.origins
+    axes = list(resolved.axes)
+    spec_axes = _sweep_axes(tree, origins, errors)
+    axes = spec_axes + axes
+    if point is None:
+        point = tuple(0 for _ in axes)
+    pythonpath = _pythonpath(tree, resolved, errors)
+    with search_path(pythonpath):
+        spec = _validate_point(resolved, axes, point, pythonpath, errors)
+        if point == tuple(0 for _ in axes):
+            _check_other_sweep_values(resolved, axes, pythonpath, errors)
+    errors.raise_if_any()
+    assert spec is not None
+    return spec
+
+
+def _validate_point(
+    resolved: Resolved,
+    axes: list[SweepAxis],
+    point: tuple[int, ...],
+    pythonpath: list[Path],
+    errors: Collector,
+) -> Spec | None:
+    tree = resolved.tree
+    origins = resolved.origins
+    if axes:
+        tree = copy.deepcopy(tree)
+        origins = dict(origins)
+        for axis, index in zip(axes, point):
+            _assign(tree, axis.path, axis.values[index], errors, axis.origin)
+            if axis.origin is not None:
+                origins[axis.path] = axis.origin
+    view = Resolved(tree, origins, resolved.source, resolved.files, resolved.overrides, axes)
+    return _validate_top(view, tree, axes, point, pythonpath, errors)
+
+
+def _validate_top(
+    resolved: Resolved,
+    tree: dict[str, Any],
+    axes: list[SweepAxis],
+    point: tuple[int, ...],
+    pythonpath: list[Path],
+    errors: Collector,
+) -> Spec | None:
+    origins = resolved.origins
+    v = Validator(origins, errors)
+    for key in tree:
+        if key not in TOP_LEVEL_KEYS:
+            errors.add(
+                SpecError(
+                    "unknown top-level key",
+                    (key,),
+                    find_origin(origins, (key,)),
+                    expected="one of " + ", ".join(TOP_LEVEL_KEYS),
+                    suggestion=did_you_mean(str(key), TOP_LEVEL_KEYS)
+                    or "task arguments go under 'task:'",
+                )
+            )
+    name = _optional_str(v, tree, "name")
+    description = _optional_str(v, tree, "description")
+    packager = tree.get("packager", "none")
+    if packager not in PACKAGERS:
+        errors.add(
+            SpecError(
+                "unknown packager",
+                ("packager",),
+                _at_value(origins, ("packager",)),
+                expected="one of " + ", ".join(repr(p) for p in PACKAGERS),
+                found=repr(packager),
+                suggestion=did_you_mean(str(packager), PACKAGERS),
+            )
+        )
+    target, executor = _executor(v, tree.get("executor"), ("executor",), errors)
+    launcher_raw = tree.get("launcher") or {}
+    launcher = _instantiate(v.value(launcher_raw, LauncherOptions, ("launcher",)))
+    tasks = _tasks(v, tree, errors)
+    if launcher is INVALID:
+        launcher = LauncherOptions()
+    if tasks is None or executor is None:
+        return None
+    return Spec(
+        resolved=resolved,
+        tree=tree,
+        name=name,
+        description=description,
+        tasks=tasks,
+        single_task="task" in tree,
+        target=target,
+        executor=executor,
+        launcher=launcher,
+        axes=axes,
+        packager=packager if packager in PACKAGERS else "none",
+        pythonpath=pythonpath,
+        point=point,
+    )
+
+
+def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, TaskSpec] | None:
+    has_task, has_tasks = "task" in tree, "tasks" in tree
+    if has_task and has_tasks:
+        errors.add(
+            SpecError(
+                "a spec has either 'task' or 'tasks', not both",
+                ("tasks",),
+                find_origin(v.origins, ("tasks",)),
+                suggestion="move the single task under 'tasks:' with a name",
+            )
+        )
+        return None
+    if not has_task and not has_tasks:
+        errors.add(
+            SpecError(
+                "nothing to run: the spec has no 'task:'",
+                (),
+                find_origin(v.origins, ()),
+                suggestion="add 'task: {_target_: mymodule:train}' (or 'script:' / 'command:')",
+            )
+        )
+        return None
+    if has_task:
+        task = _task(v, "task", tree["task"], ("task",))
+        return {"task": task} if task is not None else None
+    entries = tree["tasks"]
+    if not isinstance(entries, dict) or not entries:
+        v._fail(("tasks",), "a mapping of task names to {task, executor?, after?}", entries)
+        return None
+    out: dict[str, TaskSpec] = {}
+    for name, entry in entries.items():
+        path: KeyPath = ("tasks", name)
+        if not isinstance(entry, dict) or "task" not in entry:
+            v._fail(path, "a mapping with a 'task:' key (and optional 'executor', 'after')", entry)
+            continue
+        for key in entry:
+            if key not in ("task", "executor", "after"):
+                v._error(
+                    (*path, key),
+                    "unknown key of a task entry",
+                    expected="task, executor or after",
+                    suggestion=did_you_mean(str(key), ("task", "executor", "after")),
+                )
+        task = _task(v, str(name), entry["task"], (*path, "task"))
+        if task is None:
+            continue
+        if "executor" in entry:
+            task.target, task.executor = _executor(v, entry["executor"], (*path, "executor"), errors)
+        after = v.value(entry.get("after", []), list[str], (*path, "after"))
+        for i, dep in enumerate(after if after is not INVALID else []):
+            if dep not in entries:
+                v._error(
+                    (*path, "after", i),
+                    f"no task named '{dep}'",
+                    suggestion=did_you_mean(dep, [str(k) for k in entries if k != name]),
+                    at_value=True,
+                )
+        task.after = after if after is not INVALID else []
+        out[str(name)] = task
+    _check_cycles(out, v)
+    return out
+
+
+def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
+    if not isinstance(raw, dict):
+        v._fail(path, "a mapping with '_target_', 'script' or 'command'", raw)
+        return None
+    if TARGET_KEY in raw:
+        call = v.call({**raw, "_partial_": True} if "_partial_" not in raw else raw, None, path)
+        if call is INVALID:
+            return None
+        call.partial = True
+        return TaskSpec(name, path, call=call)
+    if "script" in raw:
+        script = _instantiate(v.value(raw, ScriptTask, path))
+        return TaskSpec(name, path, script=script) if script is not INVALID else None
+    if "command" in raw:
+        command = _instantiate(v.value(raw, CommandTask, path))
+        return TaskSpec(name, path, command=command) if command is not INVALID else None
+    v._error(
+        path,
+        "the task says nothing to run",
+        expected="a '_target_' (module:function), a 'script' or a 'command' key",
+        suggestion=did_you_mean(next(iter(raw), ""), (TARGET_KEY, "script", "command")),
+    )
+    return None
+
+
+def _executor(
+    v: Validator, raw: Any, path: KeyPath, errors: Collector
+) -> tuple[str, ExecutorOptions | None]:
+    raw = raw if raw is not None else {}
+    if not isinstance(raw, dict):
+        v._fail(path, "a mapping with 'target' and that target's options", raw)
+        return DEFAULT_TARGET, None
+    target = raw.get("target", DEFAULT_TARGET)
+    if target not in TARGET_OPTIONS:
+        v._error(
+            (*path, "target"),
+            "unknown target",
+            expected="one of " + ", ".join(TARGET_OPTIONS),
+            found=repr(target),
+            suggestion=did_you_mean(str(target), TARGET_OPTIONS),
+            at_value=True,
+        )
+        return DEFAULT_TARGET, None
+    options = {k: val for k, val in raw.items() if k != "target"}
+    opts = _instantiate(v.value(options, TARGET_OPTIONS[target], path))
+    return target, opts if opts is not INVALID else None
+
+
+def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
+    state: dict[str, int] = {}
+
+    def visit(name: str, chain: list[str]) -> None:
+        if state.get(name) == 2 or name not in tasks:
+            return
+        if state.get(name) == 1:
+            cycle = " → ".join([*chain[chain.index(name) :], name])
+            v._error(("tasks", name, "after"), f"tasks depend on each other in a cycle: {cycle}")
+            return
+        state[name] = 1
+        for dep in tasks[name].after:
+            visit(dep, [*chain, name])
+        state[name] = 2
+
+    for name in tasks:
+        visit(name, [])
+
+
+def _instantiate(value: Any) -> Any:
+    """Build nemorun's own option objects from validated `Call`s (user code is never called)."""
+    if isinstance(value, Call):
+        return value.target(**{k: _instantiate(a) for k, a in value.args.items()})
+    return value
+
+
+def _optional_str(v: Validator, tree: dict[str, Any], key: str) -> str | None:
+    if key not in tree or tree[key] is None:
+        return None
+    value = v.value(tree[key], str, (key,))
+    return value if value is not INVALID else None
+
+
+def _at_value(origins: dict[KeyPath, Origin], path: KeyPath) -> Origin | None:
+    origin = find_origin(origins, path)
+    return origin.at_value() if origin else None
+
+
+def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> list[Path]:
+    raw = tree.get("pythonpath", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        errors.add(
+            SpecError(
+                "wrong type",
+                ("pythonpath",),
+                _at_value(resolved.origins, ("pythonpath",)),
+                expected="a list of directories, relative to the spec file",
+                found=repr(raw),
+            )
+        )
+        return []
+    base = resolved.source.parent
+    return [(base / p).resolve() for p in raw]
+
+
+def _sweep_axes(
+    tree: dict[str, Any], origins: dict[KeyPath, Origin], errors: Collector
+) -> list[SweepAxis]:
+    from nemorun.schemas.compose import split_path
+
+    raw = tree.get("sweep")
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        errors.add(
+            SpecError(
+                "wrong type",
+                ("sweep",),
+                _at_value(origins, ("sweep",)),
+                expected="a mapping of key paths to lists of values",
+                found=type(raw).__name__,
+            )
+        )
+        return []
+    axes = []
+    for key, values in raw.items():
+        origin = find_origin(origins, ("sweep", key))
+        if not isinstance(values, list) or not values:
+            errors.add(
+                SpecError(
+                    "a sweep axis needs a non-empty list of values",
+                    ("sweep", key),
+                    origin.at_value() if origin else None,
+                    found=repr(values),
+                    suggestion=f"write '{key}: [value1, value2]'",
+                )
+            )
+            continue
+        path = task_path(split_path(str(key)), tree)
+        axes.append(SweepAxis(path, tuple(values), origin, "spec"))
+    return axes
+
+
+def task_path(path: KeyPath, tree: dict[str, Any]) -> KeyPath:
+    """Paths whose first segment is not a top-level key are read under ``task``."""
+    if path and path[0] in TOP_LEVEL_KEYS:
+        return path
+    return ("task", *path)
+
+
+def _assign(
+    tree: dict[str, Any], path: KeyPath, value: Any, errors: Collector, origin: Origin | None
+) -> None:
+    node: Any = tree
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            errors.add(SpecError("cannot sweep here: no such key", path, origin))
+            return
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = copy.deepcopy(value)
+    elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+        node[last] = copy.deepcopy(value)
+    else:
+        errors.add(SpecError("cannot sweep here: no such key", path, origin))
+
+
+def _check_other_sweep_values(
+    resolved: Resolved, axes: list[SweepAxis], pythonpath: list[Path], errors: Collector
+) -> None:
+    """Validate each other value of each axis, the rest of the point at index 0."""
+    for i, axis in enumerate(axes):
+        for j in range(1, len(axis)):
+            point = tuple(j if k == i else 0 for k in range(len(axes)))
+            _validate_point(resolved, axes, point, pythonpath, errors)
+
+
+def callable_name(call: Call) -> str:
+    return inspect_callable(call.target).name

@@ -1,0 +1,687 @@
+#!/usr/bin/env bash
+# Bring up (or down) a real, single-host Slurm cluster for nemorun's integration tests.
+#
+#   tests/infra/slurm.sh start [--no-accounting]   # idempotent; installs packages if missing
+#   tests/infra/slurm.sh status                    # exit 0 if the cluster is up and healthy
+#   tests/infra/slurm.sh stop                      # stops everything this script started
+#
+# Run as root (Debian 12, no systemd needed: every daemon is started directly).
+#
+# The cluster: partition `debug` (default) with nodes node1 and node2, both emulated on this
+# host (one `slurmd -N nodeN` each, NodeAddr=127.0.0.1, ports 17001/17002), 4 CPUs each (more
+# than the host may have: SlurmdParameters=config_overrides) and 2 fake GPUs each
+# (gres gpu:a100:2, character devices /dev/fakegpu0..3). With accounting (the default) a private
+# MariaDB on 127.0.0.1:3307 and slurmdbd on 127.0.0.1:6819 back `sacct`; `--no-accounting` uses
+# AccountingStorageType=accounting_storage/none instead. Switch modes with stop, then start
+# (start in the other mode while the cluster runs restarts it in the requested mode).
+#
+# Everything (generated configs, spool, logs, pid files, database) lives under
+# $NEMORUN_SLURM_DIR (default /var/tmp/nemorun-slurm). The configs are copied to /etc/slurm,
+# the Debian default path, so plain `sbatch`/`sacct` work for every user without SLURM_CONF.
+#
+# Environment knobs:
+#   NEMORUN_SLURM_DIR      state directory (default /var/tmp/nemorun-slurm)
+#   NEMORUN_SLURM_TIMEOUT  seconds to wait for each readiness step (default 60)
+set -euo pipefail
+
+# Client calls made by this script must use /etc/slurm, even when called from inside a job:
+# drop SLURM_CONF and every other SLURM_* variable of the caller.
+for _var in "${!SLURM_@}"; do unset "$_var"; done
+unset _var
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+STATE_DIR=${NEMORUN_SLURM_DIR:-/var/tmp/nemorun-slurm}
+TIMEOUT=${NEMORUN_SLURM_TIMEOUT:-60}
+
+readonly CLUSTER_NAME=nemorun
+readonly PARTITION=debug
+readonly NODES=(node1 node2)
+readonly NODE_PORTS=(17001 17002)
+readonly NODE_CPUS=4
+readonly GPUS_PER_NODE=2
+readonly GPU_TYPE=a100
+readonly CTLD_PORT=6817
+readonly DBD_PORT=6819
+readonly DB_PORT=3307
+readonly DB_NAME=slurm_acct_db
+readonly SLURM_ETC=/etc/slurm
+readonly APT_PACKAGES=(munge slurm-wlm slurmctld slurmd slurm-client slurmdbd mariadb-server)
+
+ETC_DIR=$STATE_DIR/etc       # generated configs (the source of the /etc/slurm copies)
+RUN_DIR=$STATE_DIR/run       # pid files of the Slurm daemons
+LOG_DIR=$STATE_DIR/log
+SPOOL_DIR=$STATE_DIR/spool   # slurmctld state and one slurmd spool dir per node
+MUNGE_DIR=$STATE_DIR/munge   # owned by the munge user: munged writes its pid and log files there
+DB_DIR=$STATE_DIR/mysql      # owned by the mysql user: datadir, socket, pid file
+MODE_FILE=$STATE_DIR/mode    # "accounting" or "none": the mode of the last start
+
+# Daemons get a clean environment: nothing from a calling test (SLURM_*, a venv, ...) leaks in.
+readonly DAEMON_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
+
+# ---------------------------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------------------------
+
+log() { printf '[slurm.sh] %s\n' "$*" >&2; }
+
+# Print the tail of every log file, to explain a failure.
+show_logs() {
+  local f
+  [[ -d $LOG_DIR ]] || return 0
+  for f in "$LOG_DIR"/*.log "$MUNGE_DIR"/*.log; do
+    [[ -s $f ]] || continue
+    printf '\n----- last lines of %s -----\n' "$f" >&2
+    tail -n 20 "$f" >&2 || true
+  done
+}
+
+die() {
+  printf '[slurm.sh] ERROR: %s\n' "$*" >&2
+  show_logs
+  exit 1
+}
+
+usage() {
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Process helpers. PID 1 here reaps orphans late and PIDs wrap (pid_max 32768), so a pid file
+# is trusted only if the process exists, has the expected name and is not a zombie.
+# ---------------------------------------------------------------------------------------------
+
+# pid_alive PID COMM: true if PID runs (not a zombie) and /proc/PID/comm is COMM.
+pid_alive() {
+  local pid=$1 comm=$2 stat
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }            # fields after "(comm) "; the first one is the state
+  [[ ${stat:0:1} != Z ]]
+}
+
+# pidfile_alive FILE COMM: prints the pid and succeeds if FILE names a live COMM process.
+pidfile_alive() {
+  local file=$1 comm=$2 pid
+  [[ -r $file ]] || return 1
+  pid=$(tr -dc '0-9' <"$file")
+  pid_alive "$pid" "$comm" || return 1
+  echo "$pid"
+}
+
+# stop_pidfile FILE COMM: TERM the process, wait up to 10 s, then KILL. Removes FILE.
+stop_pidfile() {
+  local file=$1 comm=$2 pid i
+  if pid=$(pidfile_alive "$file" "$comm"); then
+    log "stopping $comm (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      pid_alive "$pid" "$comm" || break
+      sleep 0.1
+    done
+    if pid_alive "$pid" "$comm"; then
+      log "$comm (pid $pid) ignored SIGTERM for 10 s: sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.2
+    fi
+  fi
+  rm -f "$file"
+}
+
+# foreign_pids COMM EXCLUDE_PID: live COMM processes other than EXCLUDE_PID (ours).
+foreign_pids() {
+  local comm=$1 exclude=${2:-} pid out=()
+  for pid in $(pgrep -x "$comm" || true); do
+    [[ $pid == "$exclude" ]] && continue
+    pid_alive "$pid" "$comm" && out+=("$pid")
+  done
+  echo "${out[*]}"
+}
+
+# launch COMMAND...: run a daemon's start command with a clean environment, no stdio of ours
+# and without fd 9 (the start/stop lock: a daemon inheriting it would hold the lock forever).
+launch() {
+  "${DAEMON_ENV[@]}" "$@" </dev/null >>"$LOG_DIR/daemons.out" 2>&1 9>&-
+}
+
+# elapsed T0: seconds since T0 (an $EPOCHREALTIME value), one decimal.
+elapsed() {
+  local now=${EPOCHREALTIME/./} t0=${1/./} d
+  d=$(((now - t0) / 100000))
+  echo "$((d / 10)).$((d % 10))"
+}
+
+# wait_for DESCRIPTION COMMAND...: poll COMMAND (quietly) until it succeeds or TIMEOUT passes.
+wait_for() {
+  local what=$1 deadline
+  shift
+  deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "timed out after ${TIMEOUT}s waiting for $what"
+    sleep 0.1
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Machine preparation
+# ---------------------------------------------------------------------------------------------
+
+ensure_packages() {
+  local bin missing=()
+  for bin in munged munge unmunge slurmctld slurmd slurmdbd sbatch sacct sacctmgr \
+    mariadbd mariadb mariadb-install-db mariadb-admin; do
+    command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing Slurm, munge and MariaDB from apt (missing: ${missing[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$LOG_DIR/apt.log" 2>&1 || die "apt-get update failed (see $LOG_DIR/apt.log)"
+  apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${APT_PACKAGES[@]}" \
+    >>"$LOG_DIR/apt.log" 2>&1 || die "apt-get install failed (see $LOG_DIR/apt.log)"
+}
+
+make_dirs() {
+  mkdir -p "$ETC_DIR" "$RUN_DIR" "$LOG_DIR" "$SPOOL_DIR/ctld" "$MUNGE_DIR" "$DB_DIR"
+  local node
+  for node in "${NODES[@]}"; do mkdir -p "$SPOOL_DIR/$node"; done
+  chmod 755 "$STATE_DIR"   # munge and mysql users must traverse it
+  chmod 700 "$ETC_DIR"     # holds the database password
+}
+
+# Append "127.0.0.1 name" to /etc/hosts for every name that is missing. Only appends: in
+# containers /etc/hosts is often a bind mount that cannot be replaced (sed -i would fail).
+ensure_hosts() {
+  local name missing=()
+  for name in "$(hostname -s)" "${NODES[@]}"; do
+    awk -v n="$name" '!/^[[:space:]]*#/ { for (i = 2; i <= NF; i++) if ($i == n) f = 1 }
+                      END { exit !f }' /etc/hosts || missing+=("$name")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "adding ${missing[*]} to /etc/hosts"
+  printf '127.0.0.1 %s # nemorun-slurm\n' "${missing[*]}" >>/etc/hosts
+}
+
+# Fake GPUs: gres File= entries must be character devices (regular files are rejected).
+# 1,3 is /dev/null's device number, so "using" a GPU is harmless.
+ensure_fake_gpus() {
+  local i dev
+  for ((i = 0; i < ${#NODES[@]} * GPUS_PER_NODE; i++)); do
+    dev=/dev/fakegpu$i
+    [[ -c $dev ]] && continue
+    rm -f "$dev"
+    mknod -m 666 "$dev" c 1 3 || die "cannot create fake GPU device $dev (mknod)"
+  done
+}
+
+ensure_munge_key() {
+  [[ -s /etc/munge/munge.key ]] && return 0
+  log "creating /etc/munge/munge.key"
+  mkdir -p /etc/munge
+  dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+  chown munge:munge /etc/munge/munge.key
+  chmod 400 /etc/munge/munge.key
+}
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+
+# RealMemory must not exceed what `slurmd -C` sees, or the node is marked invalid: use 90 %.
+real_memory_mb() {
+  local mem
+  mem=$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n 1)
+  if [[ -z $mem ]]; then
+    mem=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+  fi
+  echo $((mem * 9 / 10))
+}
+
+db_password() {
+  local file=$ETC_DIR/dbpass
+  if [[ ! -s $file ]]; then
+    (umask 077 && head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file")
+  fi
+  cat "$file"
+}
+
+# write_configs MODE: generate slurm.conf, gres.conf and slurmdbd.conf into $ETC_DIR.
+write_configs() {
+  local mode=$1 host mem accounting node_ports gpu_last
+  host=$(hostname -s)
+  mem=$(real_memory_mb)
+  node_ports="${NODE_PORTS[0]}-${NODE_PORTS[-1]}"
+  if [[ $mode == accounting ]]; then
+    accounting="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStorageTRES=gres/gpu
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=30"
+  else
+    accounting="AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none"
+  fi
+
+  cat >"$ETC_DIR/slurm.conf" <<EOF
+# Generated by nemorun tests/infra/slurm.sh ($mode mode): do not edit, it is overwritten.
+ClusterName=$CLUSTER_NAME
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+AuthType=auth/munge
+CryptoType=crypto/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$SPOOL_DIR/ctld
+SlurmdSpoolDir=$SPOOL_DIR/%n
+SlurmctldPidFile=$RUN_DIR/slurmctld.pid
+SlurmdPidFile=$RUN_DIR/slurmd-%n.pid
+SlurmctldLogFile=$LOG_DIR/slurmctld.log
+SlurmdLogFile=$LOG_DIR/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+
+# Works in any container (no cgroup delegation needed).
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+
+# Emulated nodes announce the CPUs/memory configured below, not the host's.
+SlurmdParameters=config_overrides
+# A node that was down (e.g. after stop/start) comes back as soon as its slurmd registers.
+ReturnToService=2
+SlurmdTimeout=60
+SlurmctldTimeout=60
+InactiveLimit=0
+KillWait=2
+MinJobAge=300
+CompleteWait=0
+JobRequeue=1
+MaxArraySize=1001
+MaxJobCount=20000
+
+# Start jobs at once: the default batch_sched_delay makes each job wait for a 3-second tick;
+# sched_interval=1 re-tests pending jobs (dependencies, array tasks) every second, not every 60.
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1,bf_interval=1,default_queue_depth=1000,bf_continue
+
+# Jobs share nodes by core and memory. Without DefMemPerCPU a job without --mem takes the
+# whole node's memory and jobs run one at a time.
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=512
+
+$accounting
+JobCompType=jobcomp/none
+MailProg=/bin/true
+
+GresTypes=gpu
+NodeName=node[1-${#NODES[@]}] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$node_ports] CPUs=$NODE_CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$NODE_CPUS ThreadsPerCore=1 RealMemory=$mem Gres=gpu:$GPU_TYPE:$GPUS_PER_NODE State=UNKNOWN
+PartitionName=$PARTITION Nodes=node[1-${#NODES[@]}] Default=YES MaxTime=INFINITE State=UP
+EOF
+
+  local i first
+  : >"$ETC_DIR/gres.conf"
+  echo "# Generated by nemorun tests/infra/slurm.sh: fake GPUs (character devices)." \
+    >>"$ETC_DIR/gres.conf"
+  for i in "${!NODES[@]}"; do
+    first=$((i * GPUS_PER_NODE))
+    gpu_last=$((first + GPUS_PER_NODE - 1))
+    echo "NodeName=${NODES[i]} Name=gpu Type=$GPU_TYPE File=/dev/fakegpu[$first-$gpu_last]" \
+      >>"$ETC_DIR/gres.conf"
+  done
+
+  (
+    umask 077
+    cat >"$ETC_DIR/slurmdbd.conf" <<EOF
+# Generated by nemorun tests/infra/slurm.sh: do not edit, it is overwritten.
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+PidFile=$RUN_DIR/slurmdbd.pid
+LogFile=$LOG_DIR/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$(db_password)
+StorageLoc=$DB_NAME
+EOF
+  )
+}
+
+# True if the configs in /etc/slurm are the ones just generated.
+configs_installed() {
+  local f
+  for f in slurm.conf gres.conf slurmdbd.conf; do
+    cmp -s "$ETC_DIR/$f" "$SLURM_ETC/$f" || return 1
+  done
+}
+
+install_configs() {
+  mkdir -p "$SLURM_ETC"
+  install -m 644 "$ETC_DIR/slurm.conf" "$SLURM_ETC/slurm.conf"
+  install -m 644 "$ETC_DIR/gres.conf" "$SLURM_ETC/gres.conf"
+  # slurmdbd refuses a config readable by others (it holds the DB password).
+  install -m 600 "$ETC_DIR/slurmdbd.conf" "$SLURM_ETC/slurmdbd.conf"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Daemons
+# ---------------------------------------------------------------------------------------------
+
+munge_works() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+
+# munged on the default socket (/run/munge/munge.socket.2), which Slurm and its clients use.
+# A munged that is already running and working (e.g. the system's) is reused, not managed.
+start_munge() {
+  if pidfile_alive "$MUNGE_DIR/munged.pid" munged >/dev/null; then
+    return 0
+  fi
+  if munge_works; then
+    log "reusing a munged not started by this script"
+    return 0
+  fi
+  ensure_munge_key
+  mkdir -p /run/munge
+  chown munge:munge /run/munge "$MUNGE_DIR"
+  chmod 755 /run/munge
+  chmod 700 "$MUNGE_DIR"
+  log "starting munged"
+  launch runuser -u munge -- munged \
+    --pid-file="$MUNGE_DIR/munged.pid" --log-file="$MUNGE_DIR/munged.log" ||
+    die "munged failed to start"
+  wait_for "munge to answer" munge_works
+}
+
+db_ping() {
+  mariadb-admin --no-defaults --socket="$DB_DIR/mysqld.sock" -u root ping
+}
+
+# A private MariaDB (own datadir, 127.0.0.1:3307, socket under the state dir): it does not
+# touch the Debian instance in /var/lib/mysql.
+start_mariadb() {
+  if pidfile_alive "$DB_DIR/mariadbd.pid" mariadbd >/dev/null; then
+    return 0
+  fi
+  local datadir=$DB_DIR/data
+  chown mysql:mysql "$DB_DIR"
+  chmod 750 "$DB_DIR"
+  if [[ ! -d $datadir/mysql ]]; then
+    log "initialising MariaDB in $datadir"
+    rm -rf "$datadir"
+    mariadb-install-db --no-defaults --datadir="$datadir" --user=mysql \
+      --auth-root-authentication-method=socket --skip-test-db \
+      >"$LOG_DIR/mariadb-install.log" 2>&1 || die "mariadb-install-db failed"
+  fi
+  touch "$LOG_DIR/mariadbd.log"
+  chown mysql:mysql "$LOG_DIR/mariadbd.log"
+  log "starting mariadbd on 127.0.0.1:$DB_PORT"
+  # mariadbd does not daemonize: `setsid -f` forks it into its own session (parent: PID 1), so
+  # neither this script nor a caller capturing its output waits for it.
+  launch setsid -f mariadbd --no-defaults --user=mysql --datadir="$datadir" \
+    --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
+    --socket="$DB_DIR/mysqld.sock" --pid-file="$DB_DIR/mariadbd.pid" \
+    --log-error="$LOG_DIR/mariadbd.log" \
+    --innodb-buffer-pool-size=256M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900 \
+    --innodb-flush-log-at-trx-commit=2 || die "mariadbd failed to start"
+  wait_for "MariaDB to answer" db_ping
+  # The slurm DB user; its password lives in $ETC_DIR/dbpass (and slurmdbd.conf).
+  local pw
+  pw=$(db_password)
+  mariadb --no-defaults --socket="$DB_DIR/mysqld.sock" -u root -e "
+    CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pw';
+    ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pw';
+    GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO 'slurm'@'127.0.0.1';" \
+    >>"$LOG_DIR/daemons.out" 2>&1 || die "cannot create the slurm database user"
+}
+
+dbd_answers() { sacctmgr -n -P show cluster format=cluster; }
+cluster_registered() { sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER_NAME"; }
+sacct_answers() { sacct -n -X -S now-1hours -o jobid; }
+
+start_slurmdbd() {
+  pidfile_alive "$RUN_DIR/slurmdbd.pid" slurmdbd >/dev/null && return 0
+  log "starting slurmdbd on 127.0.0.1:$DBD_PORT"
+  launch slurmdbd || die "slurmdbd failed to start"
+  wait_for "slurmdbd to answer" dbd_answers
+}
+
+ctld_answers() { scontrol ping | grep -q 'is UP'; }
+
+start_slurmctld() {
+  pidfile_alive "$RUN_DIR/slurmctld.pid" slurmctld >/dev/null && return 0
+  log "starting slurmctld"
+  # Daemonizes by itself; state (job ids, queued jobs) is recovered from StateSaveLocation.
+  launch slurmctld || die "slurmctld failed to start"
+  wait_for "slurmctld to answer" ctld_answers
+}
+
+start_slurmd() {
+  local node=$1
+  pidfile_alive "$RUN_DIR/slurmd-$node.pid" slurmd >/dev/null && return 0
+  log "starting slurmd for $node"
+  launch slurmd -N "$node" || die "slurmd -N $node failed to start"
+}
+
+# Node states as "node state" lines, e.g. "node1 idle", "node2 idle*" (* = not responding).
+node_states() { sinfo -h -N -p "$PARTITION" -o '%N %t' 2>/dev/null | sort -u; }
+node_states_line() { node_states | paste -sd ' ' -; }  # "node1 idle node2 idle"
+
+# True if every node is up: idle, or busy with jobs (mix/alloc), and responding.
+nodes_up() {
+  local states node
+  states=$(node_states) || return 1
+  for node in "${NODES[@]}"; do
+    grep -Eqx "$node (idle|mix|alloc)" <<<"$states" || return 1
+  done
+}
+
+# Wait until both nodes are up. A node left drained or down by an earlier run is resumed once.
+wait_nodes_up() {
+  local deadline=$((SECONDS + TIMEOUT)) node state resumed=" "
+  until nodes_up; do
+    ((SECONDS < deadline)) || die "timed out after ${TIMEOUT}s waiting for nodes to be idle; sinfo: $(node_states_line)"
+    while read -r node state; do
+      if [[ $state =~ ^(drain|drng|down|fail|inval)$ && $resumed != *" $node "* ]]; then
+        log "resuming $node (state $state)"
+        scontrol update NodeName="$node" State=RESUME >/dev/null 2>&1 || true
+        resumed+="$node "
+      fi
+    done < <(node_states)
+    sleep 0.1
+  done
+}
+
+# Refuse to start a Slurm daemon next to one this script does not know about: a second
+# slurmctld kills the running one, and a second slurmd/slurmdbd fights for its port.
+guard_foreign_daemons() {
+  local comm pids
+  for comm in slurmctld slurmd slurmdbd; do
+    pids=$(foreign_pids "$comm")
+    [[ -z $pids ]] || die "a $comm not started by this script runs (pid $pids); stop it first"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Status
+# ---------------------------------------------------------------------------------------------
+
+current_mode() { cat "$MODE_FILE" 2>/dev/null || echo unknown; }
+
+# healthy [verbose]: true if every daemon of the current mode runs and Slurm answers.
+healthy() {
+  local verbose=${1:-} ok=0 mode node pid
+  mode=$(current_mode)
+  say() { [[ -z $verbose ]] || printf '%-16s %s\n' "$1" "$2"; }
+  check_pid() {  # check_pid LABEL FILE COMM
+    if pid=$(pidfile_alive "$2" "$3"); then say "$1" "running (pid $pid)"; else
+      say "$1" "NOT running"
+      ok=1
+    fi
+  }
+  [[ -d $STATE_DIR && $mode != unknown ]] || { say cluster "not started (no state in $STATE_DIR)"; return 1; }
+  say "state dir" "$STATE_DIR"
+  say mode "$mode"
+  if munge_works; then say munge "working"; else
+    say munge "NOT working"
+    ok=1
+  fi
+  if [[ $mode == accounting ]]; then
+    check_pid mariadbd "$DB_DIR/mariadbd.pid" mariadbd
+    check_pid slurmdbd "$RUN_DIR/slurmdbd.pid" slurmdbd
+  fi
+  check_pid slurmctld "$RUN_DIR/slurmctld.pid" slurmctld
+  for node in "${NODES[@]}"; do
+    check_pid "slurmd $node" "$RUN_DIR/slurmd-$node.pid" slurmd
+  done
+  if ((ok == 0)) && nodes_up; then say nodes "$(node_states_line)"; else
+    say nodes "NOT all up: $(node_states_line)"
+    ok=1
+  fi
+  if [[ $mode == accounting ]]; then
+    if ((ok == 0)) && sacct_answers >/dev/null 2>&1; then say sacct "answers"; else
+      say sacct "NOT answering"
+      ok=1
+    fi
+  fi
+  return "$ok"
+}
+
+summary() {
+  local mode=$1 secs=$2 acct
+  if [[ $mode == accounting ]]; then
+    acct="on (slurmdbd 127.0.0.1:$DBD_PORT, MariaDB 127.0.0.1:$DB_PORT)"
+  else
+    acct="off (accounting_storage/none)"
+  fi
+  cat <<EOF
+Slurm cluster '$CLUSTER_NAME' is up ($secs)
+  partition: $PARTITION (default), nodes: ${NODES[*]} ($NODE_CPUS CPUs, ${GPUS_PER_NODE}x gpu:$GPU_TYPE each)
+  nodes:     $(node_states_line)
+  accounting: $acct
+  config:    $SLURM_ETC/slurm.conf   state/logs: $STATE_DIR
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+# Serialize start/stop (e.g. several pytest-xdist workers calling start at once).
+take_lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/lock"
+  flock -w 600 9 || die "could not lock $STATE_DIR/lock"
+}
+
+cmd_start() {
+  local mode=accounting t0=$EPOCHREALTIME
+  while (($#)); do
+    case $1 in
+      --no-accounting) mode=none ;;
+      --accounting) mode=accounting ;;
+      *) die "unknown option for start: $1" ;;
+    esac
+    shift
+  done
+  [[ $EUID -eq 0 ]] || die "must run as root"
+  take_lock
+  make_dirs
+  ensure_packages
+  write_configs "$mode"
+
+  if [[ $(current_mode) == "$mode" ]] && configs_installed && healthy; then
+    summary "$mode" "already running"
+    return 0
+  fi
+  if [[ $(current_mode) != unknown && $(current_mode) != "$mode" ]]; then
+    log "cluster was started in mode '$(current_mode)': restarting it in mode '$mode'"
+  fi
+  # Anything half-up, started with other configs or in the other mode: start afresh.
+  stop_daemons
+  guard_foreign_daemons
+
+  ensure_hosts
+  ensure_fake_gpus
+  install_configs
+  echo "$mode" >"$MODE_FILE"
+
+  start_munge
+  if [[ $mode == accounting ]]; then
+    start_mariadb
+    start_slurmdbd
+  fi
+  start_slurmctld
+  local node
+  for node in "${NODES[@]}"; do start_slurmd "$node"; done
+  wait_nodes_up
+  if [[ $mode == accounting ]]; then
+    wait_for "slurmctld to register cluster '$CLUSTER_NAME' with slurmdbd" cluster_registered
+    wait_for "sacct to answer" sacct_answers
+  fi
+  summary "$mode" "started in $(elapsed "$t0") s"
+}
+
+# Cancel all jobs (so no job outlives the cluster), then stop the daemons we started.
+stop_daemons() {
+  local node ids i
+  if pidfile_alive "$RUN_DIR/slurmctld.pid" slurmctld >/dev/null; then
+    ids=$(squeue -h -o %A 2>/dev/null | tr '\n' ' ') || ids=
+    if [[ -n ${ids// /} ]]; then
+      log "cancelling jobs: $ids"
+      # shellcheck disable=SC2086  # one argument per job id
+      scancel $ids 2>/dev/null || true
+      for ((i = 0; i < 100; i++)); do
+        [[ -z $(squeue -h -o %A 2>/dev/null) ]] && break
+        sleep 0.1
+      done
+    fi
+  fi
+  for node in "${NODES[@]}"; do stop_pidfile "$RUN_DIR/slurmd-$node.pid" slurmd; done
+  stop_pidfile "$RUN_DIR/slurmctld.pid" slurmctld
+  stop_pidfile "$RUN_DIR/slurmdbd.pid" slurmdbd
+  stop_pidfile "$DB_DIR/mariadbd.pid" mariadbd
+  stop_pidfile "$MUNGE_DIR/munged.pid" munged
+}
+
+cmd_stop() {
+  [[ $EUID -eq 0 ]] || die "must run as root"
+  if [[ ! -d $STATE_DIR ]]; then
+    log "nothing to stop ($STATE_DIR does not exist)"
+    return 0
+  fi
+  take_lock
+  stop_daemons
+  rm -f "$MODE_FILE"
+  log "stopped"
+}
+
+cmd_status() {
+  if healthy verbose; then
+    echo "status: up"
+  else
+    echo "status: DOWN or degraded"
+    return 1
+  fi
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case $cmd in
+    start) cmd_start "$@" ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
