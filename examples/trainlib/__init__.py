@@ -4,6 +4,6 @@ Pure Python, so the examples run anywhere: `train` fits a small linear model to 
 with SGD or Adam and prints its loss. The nested dataclass configs are what nemorun specs fill in.
 """
 
-from trainlib.train import Activation, DataConfig, ModelConfig, OptimConfig, train
+from trainlib.loop import Activation, DataConfig, ModelConfig, OptimConfig, train
 
 __all__ = ["Activation", "DataConfig", "ModelConfig", "OptimConfig", "train"]

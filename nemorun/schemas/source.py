@@ -176,8 +176,8 @@ class _YamlBuilder:
         anchor = key_node if key_node is not None else node
         mark = anchor.start_mark
         text = None
-        if isinstance(node, yaml.ScalarNode) and node.style is None:
-            text = node.value
+        if isinstance(node, yaml.ScalarNode) and not node.style:
+            text = node.value  # plain scalar: style is None (PyYAML) or "" (LibYAML)
         vmark = node.start_mark
         return Origin(
             self.display,

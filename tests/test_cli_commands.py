@@ -1,0 +1,147 @@
+"""schema, migrate and import through the real command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from nemorun.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+NEMO_RUN_YAML = """\
+_partial_: true
+_target_: trainlib.loop.train
+model:
+  _target_: trainlib.loop.ModelConfig
+  hidden_size: 1024
+optim:
+  _target_: trainlib.loop.OptimConfig
+  lr: 0.0003
+steps: 1000
+"""
+
+
+@pytest.fixture
+def examples_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
+def test_schema_is_json_schema_that_accepts_the_examples(capsys: pytest.CaptureFixture[str]):
+    assert main(["schema", str(ROOT / "configs/quickstart.yaml")]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for name in ("quickstart.yaml", "pretrain.yaml", "finetune.toml"):
+        path = ROOT / "configs" / name
+        tree = yaml.safe_load(path.read_text()) if path.suffix == ".yaml" else None
+        if tree is None:
+            import tomllib
+
+            tree = tomllib.loads(path.read_text())
+        tree.pop("extends", None)
+        errors = [e.message for e in validator.iter_errors(tree)]
+        assert errors == [], name
+
+
+def test_schema_carries_docstrings_and_types(capsys: pytest.CaptureFixture[str]):
+    assert main(["schema", str(ROOT / "configs/quickstart.yaml")]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    task = schema["properties"]["task"]["properties"]
+    assert task["steps"]["description"] == "Number of optimisation steps."
+    model = schema["$defs"]["trainlib.loop.ModelConfig"]["properties"]
+    assert model["hidden_size"]["description"] == "Width of the hidden layer."
+    assert model["activation"]["enum"] == ["RELU", "GELU", "TANH"]
+    optim = schema["$defs"]["trainlib.loop.OptimConfig"]["properties"]
+    assert optim["name"]["enum"] == ["sgd", "adam"]
+    assert optim["betas"]["prefixItems"] == [{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\$\\{.*\\}"}]}] * 2
+    bad = {"nemorun": 1, "task": {"_target_": "trainlib:train", "model": {"hiden_size": 3}}}
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
+    assert any("hiden_size" in e.message for e in errors)
+
+
+def test_migrate_nemo_run_yaml_then_validate(
+    tmp_path: Path, examples_on_path: None, capsys: pytest.CaptureFixture[str]
+):
+    old = tmp_path / "old.yaml"
+    old.write_text(NEMO_RUN_YAML)
+    assert main(["validate", str(old)]) == 2
+    assert "nemorun migrate" in capsys.readouterr().err
+    assert main(["migrate", str(old), "--in-place"]) == 0
+    assert "format 0" in capsys.readouterr().err
+    tree = yaml.safe_load(old.read_text())
+    assert tree == {
+        "nemorun": 1,
+        "task": {
+            "_target_": "trainlib.loop:train",
+            "model": {"_target_": "trainlib.loop:ModelConfig", "hidden_size": 1024},
+            "optim": {"_target_": "trainlib.loop:OptimConfig", "lr": 0.0003},
+            "steps": 1000,
+        },
+    }
+    assert main(["validate", str(old)]) == 0
+    # a current spec is left alone
+    assert main(["migrate", str(old)]) == 0
+    out = capsys.readouterr()
+    assert out.out.endswith(old.read_text()) and "already in the current format" in out.err
+
+
+def test_import_function_returning_fiddle_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "myconfigs.py").write_text(
+        textwrap.dedent(
+            """
+            import fiddle as fdl
+            from trainlib import ModelConfig, OptimConfig, train
+
+            def pretrain():
+                model = fdl.Config(ModelConfig, hidden_size=7)
+                return fdl.Partial(train, model=model, optim=fdl.Config(OptimConfig, lr=0.5))
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    out = tmp_path / "imported.yaml"
+    assert main(["import", "myconfigs:pretrain", "-o", str(out)]) == 0
+    tree = yaml.safe_load(out.read_text())
+    assert tree["task"] == {
+        "_target_": "trainlib.loop:train",
+        "model": {"hidden_size": 7},
+        "optim": {"lr": 0.5},
+    }
+    import nemorun
+    from nemorun.compiler.graph import task_graph
+
+    spec = nemorun.load(out)
+    graph = task_graph(spec)
+    assert graph.model.hidden_size == 7 and graph.optim.lr == 0.5
+
+
+def test_import_errors_are_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notfiddle.py").write_text("def make_config():\n    return 3\n")
+    assert main(["import", "notfiddle:make_config"]) == 2
+    assert "did not return a Fiddle config" in capsys.readouterr().err
+    assert main(["import", "notfiddle:make_confg"]) == 2
+    assert "did you mean 'notfiddle:make_config'" in capsys.readouterr().err
+
+
+def test_console_script_help_and_unknown_command():
+    exe = Path(sys.executable).parent / "nemorun"
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "validate" in result.stdout
+    for command in ("validate", "export", "schema", "migrate", "import"):
+        result = subprocess.run([str(exe), command, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and f"nemorun {command}" in result.stdout
+    result = subprocess.run([str(exe), "valdate", "x.yaml"], capture_output=True, text=True)
+    assert result.returncode == 2 and "did you mean 'validate'" in result.stderr
+    result = subprocess.run([str(exe), "export", "x.yaml", "--format", "xml"], capture_output=True)
+    assert result.returncode == 2
