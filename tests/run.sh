@@ -11,6 +11,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+# A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
+if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_SLURM:-}" ]; then
+  bash tests/infra/slurm.sh start ||
+    echo "warning: the test Slurm did not start; Slurm tests will be skipped" >&2
+fi
+
 .venv/bin/ruff check nemorun tests benches examples
 .venv/bin/ruff format --check nemorun tests benches examples
 .venv/bin/mypy

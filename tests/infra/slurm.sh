@@ -64,15 +64,34 @@ readonly DAEMON_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
 
 log() { printf '[slurm.sh] %s\n' "$*" >&2; }
 
-# Print the tail of every log file, to explain a failure.
+log_files() {
+  local f
+  for f in "$MUNGE_DIR/munged.log" "$LOG_DIR"/{mariadbd,slurmdbd,slurmctld,slurmd-*}.log \
+    "$LOG_DIR/daemons.out"; do
+    [[ -f $f ]] && echo "$f"
+  done
+  return 0
+}
+
+# Remember each log's size, so that a failure shows only what this run wrote. Before this is
+# called (argument errors, ...) a failure shows no logs.
+declare -A LOG_MARK=()
+LOGS_MARKED=
+mark_logs() {
+  local f
+  LOGS_MARKED=1
+  while read -r f; do LOG_MARK[$f]=$(stat -c %s "$f"); done < <(log_files)
+}
+
+# Print the tail of what each daemon logged during this run, to explain a failure.
 show_logs() {
   local f
-  [[ -d $LOG_DIR ]] || return 0
-  for f in "$LOG_DIR"/*.log "$MUNGE_DIR"/*.log; do
-    [[ -s $f ]] || continue
+  [[ -n $LOGS_MARKED && -d $LOG_DIR ]] || return 0
+  while read -r f; do
+    [[ $(stat -c %s "$f") -gt ${LOG_MARK[$f]:-0} ]] || continue
     printf '\n----- last lines of %s -----\n' "$f" >&2
-    tail -n 20 "$f" >&2 || true
-  done
+    tail -c +"$((${LOG_MARK[$f]:-0} + 1))" "$f" | tail -n 15 >&2 || true
+  done < <(log_files)
 }
 
 die() {
@@ -90,11 +109,11 @@ usage() {
 # is trusted only if the process exists, has the expected name and is not a zombie.
 # ---------------------------------------------------------------------------------------------
 
-# pid_alive PID COMM: true if PID runs (not a zombie) and /proc/PID/comm is COMM.
+# pid_alive PID [COMM]: true if PID runs (not a zombie) and /proc/PID/comm is COMM (if given).
 pid_alive() {
-  local pid=$1 comm=$2 stat
+  local pid=$1 comm=${2:-} stat
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 1
+  [[ -z $comm || $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 1
   stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   stat=${stat##*) }            # fields after "(comm) "; the first one is the state
   [[ ${stat:0:1} != Z ]]
@@ -128,11 +147,10 @@ stop_pidfile() {
   rm -f "$file"
 }
 
-# foreign_pids COMM EXCLUDE_PID: live COMM processes other than EXCLUDE_PID (ours).
-foreign_pids() {
-  local comm=$1 exclude=${2:-} pid out=()
+# running_pids COMM: pids of live (non-zombie) processes named COMM.
+running_pids() {
+  local comm=$1 pid out=()
   for pid in $(pgrep -x "$comm" || true); do
-    [[ $pid == "$exclude" ]] && continue
     pid_alive "$pid" "$comm" && out+=("$pid")
   done
   echo "${out[*]}"
@@ -146,9 +164,30 @@ launch() {
 
 # elapsed T0: seconds since T0 (an $EPOCHREALTIME value), one decimal.
 elapsed() {
-  local now=${EPOCHREALTIME/./} t0=${1/./} d
+  local now=${EPOCHREALTIME//[.,]/} t0=${1//[.,]/} d  # microseconds (the separator is locale's)
   d=$(((now - t0) / 100000))
   echo "$((d / 10)).$((d % 10))"
+}
+
+# Fail fast if a daemon started by this run has died (rather than waiting for a timeout): pid
+# files are removed before each launch, so an existing pid file of a dead process means a crash.
+MARIADB_PID=  # mariadbd is our child (it does not daemonize) and may die before its pid file
+assert_daemons_alive() {
+  local entry file comm
+  for entry in "$MUNGE_DIR/munged.pid:munged" "$DB_DIR/mariadbd.pid:mariadbd" \
+    "$RUN_DIR/slurmdbd.pid:slurmdbd" "$RUN_DIR/slurmctld.pid:slurmctld" \
+    "$RUN_DIR"/slurmd-*.pid; do
+    file=${entry%:*}
+    comm=${entry##*:}
+    [[ $entry == *:* ]] || comm=slurmd
+    [[ -e $file ]] || continue
+    pidfile_alive "$file" "$comm" >/dev/null ||
+      die "$comm exited during start-up (pid file $file)"
+  done
+  # (No name check: until its exec the child is still called env or setsid.)
+  if [[ -n $MARIADB_PID ]] && ! pid_alive "$MARIADB_PID"; then
+    die "mariadbd exited during start-up"
+  fi
 }
 
 # wait_for DESCRIPTION COMMAND...: poll COMMAND (quietly) until it succeeds or TIMEOUT passes.
@@ -157,6 +196,7 @@ wait_for() {
   shift
   deadline=$((SECONDS + TIMEOUT))
   until "$@" >/dev/null 2>&1; do
+    assert_daemons_alive
     ((SECONDS < deadline)) || die "timed out after ${TIMEOUT}s waiting for $what"
     sleep 0.1
   done
@@ -280,7 +320,8 @@ SlurmdLogFile=$LOG_DIR/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 
-# Works in any container (no cgroup delegation needed).
+# Works in any container (no cgroup delegation needed). No CPU binding: the emulated CPUs
+# (more than the host has) must not be bound to.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
@@ -294,14 +335,17 @@ SlurmdTimeout=60
 SlurmctldTimeout=60
 InactiveLimit=0
 KillWait=2
+# Finished jobs stay visible to scontrol/squeue-less tools for 300 s (the default).
 MinJobAge=300
 CompleteWait=0
 JobRequeue=1
 MaxArraySize=1001
 MaxJobCount=20000
 
-# Start jobs at once: the default batch_sched_delay makes each job wait for a 3-second tick;
-# sched_interval=1 re-tests pending jobs (dependencies, array tasks) every second, not every 60.
+# Start jobs fast: the default batch_sched_delay makes each job wait for a 3-second tick
+# (now jobs start on the controller's 1-second tick); sched_interval=1 re-tests pending jobs
+# (dependencies, array tasks) every second instead of every 60. kill_invalid_depend is NOT set
+# on purpose: a job whose dependency can never be met stays PENDING (DependencyNeverSatisfied).
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=1,bf_interval=1,default_queue_depth=1000,bf_continue
 
@@ -313,6 +357,7 @@ DefMemPerCPU=512
 
 $accounting
 JobCompType=jobcomp/none
+# No mail transport here; without this slurmctld logs "Configured MailProg is invalid".
 MailProg=/bin/true
 
 GresTypes=gpu
@@ -391,6 +436,7 @@ start_munge() {
   chmod 755 /run/munge
   chmod 700 "$MUNGE_DIR"
   log "starting munged"
+  rm -f "$MUNGE_DIR/munged.pid"
   launch runuser -u munge -- munged \
     --pid-file="$MUNGE_DIR/munged.pid" --log-file="$MUNGE_DIR/munged.log" ||
     die "munged failed to start"
@@ -420,16 +466,20 @@ start_mariadb() {
   touch "$LOG_DIR/mariadbd.log"
   chown mysql:mysql "$LOG_DIR/mariadbd.log"
   log "starting mariadbd on 127.0.0.1:$DB_PORT"
-  # mariadbd does not daemonize: `setsid -f` forks it into its own session (parent: PID 1), so
-  # neither this script nor a caller capturing its output waits for it.
-  launch setsid -f mariadbd --no-defaults --user=mysql --datadir="$datadir" \
+  rm -f "$DB_DIR/mariadbd.pid"
+  # mariadbd does not daemonize: run it in the background in its own session (setsid) with no
+  # stdio or lock fd of ours, so neither this script nor a caller capturing its output waits
+  # for it. (Not via the launch function: a backgrounded function would leave a bash parent.)
+  "${DAEMON_ENV[@]}" setsid mariadbd --no-defaults --user=mysql --datadir="$datadir" \
     --port="$DB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --socket="$DB_DIR/mysqld.sock" --pid-file="$DB_DIR/mariadbd.pid" \
     --log-error="$LOG_DIR/mariadbd.log" \
-    --innodb-buffer-pool-size=256M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900 \
-    --innodb-flush-log-at-trx-commit=2 || die "mariadbd failed to start"
+    --innodb-buffer-pool-size=512M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900 \
+    --innodb-flush-log-at-trx-commit=2 </dev/null >>"$LOG_DIR/daemons.out" 2>&1 9>&- &
+  MARIADB_PID=$!
   wait_for "MariaDB to answer" db_ping
-  # The slurm DB user; its password lives in $ETC_DIR/dbpass (and slurmdbd.conf).
+  # (512M buffer pool: slurmdbd logs an error below half its 1 GiB recommendation; the memory
+  # is only used as the database grows.) The slurm DB user; its password lives in $ETC_DIR/dbpass (and slurmdbd.conf).
   local pw
   pw=$(db_password)
   mariadb --no-defaults --socket="$DB_DIR/mysqld.sock" -u root -e "
@@ -446,6 +496,7 @@ sacct_answers() { sacct -n -X -S now-1hours -o jobid; }
 start_slurmdbd() {
   pidfile_alive "$RUN_DIR/slurmdbd.pid" slurmdbd >/dev/null && return 0
   log "starting slurmdbd on 127.0.0.1:$DBD_PORT"
+  rm -f "$RUN_DIR/slurmdbd.pid"
   launch slurmdbd || die "slurmdbd failed to start"
   wait_for "slurmdbd to answer" dbd_answers
 }
@@ -455,6 +506,7 @@ ctld_answers() { scontrol ping | grep -q 'is UP'; }
 start_slurmctld() {
   pidfile_alive "$RUN_DIR/slurmctld.pid" slurmctld >/dev/null && return 0
   log "starting slurmctld"
+  rm -f "$RUN_DIR/slurmctld.pid"
   # Daemonizes by itself; state (job ids, queued jobs) is recovered from StateSaveLocation.
   launch slurmctld || die "slurmctld failed to start"
   wait_for "slurmctld to answer" ctld_answers
@@ -464,12 +516,18 @@ start_slurmd() {
   local node=$1
   pidfile_alive "$RUN_DIR/slurmd-$node.pid" slurmd >/dev/null && return 0
   log "starting slurmd for $node"
+  rm -f "$RUN_DIR/slurmd-$node.pid"
   launch slurmd -N "$node" || die "slurmd -N $node failed to start"
 }
 
 # Node states as "node state" lines, e.g. "node1 idle", "node2 idle*" (* = not responding).
 node_states() { sinfo -h -N -p "$PARTITION" -o '%N %t' 2>/dev/null | sort -u; }
-node_states_line() { node_states | paste -sd ' ' -; }  # "node1 idle node2 idle"
+# "node1 idle node2 idle", or a note that sinfo got no answer.
+node_states_line() {
+  local line
+  line=$(node_states | paste -sd ' ' -)
+  echo "${line:-(no answer from sinfo)}"
+}
 
 # True if every node is up: idle, or busy with jobs (mix/alloc), and responding.
 nodes_up() {
@@ -480,10 +538,28 @@ nodes_up() {
   done
 }
 
-# Wait until both nodes are up. A node left drained or down by an earlier run is resumed once.
+# slurmd_registered NODE SINCE: true if NODE's slurmd, started after epoch SINCE, registered.
+# (A restarted slurmctld shows nodes as "unk" until then; this also rules out trusting a state
+# that an old slurmd left behind.)
+slurmd_registered() {
+  local started
+  started=$(scontrol show node "$1" 2>/dev/null | sed -n 's/.*SlurmdStartTime=\([^ ]*\).*/\1/p')
+  [[ -n $started && $started != None ]] || return 1
+  (($(date -d "$started" +%s 2>/dev/null || echo 0) >= $2))
+}
+
+all_registered() {
+  local node
+  for node in "${NODES[@]}"; do slurmd_registered "$node" "$1" || return 1; done
+}
+
+# wait_nodes_up SINCE: wait until every slurmd registered after epoch SINCE and every node is up.
+# A node left drained or down by an earlier run is resumed once.
 wait_nodes_up() {
-  local deadline=$((SECONDS + TIMEOUT)) node state resumed=" "
+  local since=$1 deadline=$((SECONDS + TIMEOUT)) node state resumed=" "
+  wait_for "slurmd of ${NODES[*]} to register" all_registered "$since"
   until nodes_up; do
+    assert_daemons_alive
     ((SECONDS < deadline)) || die "timed out after ${TIMEOUT}s waiting for nodes to be idle; sinfo: $(node_states_line)"
     while read -r node state; do
       if [[ $state =~ ^(drain|drng|down|fail|inval)$ && $resumed != *" $node "* ]]; then
@@ -497,11 +573,12 @@ wait_nodes_up() {
 }
 
 # Refuse to start a Slurm daemon next to one this script does not know about: a second
-# slurmctld kills the running one, and a second slurmd/slurmdbd fights for its port.
+# slurmctld kills the running one, and a second slurmd/slurmdbd fights for its port. Called
+# once our own daemons are stopped, so any one still running is foreign.
 guard_foreign_daemons() {
   local comm pids
   for comm in slurmctld slurmd slurmdbd; do
-    pids=$(foreign_pids "$comm")
+    pids=$(running_pids "$comm")
     [[ -z $pids ]] || die "a $comm not started by this script runs (pid $pids); stop it first"
   done
 }
@@ -538,12 +615,12 @@ healthy() {
   for node in "${NODES[@]}"; do
     check_pid "slurmd $node" "$RUN_DIR/slurmd-$node.pid" slurmd
   done
-  if ((ok == 0)) && nodes_up; then say nodes "$(node_states_line)"; else
+  if nodes_up; then say nodes "$(node_states_line)"; else
     say nodes "NOT all up: $(node_states_line)"
     ok=1
   fi
   if [[ $mode == accounting ]]; then
-    if ((ok == 0)) && sacct_answers >/dev/null 2>&1; then say sacct "answers"; else
+    if sacct_answers >/dev/null 2>&1; then say sacct "answers"; else
       say sacct "NOT answering"
       ok=1
     fi
@@ -584,29 +661,36 @@ cmd_start() {
     case $1 in
       --no-accounting) mode=none ;;
       --accounting) mode=accounting ;;
-      *) die "unknown option for start: $1" ;;
+      *)
+        usage >&2
+        die "unknown option for start: $1"
+        ;;
     esac
     shift
   done
   [[ $EUID -eq 0 ]] || die "must run as root"
   take_lock
   make_dirs
+  mark_logs
   ensure_packages
+  ensure_hosts
+  ensure_fake_gpus
   write_configs "$mode"
 
-  if [[ $(current_mode) == "$mode" ]] && configs_installed && healthy; then
-    summary "$mode" "already running"
-    return 0
-  fi
-  if [[ $(current_mode) != unknown && $(current_mode) != "$mode" ]]; then
-    log "cluster was started in mode '$(current_mode)': restarting it in mode '$mode'"
+  if healthy; then
+    if [[ $(current_mode) == "$mode" ]] && configs_installed; then
+      summary "$mode" "already running"
+      return 0
+    elif [[ $(current_mode) != "$mode" ]]; then
+      log "the cluster runs in mode '$(current_mode)': restarting it in mode '$mode'"
+    else
+      log "the configuration changed: restarting the cluster"
+    fi
   fi
   # Anything half-up, started with other configs or in the other mode: start afresh.
   stop_daemons
   guard_foreign_daemons
 
-  ensure_hosts
-  ensure_fake_gpus
   install_configs
   echo "$mode" >"$MODE_FILE"
 
@@ -616,9 +700,10 @@ cmd_start() {
     start_slurmdbd
   fi
   start_slurmctld
-  local node
+  local node since
+  since=$(date +%s)
   for node in "${NODES[@]}"; do start_slurmd "$node"; done
-  wait_nodes_up
+  wait_nodes_up "$since"
   if [[ $mode == accounting ]]; then
     wait_for "slurmctld to register cluster '$CLUSTER_NAME' with slurmdbd" cluster_registered
     wait_for "sacct to answer" sacct_answers
