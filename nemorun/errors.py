@@ -65,11 +65,14 @@ def format_path(path: KeyPath) -> str:
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate nearest to ``name`` by edit distance, if any is reasonably close."""
     pool = [c for c in candidates if isinstance(c, str)]
-    matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    if matches:
-        return matches[0]
-    lowered = {c.lower(): c for c in pool}
-    return lowered.get(name.lower())
+    if name in pool:
+        return None  # nothing to suggest: the name is already one of them
+    # Compared without case, so 'gelo' finds the enum member 'GELU'.
+    lowered: dict[str, str] = {}
+    for c in pool:
+        lowered.setdefault(c.lower(), c)
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[matches[0]] if matches else None
 
 
 @dataclass
@@ -113,6 +116,8 @@ class SpecError(Exception):
             text += f": expected {self.expected}, found {self.found}"
         elif self.expected is not None:
             text += f": expected {self.expected}"
+        elif self.found is not None:
+            text += f": found {self.found}"
         if self.suggestion:
             text += f"; {self.suggestion}"
         parts.append(text)
@@ -152,10 +157,35 @@ class Collector:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise SpecErrors(list(self.errors))
+            raise SpecErrors(in_reading_order(self.errors))
 
     def __bool__(self) -> bool:
         return bool(self.errors)
+
+
+def in_reading_order(errors: list[SpecError]) -> list[SpecError]:
+    """Errors by file (in order of first mention), line and column, then command-line overrides
+    in the order given, then the rest; the order they were found in breaks ties."""
+    files: dict[str, int] = {}
+    for e in errors:
+        if e.origin is not None and e.origin.file is not None:
+            files.setdefault(e.origin.file, len(files))
+
+    def key(e: SpecError) -> tuple[int, int, int, int]:
+        o = e.origin
+        if o is not None and o.override is not None:
+            return (1, _override_number(o.override), 0, 0)
+        if o is not None and o.file is not None:
+            return (0, files[o.file], o.line or 0, o.column or 0)
+        return (2, 0, 0, 0)
+
+    return sorted(errors, key=key)
+
+
+def _override_number(label: str) -> int:
+    """``override 2 'a=1'`` → 2."""
+    words = label.split(" ", 2)
+    return int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

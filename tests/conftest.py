@@ -50,7 +50,9 @@ class CliResult:
     @property
     def error_lines(self) -> list[str]:
         """The ``error: …`` lines of stderr, without the prefix."""
-        return [line[len("error: ") :] for line in self.err.splitlines() if line.startswith("error: ")]
+        return [
+            line[len("error: ") :] for line in self.err.splitlines() if line.startswith("error: ")
+        ]
 
 
 @pytest.fixture
@@ -62,5 +64,19 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         code = main(list(argv))
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def load_errors() -> Callable[..., list[str]]:
+    """``load_errors(path, *overrides)``: the formatted errors `nemorun.load` raises (it must)."""
+    from nemorun.api import load
+    from nemorun.errors import SpecErrors
+
+    def run(path: Path, *overrides: str) -> list[str]:
+        with pytest.raises(SpecErrors) as info:
+            load(path, overrides)
+        return [e.format() for e in info.value.errors]
 
     return run

@@ -62,7 +62,10 @@ def test_schema_carries_docstrings_and_types(capsys: pytest.CaptureFixture[str])
     assert model["activation"]["enum"] == ["RELU", "GELU", "TANH"]
     optim = schema["$defs"]["trainlib.loop.OptimConfig"]["properties"]
     assert optim["name"]["enum"] == ["sgd", "adam"]
-    assert optim["betas"]["prefixItems"] == [{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\$\\{.*\\}"}]}] * 2
+    assert (
+        optim["betas"]["prefixItems"]
+        == [{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\$\\{.*\\}"}]}] * 2
+    )
     bad = {"nemorun": 1, "task": {"_target_": "trainlib:train", "model": {"hiden_size": 3}}}
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
     assert any("hiden_size" in e.message for e in errors)

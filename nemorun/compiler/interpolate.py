@@ -10,9 +10,10 @@ identity (shared nodes stay shared). OmegaConf is imported only when such a stri
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from nemorun.errors import Collector, KeyPath, Origin, SpecError
+from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas.source import find_origin
 
 _ENV = "${oc.env:"
@@ -30,14 +31,16 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    cfg = OmegaConf.create(_escaped(tree, set()))
     errors = Collector()
+    malformed = {text for path, text in targets if not _well_formed(text, path, origins, errors)}
+    targets = [(path, text) for path, text in targets if text not in malformed]
+    cfg = OmegaConf.create(_escaped(tree, malformed, set()))
     for path, text in targets:
         try:
             node: Any = cfg
-            for part in path[:-1]:
-                node = node[part]
-            value = node[path[-1]]
+            for part in path:
+                node = node[part if OmegaConf.is_list(node) else str(part)]
+            value = node
             if not isinstance(value, (str, int, float, bool)) and value is not None:
                 value = OmegaConf.to_container(value, resolve=True)
         except OmegaConfBaseException as exc:
@@ -48,12 +51,36 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
                     f"cannot resolve interpolation {text!r}: {message}",
                     path,
                     origin.at_value() if origin else None,
-                    suggestion="interpolations name a full key path, e.g. '${task.optim.lr}'",
+                    suggestion=_suggest(message, tree),
                 )
             )
             continue
         _set(tree, path, value)
     errors.raise_if_any()
+
+
+_MISSING_KEY = re.compile(r"Interpolation key '([^']*)' not found")
+
+
+def _suggest(message: str, tree: Any) -> str:
+    """A nearby key path for a reference to a missing key, else how references are written."""
+    missing = _MISSING_KEY.search(message)
+    if missing:
+        paths = [".".join(str(p) for p in path) for path in _key_paths(tree, (), set())]
+        hint = did_you_mean(missing.group(1), paths)
+        if hint:
+            return hint
+    return "interpolations name a full key path from the top of the spec, e.g. '${task.steps}'"
+
+
+def _key_paths(node: Any, path: KeyPath, seen: set[int]) -> list[KeyPath]:
+    out: list[KeyPath] = []
+    if isinstance(node, dict) and id(node) not in seen:
+        seen = seen | {id(node)}
+        for key, child in node.items():
+            out.append((*path, key))
+            out.extend(_key_paths(child, (*path, key), seen))
+    return out
 
 
 def _wants(text: str) -> bool:
@@ -74,12 +101,41 @@ def _strings(node: Any, path: KeyPath, seen: set[int]) -> list[tuple[KeyPath, st
     return out
 
 
-def _escaped(node: Any, seen: set[int]) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _escaped(v, seen) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_escaped(v, seen) for v in node]
+def _well_formed(
+    text: str, path: KeyPath, origins: dict[KeyPath, Origin], errors: Collector
+) -> bool:
+    """True when OmegaConf can parse ``text``; otherwise records a located error."""
+    from omegaconf.grammar_parser import parse
+
+    try:
+        parse(text.replace(_ENV, "\\" + _ENV))
+    except Exception as exc:  # GrammarParseError, or antlr's own
+        origin = find_origin(origins, path)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        errors.add(
+            SpecError(
+                f"malformed interpolation in {text!r}: {message}",
+                path,
+                origin.at_value() if origin else None,
+                suggestion="close it with '}', or write '\\${' for a literal '${'",
+            )
+        )
+        return False
+    return True
+
+
+def _escaped(node: Any, malformed: set[str], active: set[int]) -> Any:
+    """A copy of ``node`` for OmegaConf: env references and malformed strings made literal."""
+    if isinstance(node, (dict, list)):
+        if id(node) in active:  # a recursive YAML alias: OmegaConf cannot hold a cycle
+            return None
+        active = active | {id(node)}
+        if isinstance(node, dict):
+            return {str(k): _escaped(v, malformed, active) for k, v in node.items()}
+        return [_escaped(v, malformed, active) for v in node]
     if isinstance(node, str):
+        if node in malformed:
+            return node.replace("${", "\\${")
         return node.replace(_ENV, "\\" + _ENV)
     if node is None or isinstance(node, (int, float, bool)):
         return node

@@ -59,6 +59,13 @@ class Override:
     def origin(self) -> Origin:
         return Origin(override=self.label(), text=self.raw_value)
 
+    def sweep_origins(self) -> tuple[Origin, ...]:
+        """One origin per sweep value, each with that value's own text where it can be split
+        out (``tag=007,008``), so a ``str`` argument receives exactly what was typed."""
+        assert self.sweep is not None
+        texts = _sweep_texts(self.raw_value or "", len(self.sweep))
+        return tuple(Origin(override=self.label(), text=t) for t in texts)
+
 
 _KINDS = {"CHANGE": OverrideKind.SET, "ADD": OverrideKind.ADD, "FORCE_ADD": OverrideKind.FORCE}
 
@@ -111,22 +118,67 @@ def _convert(hydra_override: Any, index: int, text: str) -> Override:
                 origin=Origin(override=f"override {index + 1} '{text}'"),
                 suggestion="use 'choice(…)', 'range(…)' or 'a,b,c'",
             )
+        from hydra.core.override_parser.types import ChoiceSweep, Glob
+
+        sweep = hydra_override.value()
+        if isinstance(sweep, Glob):
+            raise SpecError(
+                "glob() picks Hydra config-group options, which nemorun specs do not have",
+                origin=Origin(override=f"override {index + 1} '{text}'"),
+                suggestion="list the values: 'key=a,b,c'",
+            )
+        if isinstance(sweep, ChoiceSweep) and sweep.shuffle:
+            raise SpecError(
+                "shuffle() would make the compiled sweep differ from run to run",
+                origin=Origin(override=f"override {index + 1} '{text}'"),
+                suggestion="list the values in the order you want them run",
+            )
         values = tuple(hydra_override.sweep_iterator())
         return Override(index, text, kind, key, None, raw_value, sweep=values)
     return Override(index, text, kind, key, hydra_override.value(), raw_value)
 
 
+def _sweep_texts(raw: str, count: int) -> tuple[str | None, ...]:
+    """The text of each value of ``a,b,c`` or ``choice(a,b,c)``; Nones when it cannot tell."""
+    raw = raw.strip()
+    if raw.startswith("choice(") and raw.endswith(")"):
+        raw = raw[len("choice(") : -1]
+    elif raw.endswith(")"):  # range(…) and friends: the values were computed, not typed
+        return (None,) * count
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(raw):
+        if quote:
+            if ch == quote and raw[i - 1] != "\\":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(raw[start:i].strip())
+            start = i + 1
+    parts.append(raw[start:].strip())
+    if len(parts) != count:
+        return (None,) * count
+    return tuple(p or None for p in parts)
+
+
 def _parse_error(index: int, text: str, exc: Exception) -> SpecError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     suggestion = None
-    if "=" not in text and not text.startswith("~"):
+    key, equals, value = text.partition("=")
+    if not equals and not text.startswith("~"):
         suggestion = f"overrides look like 'key=value'; did you mean '{text}=…'?"
-    else:
-        bad = [c for c in "#&!^<>;~ " if c in text.split("=", 1)[-1]]
-        if bad or "token recognition error" in message:
-            key, _, value = text.partition("=")
-            escaped = value.replace("'", "\\'")
-            suggestion = f"quote the value: {key}='{escaped}'"
+    elif value and value[0] not in "'\"":
+        # The shell removes one level of quotes, so the user needs two.
+        escaped = value.replace("'", "\\'")
+        suggestion = (
+            f"if the value is text, quote it, and the whole override for the shell: "
+            f"\"{key}='{escaped}'\""
+        )
     return SpecError(
         f"cannot parse: {message}",
         origin=Origin(override=f"override {index + 1} '{text}'"),
@@ -143,11 +195,11 @@ def override_path(key: str, tree: dict[str, Any]) -> KeyPath:
     if path and path[0] in TOP_LEVEL_KEYS:
         return path
     if "tasks" in tree and "task" not in tree:
+        tasks = tree["tasks"]
+        names = ", ".join(str(n) for n in tasks) if isinstance(tasks, dict) else ""
         raise SpecError(
             "this spec has several tasks: say which one",
-            suggestion="write 'tasks.<name>." + key + "' (tasks: " + ", ".join(tree["tasks"]) + ")"
-            if isinstance(tree.get("tasks"), dict)
-            else None,
+            suggestion=f"write 'tasks.<name>.task.{key}' (tasks: {names})",
         )
     return ("task", *path)
 
@@ -163,7 +215,15 @@ def apply_overrides(
             path = override_path(override.key, tree)
             if override.is_sweep():
                 assert override.sweep is not None
-                axes.append(SweepAxis(path, override.sweep, override.origin(), override.text))
+                axes.append(
+                    SweepAxis(
+                        path,
+                        override.sweep,
+                        override.origin(),
+                        override.text,
+                        override.sweep_origins(),
+                    )
+                )
                 continue
             _apply_one(tree, origins, override, path)
         except SpecError as exc:
@@ -212,7 +272,8 @@ def _apply_one(
         origins[path] = override.origin()
         return
     if isinstance(parent, list):
-        parent[last] = value  # index checked by _has for lists via _parent
+        assert isinstance(last, int)  # `_parent` checked the index
+        parent[last] = value
     else:
         parent[last] = value
     _drop_origins(origins, path)
@@ -251,9 +312,7 @@ def _parent(
             node = node[part]
         elif isinstance(node, list):
             if not isinstance(part, int) or not 0 <= part < len(node):
-                raise SpecError(
-                    f"list index out of range (the list has {len(node)} items)", here
-                )
+                raise SpecError(f"list index out of range (the list has {len(node)} items)", here)
             node = node[part]
         else:
             raise SpecError(f"'{format_path(here)}' holds a value, not a mapping", here)

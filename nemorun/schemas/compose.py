@@ -148,7 +148,7 @@ def merge_into(
             del target_origins[stale]
         for p, origin in source_origins.items():
             if p[: len(path)] == path:
-                target_origins[(*prefix, *p[len(prefix) :])] = origin
+                target_origins[p] = origin
 
 
 def split_path(text: str) -> KeyPath:
@@ -185,9 +185,7 @@ def resolve_refs(tree: Any, origins: dict[KeyPath, Origin]) -> None:
         try:
             found = get_path(tree, path)
         except KeyError:
-            errors.append(
-                SpecError(f"'_ref_: {ref}' points at nothing", at, origins.get(at))
-            )
+            errors.append(SpecError(f"'_ref_: {ref}' points at nothing", at, origins.get(at)))
             return None
         if isinstance(found, dict) and set(found) == {REF_KEY}:
             return target_of(found[REF_KEY], path, (*seen, path))

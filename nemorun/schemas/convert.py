@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
+from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
-from nemorun.schemas.source import find_origin
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
+from nemorun.schemas.source import find_origin
 
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
@@ -79,7 +79,8 @@ class Validator:
     def __init__(self, origins: dict[KeyPath, Origin], errors: Collector) -> None:
         self.origins = origins
         self.errors = errors
-        self.memo: dict[int, Call] = {}
+        # Keyed by id(); the raw mapping is kept alive beside its Call so no id is ever reused.
+        self.memo: dict[int, tuple[Any, Call]] = {}
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -112,7 +113,7 @@ class Validator:
     def call(self, raw: dict[str, Any], default_target: Any, path: KeyPath) -> Any:
         """A mapping of arguments → `Call` of its ``_target_`` (or of ``default_target``)."""
         if id(raw) in self.memo:
-            return self.memo[id(raw)]
+            return self.memo[id(raw)][1]
         target = default_target
         explicit = TARGET_KEY in raw
         if explicit:
@@ -141,7 +142,7 @@ class Validator:
         except (TypeError, ValueError):
             return self._error(path, f"cannot read the signature of {target!r}")
         result = Call(target, {}, partial, explicit, path)
-        self.memo[id(raw)] = result
+        self.memo[id(raw)] = (raw, result)
         for key, item in raw.items():
             if key in (TARGET_KEY, PARTIAL_KEY):
                 continue
@@ -228,7 +229,7 @@ class Validator:
     def _config(self, raw: Any, cls: type, path: KeyPath) -> Any:
         if isinstance(raw, dict):
             return self.call(raw, cls, path)
-        if isinstance(raw, cls) or isinstance(raw, Call):
+        if isinstance(raw, (cls, Call)):
             return raw
         return self._fail(path, f"a mapping of {cls.__qualname__} arguments", raw)
 
@@ -238,6 +239,10 @@ class Validator:
         text = self._written_text(path)
         if isinstance(raw, str) and text == raw and re.fullmatch(r"[-+]?\d[\d_]*", raw):
             return int(raw)
+        if isinstance(raw, str) and re.fullmatch(r"\s*[-+]?\d[\d_]*\s*", raw):
+            return self._fail(
+                path, "an integer", raw, suggestion=f"remove the quotes: {raw.strip()}"
+            )
         if isinstance(raw, float) and raw.is_integer():
             return self._fail(path, "an integer", raw, suggestion=f"write {int(raw)}")
         return self._fail(path, "an integer", raw)
@@ -251,13 +256,15 @@ class Validator:
                 return float(raw)
             except ValueError:
                 pass
+        if isinstance(raw, str) and _is_number(raw):
+            return self._fail(path, "a number", raw, suggestion=f"remove the quotes: {raw.strip()}")
         return self._fail(path, "a number", raw, suggestion="write it like 0.001 or 1.0e-3")
 
     def _str(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         if isinstance(raw, str):
             return raw
         text = self._written_text(path)
-        if text is not None and not isinstance(raw, (dict, list)):
+        if text is not None and raw is not None and not isinstance(raw, (dict, list)):
             return text  # `tag: 007` or `country: no` means exactly what was typed
         if isinstance(raw, int) and not isinstance(raw, bool):
             return str(raw)
@@ -330,15 +337,18 @@ class Validator:
             if not trial:
                 return result
             self.memo = saved_memo
-            failures.extend(f"as {describe(option)}: {e.message}" for e in trial.errors[:1])
             if len(options) == 2 and type(None) in options:
                 self.errors.extend(trial.errors)  # Optional[X]: X's own error is the clearest
                 return INVALID
+            failures.extend(_why_not(option, trial.errors[0], path))
+        found = describe_value(raw)
+        if failures:  # only the informative ones: "wrong type" says nothing the list does not
+            found += " (" + "; ".join(failures) + ")"
         return self._error(
             path,
             "matches none of the allowed types",
             expected=describe(annotation),
-            found=describe_value(raw) + " (" + "; ".join(failures) + ")",
+            found=found,
             at_value=True,
         )
 
@@ -355,8 +365,8 @@ class Validator:
                 return self._error(
                     path,
                     "wrong number of items",
-                    expected=f"{len(args)} items ({describe(annotation)})",
-                    found=f"{len(items)}",
+                    expected=describe(annotation),
+                    found=f"a list of {len(items)}",
                     at_value=True,
                 )
             converted = [self.value(v, a, (*path, i)) for i, (v, a) in enumerate(zip(items, args))]
@@ -429,21 +439,39 @@ class Validator:
                 at_value=True,
             )
         if whole is not None and whole.group(2) is not None:
+            default = whole.group(2).strip()
             try:
-                convert_text(whole.group(2), annotation)
-            except (TypeError, ValueError) as exc:
+                convert_text(default, annotation)
+            except (TypeError, ValueError):
+                variable = whole.group(1).strip()
                 return self._error(
                     path,
                     f"the default of '{raw}' does not fit",
                     expected=describe(annotation),
-                    found=repr(whole.group(2)),
-                    suggestion=str(exc) or None,
+                    found=repr(default),
+                    suggestion=f"the job gets this default when {variable} is not set",
                     at_value=True,
                 )
         return EnvRef(raw, annotation)
 
 
 # --- descriptions for messages -----------------------------------------------------------------
+
+
+def _why_not(option: Any, error: SpecError, path: KeyPath) -> list[str]:
+    """Why a union alternative refused a value, unless it is only "wrong type" at the value."""
+    if error.message == "wrong type" and error.path == path:
+        return []
+    where = format_path(error.path[len(path) :]) if error.path[: len(path)] == path else ""
+    return [f"as {describe(option)}: {where + ': ' if where else ''}{error.message}"]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def describe(annotation: Any) -> str:
@@ -458,15 +486,17 @@ def describe(annotation: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(describe(a) for a in args)
     if origin in (list, collections.abc.Sequence, collections.abc.MutableSequence):
-        return f"a list of {describe(args[0])}" if args else "a list"
-    if origin in (set, frozenset, collections.abc.Set):
-        return f"a list of unique {describe(args[0])}" if args else "a list of unique values"
+        return f"a list of {_plural(args[0])}" if args else "a list"
+    if origin in (set, frozenset, collections.abc.Set, collections.abc.MutableSet):
+        return f"a list of unique {_plural(args[0])}" if args else "a list of unique values"
     if origin is tuple:
         if not args or (len(args) == 2 and args[1] is Ellipsis):
-            return f"a list of {describe(args[0])}" if args else "a list"
-        return "a list of " + ", ".join(describe(a) for a in args)
+            return f"a list of {_plural(args[0])}" if args else "a list"
+        if args == ((),):
+            return "an empty list"
+        return f"a list of {len(args)} ({', '.join(describe(a) for a in args)})"
     if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
-        return f"a mapping of {describe(args[1])}" if args else "a mapping"
+        return f"a mapping of names to {_plural(args[1])}" if args else "a mapping"
     if origin in (collections.abc.Callable,):
         return "a 'module:name' reference to a callable"
     if annotation is type(None) or annotation is None:
@@ -486,6 +516,21 @@ def describe(annotation: Any) -> str:
             return "a path"
         return f"a mapping of {annotation.__qualname__} arguments"
     return str(annotation)
+
+
+_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+
+
+def _plural(annotation: Any) -> str:
+    """``integers`` for int; otherwise ``items that are each <description>``."""
+    annotation = _strip_annotated(annotation)
+    if annotation is Any:
+        return "values"
+    if annotation in _PLURALS:
+        return _PLURALS[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
+        return "paths"
+    return f"items, each {describe(annotation)}"
 
 
 def describe_value(raw: Any) -> str:
@@ -520,7 +565,7 @@ def example_for(annotation: Any) -> str:
         return "[]"
     if origin in (dict, collections.abc.Mapping):
         return "{}"
-    examples = {int: "1", float: "0.1", str: "'text'", bool: "true"}
+    examples = {int: "1", float: "0.1", str: "text", bool: "true"}
     if annotation in examples:
         return examples[annotation]
     if isinstance(annotation, type):
@@ -568,7 +613,9 @@ def convert_text(text: str, annotation: Any) -> Any:
     if annotation is Any:
         return text
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return annotation[text]
+        if text in annotation.__members__:  # by name only: `nemorun.runtime.env_value` does so
+            return annotation.__members__[text]
+        raise ValueError(f"expected a member name of {annotation.__qualname__}")
     if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
         return pathlib.Path(text)
     raise TypeError(f"cannot read {annotation} from the environment")

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import inspect
 import re
+import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,13 +85,14 @@ def is_config_class(tp: Any) -> bool:
     return any(p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def inspect_callable(target: Any) -> CallableSchema:
     """Parameters of ``target``. Raises TypeError when it has no inspectable signature."""
     docs = _param_docs(inspect.getdoc(target) or "")
     if isinstance(target, type) and dataclasses.is_dataclass(target):
         return _inspect_dataclass(target, docs)
-    hints = _hints(target.__init__ if isinstance(target, type) else target)
+    init = target.__init__ if isinstance(target, type) else None  # type: ignore[misc]
+    hints = _hints(init if init is not None else target)
     signature = inspect.signature(target)
     params: dict[str, Param] = {}
     var_keyword = None
@@ -124,9 +126,34 @@ def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
 def _hints(obj: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(obj)
-    except Exception:  # unresolvable forward refs: fall back to what can be evaluated
-        raw = getattr(obj, "__annotations__", {}) or {}
-        return {k: v for k, v in raw.items() if not isinstance(v, str)}
+    except Exception:  # one unresolvable name (a TYPE_CHECKING import, say): the others still count
+        return _hints_one_by_one(obj)
+
+
+def _hints_one_by_one(obj: Any) -> dict[str, Any]:
+    """Each annotation evaluated on its own; those that cannot be are left out (``Any``)."""
+    if isinstance(obj, type):
+        sources = [
+            (vars(c).get("__annotations__", {}), vars(sys.modules.get(c.__module__, None) or c))
+            for c in reversed(obj.__mro__)
+        ]
+    else:
+        sources = [(getattr(obj, "__annotations__", None) or {}, getattr(obj, "__globals__", {}))]
+    out: dict[str, Any] = {}
+    for declared, namespace in sources:
+        for name, hint in declared.items():
+            try:
+                out[name] = typing.get_type_hints(_Holder(name, hint), dict(namespace))[name]
+            except Exception:
+                out.pop(name, None)
+    return out
+
+
+class _Holder:
+    """An object whose only annotation is ``name: hint``, for `typing.get_type_hints`."""
+
+    def __init__(self, name: str, hint: Any) -> None:
+        self.__annotations__ = {name: hint}
 
 
 def _summary(doc: str | None) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.errors import closest
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
 
 
 class TargetImportError(Exception):
@@ -108,7 +111,8 @@ def _import(name: str, quiet_missing: bool = False) -> Any:
         ) from None
     except SyntaxError as exc:
         raise TargetImportError(
-            f"importing '{name}' failed: syntax error in {exc.filename}:{exc.lineno}: {exc.msg}"
+            f"importing '{name}' failed: syntax error at {_shown(exc.filename)}:{exc.lineno}: "
+            f"{exc.msg}"
         ) from None
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
@@ -123,12 +127,22 @@ def _where(exc: BaseException) -> str:
     frames = [
         f
         for f in traceback.extract_tb(exc.__traceback__)
-        if "importlib" not in f.filename and "nemorun" not in Path(f.filename).parts
+        if "importlib" not in f.filename and not f.filename.startswith(_PACKAGE_DIR)
     ]
     if not frames:
         return ""
     last = frames[-1]
-    return f" (at {last.filename}:{last.lineno})"
+    return f" (at {_shown(last.filename)}:{last.lineno})"
+
+
+def _shown(filename: str | None) -> str:
+    """A file name as messages show it: relative to the current directory when inside it."""
+    if not filename:
+        return "<unknown>"
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return filename
 
 
 def _missing_module_hint(name: str) -> str:

@@ -99,7 +99,7 @@ class SlurmOptions(ExecutorOptions):
     job_name: str | None = None
     output: str | None = None
     error: str | None = None
-    extra: dict[str, str | int | bool] = field(default_factory=dict)
+    extra: dict[str, bool | int | str] = field(default_factory=dict)
 
 
 @dataclass

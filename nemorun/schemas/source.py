@@ -2,7 +2,7 @@
 
 The tree is made of plain dicts, lists and scalars, so everything downstream (merging, overrides,
 OmegaConf interpolation, validation) works on ordinary data. Positions live beside it in
-`Document.origins`, keyed by key path. Two things are not obvious:
+`Document.origins`, keyed by key path. Three things are not obvious:
 
 - YAML aliases load as *one shared object* (the same dict at two paths). Sharing is meaningful:
   it becomes one shared `fdl.Config` in the graph. Origins are recorded under every path that
@@ -10,9 +10,12 @@ OmegaConf interpolation, validation) works on ordinary data. Positions live besi
 - `tomllib` returns no positions. `_toml_key_lines` recovers each key's line by scanning the source
   for table headers and ``key =`` lines; keys inside inline tables fall back to their table's line
   (`Document.origin` walks up to the nearest known ancestor).
+- JSON values are read by `json` (so ``1e-3`` is a number, as JSON says, not YAML 1.1's
+  string); their positions come from reading the same text as YAML flow style.
 
 Plain (unquoted) scalars also keep their source text, so a `str` field given ``007`` or ``yes``
-receives exactly what the user wrote rather than YAML 1.1's reading of it.
+receives exactly what the user wrote rather than YAML 1.1's reading of it. (LibYAML marks such
+scalars with style ``""``, PyYAML with ``None``: both count as plain.)
 """
 
 from __future__ import annotations
@@ -82,8 +85,10 @@ def parse_document(text: str, path: Path, display: str | None = None) -> Documen
     suffix = path.suffix.lower()
     if suffix in TOML_SUFFIXES:
         return _load_toml(text, path, display)
-    if suffix in YAML_SUFFIXES or suffix in JSON_SUFFIXES:
-        return _load_yaml(text, path, display)  # JSON is YAML 1.2 flow style
+    if suffix in JSON_SUFFIXES:
+        return _load_json(text, path, display)
+    if suffix in YAML_SUFFIXES:
+        return _load_yaml(text, path, display)
     raise SpecErrors(
         [
             SpecError(
@@ -109,12 +114,7 @@ def _load_yaml(text: str, path: Path, display: str) -> Document:
         builder = _YamlBuilder(loader, display)
         tree = builder.build(node, ()) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        origin = Origin(display, mark.line + 1, mark.column + 1) if mark else Origin(display)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecErrors(
-            [SpecError(f"YAML syntax error: {problem}", origin=origin, file=display)]
-        ) from None
+        raise SpecErrors([_yaml_syntax_error(exc, text, display)]) from None
     except yaml.YAMLError as exc:
         raise SpecErrors([SpecError(f"YAML error: {exc}", file=display)]) from None
     finally:
@@ -122,6 +122,33 @@ def _load_yaml(text: str, path: Path, display: str) -> Document:
     if builder.errors:
         raise SpecErrors(builder.errors)
     return Document(path, display, tree, builder.origins)
+
+
+def _yaml_syntax_error(exc: Any, text: str, display: str) -> SpecError:
+    """PyYAML's problem at its position, with the construct it was reading and a likely fix."""
+    mark = exc.problem_mark or exc.context_mark
+    origin = Origin(display, mark.line + 1, mark.column + 1) if mark else Origin(display)
+    problem = exc.problem or exc.context or "invalid YAML"
+    context, cmark = exc.context, exc.context_mark
+    suggestion = None
+    if "another document" in problem:
+        problem = "a spec file holds one YAML document, and this starts a second one"
+        suggestion = "remove the '---' line (or the text after it)"
+    elif "mapping values are not allowed" in problem:
+        suggestion = (
+            "check the indentation (a key lines up with its siblings), "
+            "or quote a value that contains ': '"
+        )
+    elif (
+        exc.problem and context and cmark is not None and (mark is None or cmark.line != mark.line)
+    ):
+        problem += f" ({context} that starts at line {cmark.line + 1}, column {cmark.column + 1})"
+    if mark is not None:
+        lines = text.splitlines()
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if "\t" in line[: mark.column + 1]:
+            suggestion = "indent with spaces: YAML does not allow tabs"
+    return SpecError(f"YAML syntax error: {problem}", origin=origin, suggestion=suggestion)
 
 
 class _YamlBuilder:
@@ -133,42 +160,83 @@ class _YamlBuilder:
         self.origins: dict[KeyPath, Origin] = {}
         self.memo: dict[int, Any] = {}
         self.errors: list[SpecError] = []
+        self.building: set[int] = set()
+        """Collections under construction: an alias to one of them would make a cycle."""
 
     def build(self, node: Any, path: KeyPath, key_node: Any = None) -> Any:
         import yaml
 
         self._record(node, path, key_node)
+        if id(node) in self.building:
+            self.errors.append(
+                SpecError(
+                    "this alias refers to a node that contains it; a spec cannot be a cycle",
+                    path=path,
+                    origin=self._origin(node, key_node),
+                    suggestion="copy the values instead of using the alias here",
+                )
+            )
+            return None
         if id(node) in self.memo:
             self._record_below(node, path, set())
             return self.memo[id(node)]
-        if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)
-            out: dict[Any, Any] = {}
-            self.memo[id(node)] = out
-            for k_node, v_node in node.value:
-                key = self.loader.construct_object(k_node, deep=True)
-                if not isinstance(key, (str, int)) or isinstance(key, bool):
-                    key = str(key)
-                if key in out:
-                    self.errors.append(
-                        SpecError(
-                            "duplicate key",
-                            path=(*path, key),
-                            origin=self._origin(k_node, None),
-                            suggestion="remove one of the two entries",
-                        )
-                    )
-                out[key] = self.build(v_node, (*path, key), k_node)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            items: list[Any] = []
-            self.memo[id(node)] = items
-            for i, item in enumerate(node.value):
-                items.append(self.build(item, (*path, i)))
-            return items
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            self.building.add(id(node))
+            try:
+                return self._build_collection(node, path)
+            finally:
+                self.building.discard(id(node))
         value = self.loader.construct_object(node, deep=True)
         self.memo[id(node)] = value
         return value
+
+    def _build_collection(self, node: Any, path: KeyPath) -> Any:
+        import yaml
+
+        if isinstance(node, yaml.MappingNode):
+            own = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+            self.loader.flatten_mapping(node)  # puts the ``<<: *base`` pairs first
+            merged = len(node.value) - own
+            out: dict[Any, Any] = {}
+            own_keys: set[Any] = set()
+            self.memo[id(node)] = out
+            for index, (k_node, v_node) in enumerate(node.value):
+                key = self._key(k_node)
+                key_path = (*path, key)
+                if index >= merged:  # the mapping's own keys override merged ones
+                    if key in own_keys:
+                        self.errors.append(
+                            SpecError(
+                                "duplicate key",
+                                path=key_path,
+                                origin=self._origin(k_node, None),
+                                suggestion="remove one of the two entries",
+                            )
+                        )
+                    own_keys.add(key)
+                    if key in out:  # replaces a merged value: forget where that one was
+                        stale = [p for p in self.origins if p[: len(key_path)] == key_path]
+                        for p in stale:
+                            del self.origins[p]
+                out[key] = self.build(v_node, key_path, k_node)
+            return out
+        items: list[Any] = []
+        self.memo[id(node)] = items
+        for i, item in enumerate(node.value):
+            items.append(self.build(item, (*path, i)))
+        return items
+
+    def _key(self, k_node: Any) -> Any:
+        """A mapping key: strings and integers as read; any other scalar (``ON``, ``no``,
+        ``1.5``, ``null``) as the text written, since keys name things."""
+        import yaml
+
+        key = self.loader.construct_object(k_node, deep=True)
+        if isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)):
+            return key
+        if isinstance(k_node, yaml.ScalarNode):
+            return k_node.value
+        return str(key)
 
     def _origin(self, node: Any, key_node: Any) -> Origin:
         import yaml
@@ -200,7 +268,7 @@ class _YamlBuilder:
         stack = stack | {id(node)}
         if isinstance(node, yaml.MappingNode):
             for k_node, v_node in node.value:
-                key = self.loader.construct_object(k_node, deep=True)
+                key = self._key(k_node)
                 self.origins.setdefault((*path, key), self._origin(v_node, k_node))
                 self._record_below(v_node, (*path, key), stack)
         elif isinstance(node, yaml.SequenceNode):
@@ -209,11 +277,39 @@ class _YamlBuilder:
                 self._record_below(item, (*path, i), stack)
 
 
+# --- JSON -------------------------------------------------------------------------------------
+
+# Characters JSON strings may hold raw but a YAML reader refuses or reads as line breaks.
+_NOT_YAML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\x85\u2028\u2029\ufeff]")
+
+
+def _load_json(text: str, path: Path, display: str) -> Document:
+    """Values by JSON's own rules (``1e-3`` is a number); positions from reading the same text
+    as YAML, whose flow style JSON is, once the characters YAML refuses are blanked out."""
+    import json
+
+    try:
+        tree = json.loads(text)
+    except json.JSONDecodeError as exc:
+        origin = Origin(display, exc.lineno, exc.colno)
+        raise SpecErrors([SpecError(f"JSON syntax error: {exc.msg}", origin=origin)]) from None
+    try:
+        positions = _load_yaml(_NOT_YAML.sub(" ", text), path, display)
+    except SpecErrors as exc:
+        duplicates = [e for e in exc.errors if e.message == "duplicate key"]
+        if duplicates:
+            raise SpecErrors(duplicates) from None
+        return Document(path, display, tree, {})
+    return Document(path, display, tree, positions.origins)
+
+
 # --- TOML -------------------------------------------------------------------------------------
 
 _TOML_ERROR_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 _TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_TOML_KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
+_TOML_KEY = re.compile(
+    r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*="""
+)
 _TOML_KEY_PART = re.compile(r"""\s*("([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(\.|$)""")
 
 
@@ -224,9 +320,26 @@ def _load_toml(text: str, path: Path, display: str) -> Document:
         message = str(exc)
         match = _TOML_ERROR_POS.search(message)
         origin = Origin(display, int(match.group(1)), int(match.group(2))) if match else None
-        problem = _TOML_ERROR_POS.sub("", message).strip()
+        if origin is None and "(at end of document)" in message:
+            lines = text.splitlines() or [""]
+            origin = Origin(display, len(lines), len(lines[-1]) + 1)
+        problem = _TOML_ERROR_POS.sub("", message).replace("(at end of document)", "").strip()
+        suggestion = None
+        if problem.startswith("Cannot overwrite a value"):
+            problem += " (the key is set twice)"
+            suggestion = "remove one of the two entries"
+            if origin is not None and origin.line is not None:  # point at the key, not the end
+                line = (text.splitlines() or [""])[origin.line - 1]
+                origin = Origin(display, origin.line, len(line) - len(line.lstrip()) + 1)
         raise SpecErrors(
-            [SpecError(f"TOML syntax error: {problem}", origin=origin, file=display)]
+            [
+                SpecError(
+                    f"TOML syntax error: {problem}",
+                    origin=origin,
+                    file=display,
+                    suggestion=suggestion,
+                )
+            ]
         ) from None
     return Document(path, display, tree, _toml_key_lines(text, display))
 
@@ -241,7 +354,7 @@ def _split_toml_key(raw: str) -> list[str]:
 def _toml_key_lines(text: str, display: str) -> dict[KeyPath, Origin]:
     """Recover the line of every table header and ``key = value`` line (not exact for multi-line
     strings and arrays, whose inner lines are skipped)."""
-    origins: dict[KeyPath, Origin] = {}
+    origins: dict[KeyPath, Origin] = {(): Origin(display, 1, 1)}
     table: KeyPath = ()
     array_counts: dict[KeyPath, int] = {}
     in_multiline: str | None = None

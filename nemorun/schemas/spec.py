@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
+from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
 from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
@@ -57,9 +57,19 @@ class SweepAxis:
     origin: Origin | None = None
     source: str = "spec"
     """``spec`` for the ``sweep:`` key, or the override's text."""
+    value_origins: tuple[Origin | None, ...] = ()
+    """Where each value was written (its own text included), when known."""
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def origin_of(self, index: int) -> Origin | None:
+        """The origin of value ``index``: its own position and text, else the axis's."""
+        if index < len(self.value_origins) and self.value_origins[index] is not None:
+            return self.value_origins[index]
+        if self.origin is None:
+            return None
+        return replace(self.origin, text=None)  # the axis's text is not this value's
 
 
 @dataclass
@@ -170,9 +180,15 @@ def _validate_point(
         origins = dict(origins)
         for axis, index in zip(axes, point):
             _assign(tree, axis.path, axis.values[index], errors, axis.origin)
-            if axis.origin is not None:
-                origins[axis.path] = axis.origin
-    view = Resolved(tree, origins, resolved.source, resolved.files, resolved.overrides, axes)
+            value_origin = axis.origin_of(index)
+            if value_origin is not None:
+                for stale in [p for p in origins if p[: len(axis.path)] == axis.path]:
+                    del origins[stale]
+                origins[axis.path] = value_origin
+    # The view keeps only the command-line axes: `Spec.at_point` re-reads `sweep:` from the tree.
+    view = Resolved(
+        tree, origins, resolved.source, resolved.files, resolved.overrides, resolved.axes
+    )
     return _validate_top(view, tree, axes, point, pythonpath, errors)
 
 
@@ -186,16 +202,20 @@ def _validate_top(
 ) -> Spec | None:
     origins = resolved.origins
     v = Validator(origins, errors)
+    task_params = _task_parameters(tree)
     for key in tree:
         if key not in TOP_LEVEL_KEYS:
+            if key in task_params:
+                hint: str | None = f"'{key}' is an argument of the task: move it under 'task:'"
+            else:
+                hint = did_you_mean(str(key), TOP_LEVEL_KEYS) or "task arguments go under 'task:'"
             errors.add(
                 SpecError(
                     "unknown top-level key",
                     (key,),
                     find_origin(origins, (key,)),
                     expected="one of " + ", ".join(TOP_LEVEL_KEYS),
-                    suggestion=did_you_mean(str(key), TOP_LEVEL_KEYS)
-                    or "task arguments go under 'task:'",
+                    suggestion=hint,
                 )
             )
     name = _optional_str(v, tree, "name")
@@ -235,6 +255,20 @@ def _validate_top(
         pythonpath=pythonpath,
         point=point,
     )
+
+
+def _task_parameters(tree: dict[str, Any]) -> set[str]:
+    """Parameter names of the single task's target, if it resolves (for hints only)."""
+    from nemorun.schemas.imports import TargetImportError, resolve
+
+    task = tree.get("task")
+    target = task.get(TARGET_KEY) if isinstance(task, dict) else None
+    if not isinstance(target, str):
+        return set()
+    try:
+        return set(inspect_callable(resolve(target)).params)
+    except (TargetImportError, TypeError, ValueError):
+        return set()
 
 
 def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, TaskSpec] | None:
@@ -278,13 +312,16 @@ def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, T
                     (*path, key),
                     "unknown key of a task entry",
                     expected="task, executor or after",
-                    suggestion=did_you_mean(str(key), ("task", "executor", "after")),
+                    suggestion=did_you_mean(str(key), ("task", "executor", "after"))
+                    or f"a task argument goes under '{format_path((*path, 'task'))}'",
                 )
         task = _task(v, str(name), entry["task"], (*path, "task"))
         if task is None:
             continue
         if "executor" in entry:
-            task.target, task.executor = _executor(v, entry["executor"], (*path, "executor"), errors)
+            task.target, task.executor = _executor(
+                v, entry["executor"], (*path, "executor"), errors
+            )
         after = v.value(entry.get("after", []), list[str], (*path, "after"))
         for i, dep in enumerate(after if after is not INVALID else []):
             if dep not in entries:
@@ -305,10 +342,12 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
         v._fail(path, "a mapping with '_target_', 'script' or 'command'", raw)
         return None
     if TARGET_KEY in raw:
-        call = v.call({**raw, "_partial_": True} if "_partial_" not in raw else raw, None, path)
+        # The job calls the task with exactly these arguments, so required ones must be here;
+        # an explicit ``_partial_: true`` says something else will supply them.
+        call = v.call(raw, None, path)
         if call is INVALID:
             return None
-        call.partial = True
+        call.partial = True  # the graph's root is always a Partial, called by the job
         return TaskSpec(name, path, call=call)
     if "script" in raw:
         script = _instantiate(v.value(raw, ScriptTask, path))
@@ -401,8 +440,19 @@ def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> 
             )
         )
         return []
-    base = resolved.source.parent
-    return [(base / p).resolve() for p in raw]
+    return [(_written_in(resolved, ("pythonpath", i)) / p).resolve() for i, p in enumerate(raw)]
+
+
+def _written_in(resolved: Resolved, path: KeyPath) -> Path:
+    """The directory a relative path written at ``path`` is relative to: that of the file it
+    was written in (a base spec's own directory, for ``extends``), or the current directory
+    for a command-line override."""
+    origin = find_origin(resolved.origins, path)
+    if origin is not None and origin.is_override():
+        return Path.cwd()
+    if origin is not None and origin.file is not None:
+        return Path(origin.file).parent
+    return resolved.source.parent
 
 
 def _sweep_axes(
@@ -438,8 +488,23 @@ def _sweep_axes(
                 )
             )
             continue
-        path = task_path(split_path(str(key)), tree)
-        axes.append(SweepAxis(path, tuple(values), origin, "spec"))
+        path = split_path(str(key))
+        if path and path[0] not in TOP_LEVEL_KEYS and "tasks" in tree and "task" not in tree:
+            names = (
+                ", ".join(str(n) for n in tree["tasks"]) if isinstance(tree["tasks"], dict) else ""
+            )
+            errors.add(
+                SpecError(
+                    "this spec has several tasks: say which one",
+                    ("sweep", key),
+                    origin,
+                    suggestion=f"write 'tasks.<name>.task.{key}' (tasks: {names})",
+                )
+            )
+            continue
+        path = task_path(path, tree)
+        at = tuple(_at_value(origins, ("sweep", key, i)) for i in range(len(values)))
+        axes.append(SweepAxis(path, tuple(values), origin, "spec", at))
     return axes
 
 
@@ -463,9 +528,8 @@ def _assign(
             errors.add(SpecError("cannot sweep here: no such key", path, origin))
             return
     last = path[-1]
-    if isinstance(node, dict):
-        node[last] = copy.deepcopy(value)
-    elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+    in_list = isinstance(node, list) and isinstance(last, int) and last < len(node)
+    if isinstance(node, dict) or in_list:
         node[last] = copy.deepcopy(value)
     else:
         errors.add(SpecError("cannot sweep here: no such key", path, origin))

@@ -59,7 +59,7 @@ def detect_version(tree: Any, display: str, origins: Origins) -> int:
                     "a spec must be a mapping of keys",
                     origin=origins.get(()),
                     file=display,
-                    expected=f"a mapping starting with '{VERSION_KEY}: {CURRENT_VERSION}'",
+                    expected=f"a mapping starting with '{version_line(display)}'",
                     found="empty file" if tree is None else type(tree).__name__,
                 )
             ]
@@ -73,7 +73,7 @@ def detect_version(tree: Any, display: str, origins: Origins) -> int:
                     f"missing '{VERSION_KEY}:' key (the spec format version)",
                     origin=origins.get(()),
                     file=display,
-                    suggestion=f"add '{VERSION_KEY}: {CURRENT_VERSION}' as the first line",
+                    suggestion=f"add '{version_line(display)}' as the first line",
                 )
             ]
         )
@@ -106,6 +106,12 @@ def detect_version(tree: Any, display: str, origins: Origins) -> int:
             ]
         )
     return version
+
+
+def version_line(display: str) -> str:
+    """``nemorun: 1``, or ``nemorun = 1`` in a TOML file."""
+    sep = " =" if display.lower().endswith(".toml") else ":"
+    return f"{VERSION_KEY}{sep} {CURRENT_VERSION}"
 
 
 def upgrade(tree: Tree, origins: Origins, version: int) -> tuple[Tree, Origins, list[str]]:

@@ -87,12 +87,14 @@ class Zoo:
     mode: Literal["fast", "slow", 3] = "fast"
     maybe: int | None = None
     either: int | str | None = None
+    sized: int | Inner = 0
     numbers: list[int] = field(default_factory=list)
     varied: tuple[int, ...] = ()
     pair: tuple[int, str] = (0, "")
     table: dict[str, float] = field(default_factory=dict)
     unique: set[int] = field(default_factory=set)
     outer: Outer = field(default_factory=Outer)
+    backup: Outer | None = None
     base: Base = field(default_factory=Base)
     tokenizer: Tokenizer | None = None
     fn: Callable[[float], float] = double
