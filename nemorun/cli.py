@@ -27,6 +27,8 @@ Command = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # Importing the user's code must not write __pycache__ beside it: compile is pure.
+    sys.dont_write_bytecode = True
     if not args or args[0] in ("-h", "--help", "help"):
         print(_overview())
         return EXIT_OK if args else EXIT_BAD_INPUT
@@ -263,12 +265,65 @@ def _run_import(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- compile ----------------------------------------------------------------------------------
+
+
+def _build_compile() -> argparse.ArgumentParser:
+    p = _parser(
+        "compile",
+        "Compile a spec into the artifact that runs it: a bash script (local) or an sbatch "
+        "script (slurm; a sweep is one job array). Pure: prints the artifact, writes only "
+        "with -o.\n\nexamples:\n  nemorun compile configs/quickstart.yaml --target slurm\n"
+        "  nemorun compile configs/quickstart.yaml 'optim.lr=0.01,0.02' --list-points\n"
+        "  nemorun compile configs/pretrain.yaml --target local -o build/\n"
+        "  bash build/pretrain.sh 2    # run point 2 only",
+    )
+    _spec_and_overrides(p)
+    p.add_argument(
+        "--target",
+        "-t",
+        choices=("local", "slurm", "docker", "skypilot"),
+        help="where the job runs (default: the spec's executor.target, else local)",
+    )
+    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="write the artifacts into DIR")
+    p.add_argument(
+        "--list-points", action="store_true", help="print each sweep point's index and values"
+    )
+    p.add_argument("--templates", type=Path, metavar="DIR", help="look for templates in DIR first")
+    return p
+
+
+def _run_compile(ns: argparse.Namespace) -> int:
+    from nemorun.compiler.artifacts import compile_spec, load_for_target
+    from nemorun.compiler.entry import sweep_points
+    from nemorun.compiler.targets import target_module
+
+    if ns.target is not None:
+        target_module(ns.target)  # refuse a target that cannot compile before loading
+    spec, warnings = load_for_target(ns.spec, ns.overrides, ns.target)
+    _warn(spec.warnings)
+    if ns.list_points:
+        _warn(warnings)
+        for point in sweep_points(spec):
+            print(f"{point.index}  {point.describe()}".rstrip())
+        return EXIT_OK
+    artifacts = compile_spec(spec, templates=ns.templates, warnings=warnings)
+    _warn(artifacts.warnings)
+    if ns.output is None:
+        sys.stdout.write(artifacts.main.text)
+        return EXIT_OK
+    for path in artifacts.write(ns.output):
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Command]] = {
     "validate": (_build_validate, _run_validate),
     "export": (_build_export, _run_export),
     "schema": (_build_schema, _run_schema),
     "migrate": (_build_migrate, _run_migrate),
     "import": (_build_import, _run_import),
+    "compile": (_build_compile, _run_compile),
 }
 
 
@@ -283,6 +338,7 @@ commands:
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
+  compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (local bash, slurm sbatch)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""
 

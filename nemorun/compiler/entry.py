@@ -1,0 +1,399 @@
+"""The job's entry point: plain generated Python that calls the task, without nemorun.
+
+For ``configs/quickstart.yaml`` it reads::
+
+    from trainlib.loop import ModelConfig, OptimConfig, train
+
+
+    def main():
+        train(model=ModelConfig(hidden_size=32), optim=OptimConfig(lr=0.05), steps=60)
+
+The job needs the task's code and its dependencies, never nemorun or Fiddle. A `Call` shared in
+the spec (a YAML alias) becomes one variable, built once; ``${oc.env:…}`` becomes a read of
+``os.environ`` converted to the annotated type where the job runs (see `pysource`).
+
+**Sweeps: one entry and a table, never code per point.** Each sweep axis names a place in the
+task's call tree, a *hole*. The entry is written once with ``at[i]`` in hole ``i``; ``AXES``
+lists the distinct values each hole takes (a ``lambda`` when a value builds objects or reads
+the environment, so only the chosen one runs); ``POINTS`` has one row per point, the index of
+its value in each hole. ``NEMORUN_POINT`` (set by the job script, ``$SLURM_ARRAY_TASK_ID`` on
+Slurm) picks the row. Every point is validated on its own (``validate_tree`` at that point),
+its value in each hole is written from *that* validation, and the rest of its call tree must
+print exactly like point 0's: that check is what proves the one entry runs every point as if it
+had been compiled alone. Anything that makes a point differ outside its holes (axes that
+overlap, or a value changing the shape of the task) is refused with a located error instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nemorun.compiler.pysource import (
+    HELPERS,
+    INDENT,
+    Doc,
+    Group,
+    HoleKey,
+    Names,
+    Writer,
+    flat,
+    layout,
+)
+from nemorun.errors import KeyPath, SpecError, format_path
+from nemorun.schemas.convert import Call, EnvRef
+from nemorun.schemas.spec import Resolved, Spec, validate_tree
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a sweep: its index and, per axis, the value as the spec wrote it."""
+
+    index: int
+    values: tuple[tuple[str, Any], ...] = ()
+
+    def describe(self) -> str:
+        """``optim.lr=0.01 seed=3``"""
+        return " ".join(f"{label}={_show(value)}" for label, value in self.values)
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """The generated module, and the points it can run."""
+
+    source: str
+    points: tuple[Point, ...]
+
+    def is_sweep(self) -> bool:
+        return len(self.points) > 1 or bool(self.points and self.points[0].values)
+
+
+def entry_point(spec: Spec) -> EntryPoint:
+    """The entry module of ``spec``'s task (all its sweep points)."""
+    task = spec.task
+    if not spec.single_task or task.call is None:
+        what = "several tasks" if not spec.single_task else "a script or command task"
+        raise SpecError(
+            f"no Python entry point for {what}", suggestion="compile a single Python task"
+        )
+    points = sweep_points(spec)
+    specs = [spec_at(spec, p) for p in spec.points()]
+    trees = [_call_of(s) for s in specs]
+    holes = _holes(spec, trees)
+    names = Names()
+    choices, lazy, rows = _choices(holes, trees, names)
+    refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
+    shared = _shared(trees[0])
+    var_names = [_variable_name(call, names) for call in shared]
+    body, helpers = _body(trees[0], shared, var_names, holes, refs, names)
+    for n, tree in enumerate(trees[1:], start=1):
+        other = _shared(tree)
+        if (
+            len(other) != len(shared)
+            or _body(tree, other, var_names, holes, refs, names)[0] != body
+        ):
+            raise SpecError(
+                f"sweep point {n} ({points[n].describe()}) changes the task outside its axes",
+                suggestion="a value copied from a swept key (an interpolation) does not follow "
+                "the sweep; sweep that key itself",
+            )
+    source = _assemble(spec, names, body, helpers, holes, choices, lazy, rows, points)
+    compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
+    return EntryPoint(source, points)
+
+
+def _call_of(spec: Spec) -> Call:
+    call = spec.task.call
+    assert call is not None  # every point has the same kind of task as point 0
+    return call
+
+
+def sweep_points(spec: Spec) -> tuple[Point, ...]:
+    """Every point of the spec's sweep (one point without values when it has none)."""
+    labels = [axis_label(spec, a.path) for a in spec.axes]
+    return tuple(
+        Point(n, tuple((label, a.values[i]) for label, a, i in zip(labels, spec.axes, p)))
+        for n, p in enumerate(spec.points())
+    )
+
+
+def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
+    """The validated spec at ``point``.
+
+    ``Spec.at_point`` re-reads the ``sweep:`` key on top of axes that already hold it, so its
+    spec axes count twice; rebuilding the input with the command-line axes only avoids that.
+    """
+    if point == spec.point:
+        return spec
+    r = spec.resolved
+    cli_axes = [a for a in spec.axes if a.source != "spec"]
+    return validate_tree(
+        Resolved(r.tree, r.origins, r.source, r.files, r.overrides, cli_axes), point
+    )
+
+
+def axis_label(spec: Spec, path: KeyPath) -> str:
+    """An axis as the user would override it: ``optim.lr`` for ``task.optim.lr``."""
+    prefix = spec.task.path
+    inner = path[len(prefix) :] if path[: len(prefix)] == prefix else path
+    return format_path(inner)
+
+
+# --- holes: where the axes land in the call tree ------------------------------------------------
+
+
+def _holes(spec: Spec, trees: list[Call]) -> list[KeyPath]:
+    """Per distinct hole, its key path inside the task's call tree (same at every point)."""
+    prefix = spec.task.path
+    holes: list[KeyPath] = []
+    for axis in spec.axes:
+        if axis.path[: len(prefix)] != prefix:
+            raise SpecError(
+                f"a sweep over '{format_path(axis.path)}' is not supported yet",
+                axis.path,
+                axis.origin,
+                suggestion="sweep task arguments only; compile each executor setting separately",
+            )
+        rel = axis.path[len(prefix) :]
+        found = {_walk(tree, rel) for tree in trees}
+        hole = _walk(trees[0], rel)
+        if len(found) > 1 or not hole:
+            raise SpecError(
+                f"a sweep over '{format_path(rel) or 'the task itself'}' is not supported yet: "
+                "its values change the shape of the task",
+                axis.path,
+                axis.origin,
+            )
+        if hole in holes:
+            continue
+        for other in holes:
+            short, long = sorted((hole, other), key=len)
+            if long[: len(short)] == short:
+                raise SpecError(
+                    f"sweep axes '{format_path(other)}' and '{format_path(hole)}' overlap",
+                    axis.path,
+                    axis.origin,
+                    suggestion="sweep one of them only",
+                )
+        holes.append(hole)
+    return holes
+
+
+_ABSENT = object()
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, Call):
+        return node.args.get(key, _ABSENT)
+    if isinstance(node, dict):
+        return node.get(key, _ABSENT)
+    if isinstance(node, (list, tuple)) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return _ABSENT
+
+
+def _walk(tree: Call, rel: KeyPath) -> KeyPath:
+    """The longest prefix of ``rel`` naming a value in ``tree`` (``_target_`` stops it)."""
+    node: Any = tree
+    found: KeyPath = ()
+    for key in rel:
+        node = _child(node, key)
+        if node is _ABSENT:
+            break
+        found = (*found, key)
+    return found
+
+
+def _locate(tree: Call, hole: KeyPath) -> tuple[HoleKey, Any]:
+    """The (container id, key) of ``hole`` in ``tree``, and the value there."""
+    node: Any = tree
+    for key in hole[:-1]:
+        node = _child(node, key)
+    return (id(node), hole[-1]), _child(node, hole[-1])
+
+
+def _choices(
+    holes: list[KeyPath], trees: list[Call], names: Names
+) -> tuple[list[list[Doc]], list[bool], list[tuple[int, ...]]]:
+    """Per hole its distinct values (as code) and whether they are lazy; per point its row."""
+    writer = Writer(names)
+    choices: list[list[Doc]] = [[] for _ in holes]
+    seen: list[dict[str, int]] = [{} for _ in holes]
+    lazy = [False for _ in holes]
+    rows = []
+    for tree in trees:
+        row = []
+        for i, hole in enumerate(holes):
+            _, value = _locate(tree, hole)
+            doc = writer.value(value, hole)
+            text = flat(doc)
+            if text not in seen[i]:
+                seen[i][text] = len(choices[i])
+                choices[i].append(doc)
+                lazy[i] = lazy[i] or _builds(value)
+            row.append(seen[i][text])
+        rows.append(tuple(row))
+    if writer.helpers:
+        raise SpecError(
+            "an environment reference with a bool or optional type cannot be swept yet",
+            suggestion="sweep a plain value, or read the variable in the task",
+        )
+    return choices, lazy, rows
+
+
+def _builds(value: Any) -> bool:
+    """True when writing ``value`` calls something or reads the environment."""
+    if isinstance(value, (Call, EnvRef)):
+        return True
+    if isinstance(value, dict):
+        return any(_builds(k) or _builds(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_builds(v) for v in value)
+    return False
+
+
+# --- the body of main() -------------------------------------------------------------------------
+
+
+def _body(
+    tree: Call,
+    shared: list[Call],
+    var_names: list[str],
+    holes: list[KeyPath],
+    refs: list[str],
+    names: Names,
+) -> tuple[str, set[str]]:
+    """The statements of ``main()``: shared calls as variables, then the task's call."""
+    hole_keys = {_locate(tree, hole)[0]: ref for hole, ref in zip(holes, refs)}
+    variables = {id(call): name for call, name in zip(shared, var_names)}
+    writer = Writer(names, hole_keys, variables)
+    lines = []
+    for call in shared:
+        name = variables.pop(id(call))  # written out here, referred to by name after
+        doc = writer.call(call, call.path)
+        lines.append(f"{name} = {layout(doc, INDENT, len(INDENT + name) + 3)}")
+        variables[id(call)] = name
+    lines.append(layout(writer.call(tree, tree.path, called=True), INDENT))
+    return "\n".join(INDENT + line for line in lines), writer.helpers
+
+
+def _shared(tree: Call) -> list[Call]:
+    """Calls reached more than once, dependencies first."""
+    counts: dict[int, int] = {}
+    order: list[Call] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Call):
+            counts[id(value)] = counts.get(id(value), 0) + 1
+            if counts[id(value)] == 1:
+                for arg in value.args.values():
+                    visit(arg)
+                order.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                visit(item)
+
+    visit(tree)
+    return [c for c in order if counts[id(c)] > 1 and c is not tree]
+
+
+def _variable_name(call: Call, names: Names) -> str:
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", getattr(call.target, "__name__", "value")).lower()
+    base = re.sub(r"\W+", "_", base).strip("_") or "value"
+    name, n = base, 1
+    while name in names.taken:
+        n += 1
+        name = f"{base}_{n}"
+    names.taken.add(name)
+    return name
+
+
+# --- the module ---------------------------------------------------------------------------------
+
+
+def _assemble(
+    spec: Spec,
+    names: Names,
+    body: str,
+    helpers: set[str],
+    holes: list[KeyPath],
+    choices: list[list[Doc]],
+    lazy: list[bool],
+    rows: list[tuple[int, ...]],
+    points: tuple[Point, ...],
+) -> str:
+    sweep = bool(holes)
+    if sweep:
+        names.module("os")
+        names.module("sys")
+        helpers = {*helpers, "_this_point"}
+    modules = sorted({module.split(".")[0] for module, _ in names.local})
+    run_name = spec.name or spec.resolved.source.stem
+    out = [
+        f"# Entry point of the job {run_name!r}, generated by nemorun from "
+        f"{json.dumps(str(spec.resolved.source), ensure_ascii=False)}.",
+        f"# Plain Python: it needs the task's code ({', '.join(modules) or 'the standard library'})"
+        ", not nemorun. Do not edit: recompile.",
+    ]
+    if sweep:
+        out.append(
+            f"# A sweep of {len(rows)} points; NEMORUN_POINT (0 to {len(rows) - 1}) picks one."
+        )
+    out += ["", *names.import_lines(), "", ""]
+    if sweep:
+        out += _tables(spec, holes, choices, lazy, rows, points)
+    out += ["def main():"]
+    if sweep:
+        out.append(f"{INDENT}at = _this_point()")
+    out += [body, "", ""]
+    for helper in sorted(helpers):
+        out += [HELPERS[helper] if helper != "_this_point" else _THIS_POINT, "", ""]
+    out += ['if __name__ == "__main__":', f"{INDENT}main()", ""]
+    return "\n".join(out)
+
+
+def _tables(
+    spec: Spec,
+    holes: list[KeyPath],
+    choices: list[list[Doc]],
+    lazy: list[bool],
+    rows: list[tuple[int, ...]],
+    points: tuple[Point, ...],
+) -> list[str]:
+    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
+    for hole, docs, is_lazy in zip(holes, choices, lazy):
+        out.append(f"{INDENT}# {format_path(hole)}")
+        items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
+        group = Group("(", items, ")", single_comma=True)
+        out.append(f"{INDENT}{layout(group, INDENT)},")
+    out += ["]", "# One row per point: the index of its value in each entry of AXES.", "POINTS = ["]
+    for point, row in zip(points, rows):
+        values = "(" + ", ".join(map(str, row)) + ("," if len(row) == 1 else "") + ")"
+        out.append(f"{INDENT}{values},  # {point.index}: {_comment(point.describe())}")
+    out += ["]", "", ""]
+    return out
+
+
+_THIS_POINT = '''def _this_point():
+    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES."""
+    text = os.environ.get("NEMORUN_POINT", "")
+    if not (text.isascii() and text.isdigit() and int(text) < len(POINTS)):
+        sys.exit(f"NEMORUN_POINT must be a point from 0 to {len(POINTS) - 1}, not {text!r}")
+    return [values[i] for values, i in zip(AXES, POINTS[int(text)])]'''
+
+
+def _show(value: Any) -> str:
+    """A value as one would type it in an override: ``0.01``, ``adam``, ``"two words"``."""
+    if isinstance(value, str) and re.fullmatch(r"[\w./:+-]+", value, re.ASCII):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a one-line comment."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

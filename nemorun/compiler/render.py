@@ -1,0 +1,110 @@
+"""Jinja rendering of target artifacts: one environment, two quoting filters, heredoc delimiters.
+
+Templates live in ``nemorun/templates/`` (one per artifact: ``local.sh.j2``,
+``slurm.sbatch.j2``); a user directory, when given, is searched first, so a team can replace a
+template and keep the same typed context (`nemorun.compiler.artifacts.Job`).
+
+Rules that keep the output safe and reproducible:
+- ``StrictUndefined``: a misspelt variable is an error, never an empty string.
+- Every value that reaches a shell goes through ``q`` (`shell_quote`, i.e. `shlex.quote`); a
+  ``None`` there is a template bug and raises rather than printing ``None``.
+- ``#SBATCH`` lines are read by sbatch's own parser, not by the shell: it takes shell-style
+  quotes but also treats ``\\`` as an escape inside them, so they get ``sbatch_quote`` instead.
+- The entry Python is embedded in a quoted heredoc whose delimiter (`heredoc_delimiter`) is
+  proven not to occur as a line of the text.
+
+jinja2 is imported here only, so commands that do not render never pay for it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from nemorun.schemas.convert import ENV_REF, EnvRef
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def shell_quote(value: Any) -> str:
+    """``value`` as one shell word (numbers and paths as their text).
+
+    An `EnvRef` (``${oc.env:VAR,default}`` in an env value) becomes the shell's own expansion,
+    ``${VAR-'default'}``, so it is read where the job runs, like every environment reference.
+    """
+    if isinstance(value, EnvRef):
+        return _expansion(value.template)
+    if value is None or isinstance(value, (dict, list, tuple, set)):
+        raise TypeError(f"not a shell value: {value!r}")
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return shlex.quote(str(value))
+
+
+def _expansion(template: str) -> str:
+    words: list[str] = []
+    end = 0
+    for match in ENV_REF.finditer(template):
+        if match.start() > end:
+            words.append(shlex.quote(template[end : match.start()]))
+        name, default = match.group(1).strip(), match.group(2)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"not an environment variable name: {name!r}")
+        # Unquoted on purpose: inside double quotes bash would keep the default's quotes.
+        words.append(
+            f'"${{{name}}}"' if default is None else f"${{{name}-{shlex.quote(default.strip())}}}"
+        )
+        end = match.end()
+    if end < len(template):
+        words.append(shlex.quote(template[end:]))
+    return "".join(words) or "''"
+
+
+def sbatch_quote(value: Any) -> str:
+    """``value`` as one word of an ``#SBATCH`` line (sbatch's parser, not bash's)."""
+    text = str(value)
+    if any(ch in text for ch in "\n\r\0"):
+        raise ValueError(f"an #SBATCH value cannot hold a line break: {text!r}")
+    return shell_quote(text).replace("\\", "\\\\")
+
+
+def heredoc_delimiter(text: str, base: str = "NEMORUN_ENTRY") -> str:
+    """A heredoc delimiter that is no line of ``text`` (``base``, else ``base_1``, …)."""
+    lines = set(text.splitlines())
+    delimiter, n = base, 0
+    while delimiter in lines:
+        n += 1
+        delimiter = f"{base}_{n}"
+    return delimiter
+
+
+def comment(value: Any) -> str:
+    """``value`` safe inside a one-line ``#`` comment: control characters escaped."""
+    text = str(value)
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def environment(user_dir: Path | None = None) -> Any:
+    """The Jinja environment: the user's template directory first, then nemorun's."""
+    import jinja2
+
+    search = [str(user_dir)] if user_dir is not None else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["q"] = shell_quote
+    env.filters["sbatch"] = sbatch_quote
+    env.filters["comment"] = comment
+    return env
+
+
+def render(name: str, context: dict[str, Any], user_dir: Path | None = None) -> str:
+    """Render template ``name`` with ``context``."""
+    return str(environment(user_dir).get_template(name).render(**context))

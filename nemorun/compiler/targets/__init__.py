@@ -1,0 +1,57 @@
+"""Compile targets, found by name: each is one module here plus one template.
+
+A target module defines:
+- ``TEMPLATE``: the template file name (``slurm.sbatch.j2``), looked up user directory first;
+- ``SUFFIX``: the main artifact's file suffix (``.sbatch``);
+- ``default_python() → str``: the interpreter a job runs when the spec names none;
+- ``plan(spec, job) → (context, warnings)``: checks the target's own options (raising located
+  `SpecError`s) and returns the typed object templates see as ``target``.
+
+`TARGETS` maps names to modules, imported only when used. A target that the spec format knows
+(``docker``, ``skypilot``) but that has no module yet is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from nemorun.errors import SpecError, did_you_mean
+from nemorun.schemas.options import TARGET_OPTIONS
+
+if TYPE_CHECKING:
+    from nemorun.compiler.artifacts import Job
+    from nemorun.schemas.spec import Spec
+
+TARGETS: dict[str, str] = {
+    "local": "nemorun.compiler.targets.local",
+    "slurm": "nemorun.compiler.targets.slurm",
+}
+
+
+class Target(Protocol):
+    """What a target module provides (see the module docstring)."""
+
+    TEMPLATE: str
+    SUFFIX: str
+
+    def default_python(self) -> str: ...
+
+    def plan(self, spec: Spec, job: Job) -> tuple[Any, list[str]]: ...
+
+
+def target_module(name: str) -> Target:
+    """The module of target ``name``; a `SpecError` when it cannot be compiled for."""
+    if name not in TARGETS:
+        ready = ", ".join(TARGETS)
+        if name in TARGET_OPTIONS:
+            raise SpecError(
+                f"compiling for target '{name}' is not supported yet",
+                suggestion=f"compile for one of: {ready}",
+            )
+        raise SpecError(
+            f"unknown target '{name}'",
+            expected=f"one of {ready}",
+            suggestion=did_you_mean(name, TARGETS),
+        )
+    return cast(Target, importlib.import_module(TARGETS[name]))

@@ -1,0 +1,231 @@
+"""The ``slurm`` target: one sbatch script; a sweep is one job array.
+
+`SlurmOptions` fields become ``#SBATCH --long-name=value`` lines in a fixed order; ``extra``
+adds any other long option, checked against sbatch's own option list (`SBATCH_OPTIONS`, from
+``sbatch --help`` of Slurm 22.05 plus the few it leaves out). A sweep of N points becomes
+``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``.
+
+Logs go to paths relative to the submit directory (the job's starting directory):
+``%x-%j.out`` / ``.err``, or ``%x-%A_%a.out`` / ``.err`` for an array, unless the spec sets
+``output`` / ``error``.
+
+Checks done here, each a located `SpecError`: the time format (``time``, ``time_min``), GPU
+counts (``a100:8`` or ``8``), mutually exclusive memory options, ``gpus_per_task`` without a
+task count, unknown ``extra`` options, and sweeps larger than ``max_array_size`` (splitting
+them into several arrays is not done yet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
+from nemorun.schemas.options import ExecutorOptions, SlurmOptions
+from nemorun.schemas.source import find_origin
+
+if TYPE_CHECKING:
+    from nemorun.compiler.artifacts import Job
+    from nemorun.schemas.spec import Spec
+
+TEMPLATE = "slurm.sbatch.j2"
+SUFFIX = ".sbatch"
+
+TIME = re.compile(
+    r"\d+(:\d{1,2}){0,2}"  # minutes, MM:SS, HH:MM:SS
+    r"|\d+-\d+(:\d{1,2}){0,2}"  # D-HH, D-HH:MM, D-HH:MM:SS
+    r"|(?i:infinite|unlimited)"
+)
+TIME_FORMATS = "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (or UNLIMITED)"
+GPUS = re.compile(r"([A-Za-z0-9_.-]+:)?\d+")
+
+# Long options of sbatch 22.05 (`sbatch --help`, and those its help leaves out).
+# fmt: off
+SBATCH_OPTIONS = frozenset(
+    {
+        "account", "acctg-freq", "array", "batch", "bb", "bbf", "begin", "chdir",
+        "cluster-constraint", "clusters", "comment", "constraint", "container", "contiguous",
+        "core-spec", "cores-per-socket", "cpu-freq", "cpus-per-gpu", "cpus-per-task", "deadline",
+        "delay-boot", "dependency", "distribution", "error", "exclude", "exclusive", "export",
+        "export-file", "extra-node-info", "get-user-env", "gid", "gpu-bind", "gpu-freq", "gpus",
+        "gpus-per-node", "gpus-per-socket", "gpus-per-task", "gres", "gres-flags", "hint", "hold",
+        "ignore-pbs", "input", "job-name", "kill-on-invalid-dep", "licenses", "mail-type",
+        "mail-user", "mcs-label", "mem", "mem-bind", "mem-per-cpu", "mem-per-gpu", "mincpus",
+        "network", "nice", "no-kill", "no-requeue", "nodefile", "nodelist", "nodes", "ntasks",
+        "ntasks-per-core", "ntasks-per-gpu", "ntasks-per-node", "ntasks-per-socket", "open-mode",
+        "output", "overcommit", "oversubscribe", "parsable", "partition", "power", "prefer",
+        "priority", "profile", "propagate", "qos", "quiet", "reboot", "requeue", "reservation",
+        "signal", "sockets-per-node", "spread-job", "switches", "thread-spec", "threads-per-core",
+        "time", "time-min", "tmp", "uid", "use-min-nodes", "verbose", "wait", "wait-all-nodes",
+        "wckey", "wrap",
+    }
+)
+# fmt: on
+# Options nemorun sets itself, or that would change what the script is.
+MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable", "wait", "batch"})
+# Fields that are not sbatch options, or that are written specially.
+NOT_DIRECTIVES = frozenset(
+    {f.name for f in dataclasses.fields(ExecutorOptions) if f.name != "nodes"}
+    | {"array_parallelism", "max_array_size", "extra", "job_name", "output", "error", "requeue"}
+)
+
+
+@dataclass(frozen=True)
+class SlurmPlan:
+    """What ``slurm.sbatch.j2`` needs beyond the `Job`."""
+
+    directives: tuple[tuple[str, Any], ...]
+    """(long option, value); a value of None is a flag (``--exclusive``)."""
+    array: str | None
+    container_mounts: str | None
+
+
+def default_python() -> str:
+    return "python3"
+
+
+def plan(spec: Spec, job: Job) -> tuple[SlurmPlan, list[str]]:
+    options = spec.executor
+    assert isinstance(options, SlurmOptions)
+    check = _Checks(spec)
+    check.time("time", options.time)
+    check.time("time_min", options.time_min)
+    for name in ("gpus", "gpus_per_node", "gpus_per_task"):
+        value = getattr(options, name)
+        if isinstance(value, str) and not GPUS.fullmatch(value):
+            check.error(name, "not a GPU count", "a count or type:count, like 8 or a100:8", value)
+    mems = [n for n in ("mem", "mem_per_cpu", "mem_per_gpu") if getattr(options, n) is not None]
+    if len(mems) > 1:
+        check.error(mems[1], f"{mems[0]} and {mems[1]} exclude each other", "only one of them")
+    if options.gpus_per_task is not None and options.ntasks is None and not options.ntasks_per_node:
+        check.error(
+            "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
+        )
+    if options.array_parallelism is not None and options.array_parallelism < 1:
+        check.error("array_parallelism", "must be at least 1", found=str(options.array_parallelism))
+    if job.num_points > options.max_array_size:
+        check.error(
+            "max_array_size",
+            f"the sweep has {job.num_points} points, more than max_array_size "
+            f"({options.max_array_size}); splitting it into several arrays is not supported yet",
+        )
+    directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.name)]
+    directives += _field_directives(options)
+    if options.requeue is not None:
+        directives.append(("requeue" if options.requeue else "no-requeue", None))
+    directives += check.extra(_extra(spec, options))
+    check.one_line(directives, job)
+    check.done()
+    array = None
+    if job.is_sweep():
+        array = f"0-{job.num_points - 1}"
+        if options.array_parallelism:
+            array += f"%{options.array_parallelism}"
+    logs = "%x-%A_%a" if array else "%x-%j"
+    directives.append(("output", options.output or f"{logs}.out"))
+    directives.append(("error", options.error or f"{logs}.err"))
+    if array:
+        directives.append(("array", array))
+    mounts = ",".join(options.container.mounts) if options.container else None
+    return SlurmPlan(tuple(directives), array, mounts or None), []
+
+
+def _extra(spec: Spec, options: SlurmOptions) -> dict[str, str | int | bool]:
+    """``extra`` with YAML booleans kept: ``str | int | bool`` reads a plain ``true`` as the
+    string ``"true"`` (str comes first in the union), but ``--contiguous`` takes no value."""
+    raw = spec.tree.get("executor")
+    raw_extra = raw.get("extra") if isinstance(raw, dict) else None
+    if not isinstance(raw_extra, dict):
+        return options.extra
+    return {
+        k: raw_extra[k] if isinstance(raw_extra.get(k), bool) else v
+        for k, v in options.extra.items()
+    }
+
+
+def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if field.name in NOT_DIRECTIVES or value is None or value is False:
+            continue
+        out.append((field.name.replace("_", "-"), None if value is True else value))
+    return out
+
+
+class _Checks:
+    """Collects located errors about ``executor.*`` options."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.origins = spec.resolved.origins
+        self.errors: list[SpecError] = []
+
+    def error(
+        self,
+        key: str | KeyPath,
+        message: str,
+        expected: str | None = None,
+        found: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        path: KeyPath = ("executor", *((key,) if isinstance(key, str) else key))
+        origin = find_origin(self.origins, path)
+        origin = origin.at_value() if origin is not None else None
+        self.errors.append(SpecError(message, path, origin, expected, found, suggestion))
+
+    def time(self, key: str, value: str | int | None) -> None:
+        if value is None:
+            return
+        ok = value >= 0 if isinstance(value, int) else bool(TIME.fullmatch(value.strip()))
+        if not ok:
+            self.error(key, "not a Slurm time", TIME_FORMATS, repr(value), "e.g. '04:00:00'")
+
+    def extra(self, extra: dict[str, str | int | bool]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for key, value in extra.items():
+            name = key.replace("_", "-").lstrip("-")
+            field = name.replace("-", "_")
+            if field in {f.name for f in dataclasses.fields(SlurmOptions)}:
+                self.error(
+                    ("extra", key),
+                    f"'{name}' has its own option",
+                    suggestion=f"set executor.{field}",
+                )
+            elif name in MANAGED:
+                self.error(("extra", key), f"nemorun sets --{name} itself")
+            elif name not in SBATCH_OPTIONS:
+                self.error(
+                    ("extra", key),
+                    "not an sbatch option",
+                    expected="a long option of sbatch, without the leading '--'",
+                    suggestion=did_you_mean(name, SBATCH_OPTIONS),
+                )
+            elif value is not False:
+                out.append((name, None if value is True else value))
+        return out
+
+    def one_line(self, directives: list[tuple[str, Any]], job: Job) -> None:
+        """sbatch reads each ``#SBATCH`` line alone: a value cannot hold a line break."""
+        fields = {f.name for f in dataclasses.fields(SlurmOptions)}
+        for name, value in directives:
+            if not (isinstance(value, str) and any(ch in value for ch in "\n\r\0")):
+                continue
+            key = name.replace("-", "_")
+            path: KeyPath = ("executor", key) if key in fields else ("executor", "extra")
+            if name == "job-name" and getattr(job.options, "job_name", None) is None:
+                path = ("name",)
+            origin = find_origin(self.origins, path)
+            self.errors.append(
+                SpecError(
+                    "an sbatch option cannot hold a line break",
+                    path,
+                    origin.at_value() if origin is not None else None,
+                    found=repr(value),
+                )
+            )
+
+    def done(self) -> None:
+        if self.errors:
+            raise SpecErrors(self.errors)
