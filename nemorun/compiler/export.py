@@ -10,17 +10,23 @@ What a format cannot say is defined once here:
   JSON and TOML.
 - TOML has no null: a ``None`` equal to the parameter's default is left out, any other ``None``
   is an error that names the key.
+- JSON has no infinity (``Infinity`` is an extension strict readers refuse): an infinite float
+  is an error that names the key.
+- JSON files are read by the YAML loader, so JSON text is also written to mean the same in
+  YAML 1.1 (see `dump_json`); a literal ``${`` in any string is escaped as ``\\${``.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import math
 import os
 import pathlib
 import re
 import types
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +36,11 @@ from nemorun.errors import KeyPath, SpecError, SpecErrors, format_path
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
-from nemorun.schemas.spec import Spec
+from nemorun.schemas.spec import Spec, TaskSpec
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 FORMATS = ("python", "yaml", "toml", "json")
+REF_KEY = "_ref_"
 
 
 def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
@@ -54,16 +61,22 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {VERSION_KEY: CURRENT_VERSION}
     for key in ("name", "description"):
         if raw.get(key) is not None:
-            out[key] = raw[key]
+            out[key] = _plain(raw[key], fmt)
     if spec.pythonpath:
         out["pythonpath"] = [_relative(p, dest_dir) for p in spec.pythonpath]
+    writer = GraphWriter(fmt)
+
+    def task_tree(task: TaskSpec, source: Any) -> dict[str, Any]:
+        if task.is_python():
+            return writer.root(task_graph(spec, task), task.path)
+        return _plain(source, fmt)  # a script or command task: as written
+
     if spec.single_task:
-        out["task"] = GraphWriter(fmt).root(task_graph(spec), ("task",))
+        out["task"] = task_tree(spec.task, spec.tree["task"])
     else:
         tasks: dict[str, Any] = {}
-        writer = GraphWriter(fmt)
         for name, task in spec.tasks.items():
-            entry: dict[str, Any] = {"task": writer.root(task_graph(spec, task), ("tasks", name))}
+            entry: dict[str, Any] = {"task": task_tree(task, spec.tree["tasks"][name]["task"])}
             source = raw["tasks"][name]
             if source.get("executor") is not None:
                 entry["executor"] = _plain(source["executor"], fmt)
@@ -75,7 +88,7 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         if raw.get(key):
             out[key] = _plain(raw[key], fmt)
     if raw.get("packager") is not None:
-        out["packager"] = raw["packager"]
+        out["packager"] = _plain(raw["packager"], fmt)
     sweep = dict(_plain(raw.get("sweep") or {}, fmt))
     for axis in spec.axes:
         if axis.source != "spec":
@@ -84,6 +97,18 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     if sweep:
         out["sweep"] = sweep
     return out
+
+
+_INTERPOLATION = re.compile(r"(\\*)\$\{(?!oc\.env:)")
+
+
+def escape_text(text: str) -> str:
+    """``text`` as a spec string that loads back as ``text``, not as an interpolation.
+
+    A literal ``${`` is written ``\\${`` (and backslashes right before it are doubled), the
+    escape OmegaConf undoes while resolving; ``${oc.env:…}`` stays a reference.
+    """
+    return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -99,19 +124,47 @@ def _plain(value: Any, fmt: str) -> Any:
         return {str(k): _plain(v, fmt) for k, v in value.items() if v is not None or fmt != "toml"}
     if isinstance(value, list):
         return [_plain(v, fmt) for v in value]
+    if isinstance(value, str):
+        return escape_text(value)
     return value
 
 
+@dataclass
+class _Shared:
+    """Where a buildable's mapping is written in full, for ``_ref_`` to point at."""
+
+    home: KeyPath
+    content: dict[str, Any]
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    """Other places that need a ``_ref_`` but were reached before any nameable home."""
+
+
 class GraphWriter:
-    """Turns Fiddle buildables into spec mappings, tracking shared nodes."""
+    """Turns Fiddle buildables into spec mappings, tracking shared nodes.
+
+    YAML writes a shared node once with an anchor. JSON and TOML write it in full at its first
+    place that a ``_ref_`` key path can name (keys holding ``.`` cannot be named) and
+    ``{_ref_: path}`` at every other place.
+    """
 
     def __init__(self, fmt: str) -> None:
         self.fmt = fmt
-        self.seen: dict[int, tuple[KeyPath, dict[str, Any]]] = {}
+        self.seen: dict[int, _Shared] = {}
         self.errors: list[SpecError] = []
 
     def root(self, buildable: Any, path: KeyPath) -> dict[str, Any]:
         result = self.node(buildable, path, typing.Any, root=True)
+        for shared in self.seen.values():
+            if shared.waiting:
+                self.errors.append(
+                    SpecError(
+                        f"this sub-config is shared, and {self.fmt.upper()} can only say so with "
+                        "'_ref_: KEY.PATH', which cannot name a key holding '.' (or an empty key)",
+                        shared.home,
+                        suggestion="export as yaml, or rename the keys on the way to it",
+                    )
+                )
+                shared.waiting.clear()
         if self.errors:
             raise SpecErrors(self.errors)
         return result
@@ -120,14 +173,11 @@ class GraphWriter:
         from nemorun.compiler.graph import is_env_config
 
         if is_env_config(cfg):
-            return cfg.template
+            return escape_text(cfg.template)
         if id(cfg) in self.seen:
-            first_path, first = self.seen[id(cfg)]
-            if self.fmt == "yaml":
-                return first  # the same object twice: PyYAML writes an anchor and an alias
-            return {"_ref_": format_path(first_path).replace("[", ".").replace("]", "")}
+            return self._again(self.seen[id(cfg)], path)
         out: dict[str, Any] = {}
-        self.seen[id(cfg)] = (path, out)
+        self.seen[id(cfg)] = _Shared(path, out)
         target = fdl.get_callable(cfg)
         if root or not _annotation_names(annotation, target):
             out["_target_"] = reference_of(target)
@@ -157,7 +207,7 @@ class GraphWriter:
         if isinstance(value, enum.Enum):
             return value.name
         if isinstance(value, pathlib.PurePath):
-            return str(value)
+            return escape_text(str(value))
         if isinstance(value, (list, tuple)):
             item = _item_annotation(annotation)
             return [self.value(v, (*path, i), item) for i, v in enumerate(value)]
@@ -168,14 +218,64 @@ class GraphWriter:
         if isinstance(value, dict):
             item = _value_annotation(annotation)
             return {str(k): self.value(v, (*path, str(k)), item) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value) and self.fmt == "json":
+            self.errors.append(
+                SpecError(f"JSON has no {value}", path, suggestion="export as yaml, toml or python")
+            )
+            return None
         if value is None and self.fmt == "toml":
             self.errors.append(
                 SpecError("TOML has no null", path, suggestion="export as yaml or json")
             )
             return None
-        if callable(value) and not isinstance(value, (str, int, float, bool)):
+        if isinstance(value, str):
+            return escape_text(value)
+        if callable(value) and not isinstance(value, (int, float, bool)):
             return reference_of(value)
         return value
+
+    def _again(self, shared: _Shared, path: KeyPath) -> dict[str, Any]:
+        """A second place of a shared node: an alias (YAML) or a ``_ref_`` to its home."""
+        if self.fmt == "yaml":
+            return shared.content  # the same object twice: PyYAML writes an anchor and an alias
+        if nameable(shared.home):
+            return {REF_KEY: ref_text(shared.home)}
+        if not nameable(path):
+            placeholder: dict[str, Any] = {}
+            shared.waiting.append(placeholder)
+            return placeholder
+        # The first place cannot be named: write the node here in full, refer to it from there.
+        content = dict(shared.content)
+        shared.content.clear()
+        shared.content[REF_KEY] = ref_text(path)
+        old_home = shared.home
+        shared.home, shared.content = path, content
+        for other in self.seen.values():
+            if other is not shared and other.home[: len(old_home)] == old_home:
+                other.home = (*path, *other.home[len(old_home) :])
+        for other in self.seen.values():
+            if other.waiting and nameable(other.home):
+                for placeholder in other.waiting:
+                    placeholder[REF_KEY] = ref_text(other.home)
+                other.waiting.clear()
+        return content
+
+
+def nameable(path: KeyPath) -> bool:
+    """True when ``_ref_: a.b.0`` text can name ``path`` (see `nemorun.schemas.compose`)."""
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not part or "." in part:
+            return False
+        if part.isdigit() and not (part.isascii() and str(int(part)) == part):
+            return False
+    return True
+
+
+def ref_text(path: KeyPath) -> str:
+    """The ``_ref_`` value naming ``path``: keys and list indices joined with dots."""
+    return ".".join(str(part) for part in path)
 
 
 def _annotation_names(annotation: Any, target: Any) -> bool:
@@ -202,7 +302,7 @@ def _value_annotation(annotation: Any) -> Any:
 
 def dump(tree: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(tree, indent=2, ensure_ascii=False) + "\n"
+        return dump_json(tree)
     if fmt == "toml":
         import tomlkit
 
@@ -212,37 +312,94 @@ def dump(tree: dict[str, Any], fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+# JSON specs are read by the YAML loader (JSON is YAML flow style), so the text must also mean
+# the same in YAML 1.1: exponent floats need a dot (``1.0e-05``: YAML 1.1 reads ``1e-05`` as a
+# string), and characters YAML refuses or reads as line breaks are written as ``\uXXXX``.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?\d+)([eE][-+]?\d+)')
+_YAML_UNSAFE = re.compile(
+    r"[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def dump_json(tree: Any) -> str:
+    """Indented JSON that the YAML-based loader reads back exactly."""
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group(0)
+        return f"{match.group(1)}.0{match.group(2)}"
+
+    text = json.dumps(tree, indent=2, ensure_ascii=False)
+    text = _JSON_TOKEN.sub(number, text)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
 def dump_yaml(tree: Any) -> str:
     """Block-style YAML, keys in order; shared mappings written once with readable anchors."""
     import yaml
 
+    names = _anchor_names(tree)
+
     class Dumper(yaml.SafeDumper):
-        pass
+        def generate_anchor(self, node: Any) -> Any:
+            for key, represented in self.represented_objects.items():
+                if represented is node and key in names:
+                    return names[key]
+            return super().generate_anchor(node)
 
-    def str_repr(dumper: yaml.SafeDumper, data: str) -> Any:
-        style = "|" if "\n" in data else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-    Dumper.add_representer(str, str_repr)
-    text = yaml.dump(tree, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
-    names: dict[str, str] = {}
-    used: set[str] = set()
-    for match in re.finditer(r"&(id\d+)", text):
-        path_names = _anchor_candidates(text, match.start())
-        name = next((n for n in path_names if n not in used), match.group(1))
-        used.add(name)
-        names[match.group(1)] = name
-    for old, new in names.items():
-        text = re.sub(rf"([&*]){old}\b", rf"\g<1>{new}", text)
-    return text
+    Dumper.add_representer(str, yaml_str)
+    return yaml.dump(tree, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _anchor_candidates(text: str, pos: int) -> list[str]:
-    """Name an anchor after the key it is written under (``model: &model``)."""
-    line_start = text.rfind("\n", 0, pos) + 1
-    key = text[line_start:pos].strip().rstrip(":").strip("- ").strip()
-    key = re.sub(r"[^A-Za-z0-9_-]", "_", key) or "shared"
-    return [key, *(f"{key}_{i}" for i in range(2, 100))]
+_YAML_BREAKS = re.compile(r"[\r\x85\u2028\u2029]")
+
+
+def yaml_str(dumper: Any, data: str) -> Any:
+    """Multi-line strings as ``|`` blocks; strings holding line breaks other than ``\\n`` always
+    double-quoted (PyYAML would fold or normalise those breaks in any other style)."""
+    style = '"' if _YAML_BREAKS.search(data) else "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _anchor_names(tree: Any) -> dict[int, str]:
+    """A name for each mapping or list reached twice, after the key it is first written under."""
+    first: dict[int, KeyPath] = {}
+    shared: list[int] = []
+
+    def walk(node: Any, path: KeyPath) -> None:
+        if not isinstance(node, (dict, list)):
+            return
+        if id(node) in first:
+            if id(node) not in shared:
+                shared.append(id(node))
+            return
+        first[id(node)] = path
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            walk(item, (*path, key))
+
+    walk(tree, ())
+    names: dict[int, str] = {}
+    for ident in shared:
+        base = _anchor_base(first[ident])
+        name, n = base, 2
+        while name in names.values():
+            name, n = f"{base}_{n}", n + 1
+        names[ident] = name
+    return names
+
+
+def _anchor_base(path: KeyPath) -> str:
+    """``model`` for ``task.model``; ``leaves_1`` for ``task.leaves[1]``."""
+    indices: list[str] = []
+    for part in reversed(path):
+        if isinstance(part, int):
+            indices.insert(0, str(part))
+            continue
+        key = re.sub(r"[^A-Za-z0-9_-]", "_", part)
+        if not re.search(r"[A-Za-z0-9]", key):
+            key = "shared"
+        return "_".join([key, *indices])
+    return "_".join(["shared", *indices])
 
 
 def _toml_order(tree: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import types
 import typing
 from typing import Any
 
@@ -52,13 +53,14 @@ class _Builder:
     def task(self, task: TaskSpec) -> Any:
         if task.call is not None:
             return self.buildable(task.call, task.path, root=True)
-        if task.script is not None:
-            script = task.script.script
-            argv = ["python3", script] if script.endswith(".py") else ["bash", script]
-            return fdl.Partial(subprocess.run, [*argv, *task.script.args], check=True)
-        assert task.command is not None
-        command = task.command.command
-        return fdl.Partial(subprocess.run, command, shell=isinstance(command, str), check=True)
+        with self._at(task.path):
+            if task.script is not None:
+                script = task.script.script
+                argv = ["python3", script] if script.endswith(".py") else ["bash", script]
+                return fdl.Partial(subprocess.run, [*argv, *task.script.args], check=True)
+            assert task.command is not None
+            command = task.command.command
+            return fdl.Partial(subprocess.run, command, shell=isinstance(command, str), check=True)
 
     def buildable(self, call: Call, path: KeyPath, root: bool = False) -> Any:
         if id(call) in self.memo:
@@ -77,7 +79,8 @@ class _Builder:
         if isinstance(value, Call):
             return self.buildable(value, value.path or path)
         if isinstance(value, EnvRef):
-            return env_config(value)
+            with self._at(path):
+                return env_config(value)
         if isinstance(value, list):
             return [self.value(v, (*path, i)) for i, v in enumerate(value)]
         if isinstance(value, tuple):
@@ -94,14 +97,31 @@ class _Builder:
 
 
 def env_config(ref: EnvRef) -> Any:
-    """``fdl.Config(env_value, template=…, to=int)`` for an environment reference."""
+    """``fdl.Config(env_value, template=…, to=int)`` for an environment reference.
+
+    The conversion follows the argument's hint: ``to`` is its scalar type (a tuple of them for
+    a Union, tried in order), ``choices`` a Literal's values, ``optional`` when None is allowed.
+    """
     annotation = _strip_annotated(ref.annotation)
-    optional = type(None) in typing.get_args(annotation)
-    core = _scalar_core(annotation)
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = list(typing.get_args(annotation)) if is_union else [annotation]
     kwargs: dict[str, Any] = {"template": ref.template}
-    if core not in (str, typing.Any, None):
-        kwargs["to"] = core
-    if optional:
+    scalars = [o for o in options if o is not type(None)]
+    if len(scalars) == 1 and typing.get_origin(scalars[0]) is typing.Literal:
+        kwargs["choices"] = typing.get_args(scalars[0])
+    else:
+        cores: list[Any] = []
+        for option in scalars:
+            core = _scalar_core(option)
+            if core not in cores:
+                cores.append(core)
+            if core in (typing.Any, None):
+                break  # text: nothing after it is ever tried
+        if len(cores) > 1:
+            kwargs["to"] = tuple(str if c in (typing.Any, None) else c for c in cores)
+        elif cores and cores[0] not in (str, typing.Any, None):
+            kwargs["to"] = cores[0]
+    if len(scalars) < len(options):
         kwargs["optional"] = True
     return fdl.Config(runtime.env_value, **kwargs)
 

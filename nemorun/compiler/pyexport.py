@@ -1,11 +1,18 @@
 """Export a spec as a Python module that builds its Fiddle graph and, run as a script, runs it.
 
-The code comes from ``fiddle.codegen.codegen.new_codegen`` (libcst inside, shared sub-configs
-become local variables). This module adds what Fiddle leaves out:
-- a converter for `pathlib.Path` values (and the ``import pathlib`` it needs);
+The code comes from Fiddle's new codegen (libcst inside, shared sub-configs become local
+variables). This module adds what Fiddle leaves out:
+- converters for `pathlib.Path` values (and the ``import pathlib`` they need), frozensets,
+  infinite floats, and sets in a stable order;
+- keyword arguments that are not Python identifiers (``**kwargs`` keys such as ``a-b`` or
+  ``class``) written as ``**{'a-b': …}``;
+- imports Fiddle misses (modules named only inside a set), and ``as`` names for imports of
+  different tasks that would bind the same name (``from pa import train``, ``from pb import
+  train as train_2``);
 - layout: one argument per line, each with a comment saying where it was set
   (``# exp.yaml:12`` or ``# override: optim.lr=1e-3``), taken from the graph's history
-  (the graph is built under ``fiddle.history.custom_location``); short calls stay on one line;
+  (the graph is built under ``fiddle.history.custom_location``; the label is used verbatim,
+  not through Fiddle's file-name shortening); short calls stay on one line;
 - a header naming the source spec, and a ``__main__`` block that builds and calls the task.
 
 A sweep has no single graph: the Python export writes one point and says how to pick it.
@@ -13,21 +20,30 @@ A sweep has no single graph: the Python export writes one point and says how to 
 
 from __future__ import annotations
 
+import copy
+import enum
+import inspect
+import keyword
+import math
 import pathlib
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
+import fiddle as fdl
 import libcst as cst
-from fiddle.codegen import codegen
+from fiddle._src.codegen import new_codegen
+from fiddle._src.codegen.auto_config import code_ir
 from fiddle.codegen import py_val_to_cst_converter as pyval
 
 from nemorun.errors import SpecError, SpecErrors, format_path
+from nemorun.schemas.source import display_name
 from nemorun.schemas.spec import Spec
 
 INDENT = "    "
 ONE_LINE_LIMIT = 72
-_HISTORY = re.compile(r"^#\s*Set in (.*):0:None$")
+_RENAMED = "_nemorun_keyword_"
 
 
 @pyval.register_py_val_to_cst_converter(lambda v: isinstance(v, pathlib.PurePath))
@@ -36,6 +52,30 @@ def _convert_path(value: Any, convert: Any) -> cst.BaseExpression:
         func=cst.Attribute(value=cst.Name("pathlib"), attr=cst.Name("Path")),
         args=[cst.Arg(convert(str(value)))],
     )
+
+
+def _in_order(values: Any) -> list[Any]:
+    return sorted(values, key=lambda v: (type(v).__name__, repr(v)))
+
+
+@pyval.register_py_val_to_cst_converter(set)
+def _convert_set(value: set[Any], convert: Any) -> cst.BaseExpression:
+    if not value:
+        return cst.Call(func=cst.Name("set"))
+    return cst.Set([cst.Element(convert(v)) for v in _in_order(value)])
+
+
+@pyval.register_py_val_to_cst_converter(frozenset)
+def _convert_frozenset(value: frozenset[Any], convert: Any) -> cst.BaseExpression:
+    args = [cst.Arg(_convert_set(set(value), convert))] if value else []
+    return cst.Call(func=cst.Name("frozenset"), args=args)
+
+
+@pyval.register_py_val_to_cst_converter(
+    lambda v: isinstance(v, float) and not math.isfinite(v), priority=200
+)
+def _convert_nonfinite(value: float, convert: Any) -> cst.BaseExpression:
+    return cst.parse_expression(f"float({str(value)!r})")
 
 
 def python_module(spec: Spec) -> str:
@@ -57,18 +97,18 @@ def python_module(spec: Spec) -> str:
     imports: list[str] = []
     bodies: list[str] = []
     names: list[str] = []
+    bound: dict[str, tuple[str, ...]] = {}
     for name, task in spec.tasks.items():
         fn = "build" if spec.single_task else f"build_{_identifier(name)}"
         names.append(fn)
-        code = codegen.new_codegen(
-            task_graph(spec, task), top_level_fixture_name=fn, include_history=True
-        )
-        module = cst.parse_module(code).visit(_Layout())
+        graph, renamed = _rename_keywords(task_graph(spec, task))
+        code = _codegen(graph, fn)
+        extra = [f"import {m}" for m in _modules_in_sets(graph)]
+        module = cst.parse_module("\n".join(extra) + "\n" + code).visit(_Layout(renamed))
+        module = _unclash(module, bound)
         for statement in module.body:
             text = cst.Module(body=[statement]).code.strip()
-            if isinstance(statement, cst.SimpleStatementLine) and isinstance(
-                statement.body[0], (cst.Import, cst.ImportFrom)
-            ):
+            if _is_import(statement):
                 if text not in imports:
                     imports.append(text)
             else:
@@ -79,9 +119,194 @@ def python_module(spec: Spec) -> str:
     return _assemble(spec, imports, bodies, _run_order(spec, names))
 
 
+def _is_import(statement: cst.CSTNode) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and isinstance(
+        statement.body[0], (cst.Import, cst.ImportFrom)
+    )
+
+
+def _modules_in_sets(graph: Any) -> list[str]:
+    """Modules named by enum members and callables inside sets (Fiddle's codegen writes those
+    with their full module path and does not import them)."""
+    found: set[str] = set()
+
+    def element(value: Any) -> None:
+        if isinstance(value, tuple):
+            for item in value:
+                element(item)
+        elif isinstance(value, enum.Enum):
+            found.add(type(value).__module__)
+        elif isinstance(value, type) or inspect.isroutine(value):
+            found.add(value.__module__)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, (set, frozenset)):
+            for item in node:
+                element(item)
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    for buildable in _buildables(graph):
+        for value in buildable.__arguments__.values():
+            walk(value)
+    return sorted(found - {"builtins", "__main__"})
+
+
+def _binding(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -> tuple[str, Any]:
+    """The name an import binds, and what it binds it to."""
+    full = cst.Module(body=[]).code_for_node(alias.name)
+    if isinstance(statement, cst.ImportFrom):
+        module = cst.Module(body=[]).code_for_node(statement.module) if statement.module else ""
+        what: tuple[str, ...] = ("from", "." * len(statement.relative) + module, full)
+    elif alias.asname is None:
+        return full.split(".")[0], ("import", full.split(".")[0])
+    else:
+        what = ("import", full)
+    name = alias.asname.name if alias.asname is not None else alias.name
+    assert isinstance(name, cst.Name)
+    return name.value, what
+
+
+def _unclash(module: cst.Module, bound: dict[str, tuple[str, ...]]) -> cst.Module:
+    """Rename this task's imports that bind a name another task's imports bind differently
+    (``from pa import train`` and ``from pb import train``), and their uses."""
+    renames: dict[str, str] = {}
+    for statement in module.body:
+        if not _is_import(statement):
+            continue
+        assert isinstance(statement, cst.SimpleStatementLine)
+        node = statement.body[0]
+        assert isinstance(node, (cst.Import, cst.ImportFrom))
+        if isinstance(node.names, cst.ImportStar):
+            continue
+        for alias in node.names:
+            name, what = _binding(alias, node)
+            if bound.setdefault(name, what) == what:
+                continue
+            if alias.asname is None and isinstance(node, cst.Import):
+                continue  # ``import a.b`` binds ``a``: renaming it would change every use
+            n = 2
+            while f"{name}_{n}" in bound:
+                n += 1
+            renames[name] = f"{name}_{n}"
+            bound[renames[name]] = what
+    return module.visit(_Rename(renames)) if renames else module
+
+
+class _Rename(cst.CSTTransformer):
+    """Rename module-level names and the imports that bind them (not attributes or keywords)."""
+
+    def __init__(self, renames: dict[str, str]) -> None:
+        self.renames = renames
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.renames.get(updated.value, updated.value))
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_ImportAlias(
+        self, original: cst.ImportAlias, updated: cst.ImportAlias
+    ) -> cst.ImportAlias:
+        bound = original.asname.name if original.asname is not None else original.name
+        if isinstance(bound, cst.Name) and bound.value in self.renames:
+            new = cst.Name(self.renames[bound.value])
+            return original.with_changes(asname=cst.AsName(name=new))
+        return original
+
+    def leave_FunctionDef(
+        self, original: cst.FunctionDef, updated: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        return updated.with_changes(name=original.name)
+
+    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+        return updated.with_changes(module=original.module)
+
+
+def _codegen(graph: Any, fn: str) -> str:
+    """Fiddle's code for ``graph`` as ``def fn()``, with our provenance labels as comments."""
+    config = new_codegen.code_generator.as_buildable(
+        top_level_fixture_name=fn, include_history=True
+    )
+    for codegen_pass in config.passes:
+        if fdl.get_callable(codegen_pass) is new_codegen.MakeSymbolicReferences:
+            codegen_pass.format_history = _history_comments
+    return fdl.build(config)(graph, sub_fixtures={}).code
+
+
+def _history_comments(buildable: Any) -> code_ir.HistoryComments:
+    """The label each argument was last set under (graph.py sets one per argument)."""
+    per_field = {}
+    for name, entries in buildable.__argument_history__.items():
+        if entries:
+            per_field[name] = _one_line(entries[-1].location.filename)
+    return code_ir.HistoryComments(per_field)
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _rename_keywords(graph: Any) -> tuple[Any, dict[str, str]]:
+    """``graph`` with arguments that cannot be written ``name=…`` renamed (in a copy)."""
+
+    def bad(name: Any) -> bool:
+        return isinstance(name, str) and (not name.isidentifier() or keyword.iskeyword(name))
+
+    buildables = _buildables(graph)
+    if not any(bad(name) for b in buildables for name in b.__arguments__):
+        return graph, {}
+    graph = copy.deepcopy(graph)
+    renamed: dict[str, str] = {}
+    for buildable in _buildables(graph):
+        arguments = buildable.__arguments__
+        if not any(bad(name) for name in arguments):
+            continue
+        history = buildable.__argument_history__
+        items = list(arguments.items())
+        arguments.clear()
+        for name, value in items:
+            if bad(name):
+                new = f"{_RENAMED}{len(renamed)}"
+                renamed[new] = name
+                if name in history:
+                    history[new] = history.pop(name)
+                name = new
+            arguments[name] = value
+    return graph, renamed
+
+
+def _buildables(value: Any) -> list[Any]:
+    found: dict[int, Any] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, fdl.Buildable):
+            if id(node) in found:
+                return
+            found[id(node)] = node
+            for item in node.__arguments__.values():
+                walk(item)
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    walk(value)
+    return list(found.values())
+
+
 def _assemble(spec: Spec, imports: list[str], bodies: list[str], calls: list[str]) -> str:
     files = [str(spec.resolved.source)]
-    files += [str(f) for f in spec.resolved.files[1:]]
+    files += [display_name(f) for f in spec.resolved.files[1:]]
     header = [
         f"# Built from the nemorun spec {files[0]}"
         + (f" (extends {', '.join(files[1:])})" if len(files) > 1 else "")
@@ -89,8 +314,11 @@ def _assemble(spec: Spec, imports: list[str], bodies: list[str], calls: list[str
     ]
     if spec.resolved.overrides:
         header.append("# Overrides: " + " ".join(spec.resolved.overrides))
+    header = [_one_line(line) for line in header]
     header.append("# Run it with plain Python: python this_file.py")
-    doc = f'"""{spec.description or spec.name or "Experiment"}: the task as a Fiddle graph."""'
+    title = spec.description or spec.name or "Experiment"
+    title = _one_line(title.replace("\\", "\\\\").replace('"', '\\"'))
+    doc = f'"""{title}: the task as a Fiddle graph."""'
     main = ["", "", "", 'if __name__ == "__main__":']
     main += [f"{INDENT}fdl.build({call}())()" for call in calls]
     return (
@@ -107,7 +335,19 @@ def _assemble(spec: Spec, imports: list[str], bodies: list[str], calls: list[str
 
 
 def _sorted_imports(imports: list[str]) -> list[str]:
-    return sorted(imports, key=lambda line: (line.startswith("from "), line.lower()))
+    """Standard-library imports first, then the rest (a blank line between), as isort does."""
+
+    def module(line: str) -> str:
+        return line.split()[1].split(".")[0]
+
+    groups: list[list[str]] = [[], []]
+    for line in imports:
+        groups[module(line) not in sys.stdlib_module_names].append(line)
+    ordered = [
+        sorted(group, key=lambda line: (line.startswith("from "), line.split()[1].lower()))
+        for group in groups
+    ]
+    return [*ordered[0], *([""] if all(ordered) else []), *ordered[1]]
 
 
 def _run_order(spec: Spec, names: list[str]) -> list[str]:
@@ -132,60 +372,123 @@ def _identifier(name: str) -> str:
     return text if text and not text[0].isdigit() else f"task_{text}"
 
 
+_Bracketed = cst.List | cst.Tuple | cst.Set | cst.Dict
+
+
 class _Layout(cst.CSTTransformer):
-    """One argument per line with its provenance comment; short comment-free calls inline."""
+    """One argument per line with its provenance comment; short comment-free calls inline.
 
-    def __init__(self) -> None:
+    Lists, tuples, sets and dicts stay on one line unless an item spans lines (a config) or the
+    line would be long; then each item gets its own line, like the arguments of a call.
+    """
+
+    def __init__(self, renamed: dict[str, str] | None = None) -> None:
         self.depth = 0
+        self.renamed = renamed or {}
 
-    def visit_Call(self, node: cst.Call) -> bool:
+    def _enter(self, node: cst.CSTNode) -> bool:
         self.depth += 1
         return True
+
+    visit_Call = visit_List = visit_Tuple = visit_Set = visit_Dict = _enter
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         depth = self.depth
         self.depth -= 1
+        updated = updated.with_changes(
+            args=[_keyword_arg(arg, self.renamed) for arg in updated.args]
+        )
         comments = [_comment_of(arg) for arg in updated.args]
         inline = _inline(updated)
-        if not any(comments) and len(cst.Module(body=[]).code_for_node(inline)) <= ONE_LINE_LIMIT:
+        if not any(comments) and _fits(inline):
             return inline
-        args = []
-        for i, (arg, comment) in enumerate(zip(updated.args, comments)):
-            last = i == len(updated.args) - 1
-            after = cst.ParenthesizedWhitespace(
-                first_line=cst.TrailingWhitespace(
-                    whitespace=cst.SimpleWhitespace("  " if comment else ""),
-                    comment=cst.Comment(comment) if comment else None,
-                ),
-                indent=True,
-                last_line=cst.SimpleWhitespace(INDENT * (depth - 1 if last else depth)),
+        args = [
+            arg.with_changes(
+                comma=_line_end(depth, i == len(updated.args) - 1, comment),
+                whitespace_after_arg=cst.SimpleWhitespace(""),
             )
-            args.append(
-                arg.with_changes(
-                    comma=cst.Comma(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=after),
-                    whitespace_after_arg=cst.SimpleWhitespace(""),
-                )
-            )
-        return updated.with_changes(
-            args=args,
-            whitespace_before_args=cst.ParenthesizedWhitespace(
-                first_line=cst.TrailingWhitespace(),
-                indent=True,
-                last_line=cst.SimpleWhitespace(INDENT * depth),
+            for i, (arg, comment) in enumerate(zip(updated.args, comments))
+        ]
+        return updated.with_changes(args=args, whitespace_before_args=_line_start(depth))
+
+    def _leave_bracketed(self, original: _Bracketed, updated: _Bracketed) -> cst.BaseExpression:
+        depth = self.depth
+        self.depth -= 1
+        elements: Sequence[Any] = updated.elements
+        if not elements or _fits(updated):
+            return updated
+        exploded = [
+            element.with_changes(comma=_line_end(depth, i == len(elements) - 1))
+            for i, element in enumerate(elements)
+        ]
+        if isinstance(updated, cst.List):
+            opener: Any = {"lbracket": cst.LeftSquareBracket(whitespace_after=_line_start(depth))}
+        elif isinstance(updated, cst.Tuple):
+            opener = {"lpar": [cst.LeftParen(whitespace_after=_line_start(depth))]}
+        else:
+            opener = {"lbrace": cst.LeftCurlyBrace(whitespace_after=_line_start(depth))}
+        return updated.with_changes(elements=exploded, **opener)
+
+    def leave_List(self, original: cst.List, updated: cst.List) -> cst.BaseExpression:
+        return self._leave_bracketed(original, updated)
+
+    def leave_Tuple(self, original: cst.Tuple, updated: cst.Tuple) -> cst.BaseExpression:
+        return self._leave_bracketed(original, updated)
+
+    def leave_Set(self, original: cst.Set, updated: cst.Set) -> cst.BaseExpression:
+        return self._leave_bracketed(original, updated)
+
+    def leave_Dict(self, original: cst.Dict, updated: cst.Dict) -> cst.BaseExpression:
+        return self._leave_bracketed(original, updated)
+
+
+def _fits(node: cst.CSTNode) -> bool:
+    """True when ``node`` is one short line."""
+    text = cst.Module(body=[]).code_for_node(node)
+    return "\n" not in text and len(text) <= ONE_LINE_LIMIT
+
+
+def _line_start(depth: int) -> cst.ParenthesizedWhitespace:
+    return cst.ParenthesizedWhitespace(
+        first_line=cst.TrailingWhitespace(),
+        indent=True,
+        last_line=cst.SimpleWhitespace(INDENT * depth),
+    )
+
+
+def _line_end(depth: int, last: bool, comment: str | None = None) -> cst.Comma:
+    """The comma after an item, the item's comment, and the next line's indentation."""
+    return cst.Comma(
+        whitespace_before=cst.SimpleWhitespace(""),
+        whitespace_after=cst.ParenthesizedWhitespace(
+            first_line=cst.TrailingWhitespace(
+                whitespace=cst.SimpleWhitespace("  " if comment else ""),
+                comment=cst.Comment(comment) if comment else None,
             ),
-        )
+            indent=True,
+            last_line=cst.SimpleWhitespace(INDENT * (depth - 1 if last else depth)),
+        ),
+    )
 
 
 def _comment_of(arg: cst.Arg) -> str | None:
-    texts: list[str] = []
-    for ws in (arg.whitespace_after_arg, arg.comma.whitespace_after if arg.comma else None):
+    comma = arg.comma if isinstance(arg.comma, cst.Comma) else None
+    for ws in (arg.whitespace_after_arg, comma.whitespace_after if comma else None):
         if isinstance(ws, cst.ParenthesizedWhitespace) and ws.first_line.comment is not None:
-            texts.append(ws.first_line.comment.value)
-    for text in texts:
-        match = _HISTORY.match(text.strip())
-        if match:
-            return f"# {match.group(1)}"
+            return ws.first_line.comment.value
     return None
+
+
+def _keyword_arg(arg: cst.Arg, renamed: dict[str, str]) -> cst.Arg:
+    if arg.keyword is None or arg.keyword.value not in renamed:
+        return arg
+    name = renamed[arg.keyword.value]
+    return arg.with_changes(
+        keyword=None,
+        equal=cst.MaybeSentinel.DEFAULT,
+        star="**",
+        value=cst.Dict([cst.DictElement(cst.SimpleString(repr(name)), arg.value)]),
+    )
 
 
 def _inline(call: cst.Call) -> cst.Call:
