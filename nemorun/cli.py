@@ -174,7 +174,8 @@ def _run_export(ns: argparse.Namespace) -> int:
 
     spec = load(ns.spec, ns.overrides)
     _warn(spec.warnings)
-    _write_output(export(spec, ns.format), ns.output)
+    dest_dir = ns.output.resolve().parent if ns.output else None
+    _write_output(export(spec, ns.format, dest_dir), ns.output)
     return EXIT_OK
 
 

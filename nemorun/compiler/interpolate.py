@@ -34,7 +34,12 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
     errors = Collector()
     malformed = {text for path, text in targets if not _well_formed(text, path, origins, errors)}
     targets = [(path, text) for path, text in targets if text not in malformed]
-    cfg = OmegaConf.create(_escaped(tree, malformed, set()))
+    try:
+        cfg = OmegaConf.create(_escaped(tree, malformed, set()))
+    except OmegaConfBaseException as exc:
+        message = str(exc).split("\n")[0]
+        errors.add(SpecError(f"cannot read the spec for interpolation: {message}", ()))
+        errors.raise_if_any()
     for path, text in targets:
         try:
             node: Any = cfg
