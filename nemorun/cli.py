@@ -16,9 +16,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nemorun import __version__
 from nemorun.errors import SpecError, SpecErrors
+
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -116,8 +120,10 @@ def _build_validate() -> argparse.ArgumentParser:
     p = _parser(
         "validate",
         "Check a spec and its overrides against the task's type hints and the executor's "
-        "options. Prints every error, each with its file, line and key path.\n\n"
-        "example: nemorun validate configs/pretrain.yaml optim.lr=3e-4",
+        "options. Prints every error, each with its file, line and key path. Several spec "
+        "files may be given (overrides then apply to each).\n\n"
+        "examples:\n  nemorun validate configs/pretrain.yaml optim.lr=3e-4\n"
+        "  nemorun validate configs/*",
     )
     _spec_and_overrides(p)
     return p
@@ -125,10 +131,40 @@ def _build_validate() -> argparse.ArgumentParser:
 
 def _run_validate(ns: argparse.Namespace) -> int:
     from nemorun.api import load
+
+    specs, overrides = _split_specs(ns.spec, ns.overrides)
+    failed = 0
+    for path in specs:
+        try:
+            spec = load(path, overrides)
+        except SpecErrors as exc:
+            _print_errors(exc)
+            failed += 1
+            continue
+        _warn(spec.warnings)
+        points = f", {spec.num_points()} sweep points" if spec.is_sweep() else ""
+        print(f"{path}: ok ({_describe_tasks(spec)}; target {spec.target}{points})")
+    if len(specs) > 1 and failed:
+        print(f"{failed} of {len(specs)} specs have errors", file=sys.stderr)
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _split_specs(first: Path, rest: list[str]) -> tuple[list[Path], list[str]]:
+    """``validate a.yaml b.toml x=1``: words that name spec files are specs, the rest overrides."""
+    specs = [first]
+    overrides = []
+    for word in rest:
+        looks_like_file = "=" not in word and not word.startswith(("~", "+"))
+        if looks_like_file and Path(word).suffix.lower() in (".yaml", ".yml", ".toml", ".json"):
+            specs.append(Path(word))
+        else:
+            overrides.append(word)
+    return specs, overrides
+
+
+def _describe_tasks(spec: Spec) -> str:
     from nemorun.schemas.imports import reference_of
 
-    spec = load(ns.spec, ns.overrides)
-    _warn(spec.warnings)
     parts = []
     for task in spec.tasks.values():
         if task.call is not None:
@@ -141,9 +177,7 @@ def _run_validate(ns: argparse.Namespace) -> int:
         else:
             what = "command"
         parts.append(what if spec.single_task else f"{task.name}: {what}")
-    points = f", {spec.num_points()} sweep points" if spec.is_sweep() else ""
-    print(f"{ns.spec}: ok ({'; '.join(parts)}; target {spec.target}{points})")
-    return EXIT_OK
+    return "; ".join(parts)
 
 
 # --- export -----------------------------------------------------------------------------------

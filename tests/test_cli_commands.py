@@ -148,3 +148,14 @@ def test_console_script_help_and_unknown_command():
     assert result.returncode == 2 and "did you mean 'validate'" in result.stderr
     result = subprocess.run([str(exe), "export", "x.yaml", "--format", "xml"], capture_output=True)
     assert result.returncode == 2
+
+
+def test_validate_takes_several_specs(capsys: pytest.CaptureFixture[str], monkeypatch):
+    monkeypatch.chdir(ROOT)
+    configs = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").iterdir())
+    assert main(["validate", *configs]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == configs
+    assert main(["validate", "configs/quickstart.yaml", "configs/finetune.toml", "steps=x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("task.steps: wrong type") == 2 and "2 of 2 specs have errors" in err
