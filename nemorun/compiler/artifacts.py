@@ -11,7 +11,15 @@ compiling for ``local``) are removed with a warning naming them; options no targ
 so the validator reports them with a suggestion.
 
 Each target is one module in `nemorun.compiler.targets` plus one template; the typed context
-every template gets is `Job` (and the target's own extra object).
+every template gets is `Job` (and the target's own extra object). Two optional parts of a
+target module:
+
+- ``LAUNCHERS``: the launcher kinds it compiles (default ``("none",)``); any other
+  ``launcher.kind`` is refused at its line. torchrun's command comes from
+  `nemorun.compiler.torchrun`, with the target's own variable names (`torchrun.Macros`).
+- its ``plan`` may return `Parts`: several template contexts, one main artifact each
+  (``NAME.0.sbatch``, ``NAME.1.sbatch``…). They cannot go to stdout together: `Artifacts.main`
+  then raises a `SpecError` that suggests ``-o DIR``.
 """
 
 from __future__ import annotations
@@ -27,7 +35,12 @@ from typing import Any
 from nemorun.compiler.entry import Point, entry_point, sweep_points
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
-from nemorun.schemas.options import DEFAULT_TARGET, TARGET_OPTIONS, ExecutorOptions
+from nemorun.schemas.options import (
+    DEFAULT_TARGET,
+    TARGET_OPTIONS,
+    ExecutorOptions,
+    LauncherOptions,
+)
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
 
@@ -47,16 +60,35 @@ class Artifact:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """What a compile produces: the main artifact (stdout without ``-o``) and side files."""
+    """What a compile produces: the main artifact(s) and side files.
+
+    ``mains`` holds one artifact, printed without ``-o``; a job that needs several (a Slurm
+    sweep above ``max_array_size``: one sbatch script per array) can only be written with
+    ``-o DIR``, so `main` refuses it with a `SpecError` that says so.
+    """
 
     target: str
-    main: Artifact
+    mains: tuple[Artifact, ...]
     files: tuple[Artifact, ...] = ()
     points: tuple[Point, ...] = ()
     warnings: tuple[str, ...] = ()
+    why_several: str | None = None
+    """Why there are several ``mains`` (`Parts.reason`)."""
+
+    @property
+    def main(self) -> Artifact:
+        """The one main artifact (stdout without ``-o``)."""
+        if len(self.mains) != 1:
+            names = ", ".join(a.name for a in self.mains)
+            raise SpecError(
+                f"{self.why_several or 'the job has several main artifacts'}; "
+                f"its {len(self.mains)} scripts ({names}) cannot all go to stdout",
+                suggestion="write them into a directory with -o DIR",
+            )
+        return self.mains[0]
 
     def all(self) -> tuple[Artifact, ...]:
-        return (self.main, *self.files)
+        return (*self.mains, *self.files)
 
     def write(self, directory: Path) -> list[Path]:
         """Write every artifact under ``directory`` (atomically); returns the paths."""
@@ -68,6 +100,18 @@ class Artifacts:
             write_atomic(path, artifact.text, 0o755 if artifact.executable else 0o644)
             paths.append(path)
         return paths
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A target plan for a job that needs several main artifacts: one template context each.
+
+    Part ``i`` is written as ``NAME.i SUFFIX`` (``pretrain.0.sbatch``, ``pretrain.1.sbatch``).
+    """
+
+    contexts: tuple[Any, ...]
+    reason: str
+    """Why there are several (said when they are asked for on stdout)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +136,8 @@ class Job:
     setup: tuple[str, ...]
     workdir: str | None
     pythonpath: str | None
+    launcher: LauncherOptions = dataclasses.field(default_factory=LauncherOptions)
+    """How the task's processes start: ``kind`` none, or torchrun (`nemorun.compiler.torchrun`)."""
 
     @property
     def num_points(self) -> int:
@@ -152,26 +198,35 @@ def compile_spec(
             f"the spec was loaded for target {spec.target}, not {name}",
             suggestion="load it with load_for_target(path, overrides, target)",
         )
-    # Read from the tree: `Spec.launcher` can come back as the executor's options (the
-    # validator memoises mappings by id, and a freed temporary's id gets reused).
-    launcher = spec.tree.get("launcher") or {}
-    kind = launcher.get("kind", "none") if isinstance(launcher, dict) else "none"
-    if kind != "none":
+    kind = spec.launcher.kind
+    if kind not in getattr(module, "LAUNCHERS", ("none",)):
         raise SpecError(
-            f"launcher '{kind}' is not supported yet by compile",
+            f"launcher '{kind}' is not supported yet by target {name}",
             ("launcher", "kind"),
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     job = make_job(spec, name, module.default_python())
     extra, more_warnings = module.plan(spec, job)
-    from nemorun.compiler.render import render
+    from nemorun.compiler.render import environment
 
-    text = render(module.TEMPLATE, {"job": job, "target": extra}, templates)
+    template = environment(templates).get_template(module.TEMPLATE)
+    stem = _file_name(job.name)
+    why_several = None
+    if isinstance(extra, Parts):
+        contexts, why_several = extra.contexts, extra.reason
+        names = [f"{stem}.{i}{module.SUFFIX}" for i in range(len(contexts))]
+    else:
+        contexts, names = (extra,), [f"{stem}{module.SUFFIX}"]
+    mains = tuple(
+        Artifact(file, str(template.render(job=job, target=context)), executable=True)
+        for file, context in zip(names, contexts)
+    )
     files: list[Artifact] = []
     if job.entry is not None:
         files.append(Artifact("entry.py", job.entry))
-    main = Artifact(f"{_file_name(job.name)}{module.SUFFIX}", text, executable=True)
-    return Artifacts(name, main, tuple(files), job.points, (*warnings, *more_warnings))
+    return Artifacts(
+        name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several
+    )
 
 
 def make_job(spec: Spec, target: str, default_python: str) -> Job:
@@ -215,6 +270,7 @@ def make_job(spec: Spec, target: str, default_python: str) -> Job:
         setup=tuple(options.setup),
         workdir=options.workdir,
         pythonpath=":".join(str(p) for p in spec.pythonpath) or None,
+        launcher=spec.launcher,
     )
 
 

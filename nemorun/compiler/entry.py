@@ -44,7 +44,7 @@ from nemorun.compiler.pysource import (
 )
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call, EnvRef
-from nemorun.schemas.spec import Resolved, Spec, validate_tree
+from nemorun.schemas.spec import Resolved, Spec, validate_points, validate_tree
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def entry_point(spec: Spec) -> EntryPoint:
             f"no Python entry point for {what}", suggestion="compile a single Python task"
         )
     points = sweep_points(spec)
-    specs = [spec_at(spec, p) for p in spec.points()]
+    specs = specs_at(spec, list(spec.points()))
     trees = [_call_of(s) for s in specs]
     holes = _holes(spec, trees)
     names = Names()
@@ -132,6 +132,19 @@ def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
     return validate_tree(
         Resolved(r.tree, r.origins, r.source, r.files, r.overrides, cli_axes), point
     )
+
+
+def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> list[Spec]:
+    """`spec_at` for each of ``points``, validated in one batch (`validate_points`)."""
+    r = spec.resolved
+    cli_axes = [a for a in spec.axes if a.source != "spec"]
+    others = [p for p in points if p != spec.point]
+    batch = iter(
+        validate_points(
+            Resolved(r.tree, r.origins, r.source, r.files, r.overrides, cli_axes), others
+        )
+    )
+    return [spec if p == spec.point else next(batch) for p in points]
 
 
 def axis_label(spec: Spec, path: KeyPath) -> str:

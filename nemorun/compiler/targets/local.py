@@ -3,6 +3,11 @@
 It runs every sweep point in turn (or ``max_parallel`` at a time), or only the point given as
 its first argument, and exits non-zero if any point failed. Python tasks run under the
 interpreter nemorun runs under unless the spec names one (``executor.python``).
+
+**torchrun** (``launcher: {kind: torchrun}``): one node, ``--node-rank=0``, the rendezvous on
+``localhost:rdzv_port``, ``--rdzv-id=nemorun-NAME-$NEMORUN_POINT`` (stable: from the run's
+name and point, never random). Points then run one at a time (two rendezvous on one port would
+collide), so ``max_parallel`` above 1 is refused. See `nemorun.compiler.torchrun`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nemorun.compiler import torchrun
+from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import SpecError
 from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.source import find_origin
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
 
 TEMPLATE = "local.sh.j2"
 SUFFIX = ".sh"
+LAUNCHERS = ("none", "torchrun")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,8 @@ class LocalPlan:
     """What ``local.sh.j2`` needs beyond the `Job`."""
 
     max_parallel: int
+    torchrun: tuple[Word, ...] | None = None
+    """The torchrun words that run one point, or None without a launcher."""
 
 
 def default_python() -> str:
@@ -56,4 +66,35 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
         )
     if options.nodes != 1:
         warnings.append(f"target local runs on this machine only: executor.nodes={options.nodes}")
-    return LocalPlan(max_parallel=min(options.max_parallel, job.num_points)), warnings
+    command = None
+    if job.launcher.kind == "torchrun":
+        launcher = torchrun.launcher_of(spec)
+        if options.max_parallel > 1 and job.num_points > 1:
+            raise SpecError(
+                "under launcher torchrun, local points run one at a time: each rendezvous "
+                f"listens on localhost:{launcher.rdzv_port}",
+                ("executor", "max_parallel"),
+                find_origin(origins, ("executor", "max_parallel")),
+                found=str(options.max_parallel),
+                suggestion="set max_parallel: 1",
+            )
+        command = torchrun.command(launcher, 1, macros(job), _program(job))
+    plan = LocalPlan(max_parallel=min(options.max_parallel, job.num_points), torchrun=command)
+    return plan, warnings
+
+
+def macros(job: Job) -> Macros:
+    """One node, this machine; the rendezvous id from the run's name and point."""
+    from nemorun.compiler.artifacts import _file_name
+
+    return Macros(
+        node_rank=Word.of(0),
+        head_node=Word.of("localhost"),
+        job_id=Word.of(f"nemorun-{_file_name(job.name)}-", Var("NEMORUN_POINT")),
+    )
+
+
+def _program(job: Job) -> tuple[Word, ...]:
+    if job.entry is not None:
+        return torchrun.python_program(job.python, Var("NEMORUN_ENTRY"))
+    return tuple(Word.of(word) for word in job.argv)

@@ -1,4 +1,4 @@
-"""The ``slurm`` target: one sbatch script; a sweep is one job array.
+"""The ``slurm`` target: one sbatch script; a sweep is one job array (or several).
 
 `SlurmOptions` fields become ``#SBATCH --long-name=value`` lines in a fixed order; ``extra``
 adds any other long option, checked against sbatch's own option list (`SBATCH_OPTIONS`, from
@@ -9,10 +9,25 @@ Logs go to paths relative to the submit directory (the job's starting directory)
 ``%x-%j.out`` / ``.err``, or ``%x-%A_%a.out`` / ``.err`` for an array, unless the spec sets
 ``output`` / ``error``.
 
+**Sweeps above ``max_array_size``** split into several arrays of at most ``max_array_size``
+tasks, in order: part ``i`` is its own sbatch script (``NAME.i.sbatch``, written with
+``-o DIR``; stdout cannot hold several, so compiling without ``-o`` is an error that says so)
+with ``--array=0-(k-1)%P`` and ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part
+embeds the same entry (all the points). ``%P`` (``array_parallelism``) holds per array: parts
+submitted together can run up to parts * P tasks at once.
+
+**torchrun** (``launcher: {kind: torchrun}``): one srun task per node (``--ntasks-per-node=1``,
+``--kill-on-bad-exit=1``), each running torchrun under ``bash -c`` so that ``$SLURM_NODEID``
+is read inside the step; the rendezvous is on the first host of ``scontrol show hostnames
+"$SLURM_JOB_NODELIST"`` (``NEMORUN_HEAD_NODE``, set by the batch script, which runs there), at
+``launcher.rdzv_port``, with ``--rdzv-id=$SLURM_JOB_ID`` (each array task is its own job). The
+entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is the same
+machine (array tasks sharing a node) would both listen on ``rdzv_port``: give such jobs whole
+nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
+
 Checks done here, each a located `SpecError`: the time format (``time``, ``time_min``), GPU
 counts (``a100:8`` or ``8``), mutually exclusive memory options, ``gpus_per_task`` without a
-task count, unknown ``extra`` options, and sweeps larger than ``max_array_size`` (splitting
-them into several arrays is not done yet).
+task count, unknown ``extra`` options, and ``max_array_size`` / ``array_parallelism`` below 1.
 """
 
 from __future__ import annotations
@@ -22,6 +37,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nemorun.compiler import torchrun
+from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
 from nemorun.schemas.options import ExecutorOptions, SlurmOptions
 from nemorun.schemas.source import find_origin
@@ -32,6 +50,14 @@ if TYPE_CHECKING:
 
 TEMPLATE = "slurm.sbatch.j2"
 SUFFIX = ".sbatch"
+LAUNCHERS = ("none", "torchrun")
+MACROS = Macros(
+    node_rank=Word.of(Var("SLURM_NODEID")),
+    head_node=Word.of(Var("NEMORUN_HEAD_NODE")),
+    job_id=Word.of(Var("SLURM_JOB_ID")),
+)
+# Options of the batch job that size tasks: under torchrun the srun step has one per node.
+TASK_OPTIONS = ("ntasks", "ntasks_per_node", "gpus_per_task")
 
 TIME = re.compile(
     r"\d+(:\d{1,2}){0,2}"  # minutes, MM:SS, HH:MM:SS
@@ -80,13 +106,26 @@ class SlurmPlan:
     """(long option, value); a value of None is a flag (``--exclusive``)."""
     array: str | None
     container_mounts: str | None
+    offset: int = 0
+    """The sweep point of array index 0 (a part of a split sweep starts after the others)."""
+    count: int = 1
+    """How many points this script runs."""
+    part: int = 0
+    parts: int = 1
+    """This script is part ``part`` of ``parts`` (1 unless the sweep is split)."""
+    srun: tuple[Word, ...] = ()
+    """Options of srun itself (before any container flags)."""
+    torchrun: tuple[Word, ...] | None = None
+    """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
+    torchrun_args: tuple[Word, ...] = ()
+    """The ``bash -c`` script's ``$0`` and ``$1`` (the entry)."""
 
 
 def default_python() -> str:
     return "python3"
 
 
-def plan(spec: Spec, job: Job) -> tuple[SlurmPlan, list[str]]:
+def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     options = spec.executor
     assert isinstance(options, SlurmOptions)
     check = _Checks(spec)
@@ -105,12 +144,38 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan, list[str]]:
         )
     if options.array_parallelism is not None and options.array_parallelism < 1:
         check.error("array_parallelism", "must be at least 1", found=str(options.array_parallelism))
-    if job.num_points > options.max_array_size:
-        check.error(
-            "max_array_size",
-            f"the sweep has {job.num_points} points, more than max_array_size "
-            f"({options.max_array_size}); splitting it into several arrays is not supported yet",
+    if options.max_array_size < 1:
+        check.error("max_array_size", "must be at least 1", found=str(options.max_array_size))
+    warnings: list[str] = []
+    srun: tuple[Word, ...] = ()
+    command: tuple[Word, ...] | None = None
+    command_args: tuple[Word, ...] = ()
+    if job.launcher.kind == "torchrun":
+        launcher = torchrun.launcher_of(spec)
+        nodes = options.nodes
+        srun = tuple(
+            Word.of(w)
+            for w in (
+                f"--nodes={nodes}",
+                f"--ntasks={nodes}",
+                "--ntasks-per-node=1",
+                "--kill-on-bad-exit=1",
+            )
         )
+        if job.entry is not None:
+            program = torchrun.python_program(job.python, Var("1"))
+            command_args = (Word.of("nemorun-torchrun"), Word.of(Var("NEMORUN_ENTRY")))
+        else:
+            program = tuple(Word.of(w) for w in job.argv)
+            command_args = (Word.of("nemorun-torchrun"),)
+        command = torchrun.command(launcher, nodes, MACROS, program)
+        for name in TASK_OPTIONS:
+            if getattr(options, name) is not None:
+                warnings.append(
+                    f"executor.{name} sizes the batch job only: under launcher torchrun, srun "
+                    f"starts one task per node (torchrun starts {launcher.nproc_per_node} "
+                    "workers on each)"
+                )
     directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.name)]
     directives += _field_directives(options)
     if options.requeue is not None:
@@ -118,18 +183,47 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan, list[str]]:
     directives += check.extra(_extra(spec, options))
     check.one_line(directives, job)
     check.done()
-    array = None
-    if job.is_sweep():
-        array = f"0-{job.num_points - 1}"
-        if options.array_parallelism:
-            array += f"%{options.array_parallelism}"
-    logs = "%x-%A_%a" if array else "%x-%j"
+    logs = "%x-%A_%a" if job.is_sweep() else "%x-%j"
     directives.append(("output", options.output or f"{logs}.out"))
     directives.append(("error", options.error or f"{logs}.err"))
-    if array:
-        directives.append(("array", array))
     mounts = ",".join(options.container.mounts) if options.container else None
-    return SlurmPlan(tuple(directives), array, mounts or None), []
+    base = SlurmPlan(
+        tuple(directives),
+        None,
+        mounts or None,
+        count=job.num_points,
+        srun=srun,
+        torchrun=command,
+        torchrun_args=command_args,
+    )
+    if not job.is_sweep():
+        return base, warnings
+    size = options.max_array_size
+    starts = range(0, job.num_points, size)
+    plans = []
+    for part, offset in enumerate(starts):
+        count = min(size, job.num_points - offset)
+        array = f"0-{count - 1}"
+        if options.array_parallelism:
+            array += f"%{options.array_parallelism}"
+        plans.append(
+            dataclasses.replace(
+                base,
+                directives=(*base.directives, ("array", array)),
+                array=array,
+                offset=offset,
+                count=count,
+                part=part,
+                parts=len(starts),
+            )
+        )
+    if len(plans) == 1:
+        return plans[0], warnings
+    reason = (
+        f"the sweep has {job.num_points} points, more than max_array_size ({size}): "
+        f"it is split into {len(plans)} job arrays"
+    )
+    return Parts(tuple(plans), reason), warnings
 
 
 def _extra(spec: Spec, options: SlurmOptions) -> dict[str, str | int | bool]:

@@ -31,7 +31,8 @@ if __name__ == "__main__":
 NEMORUN_ENTRY
 
 run_point() {
-    NEMORUN_POINT="$1" python3 -c "$NEMORUN_ENTRY"
+    local -x NEMORUN_POINT="$1"
+    python3 -c "$NEMORUN_ENTRY"
 }
 
 if [ "$#" -eq 1 ]; then

@@ -1,0 +1,117 @@
+"""Time ``nemorun compile --target slurm``: a 1,000-point sweep, and one cold small compile.
+
+    python benches/compile.py [--runs 7] [--check]
+
+(a) A 1,000-point sweep compiled for Slurm (one sbatch script, ``--array=0-999``), two shapes:
+    a 10x10x10 product of three override axes, and a single 1,000-value axis. Timed in-process
+    (``load_for_target`` + ``compile_spec``; the first run pays the imports, then the median of
+    warm runs) and as a whole ``nemorun compile`` process. Budget: under 1 s (NeMo-Run needs
+    49 s for 1,000 dry-run tasks on this machine kind).
+(b) One cold ``nemorun compile configs/quickstart.yaml --target slurm`` process. Budget: 0.35 s
+    (importing fiddle, libcst, jinja2 and yaml alone takes 0.27 s; NeMo-Run's dry run 1.87 s).
+
+Prints median, min and max wall time in seconds per case, and whether it is within budget;
+``--check`` exits 1 when a median is over its budget. Timings on a shared 2-core machine are
+noisy: compare medians, and rerun when another job was busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NEMORUN = [sys.executable, "-m", "nemorun.cli"]
+QUICKSTART = "configs/quickstart.yaml"
+SWEEPS = {
+    "10x10x10 sweep": [
+        "optim.lr=range(1,11)",
+        "steps=range(1,11)",
+        "model.hidden_size=range(1,11)",
+    ],
+    "1x1000 sweep": ["optim.lr=range(1,1001)"],
+}
+SWEEP_BUDGET = 1.0
+COLD_BUDGET = 0.35
+
+
+def timed(action: Callable[[], object], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def process(args: Sequence[str]) -> Callable[[], object]:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
+
+    def run() -> object:
+        proc = subprocess.run([*NEMORUN, *args], cwd=ROOT, env=env, capture_output=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"nemorun {' '.join(args)} failed:\n{proc.stderr.decode()}")
+        return proc
+
+    return run
+
+
+def in_process(overrides: Sequence[str]) -> Callable[[], object]:
+    def run() -> object:
+        from nemorun.compiler.artifacts import compile_spec, load_for_target
+
+        spec, warnings = load_for_target(ROOT / QUICKSTART, overrides, "slurm")
+        artifacts = compile_spec(spec, warnings=warnings)
+        assert "#SBATCH --array=0-999\n" in artifacts.main.text
+        return artifacts
+
+    return run
+
+
+def report(name: str, samples: list[float], budget: float | None, note: str = "") -> bool:
+    median = statistics.median(samples)
+    verdict = ""
+    if budget is not None:
+        verdict = f"  {'ok' if median < budget else 'OVER'} (budget {budget:g} s)"
+    print(
+        f"{name:<46} median {median:.3f} s  (min {min(samples):.3f}, max {max(samples):.3f}, "
+        f"n={len(samples)}){verdict}{note}"
+    )
+    return budget is None or median < budget
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--check", action="store_true", help="exit 1 when over a budget")
+    args = parser.parse_args()
+    ok = True
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)  # the spec's pythonpath and the overrides' paths are read from here
+
+    for n, (name, overrides) in enumerate(SWEEPS.items()):
+        first = timed(in_process(overrides), 1)[0]
+        samples = timed(in_process(overrides), args.runs)
+        note = f"; first call {first:.3f} s" + (" (imports included)" if n == 0 else "")
+        ok &= report(f"{name}, in-process (warm)", samples, SWEEP_BUDGET, note)
+    for name, overrides in SWEEPS.items():
+        run = process(["compile", QUICKSTART, "--target", "slurm", *overrides])
+        run()  # warm the disk cache
+        ok &= report(f"{name}, whole process", timed(run, args.runs), SWEEP_BUDGET)
+    cold = process(["compile", QUICKSTART, "--target", "slurm"])
+    cold()
+    ok &= report("compile quickstart --target slurm (cold)", timed(cold, args.runs), COLD_BUDGET)
+    floor = process(["--version"])
+    report("nemorun --version (interpreter + nemorun floor)", timed(floor, args.runs), None)
+    if args.check and not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""``launcher: {kind: torchrun}``: torchrun's command line, for any target.
+
+torchrun starts ``nproc_per_node`` workers on each of ``nnodes`` nodes, which meet at a
+rendezvous on the allocation's first node. Three facts are known only where the job runs, and
+each target's shell names them differently, so a target describes them as `Macros` (NeMo-Run's
+``ExecutorMacros`` idea) and `command` builds the rest::
+
+    target    node_rank              head_node                         job_id
+    slurm     "$SLURM_NODEID"        first of scontrol show hostnames  "$SLURM_JOB_ID"
+              (read inside the srun step, so the command runs under ``bash -c``)
+    local     0                      localhost                         nemorun-NAME-"$NEMORUN_POINT"
+    docker    one node, as local
+    skypilot  "$SKYPILOT_NODE_RANK"  first of "$SKYPILOT_NODE_IPS"     "$SKYPILOT_TASK_ID"
+
+The job id must be the same on every node of one job and differ between jobs (and between the
+points of a sweep running at once): it is never random, so a compile stays deterministic.
+
+**How the workers get the entry.** torchrun normally runs ``python -u FILE``, so the entry would
+have to be a file every node can read (node-local ``/tmp`` is not shared). Instead the command is
+``torchrun … --no-python PYTHON -u -c "$NEMORUN_ENTRY"``: each worker runs the job's own
+interpreter (the spec's ``python``, not whichever Python torchrun was installed into) with the
+entry as its ``-c`` argument, exactly as a job without a launcher does. No file is written on any
+node, nothing needs cleaning up, and the entry's size is bounded as before (one argument).
+Script and command tasks run the same way: their words follow ``--no-python``.
+
+``torchrun`` itself is looked up on the job's ``PATH`` (a ``setup:`` line can activate an
+environment). Words are `Word`s: literal text and shell variables, which the templates' ``q``
+filter (`nemorun.compiler.render.shell_quote`) turns into one safely quoted shell word each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nemorun.errors import KeyPath, SpecError, SpecErrors
+from nemorun.schemas.options import LauncherOptions
+from nemorun.schemas.source import find_origin
+
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
+
+VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[1-9]")
+RDZV_BACKEND = "c10d"
+
+
+@dataclass(frozen=True)
+class Var:
+    """A shell variable, expanded where the command runs: quoted as ``"$NAME"``.
+
+    ``name`` is a variable name, or a positional parameter ``1``…``9`` (of a ``bash -c``).
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not VAR_NAME.fullmatch(self.name):
+            raise ValueError(f"not a shell variable name: {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Word:
+    """One shell word made of literal text and variables: ``--rdzv-endpoint="$HEAD":29500``."""
+
+    parts: tuple[str | Var, ...]
+
+    @classmethod
+    def of(cls, *parts: str | int | Var | Word) -> Word:
+        """A word from pieces; numbers become their text, words are spliced in."""
+        out: list[str | Var] = []
+        for part in parts:
+            if isinstance(part, Word):
+                out.extend(part.parts)
+            elif isinstance(part, Var):
+                out.append(part)
+            else:
+                out.append(str(part))
+        return cls(tuple(out))
+
+
+@dataclass(frozen=True)
+class Macros:
+    """Where a target finds what torchrun needs; each a `Word` evaluated on the node.
+
+    Attributes:
+        node_rank: This node's rank, 0 to nnodes-1 (``"$SLURM_NODEID"``).
+        head_node: Address of the first node, which hosts the rendezvous.
+        job_id: The same on every node of one job, different for every job (``--rdzv-id``).
+    """
+
+    node_rank: Word
+    head_node: Word
+    job_id: Word
+
+
+def launcher_of(spec: Spec) -> LauncherOptions:
+    """The spec's torchrun options, after located checks of what torchrun cannot use."""
+    launcher = spec.launcher
+    origins = spec.resolved.origins
+    errors = []
+    for key, ok, expected in (
+        ("nproc_per_node", launcher.nproc_per_node >= 1, "at least 1"),
+        ("rdzv_port", 1 <= launcher.rdzv_port <= 65535, "a TCP port, 1 to 65535"),
+    ):
+        if not ok:
+            path: KeyPath = ("launcher", key)
+            origin = find_origin(origins, path)
+            errors.append(
+                SpecError(
+                    f"{key} is out of range",
+                    path,
+                    origin.at_value() if origin is not None else None,
+                    expected=expected,
+                    found=str(getattr(launcher, key)),
+                )
+            )
+    if errors:
+        raise SpecErrors(errors)
+    return launcher
+
+
+def command(
+    launcher: LauncherOptions,
+    nnodes: int,
+    macros: Macros,
+    program: Sequence[str | Var | Word],
+) -> tuple[Word, ...]:
+    """torchrun's words: ``nnodes`` nodes of ``launcher.nproc_per_node`` workers each, every
+    worker running ``program`` (the interpreter and its arguments, or a script's words)."""
+    return (
+        Word.of("torchrun"),
+        Word.of(f"--nnodes={nnodes}"),
+        Word.of(f"--nproc-per-node={launcher.nproc_per_node}"),
+        Word.of("--node-rank=", macros.node_rank),
+        Word.of(f"--rdzv-backend={RDZV_BACKEND}"),
+        Word.of("--rdzv-endpoint=", macros.head_node, f":{launcher.rdzv_port}"),
+        Word.of("--rdzv-id=", macros.job_id),
+        Word.of("--no-python"),
+        *(Word.of(word) for word in program),
+    )
+
+
+def python_program(python: str, entry: Var) -> tuple[Word, ...]:
+    """The words that run an entry held in shell variable ``entry``: ``PYTHON -u -c "$ENTRY"``
+    (``-u`` as torchrun itself would add, so workers' output is not held back)."""
+    return (Word.of(python), Word.of("-u"), Word.of("-c"), Word.of(entry))

@@ -1,0 +1,161 @@
+"""A Slurm sweep above ``executor.max_array_size`` splits into several job arrays.
+
+Part ``i`` is ``NAME.i.sbatch`` (under ``-o DIR``: stdout cannot hold several scripts, so
+compiling without ``-o`` is an error that says to use it), with ``--array=0-(k-1)%P`` and
+``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Checked: the files and their lines, that
+every point runs exactly once with its own values (each part run by bash with a stand-in
+``srun``, every array index), ``sbatch --test-only`` on each part, and a real submission.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.errors import SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
+NEMORUN = [sys.executable, "-m", "nemorun.cli"]
+LRS = ["0.01", "0.02", "0.03", "0.04", "0.05"]
+SWEEP = ["configs/quickstart.yaml", "--target", "slurm", f"optim.lr={','.join(LRS)}", "steps=2"]
+
+
+def slurm_answers() -> bool:
+    try:
+        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_answers(),
+    reason="no Slurm cluster answers (sinfo missing or failing); "
+    "start one with: tests/infra/slurm.sh start",
+)
+
+
+def nemorun(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NEMORUN, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def split(tmp_path: Path, *extra: str) -> list[Path]:
+    """Compile the 5-point sweep with at most 2 points per array into ``tmp_path/out``."""
+    out = tmp_path / "out"
+    proc = nemorun("compile", *SWEEP, "+executor.max_array_size=2", *extra, "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return sorted(out.glob("*.sbatch"))
+
+
+def test_without_an_output_directory_the_split_is_refused_clearly() -> None:
+    proc = nemorun("compile", *SWEEP, "+executor.max_array_size=2")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert (
+        "the sweep has 5 points, more than max_array_size (2): it is split into 3 job arrays; "
+        "its 3 scripts (quickstart.0.sbatch, quickstart.1.sbatch, quickstart.2.sbatch) "
+        "cannot all go to stdout; write them into a directory with -o DIR"
+    ) in proc.stderr
+
+
+def test_each_part_is_an_array_with_its_offset(tmp_path: Path) -> None:
+    parts = split(tmp_path, "+executor.array_parallelism=1")
+    assert [p.name for p in parts] == [f"quickstart.{i}.sbatch" for i in range(3)]
+    assert (tmp_path / "out" / "entry.py").is_file()
+    texts = [p.read_text() for p in parts]
+    arrays = [re.findall(r"^#SBATCH --array=(.*)$", t, re.M) for t in texts]
+    assert arrays == [["0-1%1"], ["0-1%1"], ["0-0%1"]]
+    assert 'export NEMORUN_POINT="${SLURM_ARRAY_TASK_ID:?' in texts[0]
+    assert 'export NEMORUN_POINT="$((2 + ${SLURM_ARRAY_TASK_ID:?' in texts[1]
+    assert 'export NEMORUN_POINT="$((4 + ${SLURM_ARRAY_TASK_ID:?' in texts[2]
+    assert "this array runs points 4 to 4, point 4 + its array index" in texts[2]
+    entry = (tmp_path / "out" / "entry.py").read_text()
+    for text, path in zip(texts, parts):
+        assert entry in text  # every part embeds the whole entry
+        assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+
+
+def test_a_sweep_of_exactly_max_array_size_stays_one_script(tmp_path: Path) -> None:
+    proc = nemorun("compile", *SWEEP, "+executor.max_array_size=5")
+    assert proc.returncode == 0, proc.stderr
+    assert "#SBATCH --array=0-4\n" in proc.stdout
+    assert [p.name for p in split(tmp_path, "executor.max_array_size=5")] == ["quickstart.sbatch"]
+
+
+def test_max_array_size_must_be_positive() -> None:
+    proc = nemorun("compile", *SWEEP, "+executor.max_array_size=0")
+    assert proc.returncode == 2
+    assert "executor.max_array_size: must be at least 1" in proc.stderr
+
+
+def test_the_api_gives_every_part_and_main_says_why_it_cannot() -> None:
+    spec, warnings = load_for_target(
+        ROOT / "configs/quickstart.yaml",
+        ["optim.lr=range(1,8)", "+executor.max_array_size=3"],
+        "slurm",
+    )
+    artifacts = compile_spec(spec, warnings=warnings)
+    assert [a.name for a in artifacts.mains] == [f"quickstart.{i}.sbatch" for i in range(3)]
+    assert [a.name for a in artifacts.all()][-1] == "entry.py"
+    with pytest.raises(SpecError, match="write them into a directory with -o DIR"):
+        artifacts.main  # noqa: B018
+
+
+def test_every_point_runs_once_with_its_own_values(tmp_path: Path) -> None:
+    """Run each part as Slurm would run each array task, with a stand-in srun."""
+    parts = split(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/sh\nexec "$@"\n')
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    ran = []
+    for part, size in zip(parts, (2, 2, 1)):
+        for index in range(size):
+            proc = subprocess.run(
+                ["bash", str(part)],
+                env={**env, "SLURM_ARRAY_TASK_ID": str(index)},
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 0, proc.stderr
+            ran += re.findall(r"\[train\] point=(\d+) .* lr=(\S+) ", proc.stdout)
+    assert ran == [(str(i), lr) for i, lr in enumerate(LRS)]
+
+
+@needs_slurm
+def test_every_part_passes_sbatch_test_only(tmp_path: Path) -> None:
+    for part in split(tmp_path, "+executor.array_parallelism=2"):
+        proc = subprocess.run(
+            ["sbatch", "--test-only", str(part)], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "to start at" in proc.stderr
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_a_split_sweep_runs_on_slurm(tmp_path: Path) -> None:
+    seen: dict[str, str] = {}
+    for part in split(tmp_path):
+        job = subprocess.run(
+            ["sbatch", "--parsable", "--wait", str(part)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert job.returncode == 0, job.stderr
+        job_id = job.stdout.strip().split(";")[0]
+        for log in tmp_path.glob(f"quickstart-{job_id}_*.out"):
+            for point, lr in re.findall(r"\[train\] point=(\d+) .* lr=(\S+) ", log.read_text()):
+                assert point not in seen
+                seen[point] = lr
+    assert seen == {str(i): lr for i, lr in enumerate(LRS)}
