@@ -9,12 +9,18 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# skypilot (~37 s and ~460 MB the first time): its own parser checks every compiled task YAML.
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_SLURM:-}" ]; then
   bash tests/infra/slurm.sh start ||
     echo "warning: the test Slurm did not start; Slurm tests will be skipped" >&2
+fi
+# A private Docker engine and a local Python image for the docker tests (root only; they skip).
+if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_DOCKER:-}" ]; then
+  bash tests/infra/docker.sh start >/dev/null ||
+    echo "warning: the test Docker engine did not start; docker tests will be skipped" >&2
 fi
 
 .venv/bin/ruff check nemorun tests benches examples

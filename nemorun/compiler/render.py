@@ -18,11 +18,13 @@ jinja2 is imported here only, so commands that do not render never pay for it.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from pathlib import Path
 from typing import Any
 
+from nemorun.compiler.torchrun import Var, Word
 from nemorun.schemas.convert import ENV_REF, EnvRef
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -33,9 +35,16 @@ def shell_quote(value: Any) -> str:
 
     An `EnvRef` (``${oc.env:VAR,default}`` in an env value) becomes the shell's own expansion,
     ``${VAR-'default'}``, so it is read where the job runs, like every environment reference.
+    A `Var` becomes ``"$NAME"``, a `Word` its literal parts quoted and its variables expanded,
+    in one word (``--rdzv-endpoint="$HEAD":29500``).
     """
     if isinstance(value, EnvRef):
         return _expansion(value.template)
+    if isinstance(value, Var):
+        return f'"${value.name}"'
+    if isinstance(value, Word):
+        text = "".join(shell_quote(part) for part in value.parts if part != "")
+        return text or "''"
     if value is None or isinstance(value, (dict, list, tuple, set)):
         raise TypeError(f"not a shell value: {value!r}")
     if isinstance(value, bool):
@@ -86,6 +95,42 @@ def comment(value: Any) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
+def yaml_value(value: Any, block: bool = False) -> str:
+    """``value`` as one YAML value (SkyPilot's task YAML), written by PyYAML's own emitter.
+
+    Strings are double-quoted on one line, every character escaped as YAML needs; with
+    ``block=True`` a multi-line string of printable characters becomes a literal block (``|``,
+    indented two spaces: for top-level keys only), unless PyYAML finds it cannot be one.
+    Numbers and booleans are plain, lists are flow sequences. An `EnvRef` or None raises:
+    environment references are for shell values, and a None is a template bug.
+    """
+    import yaml
+
+    if value is None or isinstance(value, (EnvRef, dict, set)):
+        raise TypeError(f"not a YAML value here: {value!r}")
+    text = yaml.dump(
+        value, Dumper=_yaml_dumper(block), allow_unicode=True, width=2**31, default_flow_style=True
+    )
+    if text.endswith("\n...\n"):  # the end of a top-level plain or kept-newline scalar
+        text = text[:-4]
+    return text.removesuffix("\n")
+
+
+@functools.cache
+def _yaml_dumper(block: bool) -> Any:
+    import yaml
+
+    def scalar(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+        literal = block and "\n" in data and all(ch == "\n" or ch.isprintable() for ch in data)
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if literal else '"')
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(str, scalar)
+    return Dumper
+
+
 def environment(user_dir: Path | None = None) -> Any:
     """The Jinja environment: the user's template directory first, then nemorun's."""
     import jinja2
@@ -102,6 +147,7 @@ def environment(user_dir: Path | None = None) -> Any:
     env.filters["q"] = shell_quote
     env.filters["sbatch"] = sbatch_quote
     env.filters["comment"] = comment
+    env.filters["yaml"] = yaml_value
     return env
 
 

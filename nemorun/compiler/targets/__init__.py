@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 TARGETS: dict[str, str] = {
     "local": "nemorun.compiler.targets.local",
     "slurm": "nemorun.compiler.targets.slurm",
+    "docker": "nemorun.compiler.targets.docker",
+    "skypilot": "nemorun.compiler.targets.skypilot",
 }
 
 

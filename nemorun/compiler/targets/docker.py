@@ -1,0 +1,376 @@
+"""The ``docker`` target: a bash script with one ``docker run`` per sweep point.
+
+The script runs every point in turn, each in its own container, or only the point given as its
+first argument (like the local target), and exits non-zero if any point failed; with one point
+its exit status is the container's (the task's, or docker's own 125 to 127). It needs bash and a
+``docker`` client on the submitting machine; ``DOCKER_HOST`` and the rest of docker's own
+environment are honoured as usual.
+
+How the job gets its code, and where it starts:
+
+- **Code**: every ``pythonpath`` directory of the spec (absolute host paths, resolved when the
+  spec is loaded) is mounted read-only at the *same* path in the container, and ``PYTHONPATH``
+  lists them, so the generated entry imports the task's code exactly as on the host; the
+  image provides Python and the code's dependencies, never nemorun. A ``container.mounts``
+  entry with the same container path replaces the automatic mount. An ``env`` value for
+  ``PYTHONPATH`` replaces the automatic one.
+- **Working directory**: ``workdir`` (an absolute path in the container) becomes ``--workdir``;
+  without it the image's own working directory is used. Nothing else is mounted: outputs must
+  go to a directory the spec mounts (``container.mounts``), since every container is removed
+  when its point ends (``--rm``).
+- **Environment**: ``env`` values reach the container with ``--env NAME=VALUE``, names and
+  values intact; a ``${oc.env:VAR,default}`` value is read from the shell that runs the script,
+  once, when it starts (like the local target). ``${oc.env:…}`` in *task* arguments is read by
+  the entry inside the container, which sees only the image's and the job's environment.
+  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT``.
+- **setup**: the lines run inside the container, by ``sh``, before the task (each point).
+- **torchrun** (``launcher: {kind: torchrun}``): one node, as for the local target: torchrun runs
+  in the container (the image must have it) with ``--node-rank=0``, the rendezvous on the
+  container's own ``localhost:rdzv_port`` and ``--rdzv-id`` the container's name (never
+  random). Without ``shm_size`` or ``ipc: host`` a warning recalls docker's 64 MB ``/dev/shm``.
+
+Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``network``,
+``user``, ``name`` and ``labels``. The container name is ``name`` or, by default,
+``nemorun-<run name>`` (characters docker refuses become ``_``, and a short hash of the real
+name is added when anything was changed); a sweep adds ``-<point>``. Labels
+``nemorun.run-name`` and ``nemorun.point`` are always set. Checks done here, each a located
+`SpecError`: the image is required and cannot look like an option, mounts have the form
+``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and distinct
+container paths, ``workdir`` is absolute, and ``gpus``, ``shm_size``, ``ipc``, ``network``,
+``user``, ``name`` and label keys have docker's syntax.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nemorun.compiler import torchrun
+from nemorun.compiler.torchrun import Macros, Var, Word
+from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
+from nemorun.schemas.convert import EnvRef
+from nemorun.schemas.options import DockerOptions
+from nemorun.schemas.source import display_name, find_origin
+
+if TYPE_CHECKING:
+    from nemorun.compiler.artifacts import Job
+    from nemorun.schemas.spec import Spec
+
+TEMPLATE = "docker.sh.j2"
+SUFFIX = ".sh"
+LAUNCHERS = ("none", "torchrun")
+
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+GPUS = re.compile(r"[A-Za-z0-9=,:\"._-]+")
+# docker's own size syntax (go-units RAMInBytes): 64m, 1.5g, 1GiB, 512 MB
+SIZE = re.compile(r"\d+(\.\d+)* ?[kKmMgGtTpP]?[iI]?[bB]?")
+IPC_MODES = ("none", "private", "shareable", "host")
+NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*|container:[A-Za-z0-9][A-Za-z0-9_.-]*")
+USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
+LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]*")
+MOUNT_MODES = ("ro", "rw")
+RESERVED_LABELS = ("nemorun.run-name", "nemorun.point")
+MAX_NAME = 63
+
+
+@dataclass(frozen=True)
+class DockerEnv:
+    """One ``--env`` of the container."""
+
+    name: str
+    value: str | EnvRef
+    variable: str | None
+    """The script variable that holds a value read from the submitting shell, or None."""
+
+
+@dataclass(frozen=True)
+class DockerPlan:
+    """What ``docker.sh.j2`` needs beyond the `Job`."""
+
+    image: str
+    name: str
+    """The container's name; a sweep adds ``-POINT``."""
+    labels: tuple[tuple[str, str], ...]
+    """The user's labels (nemorun's own two are written by the template)."""
+    options: tuple[tuple[str, str], ...]
+    """(long option, value) for ``--gpus``, ``--shm-size``, ``--ipc``, ``--network``, ``--user``."""
+    volumes: tuple[str, ...]
+    """``--volume`` values: the code directories (read-only), then ``container.mounts``."""
+    env: tuple[DockerEnv, ...]
+    """``--env`` values: ``PYTHONPATH`` (when the spec has code directories), then ``env``."""
+    setup: str | None
+    """The ``sh -c`` script that runs ``setup`` before the task, or None."""
+    setup_delimiter: str
+    """The heredoc delimiter around ``setup``: no line of it."""
+    torchrun: tuple[Word, ...] | None = None
+    """The torchrun words that run the task in the container, or None without a launcher."""
+
+    @property
+    def shell_env(self) -> tuple[DockerEnv, ...]:
+        """The env values read from the submitting shell."""
+        return tuple(e for e in self.env if e.variable is not None)
+
+
+def default_python() -> str:
+    return "python3"
+
+
+def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
+    options = spec.executor
+    assert isinstance(options, DockerOptions)
+    check = _Checks(spec)
+    warnings = []
+    if options.nodes != 1:
+        warnings.append(f"target docker runs on this machine only: executor.nodes={options.nodes}")
+
+    image = ""
+    if options.container is None:
+        check.error(
+            (),
+            "the docker target needs an image",
+            expected="executor.container.image",
+            suggestion="add 'container: {image: IMAGE}' under executor, "
+            "or the override ++executor.container.image=IMAGE",
+        )
+    else:
+        image = options.container.image
+        if not IMAGE.fullmatch(image):
+            check.error(
+                ("container", "image"),
+                "not an image reference",
+                expected="a name like 'python:3.11-slim' or 'registry/repo@sha256:…'",
+                found=repr(image),
+            )
+
+    mounts = check.mounts(options.container.mounts if options.container else [])
+    targets = {target for _, target in mounts}
+    volumes: list[str] = []
+    for i, directory in enumerate(spec.pythonpath):
+        path = str(directory)
+        if ":" in path:
+            check.error_at(
+                ("pythonpath", i),
+                "a code directory mounted into a container cannot hold ':'",
+                found=repr(path),
+            )
+        elif path not in targets:
+            volumes.append(f"{path}:{path}:ro")
+            targets.add(path)
+    volumes += [volume for volume, _ in mounts]
+
+    if options.workdir is not None and not options.workdir.startswith("/"):
+        check.error(
+            "workdir",
+            "docker needs an absolute working directory",
+            expected="a path in the container starting with '/'",
+            found=repr(options.workdir),
+        )
+
+    flags: list[tuple[str, str]] = []
+    if options.gpus is not None:
+        gpus = options.gpus
+        if isinstance(gpus, int) and gpus < 1 and gpus != -1:
+            check.error("gpus", "not a GPU count", "at least 1, or 'all'", str(gpus))
+        elif isinstance(gpus, str) and not GPUS.fullmatch(gpus):
+            check.error("gpus", "not a --gpus value", "'all', a count or 'device=0,1'", repr(gpus))
+        flags.append(("gpus", str(gpus)))
+    if options.shm_size is not None:
+        if not SIZE.fullmatch(options.shm_size):
+            check.error(
+                "shm_size", "not a size", "a number with a unit, like 64m or 16g", options.shm_size
+            )
+        flags.append(("shm-size", options.shm_size))
+    if options.ipc is not None:
+        ipc = options.ipc
+        other = ipc.startswith("container:") and CONTAINER_NAME.fullmatch(ipc[len("container:") :])
+        if ipc not in IPC_MODES and not other:
+            check.error(
+                "ipc",
+                "not an IPC mode",
+                expected=", ".join(IPC_MODES) + " or container:NAME",
+                found=repr(ipc),
+                suggestion=did_you_mean(ipc, IPC_MODES),
+            )
+        flags.append(("ipc", ipc))
+    if options.network is not None:
+        if not NETWORK.fullmatch(options.network):
+            check.error(
+                "network",
+                "not a network",
+                expected="none, host, bridge, a network's name or container:NAME",
+                found=repr(options.network),
+            )
+        flags.append(("network", options.network))
+    if options.user is not None:
+        if not USER.fullmatch(options.user):
+            check.error(
+                "user",
+                "not a user",
+                expected="NAME or UID, optionally followed by :GROUP or :GID",
+                found=repr(options.user),
+            )
+        flags.append(("user", options.user))
+
+    if options.name is not None:
+        name = options.name
+        if not CONTAINER_NAME.fullmatch(name):
+            check.error(
+                "name",
+                "not a container name",
+                expected="letters, digits, '_', '.' and '-', starting with a letter or digit",
+                found=repr(name),
+            )
+    else:
+        name = container_name(job.name)
+    for key in options.labels:
+        if key in RESERVED_LABELS:
+            check.error(("labels", key), f"nemorun sets the label '{key}' itself")
+        elif not LABEL_KEY.fullmatch(key):
+            check.error(
+                ("labels", key),
+                "not a label key",
+                expected="letters, digits, '.', '_', '/' and '-', like com.example.team",
+                found=repr(key),
+            )
+    check.done()
+
+    env: list[DockerEnv] = []
+    if job.pythonpath is not None and "PYTHONPATH" not in options.env:
+        env.append(DockerEnv("PYTHONPATH", job.pythonpath, None))
+    for key, value in job.env:
+        variable = f"env_{key}" if isinstance(value, EnvRef) else None
+        env.append(DockerEnv(key, value, variable))
+
+    command = None
+    if job.launcher.kind == "torchrun":
+        launcher = torchrun.launcher_of(spec)
+        macros = Macros(
+            node_rank=Word.of(0),
+            head_node=Word.of("localhost"),
+            job_id=Word.of(name, *(("-", Var("1")) if job.is_sweep() else ())),
+        )
+        command = torchrun.command(launcher, 1, macros, _program(job))
+        if launcher.nproc_per_node > 1 and options.shm_size is None and options.ipc != "host":
+            warnings.append(
+                "torchrun workers share memory through /dev/shm, 64 MB in a docker container "
+                "by default: set executor.shm_size (e.g. 16g) or executor.ipc: host"
+            )
+
+    from nemorun.compiler.render import heredoc_delimiter
+
+    setup = None
+    if job.setup:
+        setup = "\n".join(("set -e", *job.setup, 'exec "$@"')) + "\n"
+    plan = DockerPlan(
+        image=image,
+        name=name,
+        labels=tuple(options.labels.items()),
+        options=tuple(flags),
+        volumes=tuple(volumes),
+        env=tuple(env),
+        setup=setup,
+        setup_delimiter=heredoc_delimiter(setup or "", "NEMORUN_SETUP"),
+        torchrun=command,
+    )
+    return plan, warnings
+
+
+def _program(job: Job) -> tuple[Word, ...]:
+    """What each torchrun worker runs: the entry (from the script's variable) or the argv."""
+    if job.entry is not None:
+        return torchrun.python_program(job.python, Var("NEMORUN_ENTRY"))
+    return tuple(Word.of(word) for word in job.argv)
+
+
+def container_name(run_name: str) -> str:
+    """``nemorun-<run name>``, made a valid container name: characters docker refuses become
+    ``_``, and when that (or shortening) changed anything a hash of the real name is added, so
+    different run names keep different containers."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", run_name)[:MAX_NAME]
+    name = f"nemorun-{cleaned}"
+    if cleaned != run_name:
+        name += "-" + hashlib.sha256(run_name.encode()).hexdigest()[:8]
+    return name
+
+
+class _Checks:
+    """Collects located errors about the spec's docker options."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.origins = spec.resolved.origins
+        self.source = spec.resolved.source
+        self.errors: list[SpecError] = []
+
+    def error(
+        self,
+        key: str | KeyPath,
+        message: str,
+        expected: str | None = None,
+        found: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        path: KeyPath = ("executor", *((key,) if isinstance(key, str) else key))
+        self.error_at(path, message, expected, found, suggestion)
+
+    def error_at(
+        self,
+        path: KeyPath,
+        message: str,
+        expected: str | None = None,
+        found: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        origin = find_origin(self.origins, path)
+        origin = origin.at_value() if origin is not None and len(path) > 1 else origin
+        file = display_name(self.source) if origin is None else None
+        self.errors.append(SpecError(message, path, origin, expected, found, suggestion, file))
+
+    def mounts(self, mounts: list[str]) -> list[tuple[str, str]]:
+        """The valid ``(volume, container path)`` pairs of ``container.mounts``."""
+        out: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for i, mount in enumerate(mounts):
+            key: KeyPath = ("container", "mounts", i)
+            parts = mount.split(":")
+            expected = "host:container or host:container:ro|rw, with absolute paths"
+            if len(parts) not in (2, 3):
+                self.error(key, "not a mount", expected, repr(mount))
+                continue
+            host, target = parts[0], parts[1]
+            mode = parts[2] if len(parts) == 3 else None
+            if not (host.startswith("/") or VOLUME_NAME.fullmatch(host)):
+                self.error(
+                    key,
+                    "the host side of a mount must be an absolute path or a volume name",
+                    expected,
+                    repr(mount),
+                    suggestion=None if host else "give the host path",
+                )
+            elif not target.startswith("/"):
+                self.error(key, "the container side of a mount must be absolute", found=repr(mount))
+            elif mode is not None and mode not in MOUNT_MODES:
+                self.error(
+                    key,
+                    "not a mount mode",
+                    "ro or rw",
+                    repr(mode),
+                    did_you_mean(mode, MOUNT_MODES),
+                )
+            elif target.rstrip("/") in seen:
+                self.error(
+                    key,
+                    f"the container path {target} is mounted twice",
+                    suggestion=f"see executor.container.mounts[{seen[target.rstrip('/')]}]",
+                )
+            else:
+                seen[target.rstrip("/")] = i
+                out.append((mount, target.rstrip("/") or "/"))
+        return out
+
+    def done(self) -> None:
+        if self.errors:
+            raise SpecErrors(self.errors)
