@@ -342,7 +342,8 @@ def _run_compile(ns: argparse.Namespace) -> int:
         for point in sweep_points(spec):
             print(f"{point.index}  {point.describe()}".rstrip())
         return EXIT_OK
-    artifacts = compile_spec(spec, templates=ns.templates, warnings=warnings)
+    templates = ns.templates or spec.templates
+    artifacts = compile_spec(spec, templates=templates, warnings=warnings)
     _warn(artifacts.warnings)
     if ns.output is None:
         sys.stdout.write(artifacts.main.text)

@@ -92,7 +92,8 @@ def test_missing_required_argument(write_spec: WriteSpec, cli: Cli):
         (
             ("name: quick", "nmae: quick"),
             "exp.yaml:2:1: nmae: unknown top-level key: expected one of nemorun, name, "
-            "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath; "
+            "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath, "
+            "templates; "
             "did you mean 'name'?",
         ),
         (

@@ -205,6 +205,7 @@ def compile_spec(
             ("launcher", "kind"),
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
+    _refuse_env_refs_in_options(spec)
     job = make_job(spec, name, module.default_python())
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import environment
@@ -227,6 +228,46 @@ def compile_spec(
     return Artifacts(
         name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several
     )
+
+
+def _refuse_env_refs_in_options(spec: Spec) -> None:
+    """``${oc.env:…}`` is read where the job runs: only ``env`` values (and task arguments) can
+    wait that long. Any other executor option is read by the scheduler when the job is
+    submitted, so a reference there would reach it as text."""
+    from nemorun.errors import SpecErrors
+    from nemorun.schemas.convert import EnvRef
+
+    errors = []
+    for field in dataclasses.fields(spec.executor):
+        if field.name == "env":
+            continue
+        value = getattr(spec.executor, field.name)
+        items: list[tuple[tuple[str | int, ...], Any]] = [((field.name,), value)]
+        if isinstance(value, dict):
+            items = [((field.name, k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [((field.name, i), v) for i, v in enumerate(value)]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, (type, EnvRef)):
+            items = [
+                ((field.name, f.name), getattr(value, f.name)) for f in dataclasses.fields(value)
+            ]
+        for sub, item in items:
+            if isinstance(item, EnvRef):
+                path = ("executor", *sub)
+                origin = find_origin(spec.resolved.origins, path)
+                errors.append(
+                    SpecError(
+                        "an environment reference cannot be read here: executor options are "
+                        "read when the job is submitted, not where it runs",
+                        path,
+                        origin.at_value() if origin is not None else None,
+                        found=repr(item.template),
+                        suggestion="write the value, put it under 'env:', or set it with an "
+                        "override (executor.KEY=VALUE)",
+                    )
+                )
+    if errors:
+        raise SpecErrors(errors)
 
 
 def make_job(spec: Spec, target: str, default_python: str) -> Job:

@@ -64,6 +64,8 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
             out[key] = _plain(raw[key], fmt)
     if spec.pythonpath:
         out["pythonpath"] = [_relative(p, dest_dir) for p in spec.pythonpath]
+    if spec.templates is not None:
+        out["templates"] = _relative(spec.templates, dest_dir)
     writer = GraphWriter(fmt)
 
     def task_tree(task: TaskSpec, source: Any) -> dict[str, Any]:

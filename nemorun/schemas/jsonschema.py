@@ -72,6 +72,10 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
             "additionalProperties": {"type": "array", "minItems": 1},
         },
         "packager": {"enum": list(PACKAGERS), "default": "none"},
+        "templates": {
+            "type": "string",
+            "description": "A directory of your own templates, searched before nemorun's.",
+        },
         "pythonpath": {
             "type": "array",
             "items": {"type": "string"},

@@ -44,6 +44,7 @@ TOP_LEVEL_KEYS = (
     "sweep",
     "packager",
     "pythonpath",
+    "templates",
 )
 PACKAGERS = ("none", "git")
 
@@ -122,6 +123,8 @@ class Spec:
     pythonpath: list[Path]
     point: tuple[int, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    templates: Path | None = None
+    """A directory of the user's own templates, searched before nemorun's (``templates:``)."""
 
     def num_points(self) -> int:
         n = 1
@@ -276,6 +279,7 @@ def _validate_top(
         packager=packager if packager in PACKAGERS else "none",
         pythonpath=pythonpath,
         point=point,
+        templates=_templates(v, tree, resolved),
     )
 
 
@@ -463,6 +467,25 @@ def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> 
         )
         return []
     return [(_written_in(resolved, ("pythonpath", i)) / p).resolve() for i, p in enumerate(raw)]
+
+
+def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path | None:
+    raw = tree.get("templates")
+    if raw is None:
+        return None
+    value = v.value(raw, str, ("templates",))
+    if value is INVALID:
+        return None
+    directory = (_written_in(resolved, ("templates",)) / value).resolve()
+    if not directory.is_dir():
+        v._error(
+            ("templates",),
+            f"no such template directory: {directory}",
+            suggestion="the path is relative to the spec file that names it",
+            at_value=True,
+        )
+        return None
+    return directory
 
 
 def _written_in(resolved: Resolved, path: KeyPath) -> Path:

@@ -484,3 +484,40 @@ def test_a_two_node_job_runs_the_task_once_per_node(tmp_path: Path) -> None:
     log = (tmp_path / f"quickstart-{job_id}.out").read_text()
     err = (tmp_path / f"quickstart-{job_id}.err").read_text()
     assert log.count("point=0 model=32x2 RELU optim=sgd lr=0.05") == 2, err
+
+
+def test_the_specs_templates_key_puts_its_directory_first(tmp_path: Path) -> None:
+    mine = tmp_path / "tpl"
+    mine.mkdir()
+    (mine / "local.sh.j2").write_text("# from the spec's templates: {{ job.name }}\n")
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "nemorun: 1\nname: mine\ntemplates: tpl\n"
+        f"pythonpath: [{json.dumps(str(ROOT / 'examples'))}]\n"
+        "task: {_target_: trainlib:train, model: {}, optim: {}}\n"
+    )
+    proc = nemorun("compile", str(spec), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "# from the spec's templates: mine\n"
+    spec.write_text(spec.read_text().replace("templates: tpl", "templates: nowhere"))
+    proc = nemorun("compile", str(spec), cwd=tmp_path)
+    assert (
+        proc.returncode == 2
+        and "job.yaml:3:12: templates: no such template directory" in proc.stderr
+    )
+
+
+def test_environment_references_in_executor_options_are_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        f"nemorun: 1\npythonpath: [{json.dumps(str(ROOT / 'examples'))}]\n"
+        "task: {_target_: trainlib:train, model: {}, optim: {}}\n"
+        "executor:\n  target: slurm\n  partition: ${oc.env:PART,debug}\n"
+        "  env: {DATA: '${oc.env:DATA,/data}'}\n"
+    )
+    proc = nemorun("compile", str(spec), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "job.yaml:6:14: executor.partition: an environment reference cannot be read here" in (
+        proc.stderr
+    )
+    assert "executor.env" not in proc.stderr

@@ -164,7 +164,7 @@ def test_options_become_docker_run_flags(tmp_path: Path) -> None:
     assert 'sh -c "$NEMORUN_SETUP" nemorun-setup' in proc.stdout
 
 
-def test_the_image_is_required_and_located(tmp_path: Path) -> None:
+def test_without_an_image_a_plain_python_image_is_used_and_named(tmp_path: Path) -> None:
     spec = tmp_path / "job.yaml"
     spec.write_text(
         f"nemorun: 1\npythonpath: [{json.dumps(str(ROOT / 'examples'))}]\n"
@@ -175,13 +175,10 @@ def test_the_image_is_required_and_located(tmp_path: Path) -> None:
     proc = nemorun("compile", str(spec), cwd=tmp_path)
     no_executor = nemorun("compile", "configs/quickstart.yaml", "--target", "docker")
 
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert "job.yaml:4:1: executor: the docker target needs an image" in proc.stderr
-    assert "++executor.container.image=IMAGE" in proc.stderr
-    assert no_executor.returncode == 2
-    assert "configs/quickstart.yaml: executor: the docker target needs an image" in (
-        no_executor.stderr
-    )
+    for result in (proc, no_executor):
+        assert result.returncode == 0
+        assert "warning: no executor.container.image: using python:3.11-slim" in result.stderr
+        assert "python:3.11-slim" in result.stdout
 
 
 def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:

@@ -210,7 +210,7 @@ def test_unknown_top_level_key(write_spec: WriteSpec, load_errors: Errors):
     )
     assert load_errors(path) == [
         "exp.yaml:3:1: nmae: unknown top-level key: expected one of nemorun, name, description, "
-        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath; "
+        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath, templates; "
         "did you mean 'name'?"
     ]
 
@@ -221,7 +221,8 @@ def test_task_argument_at_top_level_says_where_it_goes(write_spec: WriteSpec, lo
     )
     assert load_errors(path) == [
         "exp.yaml:3:1: steps: unknown top-level key: expected one of nemorun, name, "
-        "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath; "
+        "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath, "
+        "templates; "
         "'steps' is an argument of the task: move it under 'task:'"
     ]
 

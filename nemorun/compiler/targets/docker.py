@@ -119,6 +119,10 @@ def default_python() -> str:
     return "python3"
 
 
+DEFAULT_IMAGE = "python:3.11-slim"
+"""The image used when the spec names none (with a warning)."""
+
+
 def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
     options = spec.executor
     assert isinstance(options, DockerOptions)
@@ -127,14 +131,13 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
     if options.nodes != 1:
         warnings.append(f"target docker runs on this machine only: executor.nodes={options.nodes}")
 
-    image = ""
+    image = DEFAULT_IMAGE
     if options.container is None:
-        check.error(
-            (),
-            "the docker target needs an image",
-            expected="executor.container.image",
-            suggestion="add 'container: {image: IMAGE}' under executor, "
-            "or the override ++executor.container.image=IMAGE",
+        # Every example compiles for every target: a plain Python image runs a spec's task
+        # with its code directories mounted. Saying so keeps the choice visible.
+        warnings.append(
+            f"no executor.container.image: using {DEFAULT_IMAGE} "
+            "(set 'container: {image: IMAGE}' under executor to choose)"
         )
     else:
         image = options.container.image
