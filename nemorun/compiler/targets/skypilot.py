@@ -37,7 +37,6 @@ ports, the recovery strategy, mount paths, and values that SkyPilot reads where 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,7 +118,6 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     options = spec.executor
     assert isinstance(options, SkyPilotOptions)
     check = _Checks(spec)
-    check.env_refs(options)
     check.done()  # the checks below read the values themselves
     check.name(job.name)
     for name in RESERVED_ENV:
@@ -217,33 +215,6 @@ class _Checks:
         origin = find_origin(self.origins, path)
         origin = origin.at_value() if origin is not None else None
         self.errors.append(SpecError(message, path, origin, expected, found, suggestion))
-
-    def env_refs(self, options: SkyPilotOptions) -> None:
-        """Only ``env`` values are read where the job runs; SkyPilot reads the rest at launch."""
-        for field in dataclasses.fields(options):
-            if field.name == "env":
-                continue
-            value = getattr(options, field.name)
-            items: list[tuple[KeyPath, Any]] = [((field.name,), value)]
-            if isinstance(value, dict):
-                items = [((field.name, k), v) for k, v in value.items()]
-            elif isinstance(value, list):
-                items = [((field.name, i), v) for i, v in enumerate(value)]
-            elif dataclasses.is_dataclass(value) and not isinstance(value, EnvRef):
-                items = [
-                    ((field.name, f.name), getattr(value, f.name))
-                    for f in dataclasses.fields(value)
-                ]
-            for path, item in items:
-                if isinstance(item, EnvRef):
-                    self.error(
-                        path,
-                        "an environment reference cannot be read here: SkyPilot reads its "
-                        "options where the task is launched, not where it runs",
-                        found=repr(item.template),
-                        suggestion="write the value, or set it with an override "
-                        "(nemorun compile SPEC executor.KEY=VALUE)",
-                    )
 
     def name(self, name: str) -> None:
         if TASK_NAME.fullmatch(name):
