@@ -1,0 +1,134 @@
+"""The interface every launch target implements, and the data it exchanges.
+
+A target turns a compiled artifact into running jobs and answers for them afterwards:
+
+- ``submit(run)``: send the artifacts already compiled into ``run.dir`` (exactly those bytes:
+  what you compile is what you launch) and return one `JobRef` per scheduler job;
+- ``status(run)``: the current `JobState` of every job (and array element), with the scheduler's
+  reason where it gives one;
+- ``logs(run, job, follow)``: the job's output, as lines;
+- ``cancel(run)``: stop every job of the run that has not ended.
+
+Compiling is not the target's business: `nemorun.compiler.artifacts.compile_spec` produces the
+artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
+Targets are found by name through the ``nemorun.targets`` entry-point group (see `registry`), so
+a plugin package adds one without touching nemorun. No method prints: progress and output are
+the CLI's.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class JobState(enum.Enum):
+    """A job's (or a run's) state, in nemorun's words; schedulers' states map onto these."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    def is_final(self) -> bool:
+        """True once the job can no longer change state."""
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """One job as the scheduler knows it.
+
+    ``id`` is the scheduler's id (a Slurm job id, ``123_4`` for an array element, a local
+    process id, a container name…); ``task`` is the spec's task name; ``points`` the sweep
+    points this job runs; ``log`` the file its output goes to, when there is one.
+    """
+
+    id: str
+    task: str = "task"
+    points: tuple[int, ...] = (0,)
+    log: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a status query found for one job (or one array element)."""
+
+    id: str
+    state: JobState
+    reason: str | None = None
+    """The scheduler's explanation (Slurm's pending reason, an exit code, …)."""
+    exit_code: int | None = None
+    point: int | None = None
+
+
+@dataclass
+class RunHandle:
+    """What a target needs to know about a run: where it lives and what was submitted."""
+
+    id: str
+    name: str
+    dir: Path
+    target: str
+    jobs: list[JobRef] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    """The target's own persisted state (e.g. the last Slurm states seen); saved with the record."""
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / "artifacts"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.dir / "logs"
+
+
+class LaunchError(Exception):
+    """The scheduler refused or failed (exit code 1), as opposed to a bad spec (2)."""
+
+
+class Target(abc.ABC):
+    """A place jobs run. Implement the four abstract methods and register the class under
+    the ``nemorun.targets`` entry-point group with the target's name."""
+
+    name: str = ""
+
+    def available(self) -> str | None:
+        """None when this machine can submit to the target, else why not (shown to the user)."""
+        return None
+
+    @abc.abstractmethod
+    def submit(self, run: RunHandle) -> list[JobRef]:
+        """Send the run's compiled artifacts; return the jobs created. Raise `LaunchError`."""
+
+    @abc.abstractmethod
+    def status(self, run: RunHandle) -> list[JobStatus]:
+        """The state of every job of ``run`` (may update ``run.state`` for persistence)."""
+
+    @abc.abstractmethod
+    def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
+        """The output lines of ``job``; with ``follow``, keep yielding until it ends."""
+
+    @abc.abstractmethod
+    def cancel(self, run: RunHandle) -> None:
+        """Stop every job of ``run`` that has not ended."""
+
+
+def summarize(states: list[JobState]) -> JobState:
+    """A run's state from its jobs': any failed → failed, then cancelled, running, pending;
+    all completed → completed; nothing known → unknown."""
+    if not states:
+        return JobState.UNKNOWN
+    for state in (JobState.FAILED, JobState.CANCELLED, JobState.RUNNING, JobState.PENDING):
+        if state in states:
+            return state
+    if all(s is JobState.COMPLETED for s in states):
+        return JobState.COMPLETED
+    return JobState.UNKNOWN
