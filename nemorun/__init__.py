@@ -12,8 +12,18 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from nemorun.api import load, resolve
     from nemorun.errors import SpecError, SpecErrors
+    from nemorun.launchers.launch import launch, open_run, rerun
 
-__all__ = ["SpecError", "SpecErrors", "__version__", "load", "resolve"]
+__all__ = [
+    "SpecError",
+    "SpecErrors",
+    "__version__",
+    "launch",
+    "load",
+    "open_run",
+    "rerun",
+    "resolve",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +31,10 @@ def __getattr__(name: str) -> Any:
         from nemorun import api
 
         return getattr(api, name)
+    if name in ("launch", "open_run", "rerun"):
+        from nemorun.launchers import launch
+
+        return getattr(launch, name)
     if name in ("SpecError", "SpecErrors"):
         from nemorun import errors
 

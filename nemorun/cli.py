@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from nemorun import __version__
 from nemorun.errors import SpecError, SpecErrors
+from nemorun.launchers.base import LaunchError
 
 if TYPE_CHECKING:
     from nemorun.schemas.spec import Spec
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         _print_errors(SpecErrors([exc]))
         return EXIT_BAD_INPUT
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -343,12 +347,33 @@ def _run_compile(ns: argparse.Namespace) -> int:
             print(f"{point.index}  {point.describe()}".rstrip())
         return EXIT_OK
     templates = ns.templates or spec.templates
+    if not spec.single_task:
+        return _compile_tasks(spec, ns.target, templates, warnings, ns.output)
     artifacts = compile_spec(spec, templates=templates, warnings=warnings)
     _warn(artifacts.warnings)
     if ns.output is None:
         sys.stdout.write(artifacts.main.text)
         return EXIT_OK
     for path in artifacts.write(ns.output):
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _compile_tasks(
+    spec: Spec, target: str | None, templates: Path | None, warnings: list[str], output: Path | None
+) -> int:
+    """Several tasks: one directory of artifacts each, and tasks.json (their order)."""
+    from nemorun.compiler.tasks import compile_tasks
+
+    if output is None:
+        raise SpecError(
+            f"the spec has several tasks ({', '.join(spec.tasks)}): their artifacts cannot all "
+            "go to stdout",
+            suggestion="write them into a directory with -o DIR (one subdirectory per task)",
+        )
+    build = compile_tasks(spec, target, templates, warnings)
+    _warn(build.warnings)
+    for path in build.write(output):
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
@@ -363,10 +388,33 @@ COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Command]] = {
 }
 
 
+def _run_command(name: str) -> tuple[Callable[[], argparse.ArgumentParser], Command]:
+    """A command of `nemorun.cli_runs`, imported only when it runs."""
+
+    def build() -> argparse.ArgumentParser:
+        from nemorun.cli_runs import RUN_COMMANDS
+
+        return RUN_COMMANDS[name][0]()
+
+    def run(ns: argparse.Namespace) -> int:
+        from nemorun.cli_runs import RUN_COMMANDS
+
+        return RUN_COMMANDS[name][1](ns)
+
+    return build, run
+
+
+COMMANDS.update(
+    (name, _run_command(name))
+    for name in ("launch", "run", "ls", "status", "logs", "cancel", "rerun", "diff")
+)
+
+
 def _overview() -> str:
     return """usage: nemorun COMMAND [ARGS]
 
 Write an experiment once as a versioned YAML/TOML spec; validate, export, compile and launch it.
+RUN is a run id, a unique prefix of one, or a run's name (its newest run).
 
 commands:
   validate SPEC [OVERRIDE…]            check a spec against the task's type hints
@@ -375,6 +423,15 @@ commands:
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (local bash, slurm sbatch)
+
+  run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
+  launch   SPEC [OVERRIDE…] --target T  submit it as a new run; prints the run id
+  ls       [--name N] [--status S]     the recorded runs, newest first
+  status   RUN                         each job's (and sweep point's) state
+  logs     RUN [-f] [--job N]          the run's output
+  cancel   RUN                         stop the run's jobs
+  rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
+  diff     A B                         what changed in the resolved spec (runs or spec files)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""
 

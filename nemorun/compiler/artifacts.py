@@ -20,6 +20,16 @@ target module:
 - its ``plan`` may return `Parts`: several template contexts, one main artifact each
   (``NAME.0.sbatch``, ``NAME.1.sbatch``…). They cannot go to stdout together: `Artifacts.main`
   then raises a `SpecError` that suggests ``-o DIR``.
+- ``log_paths(job, context) → dict``: where the job's output goes when compiled for a run.
+
+**A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
+compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
+writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
+prints, byte for byte. Compile stays pure either way: no clock, no randomness.
+
+**Several tasks** (``tasks:``): compile one task at a time (``task=NAME``), each as a
+single-task spec of its own (`nemorun.compiler.tasks`); the artifact's stem is then the task's
+name, so several tasks' artifacts and logs sit side by side.
 """
 
 from __future__ import annotations
@@ -50,6 +60,18 @@ MAX_ENTRY_BYTES = 120_000
 
 
 @dataclass(frozen=True)
+class RunContext:
+    """The run an artifact is compiled for: its id and its directory (inputs, never made here)."""
+
+    id: str
+    dir: Path
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.dir / "logs"
+
+
+@dataclass(frozen=True)
 class Artifact:
     """One file of a compiled job."""
 
@@ -74,6 +96,10 @@ class Artifacts:
     warnings: tuple[str, ...] = ()
     why_several: str | None = None
     """Why there are several ``mains`` (`Parts.reason`)."""
+    logs: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Compiled for a run: where the job's output goes (``output``, ``error``, ``status``), as
+    paths with the target's own placeholders (``%j``/``%A``/``%a`` for Slurm, ``{point}`` for
+    the local target). Empty without a run."""
 
     @property
     def main(self) -> Artifact:
@@ -138,10 +164,24 @@ class Job:
     pythonpath: str | None
     launcher: LauncherOptions = dataclasses.field(default_factory=LauncherOptions)
     """How the task's processes start: ``kind`` none, or torchrun (`nemorun.compiler.torchrun`)."""
+    run: RunContext | None = None
+    """The run this job is compiled for (its id and directory), or None for a plain compile."""
+    task: str | None = None
+    """The task's name in a spec with several tasks; None for a single-task spec."""
 
     @property
     def num_points(self) -> int:
         return len(self.points)
+
+    @property
+    def stem(self) -> str:
+        """The file-name stem of the job's artifacts and logs: the task's name, else the run's."""
+        return _file_name(self.task if self.task is not None else self.name)
+
+    @property
+    def job_name(self) -> str:
+        """The name schedulers show: the run's name, with the task's for several tasks."""
+        return self.name if self.task is None else f"{self.name}-{self.task}"
 
     def is_sweep(self) -> bool:
         return len(self.points) > 1
@@ -155,7 +195,18 @@ def load_for_target(
     from nemorun.schemas.spec import validate_tree
 
     resolved = resolve(path, overrides)
-    raw = resolved.tree.get("executor")
+    executor, warnings = executor_for_target(resolved.tree.get("executor"), target)
+    if executor is not None:
+        resolved.tree["executor"] = executor
+    return validate_tree(resolved), warnings
+
+
+def executor_for_target(
+    raw: Any, target: str | None, where: str = "executor"
+) -> tuple[Any, list[str]]:
+    """The raw ``executor`` mapping read as ``target``'s options (default: its own target):
+    another target's options are dropped, with a warning each. Anything the validator must
+    report (not a mapping, an unknown target) is returned unchanged."""
     warnings: list[str] = []
     if isinstance(raw, dict) and raw.get("target", DEFAULT_TARGET) in TARGET_OPTIONS:
         chosen = target or raw.get("target", DEFAULT_TARGET)
@@ -169,13 +220,13 @@ def load_for_target(
                 kept[key] = value
             else:
                 warnings.append(
-                    f"executor.{key} is an option of {' and '.join(owners)}; "
+                    f"{where}.{key} is an option of {' and '.join(owners)}; "
                     f"target {chosen} does not use it"
                 )
-        resolved.tree["executor"] = kept
-    elif raw is None and target is not None:
-        resolved.tree["executor"] = {"target": target}
-    return validate_tree(resolved), warnings
+        return kept, warnings
+    if raw is None and target is not None:
+        return {"target": target}, warnings
+    return raw, warnings
 
 
 def _has_field(cls: type, name: str) -> bool:
@@ -187,10 +238,24 @@ def compile_spec(
     target: str | None = None,
     templates: Path | None = None,
     warnings: Sequence[str] = (),
+    run: RunContext | None = None,
+    task: str | None = None,
 ) -> Artifacts:
-    """The artifacts of ``spec`` for ``target`` (default: the spec's own target)."""
+    """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
+    when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
+    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec)."""
     from nemorun.compiler.targets import target_module
 
+    if not spec.single_task:
+        from nemorun.compiler.tasks import task_spec
+
+        if task is None:
+            raise SpecError(
+                f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
+                suggestion="write them all into a directory with -o DIR",
+            )
+        spec, more = task_spec(spec, task, target)
+        warnings = (*warnings, *more)
     name = target or spec.target
     module = target_module(name)
     if name != spec.target:
@@ -206,12 +271,12 @@ def compile_spec(
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     _refuse_env_refs_in_options(spec)
-    job = make_job(spec, name, module.default_python())
+    job = make_job(spec, name, module.default_python(), run, task)
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import environment
 
     template = environment(templates).get_template(module.TEMPLATE)
-    stem = _file_name(job.name)
+    stem = job.stem
     why_several = None
     if isinstance(extra, Parts):
         contexts, why_several = extra.contexts, extra.reason
@@ -225,8 +290,10 @@ def compile_spec(
     files: list[Artifact] = []
     if job.entry is not None:
         files.append(Artifact("entry.py", job.entry))
+    log_paths = getattr(module, "log_paths", None)
+    logs: dict[str, str] = log_paths(job, contexts[0]) if run and log_paths else {}
     return Artifacts(
-        name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several
+        name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several, logs
     )
 
 
@@ -270,16 +337,22 @@ def _refuse_env_refs_in_options(spec: Spec) -> None:
         raise SpecErrors(errors)
 
 
-def make_job(spec: Spec, target: str, default_python: str) -> Job:
+def make_job(
+    spec: Spec,
+    target: str,
+    default_python: str,
+    run: RunContext | None = None,
+    task: str | None = None,
+) -> Job:
     """Everything target-independent that a template needs."""
     from nemorun.compiler.render import heredoc_delimiter
 
     options = spec.executor
-    task = spec.task
+    what = spec.task
     python = options.python or default_python
     entry: str | None = None
     argv: tuple[str, ...] = ()
-    if task.call is not None:
+    if what.call is not None:
         generated = entry_point(spec)
         entry, points = generated.source, generated.points
         if len(entry.encode()) > MAX_ENTRY_BYTES:
@@ -312,6 +385,8 @@ def make_job(spec: Spec, target: str, default_python: str) -> Job:
         workdir=options.workdir,
         pythonpath=":".join(str(p) for p in spec.pythonpath) or None,
         launcher=spec.launcher,
+        run=run,
+        task=task,
     )
 
 

@@ -14,12 +14,38 @@ artifacts (pure), the launch code writes them into the run directory, then calls
 Targets are found by name through the ``nemorun.targets`` entry-point group (see `registry`), so
 a plugin package adds one without touching nemorun. No method prints: progress and output are
 the CLI's.
+
+**What ``submit`` finds in the run directory** (``run.artifacts_dir``):
+
+- ``tasks.json``: the tasks in the order they must start (each after those it names in
+  ``after``), one entry each: ``name``, ``after`` (task names), ``target``, ``mains`` (its main
+  artifacts, relative to the artifacts directory: one, or several parts of a split Slurm
+  sweep, submitted in order), ``points`` (how many sweep points), ``max_parallel`` (local
+  only) and ``logs`` (``output``/``error``/``status`` paths, with the target's placeholders:
+  ``%j``/``%A``/``%a`` for Slurm, ``{point}`` for local). A single-task spec has one task named
+  ``task``; several tasks have their artifacts in one subdirectory each.
+- ``run.points``: when not empty, submit only those points of those tasks (``rerun
+  --failed``); a task that is not listed is not submitted at all. (Slurm: ``--array=1,3`` on
+  the command line, which overrides the script's own ``#SBATCH --array``.)
+- A task whose ``after`` names tasks of the same submission must not start before they
+  succeed: Slurm's ``--dependency=afterok:<ids>`` (with ``--kill-on-invalid-dep=yes``, so a
+  dependency that can never be satisfied ends the job instead of leaving it pending); targets
+  without dependencies order the tasks themselves (the local supervisor does). A task that
+  cannot run because a dependency failed is reported ``failed``, reason ``dependency failed``.
+- The run directory's ``logs/`` exists; jobs write there.
+
+One `JobRef` per scheduler job (a whole Slurm array is one job; its elements come back from
+``status`` one by one, each with its ``point``). ``JobRef.log`` is the job's output file; for
+a job of several points, a path where ``{point}`` stands for the point. ``logs(run, job)``
+gives the output of ``job.points`` only: the CLI narrows a job to one point with
+``dataclasses.replace(job, points=(p,))`` for ``nemorun logs --job``.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +106,9 @@ class RunHandle:
     jobs: list[JobRef] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     """The target's own persisted state (e.g. the last Slurm states seen); saved with the record."""
+    points: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Submit only these points of these tasks (``rerun --failed``); empty: every point of
+    every task."""
 
     @property
     def artifacts_dir(self) -> Path:
@@ -88,6 +117,19 @@ class RunHandle:
     @property
     def logs_dir(self) -> Path:
         return self.dir / "logs"
+
+
+def planned_tasks(run: RunHandle) -> list[dict[str, Any]]:
+    """The tasks of the run's ``tasks.json`` to submit, in order; each entry also has
+    ``selected``: the points to run (all of them, or those of ``run.points``)."""
+    manifest = json.loads((run.artifacts_dir / "tasks.json").read_text(encoding="utf-8"))
+    tasks = []
+    for task in manifest["tasks"]:
+        if run.points and task["name"] not in run.points:
+            continue
+        selected = run.points.get(task["name"], tuple(range(task["points"])))
+        tasks.append({**task, "selected": list(selected)})
+    return tasks
 
 
 class LaunchError(Exception):

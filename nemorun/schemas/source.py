@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,11 +71,34 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
+# Spec files read from elsewhere: absolute path → the file that stands for it (`read_from`).
+_STAND_INS: ContextVar[dict[Path, Path] | None] = ContextVar("nemorun_spec_stand_ins", default=None)
+
+
+@contextmanager
+def read_from(stand_ins: dict[Path, Path]) -> Iterator[None]:
+    """While active, the spec file at absolute path ``P`` is read from ``stand_ins[P]`` but
+    keeps its own path, so ``extends``, ``pythonpath`` and messages resolve as at ``P``:
+    ``nemorun rerun`` reads a run's copies of its spec files this way."""
+    token = _STAND_INS.set({k.resolve(): v for k, v in stand_ins.items()})
+    try:
+        yield
+    finally:
+        _STAND_INS.reset(token)
+
+
+def read_path(path: Path) -> Path:
+    """The file read for spec file ``path``: itself, or its stand-in (`read_from`)."""
+    stand_ins = _STAND_INS.get()
+    return stand_ins.get(path.resolve(), path) if stand_ins else path
+
+
 def load_document(path: Path) -> Document:
     """Load ``path`` (YAML, TOML or JSON by suffix) or raise `SpecErrors`."""
     display = display_name(path)
+    source = read_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecErrors([SpecError("no such spec file", file=display)]) from None
     except (OSError, UnicodeDecodeError) as exc:

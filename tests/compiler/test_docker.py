@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def test_every_example_compiles_parses_and_is_deterministic(config: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []  # compiling wrote nothing
     bash_n(first.stdout, tmp_path)
     assert f"        {IMAGE} \\\n" in first.stdout
-    assert '        python3 -c "$NEMORUN_ENTRY"\n' in first.stdout
+    assert re.search(r'python3 (-u )?-c "\$NEMORUN_ENTRY"\n', first.stdout)
 
 
 GOLDEN_CASES = [

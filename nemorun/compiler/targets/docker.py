@@ -228,7 +228,7 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
                 found=repr(name),
             )
     else:
-        name = container_name(job.name)
+        name = container_name(job.job_name)
     for key in options.labels:
         if key in RESERVED_LABELS:
             check.error(("labels", key), f"nemorun sets the label '{key}' itself")

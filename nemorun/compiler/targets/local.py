@@ -90,7 +90,7 @@ def macros(job: Job) -> Macros:
     return Macros(
         node_rank=Word.of(0),
         head_node=Word.of("localhost"),
-        job_id=Word.of(f"nemorun-{_file_name(job.name)}-", Var("NEMORUN_POINT")),
+        job_id=Word.of(f"nemorun-{_file_name(job.job_name)}-", Var("NEMORUN_POINT")),
     )
 
 
@@ -98,3 +98,10 @@ def _program(job: Job) -> tuple[Word, ...]:
     if job.entry is not None:
         return torchrun.python_program(job.python, Var("NEMORUN_ENTRY"))
     return tuple(Word.of(word) for word in job.argv)
+
+
+def log_paths(job: Job, plan: LocalPlan) -> dict[str, str]:
+    """Per point: its output (stdout and stderr) and, once it ends, its exit status."""
+    assert job.run is not None
+    base = f"{job.run.logs_dir}/{job.stem}.{{point}}"
+    return {"output": f"{base}.log", "status": f"{base}.exit"}

@@ -7,7 +7,9 @@ adds any other long option, checked against sbatch's own option list (`SBATCH_OP
 
 Logs go to paths relative to the submit directory (the job's starting directory):
 ``%x-%j.out`` / ``.err``, or ``%x-%A_%a.out`` / ``.err`` for an array, unless the spec sets
-``output`` / ``error``.
+``output`` / ``error``. Compiled for a run, they go to ``RUN_DIR/logs/STEM-%j.out`` (or
+``STEM-%A_%a.out``) instead, where ``STEM`` is the artifact's stem (`log_paths` tells the
+launcher).
 
 **Sweeps above ``max_array_size``** split into several arrays of at most ``max_array_size``
 tasks, in order: part ``i`` is its own sbatch script (``NAME.i.sbatch``, written with
@@ -176,14 +178,14 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
                     f"starts one task per node (torchrun starts {launcher.nproc_per_node} "
                     "workers on each)"
                 )
-    directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.name)]
+    directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.job_name)]
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
     directives += check.extra(_extra(spec, options))
     check.one_line(directives, job)
     check.done()
-    logs = "%x-%A_%a" if job.is_sweep() else "%x-%j"
+    logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
     directives.append(("error", options.error or f"{logs}.err"))
     mounts = ",".join(options.container.mounts) if options.container else None
@@ -224,6 +226,22 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         f"it is split into {len(plans)} job arrays"
     )
     return Parts(tuple(plans), reason), warnings
+
+
+def _log_stem(job: Job) -> str:
+    """``%x-%j`` (``%x-%A_%a`` for an array), relative to the submit directory; for a run,
+    ``RUN_DIR/logs/STEM-%j`` (a ``%`` of the directory doubled, as sbatch reads it)."""
+    ids = "%A_%a" if job.is_sweep() else "%j"
+    if job.run is None:
+        return f"%x-{ids}"
+    return f"{str(job.run.logs_dir).replace('%', '%%')}/{job.stem}-{ids}"
+
+
+def log_paths(job: Job, plan: SlurmPlan | Parts) -> dict[str, str]:
+    """The ``--output`` and ``--error`` patterns, as sbatch reads them (``%j``, ``%A``, ``%a``)."""
+    first = plan.contexts[0] if isinstance(plan, Parts) else plan
+    directives = dict(first.directives)
+    return {"output": str(directives["output"]), "error": str(directives["error"])}
 
 
 def _extra(spec: Spec, options: SlurmOptions) -> dict[str, str | int | bool]:

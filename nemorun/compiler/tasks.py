@@ -1,0 +1,216 @@
+"""Specs with several tasks (``tasks:`` with ``after:``): one task's own spec, the order they
+run in, and the artifacts of them all.
+
+A task is compiled as a single-task spec of its own (`task_spec`): the spec's tree with
+``task:`` set to that task's, ``executor:`` to the task's own when it has one (else the spec's),
+and the sweep axes that name the task (``tasks.train.task.optim.lr``) read under ``task``;
+axes of other tasks are left out, so sweeping one task does not multiply the others. Every
+origin moves with its value, so an error still points at the line that wrote it (its key path
+reads ``task.…``, the path in the task's own spec).
+
+`compile_tasks` compiles every task in `task_order` (each task after those it names in
+``after:``, otherwise in the spec's order) into a `Build`. Its `manifest` (``tasks.json``) is
+the handoff to the launch targets: for each task, in that order, its name, what it runs
+``after``, its target, its main artifacts (paths relative to the manifest's directory), its
+number of points, the local target's ``max_parallel`` and, compiled for a run, its log paths
+(`Artifacts.logs`). A single-task spec has one task, named ``task``, whose artifacts sit at
+the top of the directory; several tasks' artifacts go into one subdirectory each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nemorun.compiler.artifacts import (
+    Artifact,
+    Artifacts,
+    RunContext,
+    _file_name,
+    compile_spec,
+    executor_for_target,
+)
+from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
+from nemorun.schemas.options import LocalOptions
+from nemorun.schemas.spec import Resolved, Spec, validate_tree
+
+MANIFEST = "tasks.json"
+MANIFEST_VERSION = 1
+
+
+def task_order(spec: Spec) -> list[str]:
+    """The tasks' names, each after those it runs ``after`` (stable: the spec's order)."""
+    done: list[str] = []
+    pending = list(spec.tasks)
+    while pending:
+        ready = next(n for n in pending if all(d in done for d in spec.tasks[n].after))
+        done.append(ready)
+        pending.remove(ready)
+    return done
+
+
+def task_spec(spec: Spec, name: str, target: str | None = None) -> tuple[Spec, list[str]]:
+    """Task ``name`` of a spec with several tasks, as a validated single-task spec (read as
+    ``target``'s options when given), and the warnings about options it dropped."""
+    if name not in spec.tasks:
+        raise SpecError(
+            f"the spec has no task named '{name}'",
+            expected="one of " + ", ".join(spec.tasks),
+            suggestion=did_you_mean(name, spec.tasks),
+        )
+    resolved = spec.resolved
+    tree = resolved.tree
+    entry = tree["tasks"][name]
+    own = "executor" in entry
+    where = f"tasks.{name}.executor" if own else "executor"
+    executor, warnings = executor_for_target(
+        entry["executor"] if own else tree.get("executor"), target, where
+    )
+    derived: dict[str, Any] = {k: v for k, v in tree.items() if k not in ("tasks", "sweep")}
+    derived["task"] = entry["task"]
+    if executor is not None:
+        derived["executor"] = executor
+    moves = _Moves(name, own)
+    sweep = tree.get("sweep")
+    if isinstance(sweep, dict):
+        kept = {}
+        for key, values in sweep.items():
+            moved = moves.sweep_key(str(key))
+            if moved is not None:
+                kept[moved] = values
+        if kept:
+            derived["sweep"] = kept
+    origins: dict[KeyPath, Origin] = {}
+    for path, origin in resolved.origins.items():
+        moved_path = moves.path(path)
+        if moved_path is not None:
+            origins[moved_path] = origin
+    axes = []
+    for axis in resolved.axes:
+        moved_path = moves.path(axis.path)
+        if moved_path is not None:
+            axes.append(replace(axis, path=moved_path))
+    view = Resolved(derived, origins, resolved.source, resolved.files, resolved.overrides, axes)
+    return validate_tree(view), warnings
+
+
+@dataclass(frozen=True)
+class _Moves:
+    """Where a key path of the whole spec lands in task ``name``'s own spec (None: nowhere)."""
+
+    name: str
+    own_executor: bool
+
+    def path(self, path: KeyPath) -> KeyPath | None:
+        if path[:1] == ("tasks",):
+            if path[1:2] != (self.name,) or len(path) < 3:
+                return None
+            if path[2] == "task" or (path[2] == "executor" and self.own_executor):
+                return (path[2], *path[3:])
+            return None
+        if path[:1] == ("executor",) and self.own_executor:
+            return None
+        if path[:1] == ("sweep",) and len(path) > 1:
+            key = self.sweep_key(str(path[1]))
+            return None if key is None else ("sweep", key, *path[2:])
+        return path
+
+    def sweep_key(self, key: str) -> str | None:
+        from nemorun.schemas.compose import split_path
+
+        moved = self.path(split_path(key))
+        return None if moved is None else ".".join(str(p) for p in moved)
+
+
+@dataclass(frozen=True)
+class TaskBuild:
+    """One task's artifacts, and what the launcher needs to know to run them."""
+
+    name: str
+    after: tuple[str, ...]
+    directory: str
+    """Where its artifacts go, relative to the build's directory ('' for a single task)."""
+    artifacts: Artifacts
+    max_parallel: int | None
+
+    def files(self) -> list[tuple[str, Artifact]]:
+        prefix = f"{self.directory}/" if self.directory else ""
+        return [(prefix + a.name, a) for a in self.artifacts.all()]
+
+    def entry(self) -> dict[str, Any]:
+        prefix = f"{self.directory}/" if self.directory else ""
+        return {
+            "name": self.name,
+            "after": list(self.after),
+            "target": self.artifacts.target,
+            "mains": [prefix + a.name for a in self.artifacts.mains],
+            "points": len(self.artifacts.points),
+            "max_parallel": self.max_parallel,
+            "logs": self.artifacts.logs,
+        }
+
+
+@dataclass(frozen=True)
+class Build:
+    """Every task's artifacts, in the order they run."""
+
+    tasks: tuple[TaskBuild, ...]
+    single: bool
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for task in self.tasks:
+            seen.update(dict.fromkeys(task.artifacts.warnings))
+        return tuple(seen)
+
+    def manifest(self) -> str:
+        """The ``tasks.json`` text (see the module docstring)."""
+        body = {"nemorun_tasks": MANIFEST_VERSION, "tasks": [t.entry() for t in self.tasks]}
+        return json.dumps(body, indent=2) + "\n"
+
+    def files(self) -> list[tuple[str, Artifact]]:
+        return [file for task in self.tasks for file in task.files()]
+
+    def write(self, directory: Path, manifest: bool = True) -> list[Path]:
+        """Write every artifact under ``directory`` (and ``tasks.json``); returns the paths."""
+        from nemorun.files import write_atomic
+
+        paths = []
+        for relative, artifact in self.files():
+            path = directory / relative
+            write_atomic(path, artifact.text, 0o755 if artifact.executable else 0o644)
+            paths.append(path)
+        if manifest:
+            write_atomic(directory / MANIFEST, self.manifest())
+            paths.append(directory / MANIFEST)
+        return paths
+
+
+def compile_tasks(
+    spec: Spec,
+    target: str | None = None,
+    templates: Path | None = None,
+    warnings: tuple[str, ...] | list[str] = (),
+    run: RunContext | None = None,
+) -> Build:
+    """The artifacts of every task of ``spec`` (one for a single-task spec), in run order."""
+    builds = []
+    if spec.single_task:
+        artifacts = compile_spec(spec, target, templates, warnings, run)
+        builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
+        return Build(tuple(builds), single=True)
+    for name in task_order(spec):
+        own, more = task_spec(spec, name, target)
+        artifacts = compile_spec(own, target, templates, (*warnings, *more), run, task=name)
+        after = tuple(spec.tasks[name].after)
+        builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))
+    return Build(tuple(builds), single=False)
+
+
+def _max_parallel(spec: Spec) -> int | None:
+    if isinstance(spec.executor, LocalOptions):
+        return max(1, spec.executor.max_parallel)
+    return None

@@ -1,0 +1,427 @@
+"""Launch a spec and manage its run: ``launch``, ``open_run``, ``rerun``, and the `Run` they give.
+
+``launch(spec, overrides, target)`` does, in order: load and validate the spec; claim a run
+directory (its id and path are then *inputs* of compile, like the spec); compile every task for
+that run (`nemorun.compiler.tasks.compile_tasks`, pure); write the record's files (spec copies,
+resolved spec, artifacts, provenance); hand the run to the target's ``submit``, which sends the
+artifacts exactly as written; and last, write ``run.json`` with the jobs it got, which makes
+the record valid (`nemorun.launchers.records`). Anything that fails before that removes the
+directory again; a kill leaves a directory no listing shows.
+
+Options that change what runs are spec overrides, so they are compiled into the artifact and
+recorded with the others: ``max_parallel=N`` adds ``++executor.max_parallel=N`` (local) or
+``++executor.array_parallelism=N`` (slurm). ``rerun`` replays a record: the copied spec files
+(read in place of the originals, `nemorun.schemas.source.read_from`), the same overrides and
+target, from the directory the run was launched in, so its artifacts are the original's byte
+for byte apart from the run's own id and directory.
+
+Nothing here prints: `Run.watch` yields log lines and state changes for the CLI to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nemorun.errors import SpecError
+from nemorun.launchers.base import (
+    JobRef,
+    JobState,
+    JobStatus,
+    LaunchError,
+    RunHandle,
+    Target,
+    summarize,
+)
+from nemorun.launchers.records import (
+    RECORD,
+    RECORD_VERSION,
+    STATE,
+    Record,
+    create_run_dir,
+    find_run,
+    iso,
+    job_to_json,
+    now_utc,
+    save_state,
+    status_to_json,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from nemorun.compiler.tasks import Build
+    from nemorun.schemas.spec import Spec
+
+PARALLEL_OPTION = {"local": "max_parallel", "slurm": "array_parallelism"}
+"""The executor option that bounds how many points run at once, per target."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of a job's output."""
+
+    job: JobRef
+    text: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The states of every job (and array element) after some of them changed."""
+
+    statuses: tuple[JobStatus, ...]
+    changed: tuple[JobStatus, ...]
+
+
+@dataclass
+class Run:
+    """A recorded run and the target that answers for it."""
+
+    record: Record
+    target: Target
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    def handle(self) -> RunHandle:
+        return self.record.handle()
+
+    def status(self) -> list[JobStatus]:
+        """Ask the target for the states of every job, and record them."""
+        handle = self.handle()
+        statuses = self.target.status(handle)
+        save_state(self.record, statuses, handle.state)
+        return statuses
+
+    def state(self) -> JobState:
+        return summarize([s.state for s in self.status()])
+
+    def cancel(self) -> list[JobStatus]:
+        """Stop every job that has not ended; the states afterwards."""
+        self.target.cancel(self.handle())
+        return self.status()
+
+    def logs(self, job: JobRef | None = None, follow: bool = False) -> Iterator[tuple[JobRef, str]]:
+        """The output of ``job`` (default: every job in turn), line by line."""
+        handle = self.handle()
+        for one in [job] if job is not None else handle.jobs:
+            for line in self.target.logs(handle, one, follow):
+                yield one, line
+
+    def watch(self, logs: bool = True, interval: float = 0.5) -> Iterator[LogLine | Progress]:
+        """Follow the run to its end: every job's output as it comes (``logs``), and the
+        states whenever one changes. Polls fast at first (short local runs end quickly)."""
+        handle = self.handle()
+        lines: queue.Queue[LogLine] = queue.Queue()
+        pumps = []
+        if logs:
+            for job in handle.jobs:
+                pump = threading.Thread(
+                    target=_pump, args=(self.target, handle, job, lines), daemon=True
+                )
+                pump.start()
+                pumps.append(pump)
+        seen: dict[str, JobState] = {}
+        delay = 0.01
+        while True:
+            statuses = self.target.status(handle)
+            save_state(self.record, statuses, handle.state)
+            changed = tuple(s for s in statuses if seen.get(s.id) is not s.state)
+            if changed:
+                seen.update((s.id, s.state) for s in changed)
+                yield Progress(tuple(statuses), changed)
+            yield from _drain(lines)
+            if all(s.state.is_final() for s in statuses):
+                for pump in pumps:
+                    pump.join(timeout=10)
+                yield from _drain(lines)
+                return
+            time.sleep(delay)
+            delay = min(delay * 1.5, interval)
+
+    def wait(self) -> JobState:
+        """Block until every job ended; the run's final state."""
+        final: tuple[JobStatus, ...] = ()
+        for event in self.watch(logs=False):
+            if isinstance(event, Progress):
+                final = event.statuses
+        return summarize([s.state for s in final])
+
+
+def _pump(target: Target, handle: RunHandle, job: JobRef, out: queue.Queue[LogLine]) -> None:
+    try:
+        for text in target.logs(handle, job, follow=True):
+            out.put(LogLine(job, text))
+    except Exception as exc:  # a reader's failure must not hide the run's end
+        out.put(LogLine(job, f"nemorun: cannot read the output of job {job.id}: {exc}"))
+
+
+def _drain(lines: queue.Queue[LogLine]) -> Iterator[LogLine]:
+    while True:
+        try:
+            yield lines.get_nowait()
+        except queue.Empty:
+            return
+
+
+def open_run(query: str) -> Run:
+    """The run ``query`` names (id, unique id prefix, or name) with its target."""
+    from nemorun.launchers.registry import load_target
+
+    record = find_run(query)
+    return Run(record, load_target(record.target))
+
+
+def launch(
+    spec_path: str | Path,
+    overrides: Sequence[str] = (),
+    target: str | None = None,
+    wait: bool = False,
+    max_parallel: int | None = None,
+    points: dict[str, tuple[int, ...]] | None = None,
+    rerun_of: str | None = None,
+) -> Run:
+    """Compile ``spec_path`` for a new run, submit it, record it; see the module docstring.
+
+    ``points`` submits only those points of those tasks; ``wait`` blocks until the run ends.
+    Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
+    """
+    from nemorun.compiler.artifacts import RunContext
+    from nemorun.compiler.tasks import compile_tasks
+
+    path = Path(spec_path)
+    spec, overrides, warnings = _load(path, overrides, target, max_parallel)
+    target_name = run_target(spec, target)
+    runner = _ready_target(target_name)
+    name = spec.name or path.stem
+    created = now_utc()
+    run_id, run_dir = create_run_dir(name, created)
+    try:
+        build = compile_tasks(spec, target, spec.templates, warnings, RunContext(run_id, run_dir))
+        files = _write_inputs(run_dir, path, spec, build)
+        handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
+        handle.jobs = runner.submit(handle)
+        data = {
+            "nemorun_run": RECORD_VERSION,
+            "id": run_id,
+            "name": name,
+            "target": target_name,
+            "created": iso(created),
+            "submitted": iso(now_utc()),
+            "cwd": os.getcwd(),
+            "spec": str(path),
+            "files": files,
+            "overrides": overrides,
+            "target_option": target,
+            "points": {k: list(v) for k, v in points.items()} if points else None,
+            "rerun_of": rerun_of,
+            "tasks": [t.name for t in build.tasks],
+            "artifacts": _hashes(run_dir / "artifacts"),
+            "jobs": [job_to_json(j) for j in handle.jobs],
+        }
+        record = _write_record(handle, data)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    run = Run(record, runner, tuple(build.warnings))
+    if wait:
+        run.wait()
+    return run
+
+
+def _load(
+    path: Path, overrides: Sequence[str], target: str | None, max_parallel: int | None
+) -> tuple[Spec, list[str], list[str]]:
+    """The spec for ``target``, the overrides (``max_parallel``'s included), the warnings."""
+    from nemorun.compiler.artifacts import load_for_target
+
+    overrides = list(overrides)
+    spec, warnings = load_for_target(path, overrides, target)
+    if max_parallel is not None:
+        overrides += parallel_overrides(spec, max_parallel, target)
+        spec, warnings = load_for_target(path, overrides, target)
+    return spec, overrides, warnings
+
+
+def _ready_target(name: str) -> Target:
+    from nemorun.launchers.registry import load_target
+
+    target = load_target(name)
+    why_not = target.available()
+    if why_not is not None:
+        raise LaunchError(f"target {name} cannot be used here: {why_not}")
+    return target
+
+
+def _write_record(handle: RunHandle, data: dict[str, object]) -> Record:
+    """The jobs' first states, then ``run.json``: from then on, the run exists."""
+    from nemorun.launchers.records import load_record
+
+    pending = [
+        JobStatus(j.id if len(j.points) == 1 else f"{j.id}_{p}", JobState.PENDING, point=p)
+        for j in handle.jobs
+        for p in j.points
+    ]
+    state = {
+        "status": JobState.PENDING.value,
+        "jobs": [status_to_json(s) for s in pending],
+        "target_state": handle.state,
+        "updated": iso(now_utc()),
+        "ended": None,
+    }
+    write_json(handle.dir / STATE, state)
+    write_json(handle.dir / RECORD, data)
+    record = load_record(handle.dir)
+    assert record is not None
+    return record
+
+
+def run_target(spec: Spec, target: str | None) -> str:
+    """The one target a run goes to: ``target``, else the spec's (every task's must agree)."""
+    if target is not None:
+        return target
+    if spec.single_task:
+        return spec.target
+    chosen = {name: task.target or spec.target for name, task in spec.tasks.items()}
+    if len(set(chosen.values())) > 1:
+        shown = ", ".join(f"{name} → {t}" for name, t in chosen.items())
+        raise SpecError(
+            f"the tasks of one run go to one target; here: {shown}",
+            suggestion="launch with --target T, or give every task the same executor target",
+        )
+    return next(iter(chosen.values()))
+
+
+def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
+    """The overrides that bound a sweep's parallelism to ``count`` (see `PARALLEL_OPTION`)."""
+    if count < 1:
+        raise SpecError("--max-parallel must be at least 1", found=str(count))
+    wanted = {"executor": target or spec.target}
+    if not spec.single_task:
+        for name, task in spec.tasks.items():
+            if task.executor is not None:
+                wanted[f"tasks.{name}.executor"] = target or task.target or spec.target
+    out = []
+    for where, chosen in wanted.items():
+        if chosen not in PARALLEL_OPTION:
+            raise SpecError(
+                f"--max-parallel applies to the local and slurm targets, not {chosen}",
+                suggestion="drop --max-parallel",
+            )
+        out.append(f"++{where}.{PARALLEL_OPTION[chosen]}={count}")
+    return out
+
+
+def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
+    """Everything of the record but its jobs: spec copies, resolved spec, artifacts,
+    provenance. Returns the copies' list (original path, copy, sha256)."""
+    from nemorun.compiler.export import export
+    from nemorun.files import write_atomic
+    from nemorun.launchers.provenance import collect
+    from nemorun.schemas.source import read_path
+
+    (run_dir / "logs").mkdir()
+    originals = [Path(f).resolve() for f in spec.resolved.files] or [path.resolve()]
+    base = Path(os.path.commonpath([str(f.parent) for f in originals]))
+    files = []
+    for original in originals:
+        data = read_path(original).read_bytes()  # a rerun reads the first run's copies
+        copy = Path("spec") / original.relative_to(base)
+        write_atomic(run_dir / copy, data)
+        files.append(
+            {"path": str(original), "copy": str(copy), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+    write_atomic(run_dir / "resolved.yaml", export(spec, "yaml", path.resolve().parent))
+    build.write(run_dir / "artifacts")
+    provenance, patch = collect(path, _task_package(spec))
+    if patch:
+        write_atomic(run_dir / "git.patch", patch)
+    write_json(run_dir / "provenance.json", provenance)
+    return files
+
+
+def _task_package(spec: Spec) -> str | None:
+    for task in spec.tasks.values():
+        if task.call is not None:
+            module = getattr(task.call.target, "__module__", None)
+            if isinstance(module, str):
+                return module.split(".")[0]
+    return None
+
+
+def _hashes(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def rerun(query: str, overrides: Sequence[str] = (), failed: bool = False) -> Run:
+    """Launch run ``query`` again from its record alone (more ``overrides`` apply last);
+    with ``failed``, only its failed points."""
+    old = open_run(query)
+    data = old.record.data
+    points = None
+    if failed:
+        points = failed_points(old.record.jobs, old.status())
+        if not points:
+            raise SpecError(
+                f"run {old.id} has no failed points", suggestion=f"nemorun rerun {old.id}"
+            )
+    stand_ins = {Path(f["path"]): old.record.dir / f["copy"] for f in data["files"]}
+    from nemorun.schemas.source import read_from
+
+    with read_from(stand_ins), _working_directory(Path(data["cwd"])) as moved:
+        run = launch(
+            data["spec"],
+            [*data["overrides"], *overrides],
+            data.get("target_option"),
+            points=points,
+            rerun_of=old.id,
+        )
+    if not moved:
+        note = (
+            f"the run's working directory {data['cwd']} is gone: the rerun starts in "
+            f"{os.getcwd()}, and its artifacts name the spec from there"
+        )
+        run = replace(run, warnings=(note, *run.warnings))
+    return run
+
+
+def failed_points(jobs: list[JobRef], statuses: list[JobStatus]) -> dict[str, tuple[int, ...]]:
+    """The failed points of each task, from the jobs' statuses."""
+    found: dict[str, set[int]] = {}
+    for status in statuses:
+        if status.state is not JobState.FAILED:
+            continue
+        for job in jobs:
+            if status.id == job.id or status.id.startswith(f"{job.id}_"):
+                point = status.point if status.point is not None else job.points[0]
+                found.setdefault(job.task, set()).add(point)
+                break
+    return {task: tuple(sorted(points)) for task, points in found.items()}
+
+
+@contextmanager
+def _working_directory(directory: Path) -> Iterator[bool]:
+    """Run the body in ``directory`` when it still exists (yields whether it does)."""
+    if not directory.is_dir():
+        yield False
+        return
+    before = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield True
+    finally:
+        os.chdir(before)

@@ -1,0 +1,324 @@
+"""The ``local`` target: a detached supervisor per run runs the compiled bash artifact, point by
+point, on this machine.
+
+**Why our own supervisor and not submitit's ``LocalExecutor``.** submitit runs a *pickled
+Python function* in a child it controls (its own ``_submit`` module must be importable there,
+and results come back as pickles); it cannot run the bash artifact `nemorun compile` printed,
+so "what you compile is what you launch" would stop at the local target. It also keeps no
+state a second process could read: its job objects live in the launching Python process, and
+its status of a job started by another ``nemorun`` is unknown. Ours (`supervise`) is 150 lines
+of standard library: it runs the very artifact (``bash ARTIFACT POINT``), orders the tasks of
+a multi-task spec, bounds the parallelism of a sweep (``max_parallel``), and leaves everything
+it knows in files under the run directory, so ``status``, ``logs`` and ``cancel`` work from any
+process, after the launcher has gone, and across reboots (a dead supervisor is noticed).
+
+**Job ids.** One `JobRef` per task: the supervisor's pid (``<pid>/<task>`` when the spec has
+several tasks); each point's status has the id ``<job>_<point>`` when the job is a sweep, like a
+Slurm array element. The pid and the process's start time (``/proc/PID/stat``, field 22) are in
+``JobRef.extra``: a pid is taken as the supervisor's only while its start time matches, so a
+pid reused by another process after a reboot is never mistaken for it (nor signalled).
+
+**States** of each point, from the files `supervise` and the artifact write: an exit status
+file → completed (0) or failed (``exit code N``); a ``.skipped`` marker → failed (``dependency
+failed: …``); no status yet → running (started) or pending while the supervisor lives, and
+once it is gone, cancelled (``cancel`` leaves a marker first) or failed (``ended without an exit
+status``: killed, or the machine rebooted).
+
+**Cancel** writes the marker, then sends SIGTERM to the supervisor's process group (it leads a
+session of its own: every point is in it) and SIGKILL two seconds later if anything is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nemorun.launchers.base import (
+    JobRef,
+    JobState,
+    JobStatus,
+    LaunchError,
+    RunHandle,
+    Target,
+    planned_tasks,
+)
+
+SUPERVISOR = Path(__file__).with_name("supervise.py")
+CANCELLED = "cancelled"
+TERMINATE_GRACE = 2.0
+POLL_FIRST, POLL = 0.01, 0.25
+"""Seconds between looks at a followed job's logs: fast at first (short jobs end quickly)."""
+
+
+class LocalTarget(Target):
+    """Runs on this machine under a detached supervisor (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def submit(self, run: RunHandle) -> list[JobRef]:
+        tasks = planned_tasks(run)
+        (run.dir / "local").mkdir(exist_ok=True)
+        run.logs_dir.mkdir(exist_ok=True)
+        with open(run.logs_dir / "supervisor.log", "ab") as log:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(run.dir), str(os.getpid())],
+                    cwd=run.dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise LaunchError(f"cannot start the local supervisor: {exc}") from None
+        self._children[run.id] = process
+        pid = process.pid
+        extra = {"pid": pid, "start_time": process_start_time(pid), "host": socket.gethostname()}
+        several = len(tasks) > 1 or any(t["name"] != "task" for t in tasks)
+        jobs = []
+        for task in tasks:
+            points = tuple(task["selected"])
+            output = task["logs"]["output"]
+            log_path = output.format(point=points[0]) if len(points) == 1 else output
+            job_id = f"{pid}/{task['name']}" if several else str(pid)
+            jobs.append(JobRef(job_id, task["name"], points, log_path, dict(extra)))
+        return jobs
+
+    def status(self, run: RunHandle) -> list[JobStatus]:
+        elsewhere = _host(run)
+        # Read before the files (see _point_state); None: another machine's, cannot tell.
+        alive = None if elsewhere is not None else self._supervisor_alive(run)
+        cancelled = (run.dir / "local" / CANCELLED).exists()
+        tasks = _manifest(run)
+        out = []
+        unfinished: set[str] = set()
+        for job in run.jobs:
+            index, task = tasks[job.task]
+            skipped = _read(run.dir / "local" / f"{index}.skipped")
+            for point in job.points:
+                state, reason, code = _point_state(
+                    run, index, task, point, alive, cancelled, skipped
+                )
+                if state is JobState.UNKNOWN and alive is None:
+                    reason = f"runs on {elsewhere}, not on this machine"
+                if state is JobState.PENDING:
+                    waiting = [t for t in task["after"] if t in unfinished]
+                    reason = f"waiting for {', '.join(waiting)}" if waiting else None
+                if state is not JobState.COMPLETED:
+                    unfinished.add(job.task)
+                point_id = f"{job.id}_{point}" if task["points"] > 1 else job.id
+                out.append(JobStatus(point_id, state, reason, code, point))
+        return out
+
+    def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
+        tasks = _manifest(run)
+        _, task = tasks[job.task]
+        paths = {p: Path(task["logs"]["output"].format(point=p)) for p in job.points}
+        several = len(job.points) > 1
+        if not follow:
+            for point, path in paths.items():
+                if several:
+                    yield f"==> point {point}: {path} <=="
+                yield from _lines(path)
+            return
+        yield from self._follow(run, job, paths, several)
+
+    def _follow(
+        self, run: RunHandle, job: JobRef, paths: dict[int, Path], several: bool
+    ) -> Iterator[str]:
+        offsets = dict.fromkeys(paths, 0)
+        partial = dict.fromkeys(paths, b"")
+        mine = dataclasses.replace(run, jobs=[job])
+        delay = POLL_FIRST
+        while True:
+            done = all(s.state.is_final() for s in self.status(mine))
+            for point, path in paths.items():
+                try:
+                    with open(path, "rb") as handle:
+                        handle.seek(offsets[point])
+                        data = handle.read()
+                except FileNotFoundError:
+                    continue
+                if len(data) == 0 and not done:
+                    continue
+                offsets[point] += len(data)
+                text = partial[point] + data
+                *complete, partial[point] = text.split(b"\n")
+                if done and partial[point]:
+                    complete.append(partial[point])
+                    partial[point] = b""
+                prefix = f"[{point}] " if several else ""
+                for line in complete:
+                    yield prefix + line.decode("utf-8", errors="replace")
+            if done:
+                return
+            time.sleep(delay)
+            delay = min(delay * 1.5, POLL)
+
+    def cancel(self, run: RunHandle) -> None:
+        from nemorun.files import write_atomic
+
+        elsewhere = _host(run)
+        if elsewhere is not None:
+            raise LaunchError(f"run {run.id} runs on {elsewhere}: cancel it there")
+        write_atomic(run.dir / "local" / CANCELLED, "cancelled\n")
+        supervisor = _supervisor(run)
+        if supervisor is None or not _same_process(*supervisor, allow_zombie=True):
+            return
+        pid = supervisor[0]
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + TERMINATE_GRACE
+        while time.monotonic() < deadline:
+            self._reap(run)
+            if not _group_alive(pid):
+                return
+            time.sleep(0.02)
+        _signal_group(pid, signal.SIGKILL)
+
+    def _supervisor_alive(self, run: RunHandle) -> bool:
+        self._reap(run)
+        supervisor = _supervisor(run)
+        return supervisor is not None and _same_process(*supervisor)
+
+    def _reap(self, run: RunHandle) -> None:
+        """Collect our own child once it ended, so it does not linger as a zombie."""
+        child = self._children.get(run.id)
+        if child is not None and child.poll() is not None:
+            self._children.pop(run.id, None)  # watch's threads may race here
+
+
+def _point_state(
+    run: RunHandle,
+    index: int,
+    task: dict[str, Any],
+    point: int,
+    alive: bool | None,
+    cancelled: bool,
+    skipped: str | None,
+) -> tuple[JobState, str | None, int | None]:
+    # `alive` was read before the files: a supervisor that ended in between has written
+    # everything it ever will, so a point without a status file then really has none.
+    code_text = _read(Path(task["logs"]["status"].format(point=point)))
+    if code_text is not None:
+        try:
+            code = int(code_text)
+        except ValueError:
+            return JobState.UNKNOWN, f"unreadable exit status {code_text!r}", None
+        if code == 0:
+            return JobState.COMPLETED, None, 0
+        if cancelled and code in (130, 137, 143):
+            return JobState.CANCELLED, "cancelled", code
+        return JobState.FAILED, f"exit code {code}", code
+    if skipped is not None:
+        return JobState.FAILED, skipped, None
+    if alive is None:
+        return JobState.UNKNOWN, None, None
+    if alive:
+        if (run.dir / "local" / f"{index}.{point}.started").exists():
+            return JobState.RUNNING, None, None
+        return JobState.PENDING, None, None
+    if cancelled:
+        return JobState.CANCELLED, "cancelled", None
+    return JobState.FAILED, "ended without an exit status (killed?)", None
+
+
+def _manifest(run: RunHandle) -> dict[str, tuple[int, dict[str, Any]]]:
+    import json
+
+    data = json.loads((run.artifacts_dir / "tasks.json").read_text(encoding="utf-8"))
+    return {t["name"]: (i, t) for i, t in enumerate(data["tasks"])}
+
+
+def _host(run: RunHandle) -> str | None:
+    """The machine the run's supervisor runs on, when it is not this one."""
+    hosts = {job.extra.get("host") for job in run.jobs} - {None}
+    here = socket.gethostname()
+    return next((str(h) for h in hosts if h != here), None)
+
+
+def _supervisor(run: RunHandle) -> tuple[int, int | None] | None:
+    for job in run.jobs:
+        if "pid" in job.extra:
+            return int(job.extra["pid"]), job.extra.get("start_time")
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def _lines(path: Path) -> Iterator[str]:
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                yield line.rstrip(b"\n").decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    stat = _stat(pid)
+    return int(stat[19]) if stat is not None else None
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (field 3 onwards)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _same_process(pid: int, start_time: int | None, allow_zombie: bool = False) -> bool:
+    """True while ``pid`` is still the process started at ``start_time`` (and not a zombie)."""
+    if not Path("/proc/self/stat").exists():  # no procfs: fall back on the pid alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    stat = _stat(pid)
+    if stat is None:
+        return False
+    if stat[0] in ("Z", "X") and not allow_zombie:
+        return False
+    return start_time is None or int(stat[19]) == start_time
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while some process of group ``pgid`` is alive (zombies do not count)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        stat = _stat(int(entry))
+        if stat is not None and stat[2] == str(pgid) and stat[0] not in ("Z", "X"):
+            return True
+    return False

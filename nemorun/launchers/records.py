@@ -1,0 +1,261 @@
+"""Run records: one directory per run, readable files, safe under kills and concurrent launches.
+
+**Where.** ``$NEMORUN_HOME/nemorun-runs/`` when ``NEMORUN_HOME`` is set; otherwise
+``$XDG_DATA_HOME/nemorun/runs/`` (``~/.local/share/nemorun/runs/`` without XDG). NeMo-Run reads
+``NEMORUN_HOME`` too and keeps its own experiments directly under it, so ours live in a
+subfolder of our own name and the two never read each other's files.
+
+**One run** (``runs/<id>/``)::
+
+    spec/            the spec as written and every file it extends (copies, same layout)
+    resolved.yaml    the resolved spec (YAML export; ${oc.env:…} stay references)
+    artifacts/       the compiled artifacts, and tasks.json (the tasks and their order)
+    provenance.json  git commit and repository, Python, package versions, host, user
+    git.patch        uncommitted changes of the spec's repository (when there are any)
+    logs/            the jobs' output (and the local supervisor's own)
+    local/           the local supervisor's markers (points started, tasks skipped, cancel)
+    state.json       the job states last seen, rewritten (atomically) whenever they change
+    run.json         id, name, target, times, spec, overrides, artifact hashes, jobs:
+                     written LAST, once the jobs are submitted
+
+**Validity.** ``run.json`` is what makes a directory a run: every other file is written first
+(each by temp file and rename), so a launch killed at any moment leaves either a whole record
+or a directory without ``run.json``, which `list_records` ignores. (The local target goes
+further: its supervisor waits for ``run.json`` before running anything, and gives up if the
+launch died first, so no job runs without a record.)
+
+**Ids** sort by time: ``20261121-101500-<name>-<6 hex>`` (UTC). Each is claimed with an
+exclusive ``mkdir``, so concurrent launches never share a directory; nothing else is shared
+between runs (no index file to lock). Within one second, order comes from ``created``
+(microseconds).
+
+**Finding a run** (`find_run`): its id, a unique prefix of ids, or a name (the newest run of
+that name). An ambiguous prefix is a `SpecError` listing the candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nemorun.errors import SpecError
+from nemorun.files import write_atomic
+from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle, summarize
+
+RECORD = "run.json"
+STATE = "state.json"
+RECORD_VERSION = 1
+
+
+def runs_root() -> Path:
+    """The directory that holds one directory per run (see the module docstring)."""
+    home = os.environ.get("NEMORUN_HOME")
+    if home:
+        return Path(home).expanduser().absolute() / "nemorun-runs"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data).expanduser().absolute() / "nemorun" / "runs"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC, with a ``Z``: ``2026-11-21T10:15:00.123456Z``."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tuple[str, Path]:
+    """Claim a new run directory (exclusive ``mkdir``); returns its id and path."""
+    root = root or runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
+    stamp = moment.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    while True:
+        run_id = f"{stamp}-{slug}-{secrets.token_hex(3)}"
+        path = root / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, path
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass
+class Record:
+    """One run as its directory records it (``run.json``, and ``state.json`` when present)."""
+
+    dir: Path
+    data: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def target(self) -> str:
+        return str(self.data["target"])
+
+    @property
+    def created(self) -> str:
+        return str(self.data["created"])
+
+    @property
+    def jobs(self) -> list[JobRef]:
+        return [job_from_json(j) for j in self.data.get("jobs", [])]
+
+    @property
+    def status(self) -> JobState:
+        """The run's state as last seen (pending until a status query says otherwise)."""
+        return JobState(self.state.get("status", JobState.PENDING.value))
+
+    @property
+    def statuses(self) -> list[JobStatus]:
+        return [status_from_json(s) for s in self.state.get("jobs", [])]
+
+    def handle(self) -> RunHandle:
+        """What a target needs to answer for this run."""
+        points = self.data.get("points") or {}
+        return RunHandle(
+            id=self.id,
+            name=self.name,
+            dir=self.dir,
+            target=self.target,
+            jobs=self.jobs,
+            state=dict(self.state.get("target_state", {})),
+            points={k: tuple(v) for k, v in points.items()},
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """What ``nemorun ls --json`` shows of the run."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "target": self.target,
+            "created": self.created,
+            "status": self.status.value,
+            "jobs": [j.id for j in self.jobs],
+            "dir": str(self.dir),
+        }
+
+
+def job_to_json(job: JobRef) -> dict[str, Any]:
+    data = asdict(job)
+    data["points"] = list(job.points)
+    return data
+
+
+def job_from_json(data: dict[str, Any]) -> JobRef:
+    return JobRef(
+        id=str(data["id"]),
+        task=str(data.get("task", "task")),
+        points=tuple(data.get("points", (0,))),
+        log=data.get("log"),
+        extra=dict(data.get("extra", {})),
+    )
+
+
+def status_to_json(status: JobStatus) -> dict[str, Any]:
+    data = asdict(status)
+    data["state"] = status.state.value
+    return data
+
+
+def status_from_json(data: dict[str, Any]) -> JobStatus:
+    return JobStatus(
+        id=str(data["id"]),
+        state=JobState(data["state"]),
+        reason=data.get("reason"),
+        exit_code=data.get("exit_code"),
+        point=data.get("point"),
+    )
+
+
+def load_record(directory: Path) -> Record | None:
+    """The run recorded in ``directory``, or None when it is not a whole record."""
+    try:
+        data = json.loads((directory / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("nemorun_run") != RECORD_VERSION:
+        return None
+    try:
+        state = json.loads((directory / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    return Record(directory, data, state if isinstance(state, dict) else {})
+
+
+def list_records(root: Path | None = None) -> list[Record]:
+    """Every whole record under ``root``, newest first."""
+    root = root or runs_root()
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return []
+    records = [r for e in entries if e.is_dir() and (r := load_record(Path(e.path))) is not None]
+    records.sort(key=lambda r: (r.created, r.id), reverse=True)
+    return records
+
+
+def find_run(query: str, root: Path | None = None) -> Record:
+    """The run ``query`` names: an id, a unique id prefix, or a name (its newest run)."""
+    root = root or runs_root()
+    if query and "/" not in query and query not in (".", ".."):
+        exact = load_record(root / query)
+        if exact is not None:
+            return exact
+    records = list_records(root)
+    named = [r for r in records if r.name == query]
+    if named:
+        return named[0]
+    matches = [r for r in records if query and r.id.startswith(query)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(r.id for r in matches[:10])
+        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise SpecError(
+            f"'{query}' matches {len(matches)} runs: {shown}{more}",
+            suggestion="give more of the id",
+        )
+    raise SpecError(
+        f"no run '{query}' in {root}",
+        expected="a run id, a unique prefix of one, or a run's name",
+        suggestion="'nemorun ls' lists the runs",
+    )
+
+
+def save_state(record: Record, statuses: Iterable[JobStatus], target_state: dict[str, Any]) -> None:
+    """Persist the job states just seen (and the target's own state), if anything changed."""
+    statuses = list(statuses)
+    status = summarize([s.state for s in statuses]) if statuses else JobState.UNKNOWN
+    state: dict[str, Any] = {
+        "status": status.value,
+        "jobs": [status_to_json(s) for s in statuses],
+        "target_state": target_state,
+    }
+    old = {k: record.state.get(k) for k in state}
+    if old == state:
+        return
+    moment = iso(now_utc())
+    state["updated"] = moment
+    state["ended"] = record.state.get("ended") or (moment if status.is_final() else None)
+    write_json(record.dir / STATE, state)
+    record.state = state

@@ -1,0 +1,662 @@
+"""The ``slurm`` target: ``sbatch --parsable`` on the compiled scripts, states from Slurm's tools.
+
+**Submit.** Every main script of the run (``*.sbatch`` in ``run.artifacts_dir``) is submitted
+as it is, from ``run.dir`` (so relative log paths land there), with ``sbatch --parsable``. A
+multi-task run gives its tasks in ``run.state["tasks"]`` (``[{"name", "scripts", "after"}]``,
+script paths relative to ``run.artifacts_dir``), else in the compiled ``tasks.json`` manifest
+(`nemorun.compiler.tasks`, ``"mains"`` for the scripts). A task's scripts get
+``--dependency=afterok:<ids>`` (every job of every task it comes after) and
+``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm itself ends a job whose
+parent failed instead of leaving it pending forever. When sbatch refuses a script, the jobs
+already submitted for the run are cancelled and `LaunchError` carries sbatch's message: a run
+is submitted whole or not at all. ``run.points`` (a rerun of some points) submits only
+those points of those tasks: ``--array=1,3`` on the command line replaces the script's own
+range (its ``%`` limit kept), scripts and tasks without a chosen point are not submitted, and
+a task whose parents are not resubmitted waits for nothing. ``SBATCH_*`` variables of the
+caller are not passed to sbatch: they would override the script's own ``#SBATCH`` lines, and
+the script is what runs.
+
+**Status**, one `JobStatus` per job and per array element (``123_4``, with its sweep point):
+
+- ``sacct`` (accounting) knows every job, finished ones included, but lags slurmctld by a
+  moment (a just-submitted job is missing, a running one may still read PENDING);
+- ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element, but only
+  until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins where it answers;
+  ``scontrol show job -o`` stands in when squeue does not answer;
+- the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job that no
+  tool knows any more (no accounting, and older than MinJobAge) keeps its last *final* state; a
+  job last seen unfinished, or never seen, is ``unknown``.
+
+A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is reported as
+**failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at once
+(``--kill-on-invalid-dep=yes``); if it is still pending (a script that asked
+``kill-on-invalid-dep=no``), `status` cancels it. Either way it then reads as failed, never as
+cancelled; only `cancel` makes a run's jobs cancelled.
+
+**Logs** come from the files the scripts name (``--output``/``--error``, ``%A``/``%a``/``%j``/
+``%x``/``%N``/``%u`` filled in from what the tools said); an array's elements each under a
+``==> 123_4 (point 4): FILE <==`` header; a job narrowed to some points (``job.points``) or
+named as one element (``123_4``) gives those elements only. Lines are yielded without their
+line break. ``JobRef.log`` is the output file, ``{point}`` standing for the point in an array
+that starts at point 0 (a later part of a split sweep keeps ``%a``: its point minus the part's
+first).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle, Target
+from nemorun.launchers.slurm_states import (
+    FAILURE_REASONS,
+    NEVER_SATISFIED,
+    SACCT_FIELDS,
+    SQUEUE_FORMAT,
+    ScriptInfo,
+    Seen,
+    array_indices,
+    array_throttle,
+    compact_indices,
+    element_id,
+    fill_offsets,
+    job_state,
+    parse_sacct,
+    parse_scontrol,
+    parse_squeue,
+    read_script,
+    resolve_log,
+)
+
+SUFFIX = ".sbatch"
+MANIFEST = "tasks.json"
+UTF8 = codecs.getincrementaldecoder("utf-8")
+TIMEOUT = 60.0
+"""Seconds any one Slurm command may take before it counts as not answering."""
+# The caller's variables that would change what a command does behind its arguments.
+INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
+ACCOUNTING_OFF = "accounting storage is disabled"
+INVALID_ID = "Invalid job id"
+# scancel's complaints about jobs that have already ended.
+ALREADY_OVER = ("already completing or completed", INVALID_ID)
+
+
+@dataclass(frozen=True)
+class _Task:
+    name: str
+    scripts: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+class SlurmTarget(Target):
+    """Submit, watch, read and cancel a run's jobs on the Slurm cluster this machine talks to."""
+
+    name = "slurm"
+    poll_interval = 0.2
+    """Seconds between two reads of the log files when following."""
+    status_interval = 1.0
+    """Seconds between two status queries when following."""
+    unknown_grace = 30.0
+    """Seconds a followed job may stay unknown to every tool before following stops."""
+
+    # --- availability ------------------------------------------------------------------------
+
+    def available(self) -> str | None:
+        if shutil.which("sbatch") is None:
+            return "sbatch is not on PATH: install Slurm's client commands (slurm-client)"
+        try:
+            result = self._run(["sinfo", "-h", "-o", "%P"], timeout=15)
+        except LaunchError as error:
+            return str(error)
+        if result.returncode != 0:
+            return f"sinfo does not answer: {_message(result)}"
+        return None
+
+    # --- submit ------------------------------------------------------------------------------
+
+    def submit(self, run: RunHandle) -> list[JobRef]:
+        if not Path(run.dir).is_dir():
+            raise LaunchError(f"the run directory {run.dir} does not exist")
+        tasks = self._tasks(run)
+        chosen = {name: set(pts) for name, pts in (getattr(run, "points", None) or {}).items()}
+        ids_of: dict[str, list[str]] = {}
+        refs: list[JobRef] = []
+        try:
+            for task in tasks:
+                if chosen and task.name not in chosen:
+                    continue  # rerun of some points: this task's all succeeded
+                # Parents not submitted now (a rerun's) already succeeded: nothing to wait for.
+                after_ids = [i for parent in task.after for i in ids_of.get(parent, [])]
+                infos = [self._script(run, file) for file in task.scripts]
+                fill_offsets(infos)
+                ids_of[task.name] = []
+                for info in infos:
+                    indices = None
+                    if task.name in chosen:
+                        indices = [i for i in info.indices if info.point(i) in chosen[task.name]]
+                        if not (indices or (not info.array and info.offset in chosen[task.name])):
+                            continue  # no chosen point in this script
+                    ref = self._submit_one(run, task, info, after_ids, indices)
+                    refs.append(ref)
+                    ids_of[task.name].append(ref.id)
+        except BaseException:
+            if refs:
+                self._scancel([r.id for r in refs])
+            raise
+        slurm = run.state.setdefault("slurm", {})
+        slurm.setdefault("last", {})
+        slurm.pop("cancelled", None)
+        return refs
+
+    def _tasks(self, run: RunHandle) -> list[_Task]:
+        """The run's tasks in submission order: ``run.state["tasks"]``, else the compiled
+        ``tasks.json`` manifest, else every ``*.sbatch`` as one task named ``task``."""
+        given = run.state.get("tasks") or self._manifest(run)
+        if not given:
+            scripts = sorted(p.name for p in run.artifacts_dir.glob(f"*{SUFFIX}"))
+            if not scripts:
+                raise LaunchError(f"no {SUFFIX} script in {run.artifacts_dir}")
+            return [_Task("task", tuple(scripts), ())]
+        tasks = []
+        for t in given:
+            target = t.get("target", self.name)
+            if target != self.name:
+                raise LaunchError(f"task {t['name']} is compiled for {target}, not slurm")
+            scripts = t.get("scripts", t.get("mains", ()))
+            tasks.append(_Task(str(t["name"]), tuple(scripts), tuple(t.get("after", ()))))
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise LaunchError(f"task names repeat: {', '.join(names)}")
+        ordered: list[_Task] = []
+        done: set[str] = set()
+        waiting = list(tasks)
+        while waiting:
+            ready = [t for t in waiting if set(t.after) <= done]
+            if not ready:
+                unknown = {a for t in waiting for a in t.after} - set(names)
+                if unknown:
+                    raise LaunchError(f"tasks come after unknown tasks: {', '.join(unknown)}")
+                cycle = ", ".join(t.name for t in waiting)
+                raise LaunchError(f"tasks come after each other in a cycle: {cycle}")
+            for t in ready:
+                if not t.scripts:
+                    raise LaunchError(f"task {t.name} has no script to submit")
+                ordered.append(t)
+                done.add(t.name)
+                waiting.remove(t)
+        return ordered
+
+    @staticmethod
+    def _manifest(run: RunHandle) -> list[dict[str, Any]]:
+        """The tasks of ``tasks.json`` (`nemorun.compiler.tasks`), if the artifacts have one."""
+        path = run.artifacts_dir / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as error:
+            raise LaunchError(f"cannot read {path}: {error}") from None
+        tasks = data.get("tasks") if isinstance(data, dict) else None
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise LaunchError(f"{path} lists no tasks")
+        return tasks
+
+    def _script(self, run: RunHandle, file: str) -> ScriptInfo:
+        path = run.artifacts_dir / file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise LaunchError(f"cannot read {path}: {error.strerror or error}") from None
+        try:
+            return read_script(file, text)
+        except ValueError as error:
+            raise LaunchError(f"{path}: {error}") from None
+
+    def _submit_one(
+        self,
+        run: RunHandle,
+        task: _Task,
+        info: ScriptInfo,
+        after_ids: list[str],
+        indices: list[int] | None = None,
+    ) -> JobRef:
+        """Submit one script; ``indices``: only these elements of its array (``--array`` on
+        the command line overrides the script's own, its ``%`` limit kept)."""
+        argv = ["sbatch", "--parsable"]
+        array = info.array
+        points = info.points
+        if info.array and indices is not None and indices != info.indices:
+            array = compact_indices(indices) + array_throttle(info.array)
+            argv.append(f"--array={array}")
+            points = tuple(info.point(i) for i in indices)
+        if after_ids:
+            argv.append(f"--dependency=afterok:{':'.join(after_ids)}")
+            if "kill-on-invalid-dep" not in info.options:
+                argv.append("--kill-on-invalid-dep=yes")
+        argv.append(str((run.artifacts_dir / info.file).resolve()))
+        result = self._run(argv, cwd=run.dir)
+        if result.returncode != 0:
+            raise LaunchError(f"sbatch refused {info.file}: {_message(result)}")
+        job_id = result.stdout.strip().split(";", 1)[0].strip()
+        if not job_id.isdigit():
+            raise LaunchError(f"sbatch gave no job id for {info.file}: {result.stdout.strip()!r}")
+        workdir = Path(run.dir)
+        if info.chdir:
+            workdir = workdir / info.chdir
+        extra: dict[str, Any] = {
+            "script": info.file,
+            "name": info.job_name,
+            "offset": info.offset,
+            "output": info.output,
+            "workdir": str(workdir),
+        }
+        if array:
+            extra["array"] = array
+        if info.error:
+            extra["error"] = info.error
+        if task.after:
+            extra["after"] = list(task.after)
+            extra["after_ids"] = list(after_ids)
+        warnings = result.stderr.strip()
+        if warnings:
+            extra["sbatch_stderr"] = warnings
+        log = str(_absolute(workdir, resolve_log(info.output, job=job_id, name=info.job_name)))
+        if array and info.offset == 0:
+            log = log.replace("%a", "{point}")  # index = point; else %a stays (point - offset)
+        return JobRef(job_id, task.name, points, log, extra)
+
+    # --- status ------------------------------------------------------------------------------
+
+    def status(self, run: RunHandle) -> list[JobStatus]:
+        slurm = run.state.setdefault("slurm", {})
+        last: dict[str, dict[str, Any]] = slurm.setdefault("last", {})
+        never: dict[str, str] = slurm.setdefault("never", {})
+        jobs = list(run.jobs)
+        if not jobs:
+            return []
+        seen, problems = self._query([j.id for j in jobs])
+        statuses: list[JobStatus] = []
+        by_task: dict[str, list[JobStatus]] = {}
+        to_cancel: list[str] = []
+        for ref in jobs:
+            for index in _indices(ref):
+                eid = element_id(ref.id, index)
+                point = int(ref.extra.get("offset", 0)) + (index or 0)
+                fresh = seen.get(eid)
+                if fresh is not None:
+                    previous = last.get(eid, {})
+                    for name in ("raw_id", "node"):
+                        if getattr(fresh, name) is None and previous.get(name) is not None:
+                            setattr(fresh, name, previous[name])
+                    last[eid] = fresh.to_json()
+                    status = self._from_seen(eid, point, fresh)
+                elif eid in last:
+                    old = Seen.from_json(eid, last[eid])
+                    status = self._from_seen(eid, point, old)
+                    if not status.state.is_final():
+                        why = "; ".join(problems) or "Slurm no longer knows the job"
+                        status = JobStatus(
+                            eid, JobState.UNKNOWN, f"{why} (last seen {old.state})", None, point
+                        )
+                else:
+                    why = "; ".join(problems) or "Slurm does not know this job"
+                    status = JobStatus(eid, JobState.UNKNOWN, why, None, point)
+                status = self._dependency(run, ref, eid, status, by_task, never, to_cancel)
+                statuses.append(status)
+                by_task.setdefault(ref.task, []).append(status)
+        if to_cancel:
+            self._scancel(to_cancel)
+        return statuses
+
+    def _from_seen(self, eid: str, point: int, seen: Seen) -> JobStatus:
+        state = job_state(seen.state)
+        reason: str | None = None
+        exit_code = seen.exit_code
+        if state is JobState.PENDING:
+            reason = seen.reason or (seen.state if seen.state != "PENDING" else None)
+            exit_code = None
+        elif state is JobState.RUNNING:
+            reason = seen.state if seen.state != "RUNNING" else None
+            exit_code = None
+        elif state is JobState.FAILED:
+            if seen.signal:
+                exit_code = None
+            if seen.state in FAILURE_REASONS:
+                reason = FAILURE_REASONS[seen.state]
+            elif seen.signal:
+                reason = f"killed by signal {seen.signal}"
+            elif exit_code:
+                reason = f"exit code {exit_code}"
+            else:
+                reason = seen.reason
+        elif state is JobState.CANCELLED:
+            reason = NEVER_SATISFIED if seen.reason == NEVER_SATISFIED else None
+            exit_code = None
+        elif state is JobState.UNKNOWN:
+            reason = f"Slurm state {seen.state or '(none)'}"
+        return JobStatus(eid, state, reason, exit_code, point)
+
+    def _dependency(
+        self,
+        run: RunHandle,
+        ref: JobRef,
+        eid: str,
+        status: JobStatus,
+        by_task: dict[str, list[JobStatus]],
+        never: dict[str, str],
+        to_cancel: list[str],
+    ) -> JobStatus:
+        """A job whose dependency can never be satisfied reads as failed (and is cancelled)."""
+        if eid in never and status.state in (JobState.CANCELLED, JobState.PENDING):
+            return JobStatus(eid, JobState.FAILED, never[eid], None, status.point)
+        pending_forever = status.state is JobState.PENDING and status.reason == NEVER_SATISFIED
+        killed = status.state is JobState.CANCELLED and status.reason == NEVER_SATISFIED
+        parent = self._failed_parent(ref, by_task)
+        # sacct keeps the reason a job had before Slurm killed it ("Dependency"): a job that
+        # never started, was cancelled without `cancel`, and whose parent failed, was killed
+        # for its dependency.
+        inferred = (
+            status.state is JobState.CANCELLED
+            and parent is not None
+            and not run.state.get("slurm", {}).get("cancelled")
+            and not (run.state["slurm"]["last"].get(eid) or {}).get("node")
+        )
+        if not (pending_forever or killed or inferred):
+            return status
+        reason = "dependency never satisfied: " + (parent or "a job it depends on failed")
+        never[eid] = reason
+        if pending_forever:
+            to_cancel.append(eid)
+        return JobStatus(eid, JobState.FAILED, reason, None, status.point)
+
+    @staticmethod
+    def _failed_parent(ref: JobRef, by_task: dict[str, list[JobStatus]]) -> str | None:
+        """``NAME failed (job 12)`` for the first task ``ref`` comes after that did not
+        succeed, or None."""
+        for parent in ref.extra.get("after", ()):
+            states = by_task.get(parent, [])
+            for word, state in (("failed", JobState.FAILED), ("cancelled", JobState.CANCELLED)):
+                bad = [s.id for s in states if s.state is state]
+                if bad:
+                    return f"{parent} {word} (job {', '.join(bad[:3])})"
+        return None
+
+    def _query(self, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
+        """What sacct, then slurmctld (squeue, else scontrol), say about ``ids``' elements;
+        slurmctld wins. Also the tools' failures, as messages."""
+        seen: dict[str, Seen] = {}
+        problems: list[str] = []
+        joined = ",".join(ids)
+        acct = self._run(["sacct", "--parsable2", "-n", "-X", "-j", joined, "-o", SACCT_FIELDS])
+        if acct.returncode == 0:
+            seen.update((s.id, s) for s in parse_sacct(acct.stdout))
+        elif ACCOUNTING_OFF not in _message(acct):
+            problems.append(f"sacct: {_message(acct)}")
+        controller, trouble = self._controller(ids)
+        if trouble:
+            problems.append(trouble)
+        for s in controller:
+            old = seen.get(s.id)
+            if old is not None:
+                s.raw_id = s.raw_id or old.raw_id
+                s.node = s.node or old.node
+            seen[s.id] = s
+        return seen, problems
+
+    def _controller(self, ids: Sequence[str]) -> tuple[list[Seen], str | None]:
+        """slurmctld's records of ``ids``: squeue, else scontrol (one job at a time)."""
+        result = self._squeue(ids)
+        if result.returncode == 0:
+            return parse_squeue(result.stdout), None
+        if INVALID_ID in _message(result):
+            return [], None  # none of them is known any more
+        out: list[Seen] = []
+        for job in ids:
+            one = self._scontrol(job)
+            if one.returncode == 0:
+                out.extend(parse_scontrol(one.stdout))
+            elif INVALID_ID not in _message(one):
+                return out, f"squeue: {_message(result)}; scontrol: {_message(one)}"
+        return out, None
+
+    def _squeue(self, ids: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return self._run(
+            ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-O", SQUEUE_FORMAT]
+        )
+
+    def _scontrol(self, job: str) -> subprocess.CompletedProcess[str]:
+        return self._run(["scontrol", "show", "job", "-o", job])
+
+    # --- logs --------------------------------------------------------------------------------
+
+    def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
+        ref, only = self._log_job(run, job)
+        if not follow:
+            for header, path, optional in self._log_files(run, ref, only):
+                text = _read(path).decode(errors="replace")
+                if not text and (optional or header is None):
+                    continue
+                if header is not None:
+                    yield header
+                yield from text.splitlines()
+            return
+        yield from self._follow(run, ref, only)
+
+    def _log_job(self, run: RunHandle, job: JobRef) -> tuple[JobRef, set[int] | None]:
+        """The submitted job, and the array indices asked for (None: all of them): those of
+        ``job.points`` when the CLI narrowed the job to some points, or the element of an id
+        ``123_4``."""
+        base, _, index = job.id.partition("_")
+        ref = next((r for r in run.jobs if r.id == base), job)
+        if index.isdigit():
+            return ref, {int(index)}
+        if "array" not in ref.extra or tuple(job.points) == tuple(ref.points):
+            return ref, None
+        offset = int(ref.extra.get("offset", 0))
+        return ref, {p - offset for p in job.points}
+
+    def _log_files(
+        self, run: RunHandle, ref: JobRef, only: set[int] | None
+    ) -> list[tuple[str | None, Path, bool]]:
+        """(header or None, file, optional) for every log file of ``ref``: stdout, then stderr
+        when it is a file of its own (optional: not shown while empty). An array's elements
+        each get a header; a plain job's stderr too."""
+        last = run.state.get("slurm", {}).get("last", {})
+        workdir = Path(ref.extra.get("workdir") or run.dir)
+        name = ref.extra.get("name")
+        out_pattern = ref.extra.get("output") or ref.log or ""
+        err_pattern = ref.extra.get("error")
+        is_array = "array" in ref.extra
+        files: list[tuple[str | None, Path, bool]] = []
+        for index in _indices(ref):
+            if only is not None and index not in only:
+                continue
+            eid = element_id(ref.id, index)
+            seen = last.get(eid, {})
+            fill: dict[str, Any] = {
+                "job": ref.id,
+                "index": index,
+                "raw_id": seen.get("raw_id"),
+                "name": name,
+                "node": seen.get("node"),
+            }
+            out = self._find(workdir, resolve_log(out_pattern, **fill, wildcard=True))
+            label = eid
+            if is_array:
+                point = int(ref.extra.get("offset", 0)) + (index or 0)
+                label = f"{eid} (point {point})"
+            files.append((f"==> {label}: {out} <==" if is_array else None, out, False))
+            if err_pattern:
+                err = self._find(workdir, resolve_log(err_pattern, **fill, wildcard=True))
+                if err != out:
+                    files.append((f"==> {label} stderr: {err} <==", err, True))
+        return files
+
+    @staticmethod
+    def _find(workdir: Path, pattern: str) -> Path:
+        path = _absolute(workdir, pattern)
+        if "*" not in pattern:
+            return path
+        matches = sorted(path.parent.glob(path.name))
+        return matches[0] if matches else path
+
+    def _follow(self, run: RunHandle, ref: JobRef, only: set[int] | None) -> Iterator[str]:
+        offsets: dict[Path, int] = {}
+        partial: dict[Path, str] = {}
+        decoders: dict[Path, codecs.IncrementalDecoder] = {}
+        shown: str | None = None
+        next_status = 0.0
+        quiet = 0
+        done = False
+        unknown_since: float | None = None
+        files = self._log_files(run, ref, only)
+        while True:
+            grew = False
+            for header, path, _ in files:
+                data = _read(path, offsets.get(path, 0))
+                if not data:
+                    continue
+                grew = True
+                offsets[path] = offsets.get(path, 0) + len(data)
+                decoder = decoders.setdefault(path, UTF8(errors="replace"))
+                text = partial.pop(path, "") + decoder.decode(data)
+                lines = text.split("\n")
+                if lines[-1]:
+                    partial[path] = lines[-1]
+                lines = [line.removesuffix("\r") for line in lines[:-1]]
+                if lines:
+                    label = header or ""
+                    if label != shown and (label or shown is not None):
+                        yield label or f"==> {path} <=="
+                    shown = label
+                    yield from lines
+            now = time.monotonic()
+            if now >= next_status:
+                next_status = now + self.status_interval
+                mine = [s for s in self.status(run) if _belongs(s.id, ref, only)]
+                done = bool(mine) and all(s.state.is_final() for s in mine)
+                # A job Slurm does not know (and never will) must not be followed forever.
+                if (
+                    mine
+                    and all(s.state.is_final() or s.state is JobState.UNKNOWN for s in mine)
+                    and not done
+                ):
+                    unknown_since = unknown_since or now
+                    done = now - unknown_since >= self.unknown_grace
+                else:
+                    unknown_since = None
+                files = self._log_files(run, ref, only)  # element ids now known
+            if done and not grew:
+                quiet += 1
+                if quiet >= 2:
+                    break
+            else:
+                quiet = 0
+            if not grew:
+                time.sleep(self.poll_interval)
+        for header, path, _ in files:
+            rest = partial.pop(path, "")
+            if rest:
+                label = header or ""
+                if label != shown:
+                    yield label or f"==> {path} <=="
+                    shown = label
+                yield rest
+
+    # --- cancel ------------------------------------------------------------------------------
+
+    def cancel(self, run: RunHandle) -> None:
+        ids = [j.id for j in run.jobs]
+        run.state.setdefault("slurm", {})["cancelled"] = time.time()
+        if ids:
+            self._scancel(ids, strict=True)
+
+    def _scancel(self, ids: Sequence[str], strict: bool = False) -> None:
+        result = self._run(["scancel", *ids])
+        if result.returncode == 0 or not strict:
+            return
+        problems = [
+            line
+            for line in _message(result).splitlines()
+            if not any(word in line for word in ALREADY_OVER)
+        ]
+        if problems:
+            raise LaunchError(f"scancel failed: {'; '.join(problems)}")
+
+    # --- running commands --------------------------------------------------------------------
+
+    def _run(
+        self,
+        argv: list[str],
+        cwd: Path | None = None,
+        timeout: float = TIMEOUT,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
+        try:
+            return subprocess.run(
+                argv,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise LaunchError(f"{argv[0]} is not on PATH: is this a Slurm cluster?") from None
+        except subprocess.TimeoutExpired:
+            raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
+        except OSError as error:
+            raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
+
+
+def _indices(ref: JobRef) -> list[int | None]:
+    """The array indices of a submitted job, or [None] for a plain job."""
+    array = ref.extra.get("array")
+    if not array:
+        return [None]
+    return list(array_indices(str(array)))
+
+
+def _belongs(eid: str, ref: JobRef, only: set[int] | None) -> bool:
+    if only is not None:
+        return eid in {element_id(ref.id, i) for i in only}
+    return eid == ref.id or eid.startswith(f"{ref.id}_")
+
+
+def _absolute(workdir: Path, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else workdir / p
+
+
+def _read(path: Path, offset: int = 0) -> bytes:
+    """The bytes of ``path`` from ``offset`` on (nothing when it does not exist yet)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _message(result: subprocess.CompletedProcess[str]) -> str:
+    """A command's complaint, on one line per message, without Slurm's ``sbatch: error:``."""
+    text = (result.stderr or "").strip() or (result.stdout or "").strip()
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        for prefix in ("sbatch: error: ", "sacct: error: ", "squeue: error: ", "scancel: error: "):
+            if line.startswith(prefix):
+                line = line[len(prefix) :]
+        if line:
+            lines.append(line)
+    return "\n".join(lines) or f"exit code {result.returncode}"
