@@ -9,8 +9,9 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# skypilot (~37 s and ~460 MB the first time): its own parser checks every compiled task YAML.
-.venv/bin/python -m pip install --quiet -e '.[test,skypilot]'
+# skypilot (~37 s, ~460 MB): its own parser checks every compiled task YAML; torch (pinned
+# 2.13.0, a local CPU build here) for the DDP example on the test cluster.
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_SLURM:-}" ]; then

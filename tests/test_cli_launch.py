@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -361,3 +362,42 @@ def test_on_a_terminal_a_sweep_shows_one_redrawn_progress_line() -> None:
         "[1 completed · 1 running · 1 pending] of 3 points"
         "\r\x1b[K[1 completed · 1 running · 1 pending] of 3 points\n"
     )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_packager_git_runs_the_snapshot_with_its_uncommitted_change(
+    cli: Cli, workdir: Path, home: Path
+) -> None:
+    repo = workdir / "repo"
+    write(repo / "pkg" / "hello.py", "def hello() -> None:\n    print('committed')\n")
+    spec = write(
+        repo / "exp.yaml",
+        """
+        nemorun: 1
+        name: packaged
+        packager: git
+        pythonpath: [pkg]
+        task: {_target_: 'hello:hello'}
+        """,
+    )
+    git_env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run(["git", *args], cwd=repo, env=git_env, check=True)
+    # An uncommitted change ships too (as the recorded patch).
+    write(repo / "pkg" / "hello.py", "def hello() -> None:\n    print('uncommitted')\n")
+    result = cli("run", str(spec))
+    assert result.code == 0, result.err
+    assert "uncommitted" in result.out
+    [run] = ls(cli)
+    run_dir = next(p for p in home.rglob(run["id"]) if p.is_dir())
+    package = json.loads((run_dir / "code" / "package.json").read_text())
+    assert package["dirty"] is True
+    artifact = next((run_dir / "artifacts").glob("*.sh")).read_text()
+    assert str(run_dir / "code" / "tree" / "pkg") in artifact
+    assert str(repo / "pkg") not in artifact

@@ -195,15 +195,25 @@ def compile_tasks(
     templates: Path | None = None,
     warnings: tuple[str, ...] | list[str] = (),
     run: RunContext | None = None,
+    pythonpath: list[Path] | None = None,
 ) -> Build:
-    """The artifacts of every task of ``spec`` (one for a single-task spec), in run order."""
+    """The artifacts of every task of ``spec`` (one for a single-task spec), in run order.
+
+    ``pythonpath`` replaces the spec's import directories in the artifacts (a packaged copy of
+    the code, for ``packager: git``)."""
+    import dataclasses
+
+    def placed(s: Spec) -> Spec:
+        return s if pythonpath is None else dataclasses.replace(s, pythonpath=list(pythonpath))
+
     builds = []
     if spec.single_task:
-        artifacts = compile_spec(spec, target, templates, warnings, run)
+        artifacts = compile_spec(placed(spec), target, templates, warnings, run)
         builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
         return Build(tuple(builds), single=True)
     for name in task_order(spec):
         own, more = task_spec(spec, name, target)
+        own = placed(own)
         artifacts = compile_spec(own, target, templates, (*warnings, *more), run, task=name)
         after = tuple(spec.tasks[name].after)
         builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))

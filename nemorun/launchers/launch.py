@@ -207,7 +207,10 @@ def launch(
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
     try:
-        build = compile_tasks(spec, target, spec.templates, warnings, RunContext(run_id, run_dir))
+        pythonpath = _package_code(spec, path, run_dir)
+        build = compile_tasks(
+            spec, target, spec.templates, warnings, RunContext(run_id, run_dir), pythonpath
+        )
         files = _write_inputs(run_dir, path, spec, build)
         handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
         handle.jobs = runner.submit(handle)
@@ -237,6 +240,21 @@ def launch(
     if wait:
         run.wait()
     return run
+
+
+def _package_code(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:
+    """``packager: git``: snapshot the task's repository (``git archive HEAD`` plus the
+    uncommitted patch and untracked files) into ``run_dir/code`` and point the job's import
+    path at the unpacked copy, so the cluster runs exactly the recorded code. The repository is
+    the one holding the first ``pythonpath`` entry, else the spec file's directory."""
+    if spec.packager != "git":
+        return None
+    from nemorun.launchers.packaging import package, relocate, unpack
+
+    repo = spec.pythonpath[0] if spec.pythonpath else path.resolve().parent
+    info = package(repo, run_dir / "code")
+    tree = unpack(info, run_dir / "code" / "tree")
+    return [relocate(p, info, tree) for p in spec.pythonpath] or [tree]
 
 
 def _load(
