@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -304,19 +303,6 @@ def test_compiled_for_a_run_slurm_logs_go_to_the_run_directory(workdir: Path) ->
     }
     plain = compile_spec(spec)
     assert "NEMORUN_RUN_ID" not in plain.main.text and plain.logs == {}
-
-
-def test_the_run_command_is_fast_enough_to_be_the_quickstart(workdir: Path) -> None:
-    """One cold ``nemorun run`` of a trivial task, as a process (the bench measures the median)."""
-    import time
-
-    spec = write(workdir / "t.yaml", "nemorun: 1\ntask: {command: 'true'}\n")
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "nemorun.cli", "run", str(spec)], capture_output=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert time.monotonic() - start < 5  # generous: CI machines are noisy; the bench is strict
 
 
 def test_logs_job_picks_one_point_or_task_and_ls_filters(cli: Cli, workdir: Path) -> None:

@@ -144,15 +144,12 @@ def test_ddp_trains_on_two_slurm_nodes_with_four_ranks(tmp_path: Path) -> None:
     script = tmp_path / "ddp.sbatch"
     script.write_text(compile_spec(loaded, warnings=warnings).main.text, encoding="utf-8")
 
-    started = time.monotonic()
     job, state, exit_code = submit_and_wait(script)
-    seconds = time.monotonic() - started
 
     out = tmp_path / f"ddp-{job}.out"
     err = tmp_path / f"ddp-{job}.err"
     errors = err.read_text() if err.exists() else ""
     assert (state, exit_code) == ("COMPLETED", "0:0"), errors
-    assert seconds < 120, seconds
     seen = ranks(out.read_text(), world=4)
     check_ranks(seen, world=4, nodes=2)
     # the two torchrun agents ran on the two emulated nodes, one each

@@ -439,10 +439,8 @@ def test_cancel_a_long_job(target: SlurmTarget, runs: list[RunHandle], tmp_path:
     runs.append(run)
     run.jobs = target.submit(run)
     wait_state(target, run, JobState.RUNNING)
-    t0 = time.monotonic()
     target.cancel(run)
     (status,) = wait_state(target, run, JobState.CANCELLED, timeout=30)
-    assert time.monotonic() - t0 < 15
     assert status.id == run.jobs[0].id
     # Cancelling again (nothing left to stop) is not an error.
     target.cancel(run)

@@ -227,6 +227,10 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
                 expected="letters, digits, '_', '.' and '-', starting with a letter or digit",
                 found=repr(name),
             )
+    elif job.run is not None:
+        # Two runs of one spec may overlap (a rerun while the first still runs): the run's own
+        # suffix keeps their containers apart.
+        name = container_name(f"{job.job_name}-{job.run.id.rsplit('-', 1)[-1]}")
     else:
         name = container_name(job.job_name)
     for key in options.labels:
