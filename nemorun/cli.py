@@ -112,9 +112,9 @@ def _write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from nemorun.files import write_atomic
+    from nemorun.files import write_output
 
-    write_atomic(output, text)
+    write_output(output, text)
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -254,8 +254,11 @@ def _build_migrate() -> argparse.ArgumentParser:
         "as a current spec.\n\nexample: nemorun migrate old.yaml --in-place",
     )
     p.add_argument("spec", type=Path)
-    p.add_argument("--in-place", action="store_true", help="replace the file instead of printing")
-    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--in-place", action="store_true", help="replace the file instead of printing"
+    )
+    where.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     return p
 
 

@@ -8,6 +8,20 @@ import tempfile
 from pathlib import Path
 
 
+def write_output(path: Path, text: str | bytes, mode: int | None = None) -> None:
+    """`write_atomic` for a path the user named (``-o``): a path that cannot be written is
+    the user's mistake, reported as a `SpecError` (exit 2), not an internal error."""
+    from nemorun.errors import SpecError
+
+    try:
+        write_atomic(path, text, mode)
+    except OSError as exc:
+        raise SpecError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            suggestion="give a file path in a directory you can write to",
+        ) from None
+
+
 def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
     """Replace ``path`` with ``text`` atomically; parent directories are created."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -118,12 +118,12 @@ class Artifacts:
 
     def write(self, directory: Path) -> list[Path]:
         """Write every artifact under ``directory`` (atomically); returns the paths."""
-        from nemorun.files import write_atomic
+        from nemorun.files import write_output
 
         paths = []
         for artifact in self.all():
             path = directory / artifact.name
-            write_atomic(path, artifact.text, 0o755 if artifact.executable else 0o644)
+            write_output(path, artifact.text, 0o755 if artifact.executable else 0o644)
             paths.append(path)
         return paths
 

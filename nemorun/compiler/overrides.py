@@ -204,6 +204,9 @@ def override_path(key: str, tree: dict[str, Any]) -> KeyPath:
     return ("task", *path)
 
 
+_READ_BEFORE_OVERRIDES = ("nemorun", "extends")
+
+
 def apply_overrides(
     tree: dict[str, Any], origins: dict[KeyPath, Origin], overrides: list[Override]
 ) -> list[SweepAxis]:
@@ -213,6 +216,14 @@ def apply_overrides(
     for override in overrides:
         try:
             path = override_path(override.key, tree)
+            if path[0] in _READ_BEFORE_OVERRIDES:
+                raise SpecError(
+                    f"'{path[0]}' cannot be overridden: it is read before overrides apply",
+                    path,
+                    suggestion=f"edit the spec's '{path[0]}:' instead",
+                )
+            # The last override of a key wins, sweep or not: an earlier sweep of it is dropped.
+            axes = [axis for axis in axes if axis.path != path]
             if override.is_sweep():
                 assert override.sweep is not None
                 axes.append(

@@ -135,6 +135,13 @@ def environment(user_dir: Path | None = None) -> Any:
     """The Jinja environment: the user's template directory first, then nemorun's."""
     import jinja2
 
+    if user_dir is not None and not user_dir.is_dir():
+        from nemorun.errors import SpecError
+
+        raise SpecError(
+            f"no such template directory: {user_dir}",
+            suggestion="give --templates a directory holding your .j2 templates",
+        )
     search = [str(user_dir)] if user_dir is not None else []
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),

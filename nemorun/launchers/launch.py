@@ -20,6 +20,7 @@ Nothing here prints: `Run.watch` yields log lines and state changes for the CLI 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -206,6 +207,7 @@ def launch(
     name = spec.name or path.stem
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
+    handle: RunHandle | None = None
     try:
         pythonpath = _package_code(spec, path, run_dir)
         build = compile_tasks(
@@ -234,6 +236,10 @@ def launch(
         }
         record = _write_record(handle, data)
     except BaseException:
+        if handle is not None and handle.jobs:
+            # Submitted but not recorded: nothing could find these jobs again, so stop them.
+            with contextlib.suppress(Exception):
+                runner.cancel(handle)
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     run = Run(record, runner, tuple(build.warnings))

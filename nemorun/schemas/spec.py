@@ -153,10 +153,7 @@ def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> S
     """Check ``resolved`` and return its typed `Spec` (at ``point``, default the first)."""
     errors = Collector()
     tree = resolved.tree
-    origins = resolved.origins
-    axes = list(resolved.axes)
-    spec_axes = _sweep_axes(tree, origins, errors)
-    axes = spec_axes + axes
+    axes = _all_axes(resolved, errors)
     if point is None:
         point = tuple(0 for _ in axes)
     pythonpath = _pythonpath(tree, resolved, errors)
@@ -177,7 +174,7 @@ def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> li
     (that spec's own validation did). Each point raises its own `SpecErrors`, in order.
     """
     errors = Collector()
-    axes = _sweep_axes(resolved.tree, resolved.origins, errors) + list(resolved.axes)
+    axes = _all_axes(resolved, errors)
     pythonpath = _pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
     specs = []
@@ -244,6 +241,15 @@ def _validate_top(
                 )
             )
     name = _optional_str(v, tree, "name")
+    if name is not None and any(ord(c) < 32 or ord(c) == 127 for c in name):
+        v._error(
+            ("name",),
+            "a run name cannot hold control characters (newlines, tabs…)",
+            found=repr(name),
+            suggestion="use letters, digits, '-', '_' and '.'",
+            at_value=True,
+        )
+        name = None
     description = _optional_str(v, tree, "description")
     packager = tree.get("packager", "none")
     if packager not in PACKAGERS:
@@ -498,6 +504,43 @@ def _written_in(resolved: Resolved, path: KeyPath) -> Path:
     if origin is not None and origin.file is not None:
         return Path(origin.file).parent
     return resolved.source.parent
+
+
+MAX_POINTS = 100_000
+"""More points than this is almost certainly a mistake (``range(0, 10**8)``), and would take
+minutes to validate: refused up front."""
+
+
+def _all_axes(resolved: Resolved, errors: Collector) -> list[SweepAxis]:
+    """The spec's ``sweep:`` axes, then the command line's. Overrides win last: a key the
+    command line sets or sweeps is not swept by the spec any more."""
+    from_command_line = {axis.path for axis in resolved.axes}
+    spec_axes = [
+        axis
+        for axis in _sweep_axes(resolved.tree, resolved.origins, errors)
+        if axis.path not in from_command_line
+        and not _set_by_override(resolved.origins.get(axis.path))
+    ]
+    axes = spec_axes + list(resolved.axes)
+    count = 1
+    for axis in axes:
+        count *= len(axis)
+    if count > MAX_POINTS:
+        shown = " x ".join(str(len(a)) for a in axes)
+        errors.add(
+            SpecError(
+                f"the sweep has {count:,} points ({shown}), more than {MAX_POINTS:,}",
+                ("sweep",),
+                find_origin(resolved.origins, ("sweep",)) if "sweep" in resolved.tree else None,
+                suggestion="sweep fewer values, or split the experiment into several sweeps",
+            )
+        )
+        errors.raise_if_any()
+    return axes
+
+
+def _set_by_override(origin: Origin | None) -> bool:
+    return origin is not None and origin.is_override()
 
 
 def _sweep_axes(

@@ -370,7 +370,7 @@ def test_hostile_strings_reach_the_job_byte_exact(tmp_path: Path, text: str, val
     out = work / "out.jsonl"
     tree = {
         "nemorun": 1,
-        "name": value or "x",
+        "name": _printable(value) or "x",
         "pythonpath": [str(FIXTURES)],
         "task": {"_target_": "fixtures_entry:echo", "out": str(out), "text": text, "where": text},
         "executor": {"env": {"HOSTILE": value}},
@@ -389,7 +389,7 @@ def test_hostile_strings_reach_the_job_byte_exact(tmp_path: Path, text: str, val
     assert report["text"] == text
     assert report["where"] == str(Path(text))
     assert report["env"] == value
-    assert report["run_name"] == (value or "x")
+    assert report["run_name"] == (_printable(value) or "x")
     assert report["point"] == "0"
 
 
@@ -521,3 +521,9 @@ def test_environment_references_in_executor_options_are_refused(tmp_path: Path) 
         proc.stderr
     )
     assert "executor.env" not in proc.stderr
+
+
+def _printable(text: str) -> str:
+    """A run name may not hold control characters (validation refuses them): they become "_";
+    the rest of the hostile text stays, quotes, ``$()``, backticks and leading dashes included."""
+    return "".join(c if ord(c) >= 32 and ord(c) != 127 else "_" for c in text)

@@ -611,7 +611,7 @@ def test_hostile_strings_reach_the_container_byte_exact(
         work / "spec.yaml",
         {
             "nemorun": 1,
-            "name": value or "x",
+            "name": _printable(value) or "x",
             "pythonpath": [str(FIXTURES)],
             "task": {"_target_": "fixtures_entry:echo", "out": "/out/o.jsonl", "text": text,
                      "where": text},
@@ -634,6 +634,12 @@ def test_hostile_strings_reach_the_container_byte_exact(
         "text": text,
         "where": str(Path(text)),
         "env": value,
-        "run_name": value or "x",
+        "run_name": _printable(value) or "x",
         "point": "0",
     }
+
+
+def _printable(text: str) -> str:
+    """A run name may not hold control characters (validation refuses them): they become "_";
+    the rest of the hostile text stays, quotes, ``$()``, backticks and leading dashes included."""
+    return "".join(c if ord(c) >= 32 and ord(c) != 127 else "_" for c in text)
