@@ -69,6 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nemorun.files import write_atomic
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -503,9 +504,7 @@ def _state_dir(run: RunHandle) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 class _View:

@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from nemorun.files import write_atomic
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -419,7 +420,7 @@ def _documents(run: RunHandle, file: str) -> list[tuple[int, Path, str]]:
     stem = file.removesuffix(SUFFIX)
     for point, part in enumerate(parts):
         doc = directory / f"{stem}.{point}{SUFFIX}"
-        doc.write_text(part, encoding="utf-8")
+        write_atomic(doc, part)
         out.append((point, doc, names[point]))
     return out
 
