@@ -237,6 +237,10 @@ def test_diff_shows_what_changed_between_runs_and_specs(cli: Cli, workdir: Path)
     assert "-  command: 'true'\n+  command: date\n" in unified.out
     same = cli("diff", one, "d.yaml")
     assert same.out.startswith("no difference")
+    # `run` records the default target explicitly; that is not a change of the spec.
+    assert cli("run", str(spec)).code == 0
+    ran = ls(cli)[0]["id"]
+    assert cli("diff", ran, "d.yaml").out.startswith("no difference")
     assert cli("diff", one, "missing.yaml").code == 2
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nemorun.schemas.options import DEFAULT_TARGET
+
 
 @dataclass(frozen=True)
 class Side:
@@ -68,6 +70,14 @@ def side(ref: str) -> Side:
         base = (Path(record.data["cwd"]) / base).resolve().parent
         label = f"run {record.id}"
     tree = yaml.safe_load(text) or {}
+    executor = tree.get("executor")
+    if isinstance(executor, dict) and executor.get("target") == DEFAULT_TARGET:
+        # Written or not, the default target is the same spec (a run records it explicitly).
+        executor = {k: v for k, v in executor.items() if k != "target"}
+        if executor:
+            tree["executor"] = executor
+        else:
+            del tree["executor"]
     paths = tree.get("pythonpath")
     if isinstance(paths, list):
         tree["pythonpath"] = [str((base / str(p)).resolve()) for p in paths]
