@@ -70,7 +70,7 @@ def test_records_live_in_our_own_subfolder_of_nemorun_home(
 
 def test_a_record_holds_everything_rerun_needs(home: Path, tmp_path: Path) -> None:
     base = write(
-        tmp_path / "shared" / "base.yaml",
+        tmp_path / "common" / "base.yaml",
         f"""
         nemorun: 1
         pythonpath: [{ROOT / "examples"}]
@@ -86,7 +86,7 @@ def test_a_record_holds_everything_rerun_needs(home: Path, tmp_path: Path) -> No
         """
         nemorun: 1
         name: recorded
-        extends: [../shared/base.yaml]
+        extends: [../common/base.yaml]
         task: {steps: 2}
         """,
     )
@@ -102,10 +102,10 @@ def test_a_record_holds_everything_rerun_needs(home: Path, tmp_path: Path) -> No
     assert d.name.startswith(data["created"][:10].replace("-", ""))
     # the spec as written, and the file it extends, in the same layout
     copies = {f["copy"]: f for f in data["files"]}
-    assert set(copies) == {"spec/exp/run.yaml", "spec/shared/base.yaml"}
+    assert set(copies) == {"spec/exp/run.yaml", "spec/common/base.yaml"}
     assert (d / "spec/exp/run.yaml").read_bytes() == spec.read_bytes()
-    assert (d / "spec/shared/base.yaml").read_bytes() == base.read_bytes()
-    assert copies["spec/shared/base.yaml"]["path"] == str(base)
+    assert (d / "spec/common/base.yaml").read_bytes() == base.read_bytes()
+    assert copies["spec/common/base.yaml"]["path"] == str(base)
     # the resolved spec
     resolved = yaml.safe_load((d / "resolved.yaml").read_text())
     assert resolved["task"]["steps"] == 2 and resolved["task"]["seed"] == 3
