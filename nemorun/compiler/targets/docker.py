@@ -48,11 +48,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nemorun.compiler import torchrun
+from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
-from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
+from nemorun.errors import KeyPath, did_you_mean
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DockerOptions
-from nemorun.schemas.source import display_name, find_origin
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
@@ -304,37 +304,8 @@ def container_name(run_name: str) -> str:
     return name
 
 
-class _Checks:
+class _Checks(OptionChecks):
     """Collects located errors about the spec's docker options."""
-
-    def __init__(self, spec: Spec) -> None:
-        self.origins = spec.resolved.origins
-        self.source = spec.resolved.source
-        self.errors: list[SpecError] = []
-
-    def error(
-        self,
-        key: str | KeyPath,
-        message: str,
-        expected: str | None = None,
-        found: str | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        path: KeyPath = ("executor", *((key,) if isinstance(key, str) else key))
-        self.error_at(path, message, expected, found, suggestion)
-
-    def error_at(
-        self,
-        path: KeyPath,
-        message: str,
-        expected: str | None = None,
-        found: str | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        origin = find_origin(self.origins, path)
-        origin = origin.at_value() if origin is not None and len(path) > 1 else origin
-        file = display_name(self.source) if origin is None else None
-        self.errors.append(SpecError(message, path, origin, expected, found, suggestion, file))
 
     def mounts(self, mounts: list[str]) -> list[tuple[str, str]]:
         """The valid ``(volume, container path)`` pairs of ``container.mounts``."""
@@ -377,7 +348,3 @@ class _Checks:
                 seen[target.rstrip("/")] = i
                 out.append((mount, target.rstrip("/") or "/"))
         return out
-
-    def done(self) -> None:
-        if self.errors:
-            raise SpecErrors(self.errors)

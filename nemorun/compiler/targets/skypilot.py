@@ -42,8 +42,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
+from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
-from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
+from nemorun.errors import SpecError, did_you_mean
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import SkyPilotOptions
 from nemorun.schemas.source import find_origin
@@ -194,27 +195,12 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     ), []
 
 
-class _Checks:
+class _Checks(OptionChecks):
     """Collects located errors about the spec's SkyPilot options."""
 
     def __init__(self, spec: Spec) -> None:
-        self.origins = spec.resolved.origins
-        self.source = str(spec.resolved.source)
+        super().__init__(spec)
         self.named = "name" in spec.tree
-        self.errors: list[SpecError] = []
-
-    def error(
-        self,
-        key: str | KeyPath,
-        message: str,
-        expected: str | None = None,
-        found: str | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        path: KeyPath = ("executor", *((key,) if isinstance(key, str) else key))
-        origin = find_origin(self.origins, path)
-        origin = origin.at_value() if origin is not None else None
-        self.errors.append(SpecError(message, path, origin, expected, found, suggestion))
 
     def name(self, name: str) -> None:
         if TASK_NAME.fullmatch(name):
@@ -233,7 +219,7 @@ class _Checks:
                 "them, starting and ending with a letter or digit",
                 found=repr(name),
                 suggestion=f"name: {fixed}",
-                file=None if self.named else self.source,
+                file=None if self.named else str(self.source),
             )
         )
 
@@ -382,7 +368,3 @@ class _Checks:
                         found=repr(path),
                         suggestion=f"write {path.rstrip('/')!r}" if path.rstrip("/") else None,
                     )
-
-    def done(self) -> None:
-        if self.errors:
-            raise SpecErrors(self.errors)

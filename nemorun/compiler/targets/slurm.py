@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
 from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
-from nemorun.errors import KeyPath, SpecError, SpecErrors, did_you_mean
+from nemorun.errors import KeyPath, SpecError, did_you_mean
 from nemorun.schemas.options import ExecutorOptions, SlurmOptions
 from nemorun.schemas.source import find_origin
 
@@ -267,25 +268,8 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
     return out
 
 
-class _Checks:
+class _Checks(OptionChecks):
     """Collects located errors about ``executor.*`` options."""
-
-    def __init__(self, spec: Spec) -> None:
-        self.origins = spec.resolved.origins
-        self.errors: list[SpecError] = []
-
-    def error(
-        self,
-        key: str | KeyPath,
-        message: str,
-        expected: str | None = None,
-        found: str | None = None,
-        suggestion: str | None = None,
-    ) -> None:
-        path: KeyPath = ("executor", *((key,) if isinstance(key, str) else key))
-        origin = find_origin(self.origins, path)
-        origin = origin.at_value() if origin is not None else None
-        self.errors.append(SpecError(message, path, origin, expected, found, suggestion))
 
     def time(self, key: str, value: str | int | None) -> None:
         if value is None:
@@ -337,7 +321,3 @@ class _Checks:
                     found=repr(value),
                 )
             )
-
-    def done(self) -> None:
-        if self.errors:
-            raise SpecErrors(self.errors)
