@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
+
+from timing import report, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
@@ -46,15 +47,9 @@ COMMANDS = {
 }
 
 
-def time_command(argv: list[str], runs: int) -> list[float]:
+def command(argv: list[str]) -> Callable[[], object]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
-    subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)  # warm the disk
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)
-        samples.append(time.perf_counter() - start)
-    return samples
+    return lambda: subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=True)
 
 
 def main() -> None:
@@ -63,11 +58,9 @@ def main() -> None:
     args = parser.parse_args()
     width = max(len(name) for name in COMMANDS)
     for name, argv in COMMANDS.items():
-        samples = time_command(argv, args.runs)
-        print(
-            f"{name:<{width}}  median {statistics.median(samples):.3f} s"
-            f"  (min {min(samples):.3f}, max {max(samples):.3f}, n={len(samples)})"
-        )
+        run = command(argv)
+        run()  # warm the disk cache
+        report(name, timed(run, args.runs), width=width)
 
 
 if __name__ == "__main__":

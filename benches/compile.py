@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from timing import report, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
@@ -39,15 +39,6 @@ SWEEPS = {
 }
 SWEEP_BUDGET = 1.0
 COLD_BUDGET = 0.35
-
-
-def timed(action: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 def process(args: Sequence[str]) -> Callable[[], object]:
@@ -72,18 +63,6 @@ def in_process(overrides: Sequence[str]) -> Callable[[], object]:
         return artifacts
 
     return run
-
-
-def report(name: str, samples: list[float], budget: float | None, note: str = "") -> bool:
-    median = statistics.median(samples)
-    verdict = ""
-    if budget is not None:
-        verdict = f"  {'ok' if median < budget else 'OVER'} (budget {budget:g} s)"
-    print(
-        f"{name:<46} median {median:.3f} s  (min {min(samples):.3f}, max {max(samples):.3f}, "
-        f"n={len(samples)}){verdict}{note}"
-    )
-    return budget is None or median < budget
 
 
 def main() -> None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from timing import report, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
@@ -45,15 +46,6 @@ task: {{_target_: trainlib:train, model: {{}}, optim: {{}}, steps: 1}}
 COMMAND = "nemorun: 1\nname: true\ntask: {command: 'true'}\n"
 
 
-def timed(action: Callable[[], object], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
 def process(args: Sequence[str], env: dict[str, str]) -> Callable[[], str]:
     def run() -> str:
         proc = subprocess.run([*args], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -62,18 +54,6 @@ def process(args: Sequence[str], env: dict[str, str]) -> Callable[[], str]:
         return proc.stdout
 
     return run
-
-
-def report(name: str, samples: list[float], budget: float | None) -> bool:
-    median = statistics.median(samples)
-    verdict = ""
-    if budget is not None:
-        verdict = f"  {'ok' if median < budget else 'OVER'} (budget {budget:g} s)"
-    print(
-        f"{name:<44} median {median:.3f} s  (min {min(samples):.3f}, max {max(samples):.3f}, "
-        f"n={len(samples)}){verdict}"
-    )
-    return budget is None or median < budget
 
 
 def main() -> None:
