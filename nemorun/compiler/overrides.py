@@ -22,7 +22,7 @@ from typing import Any
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
 from nemorun.schemas.compose import split_path
 from nemorun.schemas.source import find_origin
-from nemorun.schemas.spec import TOP_LEVEL_KEYS, SweepAxis
+from nemorun.schemas.spec import TOP_LEVEL_KEYS, SweepAxis, task_path
 
 
 class OverrideKind(enum.Enum):
@@ -193,15 +193,15 @@ def override_path(key: str, tree: dict[str, Any]) -> KeyPath:
     """The spec path an override key addresses (first segment not top-level → under task)."""
     path = split_path(key)
     if path and path[0] in TOP_LEVEL_KEYS:
-        return path
+        return task_path(path, tree)
     if "tasks" in tree and "task" not in tree:
         tasks = tree["tasks"]
         names = ", ".join(str(n) for n in tasks) if isinstance(tasks, dict) else ""
         raise SpecError(
             "this spec has several tasks: say which one",
-            suggestion=f"write 'tasks.<name>.task.{key}' (tasks: {names})",
+            suggestion=f"write 'tasks.<name>.{key}' (tasks: {names})",
         )
-    return ("task", *path)
+    return task_path(path, tree)
 
 
 _READ_BEFORE_OVERRIDES = ("nemorun", "extends")

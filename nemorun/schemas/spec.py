@@ -586,7 +586,7 @@ def _sweep_axes(
                     "this spec has several tasks: say which one",
                     ("sweep", key),
                     origin,
-                    suggestion=f"write 'tasks.<name>.task.{key}' (tasks: {names})",
+                    suggestion=f"write 'tasks.<name>.{key}' (tasks: {names})",
                 )
             )
             continue
@@ -596,8 +596,16 @@ def _sweep_axes(
     return axes
 
 
+TASK_ENTRY_KEYS = ("task", "executor", "after")
+
+
 def task_path(path: KeyPath, tree: dict[str, Any]) -> KeyPath:
-    """Paths whose first segment is not a top-level key are read under ``task``."""
+    """The spec path an override or sweep key names: a first segment that is not a top-level
+    key is read under ``task`` (``optim.lr`` → ``task.optim.lr``), and under ``tasks`` the
+    task's arguments need no ``task`` segment (``tasks.train.optim.lr`` →
+    ``tasks.train.task.optim.lr``)."""
+    if len(path) > 2 and path[0] == "tasks" and path[2] not in TASK_ENTRY_KEYS:
+        return (*path[:2], "task", *path[2:])
     if path and path[0] in TOP_LEVEL_KEYS:
         return path
     return ("task", *path)

@@ -206,16 +206,16 @@ tasks:
 
 def test_with_tasks_the_task_name_is_in_the_path(write_spec: WriteSpec, load_errors: Errors):
     path = write_spec("multi.yaml", TASKS)
-    spec = load(path, ["tasks.train.task.steps=4"])
-    call = spec.tasks["train"].call
-    assert call is not None and call.args["steps"] == 4
+    for override in ("tasks.train.steps=4", "tasks.train.task.steps=4"):
+        call = load(path, [override]).tasks["train"].call
+        assert call is not None and call.args["steps"] == 4, override
     assert load_errors(path, "steps=4") == [
         "override 1 'steps=4': this spec has several tasks: say which one; "
-        "write 'tasks.<name>.task.steps' (tasks: prep, train)"
+        "write 'tasks.<name>.steps' (tasks: prep, train)"
     ]
-    assert load_errors(path, "tasks.train.steps=4") == [
-        "override 1 'tasks.train.steps=4': tasks.train.steps: unknown key of a task entry: "
-        "expected task, executor or after; a task argument goes under 'tasks.train.task'"
+    assert load_errors(path, "tasks.train.stepz=4") == [
+        "override 1 'tasks.train.stepz=4': tasks.train.task.stepz: unknown argument of train; "
+        "did you mean 'steps'?"
     ]
 
 
@@ -223,11 +223,12 @@ def test_spec_sweep_in_a_multi_task_spec_names_the_task(write_spec: WriteSpec, l
     path = write_spec("multi.yaml", TASKS + "sweep:\n  steps: [1, 2]\n")
     assert load_errors(path) == [
         "multi.yaml:13:3: sweep.steps: this spec has several tasks: say which one; "
-        "write 'tasks.<name>.task.steps' (tasks: prep, train)"
+        "write 'tasks.<name>.steps' (tasks: prep, train)"
     ]
-    path = write_spec("multi.yaml", TASKS + "sweep:\n  tasks.train.task.steps: [1, 2]\n")
-    spec = load(path)
-    assert [a.path for a in spec.axes] == [("tasks", "train", "task", "steps")]
+    for key in ("tasks.train.task.steps", "tasks.train.steps"):
+        path = write_spec("multi.yaml", TASKS + f"sweep:\n  {key}: [1, 2]\n")
+        spec = load(path)
+        assert [a.path for a in spec.axes] == [("tasks", "train", "task", "steps")]
 
 
 # --- sweeps -----------------------------------------------------------------------------------
