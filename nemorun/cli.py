@@ -313,9 +313,10 @@ def _run_import(ns: argparse.Namespace) -> int:
 def _build_compile() -> argparse.ArgumentParser:
     p = _parser(
         "compile",
-        "Compile a spec into the artifact that runs it: a bash script (local) or an sbatch "
-        "script (slurm; a sweep is one job array). Pure: prints the artifact, writes only "
-        "with -o.\n\nexamples:\n  nemorun compile configs/quickstart.yaml --target slurm\n"
+        "Compile a spec into the artifact that runs it: a bash script (local), an sbatch "
+        "script (slurm; a sweep is one job array), a docker run script (docker) or a SkyPilot "
+        "task YAML (skypilot). Pure: prints the artifact, writes only with -o.\n\n"
+        "examples:\n  nemorun compile configs/quickstart.yaml --target slurm\n"
         "  nemorun compile configs/quickstart.yaml 'optim.lr=0.01,0.02' --list-points\n"
         "  nemorun compile configs/pretrain.yaml --target local -o build/\n"
         "  bash build/pretrain.sh 2    # run point 2 only",
@@ -425,7 +426,7 @@ commands:
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
-  compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (local bash, slurm sbatch)
+  compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
   launch   SPEC [OVERRIDE…] --target T  submit it as a new run; prints the run id
