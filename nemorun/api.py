@@ -25,7 +25,7 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
         from nemorun.compiler.overrides import apply_overrides, parse_overrides
 
         axes = apply_overrides(composed.tree, composed.origins, parse_overrides(list(overrides)))
-    resolve_interpolations(composed.tree, composed.origins)
+    interpolations = resolve_interpolations(composed.tree, composed.origins)
     return Resolved(
         tree=composed.tree,
         origins=composed.origins,
@@ -33,6 +33,7 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
         files=composed.files,
         overrides=list(overrides),
         axes=axes,
+        interpolations=interpolations,
     )
 
 

@@ -6,6 +6,12 @@ as literal text. A value that interpolates an env reference therefore copies the
 
 Only strings that contain ``${`` are replaced, in place, so the rest of the tree keeps its
 identity (shared nodes stay shared). OmegaConf is imported only when such a string exists.
+
+**Sweeps resolve per point.** `resolve_interpolations` returns what it replaced (path and the
+text as written), and `reinterpolate` puts those texts back into a point's copy of the tree,
+after the point's sweep values are in place, and resolves again: ``tag: lr_${task.optim.lr}``
+then reads each point's own ``lr``, as Hydra's per-job resolution does. The values under
+``sweep:`` are never resolved where they are listed, only where they land.
 """
 
 from __future__ import annotations
@@ -23,11 +29,19 @@ def needs_interpolation(tree: Any) -> bool:
     return any(_wants(s) for _, s in _strings(tree, (), set()))
 
 
-def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin]) -> None:
-    """Replace interpolated strings in ``tree`` by their values (in place)."""
-    targets = [(path, s) for path, s in _strings(tree, (), set()) if _wants(s)]
+Interpolation = tuple[KeyPath, str]
+"""A replaced string: where it was, and its text as written."""
+
+
+def resolve_interpolations(
+    tree: dict[str, Any], origins: dict[KeyPath, Origin]
+) -> tuple[Interpolation, ...]:
+    """Replace interpolated strings in ``tree`` by their values (in place); return them."""
+    targets = [
+        (path, s) for path, s in _strings(tree, (), set()) if _wants(s) and path[:1] != ("sweep",)
+    ]
     if not targets:
-        return
+        return ()
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -62,6 +76,24 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
             continue
         _set(tree, path, value)
     errors.raise_if_any()
+    return tuple(targets)
+
+
+def reinterpolate(
+    tree: dict[str, Any],
+    origins: dict[KeyPath, Origin],
+    written: tuple[Interpolation, ...],
+    assign: Any,
+) -> tuple[Interpolation, ...]:
+    """Restore the ``written`` interpolations in ``tree`` (a point's own copy), call
+    ``assign(tree)`` to put the point's sweep values in place, and resolve again."""
+    for path, text in written:
+        try:
+            _set(tree, path, text)
+        except (KeyError, IndexError, TypeError):
+            continue  # a swept value replaced a container above it: the sweep value wins
+    assign(tree)
+    return resolve_interpolations(tree, origins)
 
 
 _MISSING_KEY = re.compile(r"Interpolation key '([^']*)' not found")

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
+from nemorun.errors import (
+    Collector,
+    KeyPath,
+    Origin,
+    SpecError,
+    SpecErrors,
+    did_you_mean,
+    format_path,
+)
 from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
@@ -102,6 +110,13 @@ class Resolved:
     overrides: list[str] = field(default_factory=list)
     axes: list[SweepAxis] = field(default_factory=list)
     """Sweep axes from the command line; the spec's own ``sweep:`` is read in validation."""
+    interpolations: tuple[tuple[KeyPath, str], ...] = ()
+    """The interpolated strings of ``tree`` as written (path, text): each sweep point
+    resolves them again against its own values."""
+
+    def view(self, tree: dict[str, Any], origins: dict[KeyPath, Origin]) -> Resolved:
+        """The same input with another tree and origins (a point's, or a task's)."""
+        return replace(self, tree=tree, origins=origins)
 
 
 @dataclass
@@ -200,18 +215,38 @@ def _validate_point(
     if axes:
         tree = copy.deepcopy(tree)
         origins = dict(origins)
-        for axis, index in zip(axes, point):
-            _assign(tree, axis.path, axis.values[index], errors, axis.origin)
-            value_origin = axis.origin_of(index)
-            if value_origin is not None:
-                for stale in [p for p in origins if p[: len(axis.path)] == axis.path]:
-                    del origins[stale]
-                origins[axis.path] = value_origin
-    # The view keeps only the command-line axes: `Spec.at_point` re-reads `sweep:` from the tree.
-    view = Resolved(
-        tree, origins, resolved.source, resolved.files, resolved.overrides, resolved.axes
-    )
-    return _validate_top(view, tree, axes, point, pythonpath, errors)
+
+        def assign(tree: dict[str, Any]) -> None:
+            for axis, index in zip(axes, point):
+                _assign(tree, axis.path, axis.values[index], errors, axis.origin)
+                value_origin = axis.origin_of(index)
+                if value_origin is not None:
+                    for stale in [p for p in origins if p[: len(axis.path)] == axis.path]:
+                        del origins[stale]
+                    origins[axis.path] = value_origin
+
+        values = [axis.values[index] for axis, index in zip(axes, point)]
+        if resolved.interpolations or _holds_interpolation(values):
+            from nemorun.compiler.interpolate import reinterpolate
+
+            try:
+                reinterpolate(tree, origins, resolved.interpolations, assign)
+            except SpecErrors as exc:
+                errors.extend(exc.errors)
+                return None
+        else:
+            assign(tree)
+    return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _holds_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_holds_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_interpolation(v) for v in value)
+    return False
 
 
 def _validate_top(
@@ -614,18 +649,24 @@ def task_path(path: KeyPath, tree: dict[str, Any]) -> KeyPath:
 def _assign(
     tree: dict[str, Any], path: KeyPath, value: Any, errors: Collector, origin: Origin | None
 ) -> None:
+    """Put a sweep value in place as the override ``key=value`` would: a mapping merges into
+    the mapping already there, anything else replaces it."""
+    from nemorun.schemas.compose import child_key, merge
+
     node: Any = tree
     for part in path[:-1]:
         if isinstance(node, dict):
-            node = node.setdefault(part, {})
+            node = node.setdefault(child_key(node, part), {})
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
         else:
             errors.add(SpecError("cannot sweep here: no such key", path, origin))
             return
-    last = path[-1]
+    last = child_key(node, path[-1])
     in_list = isinstance(node, list) and isinstance(last, int) and last < len(node)
-    if isinstance(node, dict) or in_list:
+    if isinstance(node, dict) and isinstance(value, dict) and isinstance(node.get(last), dict):
+        merge(node[last], copy.deepcopy(value))
+    elif isinstance(node, dict) or in_list:
         node[last] = copy.deepcopy(value)
     else:
         errors.add(SpecError("cannot sweep here: no such key", path, origin))
