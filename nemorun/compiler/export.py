@@ -26,7 +26,7 @@ import pathlib
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +120,25 @@ def _relative(path: Path, base: Path) -> str:
         return str(path)
 
 
+def key_text(key: Any, fmt: str) -> Any:
+    """A mapping key as the format can hold it: YAML keeps integer, bool and null keys as they
+    are; JSON and TOML keys are strings, so such a key would load back as another value."""
+    if isinstance(key, str) or fmt == "yaml":
+        return key
+    raise SpecError(
+        f"{fmt.upper()} keys are text, so the key {key!r} would load back as {str(key)!r}",
+        suggestion="export as yaml or python",
+    )
+
+
 def _plain(value: Any, fmt: str) -> Any:
     """A raw spec section with TOML's missing null handled by leaving ``None`` out."""
     if isinstance(value, dict):
-        return {str(k): _plain(v, fmt) for k, v in value.items() if v is not None or fmt != "toml"}
+        return {
+            key_text(k, fmt): _plain(v, fmt)
+            for k, v in value.items()
+            if v is not None or fmt != "toml"
+        }
     if isinstance(value, list):
         return [_plain(v, fmt) for v in value]
     if isinstance(value, str):
@@ -170,6 +185,14 @@ class GraphWriter:
         if self.errors:
             raise SpecErrors(self.errors)
         return result
+
+    def key(self, key: Any, path: KeyPath) -> Any:
+        """`key_text`, with a refused key recorded as an error at ``path``."""
+        try:
+            return key_text(key, self.fmt)
+        except SpecError as exc:
+            self.errors.append(replace(exc, path=(*path, key)))
+            return str(key)
 
     def node(self, cfg: Any, path: KeyPath, annotation: Any, root: bool = False) -> Any:
         from nemorun.compiler.graph import is_env_config
@@ -219,7 +242,7 @@ class GraphWriter:
             return [self.value(v, (*path, i), item) for i, v in enumerate(items)]
         if isinstance(value, dict):
             item = _value_annotation(annotation)
-            return {str(k): self.value(v, (*path, str(k)), item) for k, v in value.items()}
+            return {self.key(k, path): self.value(v, (*path, k), item) for k, v in value.items()}
         if isinstance(value, float) and not math.isfinite(value) and self.fmt == "json":
             self.errors.append(
                 SpecError(f"JSON has no {value}", path, suggestion="export as yaml, toml or python")

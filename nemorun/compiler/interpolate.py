@@ -60,8 +60,10 @@ def resolve_interpolations(
             for part in path:
                 node = node[part if OmegaConf.is_list(node) else str(part)]
             value = node
-            if not isinstance(value, (str, int, float, bool)) and value is not None:
+            if OmegaConf.is_config(value):
                 value = OmegaConf.to_container(value, resolve=True)
+            elif not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
+                value = str(value)  # a resolver's own object: the job gets its text
         except OmegaConfBaseException as exc:
             origin = find_origin(origins, path)
             message = str(exc).split("\n")[0]
