@@ -208,6 +208,8 @@ class Validator:
     # --- handlers -----------------------------------------------------------------------------
 
     def _any(self, raw: Any, path: KeyPath) -> Any:
+        if is_env_template(raw):  # at any depth of an untyped value, read where the job runs
+            return self._env_ref(raw, Any, path)
         if isinstance(raw, dict):
             if TARGET_KEY in raw:
                 return self.call(raw, None, path)
