@@ -91,14 +91,56 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
             out[key] = _plain(raw[key], fmt)
     if raw.get("packager") is not None:
         out["packager"] = _plain(raw["packager"], fmt)
-    sweep = dict(_plain(raw.get("sweep") or {}, fmt))
+    # Sweep values are written as the spec wrote them: interpolations in them resolve at
+    # each point (see `interpolate`), so they are not escaped as resolved text is.
+    sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
     for axis in spec.axes:
         if axis.source != "spec":
             key = format_path(axis.path[1:] if axis.path[0] == "task" else axis.path)
-            sweep[key] = [_plain(v, fmt) for v in axis.values]
+            sweep[key] = [_plain(v, fmt, escape=False) for v in axis.values]
     if sweep:
         out["sweep"] = sweep
+    _keep_swept_interpolations(spec, out)
     return out
+
+
+def _keep_swept_interpolations(spec: Spec, out: dict[str, Any]) -> None:
+    """Write back, as written, each interpolation whose value follows the sweep.
+
+    The task is written from point 0's graph, where ``tag: lr_${task.optim.lr}`` is already
+    ``lr_0.1``; written so, every point of the loaded export would get point 0's tag. An axis
+    moved alone to its second value shows which interpolations follow it."""
+    from nemorun.compiler.entry import spec_at
+    from nemorun.schemas.compose import get_path
+
+    if not spec.resolved.interpolations or not spec.axes:
+        return
+    first = spec_at(spec, spec.point)
+    moved = []
+    for i, axis in enumerate(spec.axes):
+        if len(axis) > 1:
+            moved.append(spec_at(spec, tuple(1 if k == i else 0 for k in range(len(spec.axes)))))
+    for path, text in spec.resolved.interpolations:
+        try:
+            here = get_path(first.tree, path)
+            varies = any(get_path(other.tree, path) != here for other in moved)
+        except KeyError:
+            continue
+        if varies:
+            _put(out, path, text)
+
+
+def _put(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
+    node: Any = tree
+    for part in path[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return
+    if isinstance(node, dict) or (isinstance(node, list) and isinstance(path[-1], int)):
+        node[path[-1]] = value
 
 
 _INTERPOLATION = re.compile(r"(\\*)\$\{(?!oc\.env:)")
@@ -131,17 +173,18 @@ def key_text(key: Any, fmt: str) -> Any:
     )
 
 
-def _plain(value: Any, fmt: str) -> Any:
-    """A raw spec section with TOML's missing null handled by leaving ``None`` out."""
+def _plain(value: Any, fmt: str, escape: bool = True) -> Any:
+    """A raw spec section with TOML's missing null handled by leaving ``None`` out; strings
+    escaped (resolved text) unless ``escape`` is False (text still to be resolved)."""
     if isinstance(value, dict):
         return {
-            key_text(k, fmt): _plain(v, fmt)
+            key_text(k, fmt): _plain(v, fmt, escape)
             for k, v in value.items()
             if v is not None or fmt != "toml"
         }
     if isinstance(value, list):
-        return [_plain(v, fmt) for v in value]
-    if isinstance(value, str):
+        return [_plain(v, fmt, escape) for v in value]
+    if isinstance(value, str) and escape:
         return escape_text(value)
     return value
 

@@ -133,8 +133,14 @@ class _Moves:
 
     def sweep_key(self, key: str) -> str | None:
         from nemorun.schemas.compose import split_path
+        from nemorun.schemas.spec import TOP_LEVEL_KEYS, task_path
 
-        moved = self.path(split_path(key))
+        path = split_path(key)
+        if path[:1] == ("tasks",):  # ``tasks.a.lr`` is ``tasks.a.task.lr``
+            path = task_path(path, {})
+        elif path and path[0] not in TOP_LEVEL_KEYS:
+            return None  # a key the validator reports (several tasks: say which)
+        moved = self.path(path)
         return None if moved is None else ".".join(str(p) for p in moved)
 
 
