@@ -131,16 +131,17 @@ def _keep_swept_interpolations(spec: Spec, out: dict[str, Any]) -> None:
 
 
 def _put(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
-    node: Any = tree
-    for part in path[:-1]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return
-    if isinstance(node, dict) or (isinstance(node, list) and isinstance(path[-1], int)):
-        node[path[-1]] = value
+    from nemorun.schemas.compose import get_path
+
+    try:
+        node = get_path(tree, path[:-1])
+    except KeyError:
+        return  # not written (a default): nothing to correct
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        node[last] = value
 
 
 _INTERPOLATION = re.compile(r"(\\*)\$\{(?!oc\.env:)")
