@@ -140,7 +140,8 @@ def _put(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
     last = path[-1]
     if isinstance(node, dict):
         node[last] = value
-    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        return
+    if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
         node[last] = value
 
 
