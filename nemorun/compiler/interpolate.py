@@ -34,9 +34,13 @@ Interpolation = tuple[KeyPath, str]
 
 
 def resolve_interpolations(
-    tree: dict[str, Any], origins: dict[KeyPath, Origin]
+    tree: dict[str, Any], origins: dict[KeyPath, Origin], swept: bool = False
 ) -> tuple[Interpolation, ...]:
-    """Replace interpolated strings in ``tree`` by their values (in place); return them."""
+    """Replace interpolated strings in ``tree`` by their values (in place); return them.
+
+    With ``swept``, a reference that cannot be resolved yet is left as written, not refused:
+    the key it reads may exist only at the sweep's points (``+optim.name=sgd,adam``), which
+    resolve everything again and report what still fails."""
     targets = [
         (path, s) for path, s in _strings(tree, (), set()) if _wants(s) and path[:1] != ("sweep",)
     ]
@@ -65,6 +69,8 @@ def resolve_interpolations(
             elif not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
                 value = str(value)  # a resolver's own object: the job gets its text
         except OmegaConfBaseException as exc:
+            if swept:
+                continue
             origin = find_origin(origins, path)
             message = str(exc).split("\n")[0]
             errors.add(
@@ -95,7 +101,7 @@ def reinterpolate(
         except (KeyError, IndexError, TypeError):
             continue  # a swept value replaced a container above it: the sweep value wins
     assign(tree)
-    return resolve_interpolations(tree, origins)
+    return resolve_interpolations(tree, origins, swept=False)
 
 
 _MISSING_KEY = re.compile(r"Interpolation key '([^']*)' not found")

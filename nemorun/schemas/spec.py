@@ -212,7 +212,7 @@ def _validate_point(
 ) -> Spec | None:
     tree = resolved.tree
     origins = resolved.origins
-    if axes:
+    if axes or _unresolved(resolved):
         tree = copy.deepcopy(tree)
         origins = dict(origins)
 
@@ -237,6 +237,21 @@ def _validate_point(
         else:
             assign(tree)
     return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _unresolved(resolved: Resolved) -> bool:
+    """True when an interpolation was left as written, to be resolved at the sweep's points
+    (see `resolve_interpolations`): a spec without axes, such as one task of a multi-task
+    spec, must resolve (or refuse) it too."""
+    from nemorun.schemas.compose import get_path
+
+    for path, text in resolved.interpolations:
+        try:
+            if get_path(resolved.tree, path) == text:
+                return True
+        except KeyError:
+            continue
+    return False
 
 
 def _holds_interpolation(value: Any) -> bool:
