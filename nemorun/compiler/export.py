@@ -32,7 +32,7 @@ from typing import Any
 
 import fiddle as fdl
 
-from nemorun.errors import KeyPath, SpecError, SpecErrors, format_path
+from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
@@ -96,7 +96,7 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
     for axis in spec.axes:
         if axis.source != "spec":
-            key = format_path(axis.path[1:] if axis.path[0] == "task" else axis.path)
+            key = ref_text(axis.path[1:] if axis.path[0] == "task" else axis.path)
             sweep[key] = [_plain(v, fmt, escape=False) for v in axis.values]
     if sweep:
         out["sweep"] = sweep
