@@ -48,7 +48,7 @@ def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
     if fmt == "python":
         from nemorun.compiler.pyexport import python_module
 
-        return python_module(spec)
+        return python_module(spec, dest_dir or Path.cwd())
     tree = spec_tree(spec, fmt, dest_dir or Path.cwd())
     return dump(tree, fmt)
 
@@ -63,9 +63,9 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         if raw.get(key) is not None:
             out[key] = _plain(raw[key], fmt)
     if spec.pythonpath:
-        out["pythonpath"] = [_relative(p, dest_dir) for p in spec.pythonpath]
+        out["pythonpath"] = [relative_path(p, dest_dir) for p in spec.pythonpath]
     if spec.templates is not None:
-        out["templates"] = _relative(spec.templates, dest_dir)
+        out["templates"] = relative_path(spec.templates, dest_dir)
     writer = GraphWriter(fmt)
     graphs = spec_graphs(spec)  # every task's graph alive at once, sharing as in the spec
 
@@ -115,7 +115,9 @@ def escape_text(text: str) -> str:
     return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
 
 
-def _relative(path: Path, base: Path) -> str:
+def relative_path(path: Path, base: Path) -> str:
+    """``path`` relative to the directory ``base`` (as written in an exported file), or
+    absolute when there is no relative way (another drive)."""
     try:
         return os.path.relpath(path, base.resolve())
     except ValueError:
@@ -430,4 +432,4 @@ def _is_table(value: Any) -> bool:
     )
 
 
-__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "spec_tree"]
+__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "relative_path", "spec_tree"]
