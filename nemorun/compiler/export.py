@@ -33,6 +33,7 @@ from typing import Any
 import fiddle as fdl
 
 from nemorun.errors import KeyPath, SpecError, SpecErrors, format_path
+from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
@@ -40,7 +41,6 @@ from nemorun.schemas.spec import Spec, TaskSpec
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 FORMATS = ("python", "yaml", "toml", "json")
-REF_KEY = "_ref_"
 
 
 def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
