@@ -33,6 +33,7 @@ from typing import Any
 import fiddle as fdl
 
 from nemorun.errors import KeyPath, SpecError, SpecErrors
+from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
@@ -40,7 +41,6 @@ from nemorun.schemas.spec import Spec, TaskSpec
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 FORMATS = ("python", "yaml", "toml", "json")
-REF_KEY = "_ref_"
 
 
 def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
@@ -48,14 +48,14 @@ def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
     if fmt == "python":
         from nemorun.compiler.pyexport import python_module
 
-        return python_module(spec)
+        return python_module(spec, dest_dir or Path.cwd())
     tree = spec_tree(spec, fmt, dest_dir or Path.cwd())
     return dump(tree, fmt)
 
 
 def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     """The plain tree of a format-1 spec equivalent to ``spec``."""
-    from nemorun.compiler.graph import task_graph
+    from nemorun.compiler.graph import spec_graphs
 
     raw = spec.resolved.tree
     out: dict[str, Any] = {VERSION_KEY: CURRENT_VERSION}
@@ -63,22 +63,24 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         if raw.get(key) is not None:
             out[key] = _plain(raw[key], fmt)
     if spec.pythonpath:
-        out["pythonpath"] = [_relative(p, dest_dir) for p in spec.pythonpath]
+        out["pythonpath"] = [relative_path(p, dest_dir) for p in spec.pythonpath]
     if spec.templates is not None:
-        out["templates"] = _relative(spec.templates, dest_dir)
+        out["templates"] = relative_path(spec.templates, dest_dir)
     writer = GraphWriter(fmt)
+    graphs = spec_graphs(spec)  # every task's graph alive at once, sharing as in the spec
 
-    def task_tree(task: TaskSpec, source: Any) -> dict[str, Any]:
+    def task_tree(name: str, task: TaskSpec, source: Any) -> dict[str, Any]:
         if task.is_python():
-            return writer.root(task_graph(spec, task), task.path)
+            return writer.root(graphs[name], task.path)
         return _plain(source, fmt)  # a script or command task: as written
 
     if spec.single_task:
-        out["task"] = task_tree(spec.task, spec.tree["task"])
+        out["task"] = task_tree(next(iter(spec.tasks)), spec.task, spec.tree["task"])
     else:
         tasks: dict[str, Any] = {}
         for name, task in spec.tasks.items():
-            entry: dict[str, Any] = {"task": task_tree(task, spec.tree["tasks"][name]["task"])}
+            source_task = spec.tree["tasks"][name]["task"]
+            entry: dict[str, Any] = {"task": task_tree(name, task, source_task)}
             source = raw["tasks"][name]
             if source.get("executor") is not None:
                 entry["executor"] = _plain(source["executor"], fmt)
@@ -157,7 +159,9 @@ def escape_text(text: str) -> str:
     return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
 
 
-def _relative(path: Path, base: Path) -> str:
+def relative_path(path: Path, base: Path) -> str:
+    """``path`` relative to the directory ``base`` (as written in an exported file), or
+    absolute when there is no relative way (another drive)."""
     try:
         return os.path.relpath(path, base.resolve())
     except ValueError:
@@ -195,6 +199,8 @@ def _plain(value: Any, fmt: str, escape: bool = True) -> Any:
 class _Shared:
     """Where a buildable's mapping is written in full, for ``_ref_`` to point at."""
 
+    node: Any
+    """The buildable, held so that its id is not reused by another while the writer lives."""
     home: KeyPath
     content: dict[str, Any]
     waiting: list[dict[str, Any]] = field(default_factory=list)
@@ -207,6 +213,11 @@ class GraphWriter:
     YAML writes a shared node once with an anchor. JSON and TOML write it in full at its first
     place that a ``_ref_`` key path can name (keys holding ``.`` cannot be named) and
     ``{_ref_: path}`` at every other place.
+
+    A node is shared when it is the same object at two places of the graphs given to `root`.
+    The writer holds every node it has met, so no address is reused for another node while it
+    lives (that once aliased unrelated sub-configs of different tasks); graphs built together
+    (`graph.spec_graphs`) make a sub-config the spec shares between tasks one node.
     """
 
     def __init__(self, fmt: str) -> None:
@@ -247,7 +258,7 @@ class GraphWriter:
         if id(cfg) in self.seen:
             return self._again(self.seen[id(cfg)], path)
         out: dict[str, Any] = {}
-        self.seen[id(cfg)] = _Shared(path, out)
+        self.seen[id(cfg)] = _Shared(cfg, path, out)
         target = fdl.get_callable(cfg)
         if root or not _annotation_names(annotation, target):
             out["_target_"] = reference_of(target)
@@ -489,4 +500,4 @@ def _is_table(value: Any) -> bool:
     )
 
 
-__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "spec_tree"]
+__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "relative_path", "spec_tree"]

@@ -34,7 +34,6 @@ from nemorun.schemas.source import find_origin
 
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
-REF_KEY = "_ref_"
 ENV_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
 
 
