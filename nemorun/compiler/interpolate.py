@@ -16,7 +16,9 @@ then reads each point's own ``lr``, as Hydra's per-job resolution does. The valu
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
@@ -46,10 +48,53 @@ def resolve_interpolations(
     ]
     if not targets:
         return ()
+    errors = Collector()
+    with _environment_sealed():
+        _resolve(tree, origins, targets, swept, errors)
+    errors.raise_if_any()
+    return tuple(targets)
+
+
+class _EnvironmentRead(Exception):
+    """An interpolation asked OmegaConf for an environment variable while nemorun resolved it."""
+
+
+@contextlib.contextmanager
+def _environment_sealed() -> Iterator[None]:
+    """OmegaConf's ``oc.env`` replaced, while resolving, by one that refuses.
+
+    Escaping ``${oc.env:`` keeps the plain spelling a reference, but other spellings still reach
+    the resolver (``${ oc.env:X}``, an env reference inside ``oc.decode`` or as ``oc.select``'s
+    default): whatever reaches it would put the value of the build machine's variable, maybe a
+    secret, into artifacts and records. Sealing the resolver refuses every such spelling."""
+    from omegaconf import OmegaConf
+    from omegaconf.basecontainer import BaseContainer
+
+    def refuse(key: str, default: Any = None) -> Any:
+        raise _EnvironmentRead(key)
+
+    resolvers = BaseContainer._resolvers
+    previous = resolvers.get("oc.env")
+    OmegaConf.register_new_resolver("oc.env", refuse, replace=True, use_cache=False)
+    try:
+        yield
+    finally:
+        if previous is None:
+            resolvers.pop("oc.env", None)
+        else:
+            resolvers["oc.env"] = previous
+
+
+def _resolve(
+    tree: dict[str, Any],
+    origins: dict[KeyPath, Origin],
+    targets: list[Interpolation],
+    swept: bool,
+    errors: Collector,
+) -> None:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    errors = Collector()
     malformed = {text for path, text in targets if not _well_formed(text, path, origins, errors)}
     targets = [(path, text) for path, text in targets if text not in malformed]
     try:
@@ -69,6 +114,10 @@ def resolve_interpolations(
             elif not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
                 value = str(value)  # a resolver's own object: the job gets its text
         except OmegaConfBaseException as exc:
+            read = _environment_read(exc)
+            if read is not None:
+                errors.add(_env_read_error(text, path, origins, str(read)))
+                continue
             if swept:
                 continue
             origin = find_origin(origins, path)
@@ -83,8 +132,31 @@ def resolve_interpolations(
             )
             continue
         _set(tree, path, value)
-    errors.raise_if_any()
-    return tuple(targets)
+
+
+def _environment_read(exc: BaseException | None) -> _EnvironmentRead | None:
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, _EnvironmentRead):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _env_read_error(
+    text: str, path: KeyPath, origins: dict[KeyPath, Origin], variable: str
+) -> SpecError:
+    origin = find_origin(origins, path)
+    return SpecError(
+        f"{text!r} would read the environment variable {variable} on this machine, "
+        "while nemorun compiles",
+        path,
+        origin.at_value() if origin else None,
+        expected="an environment reference read where the job runs: '${oc.env:VAR}' or "
+        "'${oc.env:VAR,default}', alone or inside a string",
+        suggestion="write the reference on its own, without spaces after '${' and not inside "
+        "another interpolation",
+    )
 
 
 def reinterpolate(
