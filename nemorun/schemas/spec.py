@@ -315,7 +315,7 @@ def _validate_top(
         )
     target, executor = _executor(v, tree.get("executor"), ("executor",), errors)
     launcher_raw = tree.get("launcher") or {}
-    launcher = _instantiate(v.value(launcher_raw, LauncherOptions, ("launcher",)))
+    launcher = _instantiate(_own_options(v, launcher_raw, LauncherOptions, ("launcher",)))
     tasks = _tasks(v, tree, errors)
     if launcher is INVALID:
         launcher = LauncherOptions()
@@ -432,10 +432,10 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
         call.partial = True  # the graph's root is always a Partial, called by the job
         return TaskSpec(name, path, call=call)
     if "script" in raw:
-        script = _instantiate(v.value(raw, ScriptTask, path))
+        script = _instantiate(_own_options(v, raw, ScriptTask, path))
         return TaskSpec(name, path, script=script) if script is not INVALID else None
     if "command" in raw:
-        command = _instantiate(v.value(raw, CommandTask, path))
+        command = _instantiate(_own_options(v, raw, CommandTask, path))
         return TaskSpec(name, path, command=command) if command is not INVALID else None
     v._error(
         path,
@@ -465,7 +465,7 @@ def _executor(
         )
         return DEFAULT_TARGET, None
     options = {k: val for k, val in raw.items() if k != "target"}
-    opts = _instantiate(v.value(options, TARGET_OPTIONS[target], path))
+    opts = _instantiate(_own_options(v, options, TARGET_OPTIONS[target], path))
     return target, opts if opts is not INVALID else None
 
 
@@ -488,9 +488,47 @@ def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
         visit(name, [])
 
 
+def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
+    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` anywhere in it
+    is refused before anything is imported: these options are built while validating, so a
+    spec naming a callable there (``_target_: os:system``) would run it on this machine."""
+    found = _targets_in(raw, path)
+    for where in found:
+        v._error(
+            where,
+            f"nemorun's own options take no '{TARGET_KEY}'",
+            expected=f"the keys of {cls.__name__}",
+            found=repr(_at(raw, where[len(path) :])),
+            suggestion="remove it: the target's options are chosen by 'target:', and code "
+            "runs only as the task",
+        )
+    return INVALID if found else v.value(raw, cls, path)
+
+
+def _targets_in(node: Any, path: KeyPath) -> list[KeyPath]:
+    if isinstance(node, dict):
+        here = [(*path, TARGET_KEY)] if TARGET_KEY in node else []
+        return here + [p for k, c in node.items() for p in _targets_in(c, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, c in enumerate(node) for p in _targets_in(c, (*path, i))]
+    return []
+
+
+def _at(node: Any, rel: KeyPath) -> Any:
+    for part in rel:
+        node = node[part]
+    return node
+
+
+_OWN_MODULE = "nemorun."
+
+
 def _instantiate(value: Any) -> Any:
-    """Build nemorun's own option objects from validated `Call`s (user code is never called)."""
+    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes are
+    ever called here (`_own_options` refused every other name); user code is never called."""
     if isinstance(value, Call):
+        if not getattr(value.target, "__module__", "").startswith(_OWN_MODULE):
+            raise TypeError(f"refusing to call {value.target!r} while validating")
         return value.target(**{k: _instantiate(a) for k, a in value.args.items()})
     return value
 
