@@ -222,7 +222,8 @@ env_paths = st.builds(
         "${oc.env:" + name + ("" if default is None else f",{default}") + "}"
     ),
     st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,8}\Z"),
-    st.none() | st.text(st.characters(exclude_characters="}$"), max_size=8),
+    st.none()
+    | st.text(st.characters(exclude_characters="}$", exclude_categories=("Cs",)), max_size=8),
 )
 kwarg_names = st.one_of(
     st.from_regex(r"\A[a-z_][a-z0-9_]{0,6}\Z"),
