@@ -1,11 +1,17 @@
 """Writing files so that a reader never sees half of one: temp file in the same directory, fsync,
-then rename over the target (atomic on POSIX)."""
+then rename over the target (atomic on POSIX).
+
+Run records hold environment values and code, so they are private: `write_private` and
+`private_dir` give directories 0700 and files 0600 (0700 when executable), never looser than
+the umask allows, and refuse to write through a symlink inside the records' root (a link planted
+there would send a record's bytes elsewhere)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_output(path: Path, text: str | bytes, mode: int | None = None) -> None:
@@ -38,3 +44,49 @@ def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def private_dir(path: Path, root: Path | None = None) -> Path:
+    """Create ``path`` and its missing parents 0700; refuse a symlink below ``root``."""
+    missing = []
+    here = path
+    while not here.exists() and not here.is_symlink():
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=PRIVATE_DIR)
+    _no_links(path, root)
+    return path
+
+
+def write_private(path: Path, text: str | bytes, root: Path, executable: bool = False) -> None:
+    """`write_atomic` into a record: parents 0700, the file 0600 (0700 if ``executable``)."""
+    private_dir(path.parent, root)
+    mode = (PRIVATE_DIR if executable else PRIVATE_FILE) & ~_umask()
+    write_atomic(path, text, mode)
+
+
+def open_private(path: Path, append: bool = True) -> BinaryIO:
+    """``path`` opened for writing (appending), created 0600; a symlink there is refused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    return open(os.open(path, flags, PRIVATE_FILE), "ab" if append else "wb")
+
+
+def _no_links(path: Path, root: Path | None) -> None:
+    if root is None:
+        return
+    here = path
+    while here != root and here != here.parent:
+        if here.is_symlink():
+            raise OSError(f"refusing to write through the symbolic link {here}")
+        here = here.parent

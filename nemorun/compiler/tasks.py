@@ -194,17 +194,26 @@ class Build:
     def files(self) -> list[tuple[str, Artifact]]:
         return [file for task in self.tasks for file in task.files()]
 
-    def write(self, directory: Path, manifest: bool = True) -> list[Path]:
-        """Write every artifact under ``directory`` (and ``tasks.json``); returns the paths."""
-        from nemorun.files import write_atomic
+    def write(
+        self, directory: Path, manifest: bool = True, private: Path | None = None
+    ) -> list[Path]:
+        """Write every artifact under ``directory`` (and ``tasks.json``); returns the paths.
+        Inside a run record (``private``: its directory) they are private (see `files`)."""
+        from nemorun.files import write_atomic, write_private
+
+        def put(path: Path, text: str, executable: bool) -> None:
+            if private is not None:
+                write_private(path, text, private, executable)
+            else:
+                write_atomic(path, text, 0o755 if executable else 0o644)
 
         paths = []
         for relative, artifact in self.files():
             path = directory / relative
-            write_atomic(path, artifact.text, 0o755 if artifact.executable else 0o644)
+            put(path, artifact.text, artifact.executable)
             paths.append(path)
         if manifest:
-            write_atomic(directory / MANIFEST, self.manifest())
+            put(directory / MANIFEST, self.manifest(), False)
             paths.append(directory / MANIFEST)
         return paths
 

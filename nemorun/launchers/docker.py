@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nemorun.files import write_atomic
+from nemorun.files import PRIVATE_DIR, open_private, write_atomic
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -189,8 +189,8 @@ class DockerTarget(Target):
                         "jobs": [{"id": r.id, "point": r.points[0], "log": r.log} for r in refs],
                     }
                 )
-        state_dir.mkdir(parents=True, exist_ok=True)
-        run.logs_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        run.logs_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         plan_path = state_dir / "plan.json"
         _write(plan_path, json.dumps({"parallel": parallel, "tasks": plan}, indent=1))
         # Isolated (-I -S): nothing of the run directory, the user's site or PYTHON* can shadow
@@ -486,7 +486,7 @@ def _run_points(state: Path, script: str, jobs: list[dict[str, Any]], parallel: 
         if (state / "cancelled").exists():
             break
         _write(state / f"{job['id']}.started", f"{time.time()}\n")
-        with open(job["log"], "ab") as log:
+        with open_private(job["log"]) as log:
             proc = subprocess.Popen(
                 ["bash", script, str(job["point"])],
                 stdin=subprocess.DEVNULL,
@@ -599,7 +599,7 @@ def _detach(argv: list[str], cwd: Path, stderr: Path) -> None:
     its stderr (a traceback, should it crash) goes to ``stderr``."""
     setsid = shutil.which("setsid")
     devnull = subprocess.DEVNULL
-    with open(stderr, "ab") as errors:
+    with open_private(stderr) as errors:
         if setsid is not None:
             proc = subprocess.run(
                 [setsid, "-f", *argv],

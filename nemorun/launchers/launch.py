@@ -351,26 +351,26 @@ def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[d
     """Everything of the record but its jobs: spec copies, resolved spec, artifacts,
     provenance. Returns the copies' list (original path, copy, sha256)."""
     from nemorun.compiler.export import export
-    from nemorun.files import write_atomic
+    from nemorun.files import PRIVATE_DIR, write_private
     from nemorun.launchers.provenance import collect
     from nemorun.schemas.source import read_path
 
-    (run_dir / "logs").mkdir()
+    (run_dir / "logs").mkdir(mode=PRIVATE_DIR)
     originals = [Path(f).resolve() for f in spec.resolved.files] or [path.resolve()]
     base = Path(os.path.commonpath([str(f.parent) for f in originals]))
     files = []
     for original in originals:
         data = read_path(original).read_bytes()  # a rerun reads the first run's copies
         copy = Path("spec") / original.relative_to(base)
-        write_atomic(run_dir / copy, data)
+        write_private(run_dir / copy, data, run_dir)
         files.append(
             {"path": str(original), "copy": str(copy), "sha256": hashlib.sha256(data).hexdigest()}
         )
-    write_atomic(run_dir / "resolved.yaml", export(spec, "yaml", path.resolve().parent))
-    build.write(run_dir / "artifacts")
+    write_private(run_dir / "resolved.yaml", export(spec, "yaml", path.resolve().parent), run_dir)
+    build.write(run_dir / "artifacts", private=run_dir)
     provenance, patch = collect(path, _task_package(spec))
     if patch:
-        write_atomic(run_dir / "git.patch", patch)
+        write_private(run_dir / "git.patch", patch, run_dir)
     write_json(run_dir / "provenance.json", provenance)
     return files
 

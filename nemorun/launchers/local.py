@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from nemorun.files import PRIVATE_DIR, open_private
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -69,9 +70,9 @@ class LocalTarget(Target):
 
     def submit(self, run: RunHandle) -> list[JobRef]:
         tasks = planned_tasks(run)
-        (run.dir / "local").mkdir(exist_ok=True)
-        run.logs_dir.mkdir(exist_ok=True)
-        with open(run.logs_dir / "supervisor.log", "ab") as log:
+        (run.dir / "local").mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        run.logs_dir.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        with open_private(run.logs_dir / "supervisor.log") as log:
             try:
                 process = subprocess.Popen(
                     [sys.executable, "-I", "-S", str(SUPERVISOR), str(run.dir), str(os.getpid())],

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.errors import SpecError
+from nemorun.files import PRIVATE_DIR
 
 ARCHIVE = "source.tar"
 PATCH = "uncommitted.patch"
@@ -134,7 +135,7 @@ def package(repo_dir: str | Path, dest_dir: str | Path) -> PackageInfo:
             suggestion="commit the code first, or use packager: none to run in place",
         )
     head = commit.stdout.decode().strip()
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     archive = dest / ARCHIVE
     _git(top, "archive", "--format=tar", f"--output={archive}", head)
 
@@ -192,7 +193,7 @@ def unpack(source: PackageInfo | str | Path, into: str | Path) -> Path:
     """
     info = source if isinstance(source, PackageInfo) else PackageInfo.load(Path(source))
     tree = Path(into)
-    tree.mkdir(parents=True, exist_ok=True)
+    tree.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     if any(tree.iterdir()):
         raise PackagingError(f"cannot unpack the code into {tree}: the directory is not empty")
     _extract(info.archive_path, tree)

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.errors import SpecError
-from nemorun.files import write_atomic
+from nemorun.files import PRIVATE_DIR, private_dir, write_private
 from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle, summarize
 
 RECORD = "run.json"
@@ -75,21 +75,21 @@ def iso(moment: datetime) -> str:
 def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tuple[str, Path]:
     """Claim a new run directory (exclusive ``mkdir``); returns its id and path."""
     root = root or runs_root()
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
     stamp = moment.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
     while True:
         run_id = f"{stamp}-{slug}-{secrets.token_hex(3)}"
         path = root / run_id
         try:
-            path.mkdir()
+            path.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             continue
         return run_id, path
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_private(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", path.parent)
 
 
 @dataclass

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from nemorun.files import write_atomic
+from nemorun.files import PRIVATE_DIR, write_atomic
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -416,7 +416,7 @@ def _documents(run: RunHandle, file: str) -> list[tuple[int, Path, str]]:
         return [(0, path, names[0])]
     out = []
     directory = run.dir / "skypilot"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     stem = file.removesuffix(SUFFIX)
     for point, part in enumerate(parts):
         doc = directory / f"{stem}.{point}{SUFFIX}"

@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     manifest = json.loads((run_dir / "artifacts" / "tasks.json").read_text(encoding="utf-8"))
     selected = {job["task"]: job["points"] for job in record["jobs"]}
     state_dir = run_dir / "local"
-    state_dir.mkdir(exist_ok=True)
+    state_dir.mkdir(mode=0o700, exist_ok=True)
     failed: set[str] = set()
     for index, task in enumerate(manifest["tasks"]):
         name = task["name"]
@@ -102,8 +102,10 @@ def _run_points(
 
 
 def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as handle:
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Private like the rest of the record; O_NOFOLLOW: a link planted at the log's path fails.
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "wb") as handle:
         try:
             process = subprocess.Popen(
                 ["bash", str(artifact), str(point)],
@@ -123,7 +125,9 @@ def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
 def _put(path: Path, text: str) -> None:
     """Write a small state file by rename, so a reader sees all of it or nothing."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     os.replace(temp, path)
 
 
