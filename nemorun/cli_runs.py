@@ -388,7 +388,8 @@ def _build_cancel() -> argparse.ArgumentParser:
         type=int,
         action="append",
         metavar="N",
-        help="only sweep point N (of every task that runs it); repeatable. Targets local and slurm",
+        help="only sweep point N (of every task that runs it); repeatable. "
+        "Targets local, slurm and docker",
     )
     return p
 
