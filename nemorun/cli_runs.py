@@ -377,9 +377,20 @@ def _span(points: Sequence[int]) -> str:
 
 def _build_cancel() -> argparse.ArgumentParser:
     p = _parser(
-        "cancel", "Stop every job of a run that has not ended.\n\nexample: nemorun cancel pretrain"
+        "cancel",
+        "Stop every job of a run that has not ended, or only some sweep points of it (the "
+        "others go on).\n\nexamples:\n  nemorun cancel pretrain\n"
+        "  nemorun cancel pretrain --point 2 --point 5",
     )
     p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    p.add_argument(
+        "--point",
+        type=int,
+        action="append",
+        metavar="N",
+        help="only sweep point N (of every task that runs it); repeatable. "
+        "Targets local, slurm and docker",
+    )
     return p
 
 
@@ -388,6 +399,12 @@ def _run_cancel(ns: argparse.Namespace) -> int:
     from nemorun.launchers.launch import open_run
 
     run = open_run(ns.run)
+    if ns.point:
+        statuses = run.cancel_points(ns.point)
+        for status in statuses:
+            if status.point in ns.point:
+                print(f"{status.id}  point {status.point}: {status.state.value}")
+        return EXIT_OK
     statuses = run.cancel()
     print(f"run {run.id}: {summarize([s.state for s in statuses]).value}")
     return EXIT_OK

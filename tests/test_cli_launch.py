@@ -292,6 +292,46 @@ def test_rerun_failed_also_runs_the_cancelled_and_never_started_points(
     assert "failed, cancelled, or never started" in " ".join(help_text.split())
 
 
+def test_cancel_one_point_of_a_sweep(cli: Cli, workdir: Path) -> None:
+    write(workdir / "pausing.py", PAUSING)
+    flags = workdir / "flags"
+    flags.mkdir()
+    (flags / "hold").touch()
+    spec = write(
+        workdir / "held.yaml",
+        f"""
+        nemorun: 1
+        name: held
+        pythonpath: ["."]
+        task: {{_target_: pausing:work, flags: "{flags}"}}
+        sweep: {{point: [0, 2, 3]}}
+        """,
+    )
+    run = cli("launch", str(spec), "--max-parallel", "1").out.strip()
+    # One at a time: point 1 (the value 2) is held running, point 2 (the value 3) waits.
+    deadline = time.monotonic() + 60
+    while "point 2 runs" not in cli("logs", run).out:
+        assert time.monotonic() < deadline, "point 1 never ran"
+        time.sleep(0.05)
+    assert wait_for_states(cli, run, {1: "running"})[1] == (1, "running")
+    result = cli("cancel", run, "--point", "1", "--point", "2")
+    assert result.code == 0, result.err
+    job = ls(cli)[0]["jobs"][0]
+    assert result.out == f"{job}_1  point 1: cancelled\n{job}_2  point 2: cancelled\n"
+    status = cli("status", run)
+    assert re.search(rf"^{job}_0 +0 +completed *$", status.out, re.M), status.out
+    assert re.search(rf"^{job}_1 +1 +cancelled +cancelled$", status.out, re.M), status.out
+    assert re.search(rf"^{job}_2 +2 +cancelled +cancelled$", status.out, re.M), status.out
+    logs = cli("logs", run).out
+    assert "point 0 runs" in logs and "point 2 runs" in logs and "point 3 runs" not in logs
+    refused = cli("cancel", run, "--point", "7")
+    assert refused.code == 2
+    assert refused.error_lines == [
+        f"run {run} has no point 7: expected one of its points: 0, 1, 2"
+    ], refused.err
+    assert "--point N" in cli("cancel", "--help").out
+
+
 def test_diff_shows_what_changed_between_runs_and_specs(cli: Cli, workdir: Path) -> None:
     spec = write(workdir / "d.yaml", "nemorun: 1\nname: d\ntask: {command: 'true'}\n")
     one = cli("launch", str(spec)).out.strip()

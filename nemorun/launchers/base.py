@@ -7,7 +7,8 @@ A target turns a compiled artifact into running jobs and answers for them afterw
 - ``status(run)``: the current `JobState` of every job (and array element), with the scheduler's
   reason where it gives one;
 - ``logs(run, job, follow)``: the job's output, as lines;
-- ``cancel(run)``: stop every job of the run that has not ended.
+- ``cancel(run)``: stop every job of the run that has not ended;
+- ``cancel_points(run, points)`` (optional): stop only some sweep points of some tasks.
 
 Compiling is not the target's business: `nemorun.compiler.artifacts.compile_spec` produces the
 artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
@@ -161,6 +162,18 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def cancel(self, run: RunHandle) -> None:
         """Stop every job of ``run`` that has not ended."""
+
+    def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
+        """Stop ``points`` of each task named (``nemorun cancel --point``), and nothing else:
+        a running point is stopped, one not started yet never starts, and reads ``cancelled``
+        afterwards; one that has ended stays as it is. The caller passes only points the run's
+        jobs have. A target that cannot stop one point alone keeps this default: it refuses."""
+        from nemorun.errors import SpecError
+
+        raise SpecError(
+            f"the {self.name} target cannot cancel single points",
+            suggestion="cancel the whole run: nemorun cancel RUN",
+        )
 
 
 def summarize(states: list[JobState]) -> JobState:

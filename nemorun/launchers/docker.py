@@ -43,7 +43,8 @@ yielded without their line break.
 (``SIGKILL``: the point scripts and their ``docker run`` clients with it), then ``docker rm -f``
 the containers of the jobs under way, and looks again (a container whose creation was in
 flight when its client died appears a moment later). Jobs that had not ended are
-**cancelled**.
+**cancelled**. ``cancel_points`` writes ``ID.cancelled`` for those jobs (the supervisor does
+not start them) and removes their containers under way until their exit status is recorded.
 
 **The engine** is the one ``DOCKER_HOST`` (or ``DOCKER_CONTEXT``, ``DOCKER_CONFIG``, the TLS
 variables) named when the run was submitted: they are kept in ``run.state["env"]`` and used by
@@ -81,6 +82,8 @@ from nemorun.launchers.base import (
 )
 
 ENGINE_TIMEOUT = 15.0
+NOT_RUN = -1
+"""The code `_run_points` counts for a point it did not start (cancelled): not a success."""
 """Seconds a ``docker`` call may take before the engine counts as not answering."""
 START_TIMEOUT = 10.0
 """Seconds `submit` waits for the supervisor to record itself."""
@@ -272,28 +275,51 @@ class DockerTarget(Target):
             while _alive(*supervisor) and time.monotonic() < deadline:
                 time.sleep(0.01)
         names = [job.id for job in run.jobs if view.started(job.id) and view.exit(job.id) is None]
-        if not names:
+        _remove_containers(run, names)
+
+    def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
+        """Each point is a job: its marker stops the supervisor from starting it; a container
+        under way is removed (its ``docker run`` then ends, and its exit status is recorded)."""
+        state_dir = _state_dir(run)
+        if not state_dir.is_dir():
             return
-        # A container whose creation was in flight when its client died appears a moment
-        # later: look again until none is left.
-        for attempt in range(5):
-            existing = list(_inspect(run, names))
-            if not existing:
-                return
-            if attempt:
-                time.sleep(0.2)
-            try:
-                subprocess.run(
-                    ["docker", "rm", "-f", *existing],
-                    env=_engine_env(run),
-                    capture_output=True,
-                    timeout=ENGINE_TIMEOUT * 2,
-                )
-            except (OSError, subprocess.TimeoutExpired) as error:
-                raise LaunchError(f"docker rm -f {' '.join(existing)} failed: {error}") from None
-        left = list(_inspect(run, names))
-        if left:
-            raise LaunchError(f"containers still there after docker rm -f: {', '.join(left)}")
+        view = _View(run)
+        chosen = [j.id for j in run.jobs if j.points and j.points[0] in points.get(j.task, ())]
+        for job in chosen:
+            _write(_cancel_marker(state_dir, job), f"{time.time()}\n")
+        names = [job for job in chosen if view.started(job) and view.exit(job) is None]
+        # Its client lives on until the container is gone: one created late is removed too.
+        deadline = time.monotonic() + ENGINE_TIMEOUT
+        while names and view.supervisor_alive() and time.monotonic() < deadline:
+            _remove_containers(run, names)
+            names = [job for job in names if view.exit(job) is None]
+            time.sleep(0.05)
+
+
+def _remove_containers(run: RunHandle, names: list[str]) -> None:
+    """``docker rm -f`` the containers ``names`` that exist, until none is left."""
+    if not names:
+        return
+    # A container whose creation was in flight when its client died appears a moment
+    # later: look again until none is left.
+    for attempt in range(5):
+        existing = list(_inspect(run, names))
+        if not existing:
+            return
+        if attempt:
+            time.sleep(0.2)
+        try:
+            subprocess.run(
+                ["docker", "rm", "-f", *existing],
+                env=_engine_env(run),
+                capture_output=True,
+                timeout=ENGINE_TIMEOUT * 2,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise LaunchError(f"docker rm -f {' '.join(existing)} failed: {error}") from None
+    left = list(_inspect(run, names))
+    if left:
+        raise LaunchError(f"containers still there after docker rm -f: {', '.join(left)}")
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -485,7 +511,15 @@ def _run_points(state: Path, script: str, jobs: list[dict[str, Any]], parallel: 
             reap(block=True)
         if (state / "cancelled").exists():
             break
-        _write(state / f"{job['id']}.started", f"{time.time()}\n")
+        marker, started = _cancel_marker(state, job["id"]), state / f"{job['id']}.started"
+        if marker.exists():
+            codes.append(NOT_RUN)
+            continue
+        _write(started, f"{time.time()}\n")
+        if marker.exists():  # cancelled before `cancel_points` could see it started
+            started.unlink()
+            codes.append(NOT_RUN)
+            continue
         with open_private(job["log"]) as log:
             proc = subprocess.Popen(
                 ["bash", script, str(job["point"])],
@@ -501,6 +535,11 @@ def _run_points(state: Path, script: str, jobs: list[dict[str, Any]], parallel: 
 
 def _state_dir(run: RunHandle) -> Path:
     return run.dir / "docker"
+
+
+def _cancel_marker(state_dir: Path, job: str) -> Path:
+    """The file whose presence says that job (one sweep point) is cancelled."""
+    return state_dir / f"{job}.cancelled"
 
 
 def _write(path: Path, text: str) -> None:
@@ -544,13 +583,15 @@ class _View:
         except OSError:
             return None
 
-    def cancelled(self) -> bool:
-        return (self.dir / "cancelled").exists()
+    def cancelled(self, job: str) -> bool:
+        """True when the run, or this job alone, was cancelled."""
+        return (self.dir / "cancelled").exists() or _cancel_marker(self.dir, job).exists()
 
     def ended(self, job: str) -> bool:
         return (
             self.exit(job) is not None
             or self.blocked(job) is not None
+            or (self.cancelled(job) and not self.started(job))
             or not self.supervisor_alive()
         )
 
@@ -561,13 +602,13 @@ class _View:
         if code is not None:
             if code == 0:
                 return JobState.COMPLETED, None, 0
-            if self.cancelled():
+            if self.cancelled(job.id):
                 return JobState.CANCELLED, "cancelled", code
             return JobState.FAILED, EXIT_REASONS.get(code, f"exit code {code}"), code
         blocked = self.blocked(job.id)
         if blocked is not None:
             return JobState.FAILED, blocked, None
-        if self.cancelled():
+        if self.cancelled(job.id) and not (self.started(job.id) and alive):
             return JobState.CANCELLED, "cancelled", None
         if not self.started(job.id):
             if alive:

@@ -113,6 +113,27 @@ class Run:
         self.target.cancel(self.handle())
         return self.status()
 
+    def cancel_points(self, points: Sequence[int]) -> list[JobStatus]:
+        """Stop sweep points ``points`` of every task that runs them, and nothing else; the
+        states afterwards. A point no job of the run has is a `SpecError`."""
+        handle = self.handle()
+        by_task: dict[str, tuple[int, ...]] = {}
+        for job in handle.jobs:
+            mine = tuple(sorted({p for p in points if p in job.points}))
+            if mine:
+                by_task[job.task] = tuple(sorted({*by_task.get(job.task, ()), *mine}))
+        missing = sorted({p for p in points} - {p for ps in by_task.values() for p in ps})
+        if missing:
+            have = sorted({p for job in handle.jobs for p in job.points})
+            raise SpecError(
+                f"run {self.id} has no point {', '.join(map(str, missing))}",
+                expected="one of its points: " + ", ".join(map(str, have)),
+            )
+        self.target.cancel_points(handle, by_task)
+        statuses = self.target.status(handle)
+        save_state(self.record, statuses, handle.state)
+        return statuses
+
     def logs(self, job: JobRef | None = None, follow: bool = False) -> Iterator[tuple[JobRef, str]]:
         """The output of ``job`` (default: every job in turn), line by line."""
         handle = self.handle()

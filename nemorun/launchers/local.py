@@ -24,8 +24,10 @@ failed: …``); no status yet → running (started) or pending while the supervi
 once it is gone, cancelled (``cancel`` leaves a marker first) or failed (``ended without an exit
 status``: killed, or the machine rebooted).
 
-**Cancel** writes the marker, then sends SIGTERM to the supervisor's process group (it leads a
-session of its own: every point is in it) and SIGKILL two seconds later if anything is left.
+**Cancel** writes the marker, then sends SIGTERM to every process of the supervisor's session
+(it leads one: every point is in it, each point in a process group of its own) and SIGKILL two
+seconds later to anything left. ``cancel --point`` writes the point's marker (`supervise` will
+not start it) and stops a running point's process group alone.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
+from nemorun.launchers.supervise import cancel_marker
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
 CANCELLED = "cancelled"
@@ -109,9 +112,8 @@ class LocalTarget(Target):
             index, task = tasks[job.task]
             skipped = _read(run.dir / "local" / f"{index}.skipped")
             for point in job.points:
-                state, reason, code = _point_state(
-                    run, index, task, point, alive, cancelled, skipped
-                )
+                stopped = cancelled or cancel_marker(run.dir / "local", index, point).exists()
+                state, reason, code = _point_state(run, index, task, point, alive, stopped, skipped)
                 if state is JobState.UNKNOWN and alive is None:
                     reason = f"runs on {elsewhere}, not on this machine"
                 if state is JobState.PENDING:
@@ -178,15 +180,52 @@ class LocalTarget(Target):
         supervisor = _supervisor(run)
         if supervisor is None or not _same_process(*supervisor, allow_zombie=True):
             return
-        pid = supervisor[0]
-        _signal_group(pid, signal.SIGTERM)
+        self._stop(run, lambda: _members(SESSION, supervisor[0]))
+
+    def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
+        from nemorun.files import write_atomic
+
+        elsewhere = _host(run)
+        if elsewhere is not None:
+            raise LaunchError(f"run {run.id} runs on {elsewhere}: cancel it there")
+        supervisor = _supervisor(run)
+        # Points run in the supervisor's session, which it leads (only while it lives).
+        session = supervisor[0] if supervisor is not None and _same_process(*supervisor) else None
+        tasks = _manifest(run)
+        stopping: list[tuple[int, Path]] = []  # (process group, status file) of running points
+        for job in run.jobs:
+            index, task = tasks[job.task]
+            for point in job.points:
+                if point not in points.get(job.task, ()):
+                    continue
+                # The marker first: the supervisor looks at it again once the point started.
+                write_atomic(cancel_marker(run.dir / "local", index, point), "cancelled\n")
+                started = _read(run.dir / "local" / f"{index}.{point}.started") or ""
+                status = Path(task["logs"]["status"].format(point=point))
+                if session is None or not started.isdigit() or status.exists():
+                    continue  # not running: the supervisor will not start it
+                if _is_point_of(int(started), session):
+                    stopping.append((int(started), status))
+        if not stopping:
+            return
+        self._stop(run, lambda: [p for group, _ in stopping for p in _members(GROUP, group)])
+        # The supervisor writes the status of a point that ended without writing its own.
+        deadline = time.monotonic() + TERMINATE_GRACE
+        while time.monotonic() < deadline and not all(f.exists() for _, f in stopping):
+            if not self._supervisor_alive(run):
+                return
+            time.sleep(0.02)
+
+    def _stop(self, run: RunHandle, members: Callable[[], list[int]]) -> None:
+        """SIGTERM the processes ``members`` lists, SIGKILL what is left after the grace."""
+        _signal_all(members(), signal.SIGTERM)
         deadline = time.monotonic() + TERMINATE_GRACE
         while time.monotonic() < deadline:
             self._reap(run)
-            if not _group_alive(pid):
+            if not members():
                 return
             time.sleep(0.02)
-        _signal_group(pid, signal.SIGKILL)
+        _signal_all(members(), signal.SIGKILL)
 
     def _supervisor_alive(self, run: RunHandle) -> bool:
         self._reap(run)
@@ -209,6 +248,7 @@ def _point_state(
     cancelled: bool,
     skipped: str | None,
 ) -> tuple[JobState, str | None, int | None]:
+    """``cancelled``: the run or this point was cancelled."""
     # `alive` was read before the files: a supervisor that ended in between has written
     # everything it ever will, so a point without a status file then really has none.
     code_text = _read(Path(task["logs"]["status"].format(point=point)))
@@ -222,14 +262,15 @@ def _point_state(
         if cancelled and code in (130, 137, 143):
             return JobState.CANCELLED, "cancelled", code
         return JobState.FAILED, f"exit code {code}", code
+    started = (run.dir / "local" / f"{index}.{point}.started").exists()
+    if cancelled and not started:
+        return JobState.CANCELLED, "cancelled", None
     if skipped is not None:
         return JobState.FAILED, skipped, None
     if alive is None:
         return JobState.UNKNOWN, None, None
     if alive:
-        if (run.dir / "local" / f"{index}.{point}.started").exists():
-            return JobState.RUNNING, None, None
-        return JobState.PENDING, None, None
+        return (JobState.RUNNING if started else JobState.PENDING), None, None
     if cancelled:
         return JobState.CANCELLED, "cancelled", None
     return JobState.FAILED, "ended without an exit status (killed?)", None
@@ -305,21 +346,35 @@ def _same_process(pid: int, start_time: int | None, allow_zombie: bool = False) 
     return start_time is None or int(stat[19]) == start_time
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+GROUP, SESSION = 2, 3
+"""Where `_stat` has a process's group and its session."""
 
 
-def _group_alive(pgid: int) -> bool:
-    """True while some process of group ``pgid`` is alive (zombies do not count)."""
+def _members(field: int, ident: int) -> list[int]:
+    """The live processes (zombies do not count) whose ``field`` (`GROUP` or `SESSION`) is
+    ``ident``."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return False
+        return []
+    found = []
     for entry in entries:
         if not entry.isdigit():
             continue
         stat = _stat(int(entry))
-        if stat is not None and stat[2] == str(pgid) and stat[0] not in ("Z", "X"):
-            return True
-    return False
+        if stat is not None and stat[field] == str(ident) and stat[0] not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def _is_point_of(pid: int, supervisor: int) -> bool:
+    """True when ``pid`` leads a point's process group in the session of ``supervisor``
+    (so a pid reused by another process is never signalled)."""
+    stat = _stat(pid)
+    return stat is not None and stat[GROUP] == str(pid) and stat[SESSION] == str(supervisor)
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)

@@ -31,7 +31,8 @@ A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is 
 **failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at once
 (``--kill-on-invalid-dep=yes``); if it is still pending (a script that asked
 ``kill-on-invalid-dep=no``), `status` cancels it. Either way it then reads as failed, never as
-cancelled; only `cancel` makes a run's jobs cancelled.
+cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some elements: their
+ids are kept in ``run.state["slurm"]["cancelled_elements"]``).
 
 **Logs** come from the files the scripts name (``--output``/``--error``, ``%A``/``%a``/``%j``/
 ``%x``/``%N``/``%u`` filled in from what the tools said); an array's elements each under a
@@ -367,6 +368,7 @@ class SlurmTarget(Target):
             status.state is JobState.CANCELLED
             and parent is not None
             and not run.state.get("slurm", {}).get("cancelled")
+            and eid not in run.state["slurm"].get("cancelled_elements", ())
             and not (run.state["slurm"]["last"].get(eid) or {}).get("node")
         )
         if not (pending_forever or killed or inferred):
@@ -576,6 +578,19 @@ class SlurmTarget(Target):
     def cancel(self, run: RunHandle) -> None:
         ids = [j.id for j in run.jobs]
         run.state.setdefault("slurm", {})["cancelled"] = time.time()
+        if ids:
+            self._scancel(ids, strict=True)
+
+    def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
+        """``scancel`` the array elements (``123_4``) that run those points, or a plain job
+        that runs one of them."""
+        ids = []
+        for ref in run.jobs:
+            wanted = points.get(ref.task, ())
+            offset = int(ref.extra.get("offset", 0))
+            ids += [element_id(ref.id, i) for i in _indices(ref) if offset + (i or 0) in wanted]
+        slurm = run.state.setdefault("slurm", {})
+        slurm["cancelled_elements"] = sorted({*slurm.get("cancelled_elements", []), *ids})
         if ids:
             self._scancel(ids, strict=True)
 

@@ -20,7 +20,9 @@ What it does, in order:
    point's stdout and stderr go to its log (``logs.output`` in ``tasks.json``), truncated when
    it starts; ``local/<task index>.<point>.started`` holds its pid. The artifact writes the
    point's exit status beside its log; if bash ends before it could (a failing ``setup``
-   line), the supervisor writes the status itself.
+   line), the supervisor writes the status itself. Each point leads a process group of its
+   own (in this process's session), so ``cancel --point`` stops it and its children alone; a
+   point whose `cancel_marker` exists is not started (and is stopped if it was just started).
 
 The states that `LocalTarget.status` reports are read from those files and from whether this
 process is still alive (by pid *and* start time, so a reused pid is not mistaken for it).
@@ -28,8 +30,10 @@ process is still alive (by pid *and* start time, so a reused pid is not mistaken
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +83,10 @@ def _run_points(
     while queue or running:
         while queue and len(running) < limit:
             point = queue.pop(0)
+            cancelled = cancel_marker(run_dir / "local", index, point)
+            if cancelled.exists():
+                ok = False
+                continue
             pid = _start(artifact, point, cwd, Path(output.format(point=point)))
             if pid is None:
                 _put(Path(status_file.format(point=point)), "127\n")
@@ -86,6 +94,9 @@ def _run_points(
                 continue
             _put(run_dir / "local" / f"{index}.{point}.started", f"{pid}\n")
             running[pid] = point
+            if cancelled.exists():  # cancelled between the look above and the started file
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGTERM)
         if not running:
             break
         pid, wait_status = os.wait()
@@ -113,6 +124,7 @@ def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
+                preexec_fn=os.setpgrp,  # a group of its own; this process has no threads
             )
         except OSError as exc:
             handle.write(f"nemorun: cannot start point {point}: {exc}\n".encode())
@@ -120,6 +132,11 @@ def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
     # The pid is reaped by os.wait above; stop Popen from warning that it is still running.
     process.returncode = 0
     return process.pid
+
+
+def cancel_marker(state_dir: Path, index: int, point: int) -> Path:
+    """The file whose presence says that point ``point`` of task ``index`` is cancelled."""
+    return state_dir / f"{index}.{point}.cancelled"
 
 
 def _put(path: Path, text: str) -> None:

@@ -43,6 +43,8 @@ _SHARED = {
 }
 """``{_ref_: task.model}``: how JSON and TOML write a sub-config shared with another place."""
 
+_PARTIAL = {"required": ["_partial_"], "properties": {"_partial_": {"const": True}}}
+
 
 PARTIAL_WHEN = ("extends", "sweep")
 """Top-level keys that make a spec partial: its base specs or its sweep may give the keys it
@@ -196,8 +198,8 @@ class _Builder:
         if with_target:  # a config may be a reference to one written elsewhere, alone
             out["if"] = {"required": [REF_KEY]}
             out["then"] = _SHARED
-            if required:
-                out["else"] = {"required": required}
+            if required:  # …and a partial one (`_partial_: true`) may leave any argument out
+                out["else"] = {"if": _PARTIAL, "else": {"required": required}}
         elif required:
             out["required"] = required
         out["additionalProperties"] = (

@@ -273,6 +273,8 @@ def test_a_long_task_cancelled_is_cancelled_and_its_container_gone(
     target = DockerTarget()
     run.jobs = target.submit(run)
     wait_until(target, run, lambda s: s[0].state is JobState.RUNNING, timeout=30)
+    # Running is the container's state: its first line may come a moment later (under load).
+    wait_until(target, run, lambda s: list(target.logs(run, run.jobs[0])) != [], timeout=30)
     assert containers(on_engine, name) == [f"nemorun-{name}-{run.id}-0"]
     # status and cancel talk to the engine the run was submitted to, whatever DOCKER_HOST is now
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -288,6 +290,32 @@ def test_a_long_task_cancelled_is_cancelled_and_its_container_gone(
     time.sleep(0.5)  # nothing starts after a cancel
     assert containers(on_engine, name) == []
     assert not (run.dir / "docker" / "1.started").exists()
+
+
+def test_cancelling_some_points_leaves_the_others_running(
+    on_engine: dict[str, str], name: str, tasks_dir: Path, tmp_path: Path
+) -> None:
+    spec = python_spec(
+        name, tasks_dir, {"_target_": "launchtasks:nap", "seconds": 2}, seconds=[2, 300, 2, 300]
+    )
+    run = make_run(tmp_path, spec)
+    run.state["max_parallel"] = 2  # 0 and 1 run, then 2 and 3 in turn
+    target = DockerTarget()
+    run.jobs = target.submit(run)
+    wait_until(target, run, lambda s: s[1].state is JobState.RUNNING, timeout=30)
+
+    target.cancel_points(run, {"task": (1, 3)})  # one running, one not started yet
+    statuses = wait_until(target, run, all_final)
+
+    assert [(s.point, s.state) for s in statuses] == [
+        (0, JobState.COMPLETED),
+        (1, JobState.CANCELLED),
+        (2, JobState.COMPLETED),
+        (3, JobState.CANCELLED),
+    ]
+    assert not (run.dir / "docker" / f"{run.jobs[3].id}.started").exists()
+    assert list(target.logs(run, run.jobs[3], follow=True)) == []  # never started
+    assert containers(on_engine, name) == []
 
 
 def test_cancelling_a_finished_run_changes_nothing(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,15 +85,16 @@ def test_a_long_job_cancelled_is_cancelled_and_its_processes_are_gone(tmp_path: 
     pid = int(run.record.jobs[0].extra["pid"])
     [status] = run.cancel()
     assert status.state is JobState.CANCELLED
-    assert not _group_has_live_process(pid)
+    assert not _session_has_live_process(pid)
     assert [line for _, line in run.logs()] == ["started"]
     assert not marker.exists()
 
 
-def _group_has_live_process(pgid: int) -> bool:
-    from nemorun.launchers.local import _group_alive
+def _session_has_live_process(sid: int) -> bool:
+    """True while a process of the supervisor's session (it and every point) is alive."""
+    from nemorun.launchers.local import SESSION, _members
 
-    return _group_alive(pgid)
+    return bool(_members(SESSION, sid))
 
 
 def test_a_sweep_runs_at_most_max_parallel_points_at_once(tmp_path: Path) -> None:
@@ -126,6 +128,102 @@ def test_a_sweep_runs_at_most_max_parallel_points_at_once(tmp_path: Path) -> Non
     assert [line for line in logs if line.startswith("==>")] == [
         f"==> point {p}: {run.record.dir}/logs/sweep3.{p}.log <==" for p in range(3)
     ]
+
+
+# A point that leaves its pid, then waits for a file ("go") or, for point 1, for ever.
+WAITING_MODULE = """
+import os
+import pathlib
+import time
+
+
+def work(flags: str, point: int = 0) -> None:
+    d = pathlib.Path(flags)
+    (d / f"{point}.pid").write_text(str(os.getpid()))
+    while point == 1 or not (d / "go").exists():
+        time.sleep(0.05)
+    print(f"point {point} done")
+"""
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_cancelling_one_running_point_leaves_the_others_running(tmp_path: Path) -> None:
+    (tmp_path / "waiting.py").write_text(WAITING_MODULE)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    path = spec(
+        tmp_path,
+        "waiting.yaml",
+        f"""
+        nemorun: 1
+        name: waiting
+        pythonpath: ["."]
+        task: {{_target_: waiting:work, flags: "{flags}"}}
+        sweep:
+          point: [0, 1, 2]
+        """,
+    )
+    run = launch(path, max_parallel=3)
+    _wait_for(lambda: all((flags / f"{p}.pid").exists() for p in range(3)))
+    task_pid = int((flags / "1.pid").read_text())  # the Python process, a child of bash
+    statuses = run.cancel_points([1])
+    assert [(s.point, s.state) for s in statuses] == [
+        (0, JobState.RUNNING),
+        (1, JobState.CANCELLED),
+        (2, JobState.RUNNING),
+    ]
+    assert not _same_process(task_pid, None)
+    (flags / "go").touch()
+    assert run.wait() is JobState.CANCELLED  # the run as a whole: one point cancelled
+    assert [(s.point, s.state) for s in run.status()] == [
+        (0, JobState.COMPLETED),
+        (1, JobState.CANCELLED),
+        (2, JobState.COMPLETED),
+    ]
+    logs = [line for _, line in run.logs()]
+    assert "point 0 done" in logs and "point 2 done" in logs and "point 1 done" not in logs
+    supervisor = int(run.record.jobs[0].extra["pid"])
+    _wait_for(lambda: not _session_has_live_process(supervisor))  # it ends just after
+
+
+def test_a_cancelled_point_that_has_not_started_never_starts(tmp_path: Path) -> None:
+    (tmp_path / "waiting.py").write_text(WAITING_MODULE)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    path = spec(
+        tmp_path,
+        "queued.yaml",
+        f"""
+        nemorun: 1
+        name: queued
+        pythonpath: ["."]
+        task: {{_target_: waiting:work, flags: "{flags}"}}
+        sweep:
+          point: [0, 2, 3]
+        """,
+    )
+    run = launch(path, max_parallel=1)  # one at a time: 2 and 3 wait for 0
+    _wait_for(lambda: (flags / "0.pid").exists())
+    statuses = run.cancel_points([1])  # sweep point 1: the value 2, not started yet
+    assert [(s.point, s.state) for s in statuses] == [
+        (0, JobState.RUNNING),
+        (1, JobState.CANCELLED),
+        (2, JobState.PENDING),
+    ]
+    (flags / "go").touch()
+    run.wait()
+    assert [(s.point, s.state) for s in run.status()] == [
+        (0, JobState.COMPLETED),
+        (1, JobState.CANCELLED),
+        (2, JobState.COMPLETED),
+    ]
+    assert not (flags / "2.pid").exists() and (flags / "3.pid").exists()
 
 
 def test_tasks_run_in_order_and_a_failed_dependency_stops_its_dependants(tmp_path: Path) -> None:

@@ -447,6 +447,43 @@ def test_cancel_a_long_job(target: SlurmTarget, runs: list[RunHandle], tmp_path:
 
 
 @pytest.mark.slow
+def test_cancel_some_points_of_a_split_array(
+    target: SlurmTarget, runs: list[RunHandle], tmp_path: Path
+) -> None:
+    """``cancel_points`` stops those elements only; a later part's element by its offset."""
+    (tmp_path / "napper.py").write_text(
+        "import time\n\n\ndef nap(seconds: int) -> None:\n"
+        "    time.sleep(seconds)\n    print(f'slept {seconds}')\n"
+    )
+    path = tmp_path / "points.yaml"
+    path.write_text(
+        f"nemorun: 1\nname: points\npythonpath: [{tmp_path}]\n"
+        "task: {_target_: napper:nap, seconds: 1}\nexecutor: {target: slurm}\n"
+        "sweep: {task.seconds: [3, 300, 301, 4]}\n"
+    )
+    run = compiled_run(tmp_path, path, "executor.max_array_size=2")
+    runs.append(run)
+    run.jobs = target.submit(run)
+    first, second = run.jobs
+    assert (first.points, second.points) == ((0, 1), (2, 3))
+    deadline = time.monotonic() + 60
+    while by_id(target.status(run))[f"{first.id}_1"].state is not JobState.RUNNING:
+        assert time.monotonic() < deadline, "point 1 never ran"
+        time.sleep(0.2)
+    target.cancel_points(run, {"task": (1, 2)})  # one running, one maybe not yet
+    statuses = wait_final(target, run)
+    assert [(s.id, s.point, s.state) for s in statuses] == [
+        (f"{first.id}_0", 0, JobState.COMPLETED),
+        (f"{first.id}_1", 1, JobState.CANCELLED),
+        (f"{second.id}_0", 2, JobState.CANCELLED),
+        (f"{second.id}_1", 3, JobState.COMPLETED),
+    ]
+    assert run.state["slurm"]["cancelled_elements"] == sorted([f"{first.id}_1", f"{second.id}_0"])
+    lines = list(target.logs(run, first)) + list(target.logs(run, second))
+    assert "slept 3" in lines and "slept 4" in lines and "slept 300" not in lines
+
+
+@pytest.mark.slow
 def test_failed_job_and_its_never_satisfied_dependant(
     target: SlurmTarget, runs: list[RunHandle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
