@@ -17,7 +17,7 @@ from typing import Any
 
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors, format_path
 from nemorun.schemas import versions
-from nemorun.schemas.source import Document, load_document
+from nemorun.schemas.source import Document, check_size, display_name, load_document
 
 EXTENDS_KEY = "extends"
 REF_KEY = "_ref_"
@@ -41,6 +41,7 @@ def compose(path: Path) -> Composed:
     composed = _compose(document, (path.resolve(),))
     composed.root = document
     resolve_refs(composed.tree, composed.origins)
+    check_size(composed.tree, display_name(path))  # ``_ref_`` can share as YAML aliases do
     return composed
 
 

@@ -106,8 +106,67 @@ def load_document(path: Path) -> Document:
     return parse_document(text, path, display)
 
 
+MAX_DEPTH = 100
+"""Deeper nesting than this is refused: no spec needs it, and every later stage walks the tree."""
+MAX_PATHS = 200_000
+"""More key paths than this (counting every path through a YAML alias) is refused at once: a
+few lines of nested aliases can name billions of paths (an alias bomb)."""
+
+
 def parse_document(text: str, path: Path, display: str | None = None) -> Document:
     display = display or display_name(path)
+    try:
+        document = _parse(text, path, display)
+    except RecursionError:
+        raise SpecErrors([_too_deep(Origin(display))]) from None
+    check_size(document.tree, display)
+    return document
+
+
+def _too_deep(origin: Origin) -> SpecError:
+    return SpecError(
+        f"the spec nests more than {MAX_DEPTH} levels deep",
+        origin=origin,
+        suggestion="flatten it: no experiment needs this depth",
+    )
+
+
+def check_size(tree: Any, display: str) -> None:
+    """Refuse a tree deeper than `MAX_DEPTH` or with more than `MAX_PATHS` key paths, walking
+    each shared node once (so the check itself is linear in the file)."""
+    paths: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(tree, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise SpecErrors([_too_deep(Origin(display))])
+        children = list(node.values()) if isinstance(node, dict) else list(node)
+        if done:
+            count = len(children)
+            for child in children:
+                count += paths.get(id(child), 0)
+            paths[id(node)] = count
+            if count > MAX_PATHS:
+                raise SpecErrors(
+                    [
+                        SpecError(
+                            f"the spec names more than {MAX_PATHS:,} key paths (counting every "
+                            "path through its shared parts: YAML aliases, _ref_)",
+                            origin=Origin(display),
+                            suggestion="aliases of aliases multiply: write the values out, or "
+                            "share fewer levels",
+                        )
+                    ]
+                )
+        elif id(node) not in paths:
+            paths[id(node)] = 0  # a cycle back here counts nothing more
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children)
+
+
+def _parse(text: str, path: Path, display: str) -> Document:
     suffix = path.suffix.lower()
     if suffix in TOML_SUFFIXES:
         return _load_toml(text, path, display)
@@ -177,6 +236,10 @@ def _yaml_syntax_error(exc: Any, text: str, display: str) -> SpecError:
     return SpecError(f"YAML syntax error: {problem}", origin=origin, suggestion=suggestion)
 
 
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
 class _YamlBuilder:
     """Turns composed YAML nodes into plain values, recording positions; aliases stay shared."""
 
@@ -192,6 +255,8 @@ class _YamlBuilder:
     def build(self, node: Any, path: KeyPath, key_node: Any = None) -> Any:
         import yaml
 
+        if len(path) > MAX_DEPTH:
+            raise SpecErrors([_too_deep(self._origin(node, key_node))])
         self._record(node, path, key_node)
         if id(node) in self.building:
             self.errors.append(
@@ -207,12 +272,36 @@ class _YamlBuilder:
             self._record_below(node, path, set())
             return self.memo[id(node)]
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if node.tag not in _COLLECTION_TAGS:
+                self.errors.append(
+                    SpecError(
+                        f"the YAML tag {node.tag} is not supported",
+                        path=path,
+                        origin=self._origin(node, key_node).at_value(),
+                        suggestion="remove the tag: a spec holds plain mappings, lists and scalars",
+                    )
+                )
             self.building.add(id(node))
             try:
                 return self._build_collection(node, path)
             finally:
                 self.building.discard(id(node))
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            if node.tag == _TIMESTAMP:  # a date is no spec value: the text, as a str gets it
+                value = node.value
+            else:
+                value = self.loader.construct_object(node, deep=True)
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            message = str(exc).split(":")[0] if "Exceeds the limit" in str(exc) else str(exc)
+            self.errors.append(
+                SpecError(
+                    f"cannot read this value: {message}",
+                    path=path,
+                    origin=self._origin(node, key_node).at_value(),
+                    suggestion="quote it if it is text; numbers this long are not supported",
+                )
+            )
+            value = None
         self.memo[id(node)] = value
         return value
 
@@ -289,7 +378,7 @@ class _YamlBuilder:
         """Origins for the paths under a second reference to a shared node."""
         import yaml
 
-        if id(node) in stack or len(path) > 64:
+        if id(node) in stack or len(path) > MAX_DEPTH or len(self.origins) > MAX_PATHS:
             return
         stack = stack | {id(node)}
         if isinstance(node, yaml.MappingNode):
@@ -367,7 +456,35 @@ def _load_toml(text: str, path: Path, display: str) -> Document:
                 )
             ]
         ) from None
-    return Document(path, display, tree, _toml_key_lines(text, display))
+    origins = _toml_key_lines(text, display)
+    dates = list(_toml_dates(tree, ()))
+    if dates:
+        raise SpecErrors(
+            [
+                SpecError(
+                    "a TOML date or time is no spec value",
+                    at,
+                    find_origin(origins, at),
+                    found=str(value),
+                    suggestion=f'quote it to pass the text: "{value}"',
+                )
+                for at, value in dates
+            ]
+        )
+    return Document(path, display, tree, origins)
+
+
+def _toml_dates(node: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
+    import datetime
+
+    if isinstance(node, (datetime.date, datetime.time)):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, child in node.items():
+            yield from _toml_dates(child, (*path, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _toml_dates(child, (*path, i))
 
 
 def _split_toml_key(raw: str) -> list[str]:

@@ -27,7 +27,7 @@ from nemorun.errors import (
     did_you_mean,
     format_path,
 )
-from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator
+from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator, is_env_template
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.options import (
@@ -432,6 +432,8 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
         call.partial = True  # the graph's root is always a Partial, called by the job
         return TaskSpec(name, path, call=call)
     if "script" in raw:
+        if _env_read_by_nemorun(v, raw["script"], (*path, "script")):
+            return None
         script = _instantiate(_own_options(v, raw, ScriptTask, path))
         return TaskSpec(name, path, script=script) if script is not INVALID else None
     if "command" in raw:
@@ -536,8 +538,27 @@ def _instantiate(value: Any) -> Any:
 def _optional_str(v: Validator, tree: dict[str, Any], key: str) -> str | None:
     if key not in tree or tree[key] is None:
         return None
+    if _env_read_by_nemorun(v, tree[key], (key,)):
+        return None
     value = v.value(tree[key], str, (key,))
     return value if value is not INVALID else None
+
+
+def _env_read_by_nemorun(v: Validator, raw: Any, path: KeyPath) -> bool:
+    """True, after a located error, when a setting nemorun itself reads (the run's name, a
+    template directory, a script's path) is an environment reference, read only by the job."""
+    if not is_env_template(raw):
+        return False
+    v._error(
+        path,
+        "nemorun reads this setting itself, before the job runs, so it cannot come from the "
+        "job's environment",
+        found=repr(raw),
+        suggestion="write the value here (environment references are for task arguments and "
+        "executor.env)",
+        at_value=True,
+    )
+    return True
 
 
 def _at_value(origins: dict[KeyPath, Origin], path: KeyPath) -> Origin | None:
@@ -565,7 +586,7 @@ def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> 
 
 def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path | None:
     raw = tree.get("templates")
-    if raw is None:
+    if raw is None or _env_read_by_nemorun(v, raw, ("templates",)):
         return None
     value = v.value(raw, str, ("templates",))
     if value is INVALID:

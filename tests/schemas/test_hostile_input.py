@@ -1,0 +1,88 @@
+"""Hostile and broken spec files: each is a located error (exit 2), never a traceback or a hang,
+and never a value silently changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES, CliResult
+
+Cli = Callable[..., CliResult]
+
+
+def deep(kind: str, levels: int) -> str:
+    if kind == "yaml":
+        return (
+            "nemorun: 1\ntask:\n  command: 'true'\n  env: " + "{a: " * levels + "1" + "}" * levels
+        )
+    if kind == "json":
+        inner = '{"a": ' * levels + "1" + "}" * levels
+        return '{"nemorun": 1, "task": {"command": "true", "env": ' + inner + "}}"
+    return 'nemorun = 1\n[task]\ncommand = "true"\nenv = ' + "{a = " * levels + "1" + "}" * levels
+
+
+def alias_bomb() -> str:
+    lines = ["nemorun: 1", "a0: &a0 [x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, 30)]
+    return "\n".join([*lines, "task: {command: 'true', env: {X: *a29}}"]) + "\n"
+
+
+def ref_bomb() -> str:
+    tree: dict[str, object] = {"nemorun": 1, "a0": ["x", "x"]}
+    for i in range(1, 30):
+        tree[f"a{i}"] = [{"_ref_": f"a{i - 1}"}, {"_ref_": f"a{i - 1}"}]
+    tree["task"] = {"command": "true", "env": {"X": {"_ref_": "a29"}}}
+    return json.dumps(tree)
+
+
+QUICK = f"nemorun: 1\npythonpath: [{EXAMPLES}]\ntask:\n  _target_: trainlib:train\n"
+V1, CMD = "nemorun: 1\n", "task: {command: 'true'}\n"
+READ_HERE = "nemorun reads this setting itself"
+CASES = [
+    ("deep.yaml", deep("yaml", 600), "nests more than 100 levels"),
+    ("deep.json", deep("json", 600), "nests more than 100 levels"),
+    ("deep.toml", deep("toml", 600), "nests more than 100 levels"),
+    ("bomb.yaml", alias_bomb(), "more than 200,000 key paths"),
+    ("bomb.json", ref_bomb(), "more than 200,000 key paths"),
+    (
+        "big.yaml",
+        QUICK + "  model: {}\n  optim: {}\n  steps: " + "9" * 5000 + "\n",
+        "task.steps: cannot read this value",
+    ),
+    ("tag.yaml", V1 + "task: !foo {command: 'true'}\n", "tag.yaml:2:7: task: the YAML tag !foo"),
+    ("tagseq.yaml", V1 + "task: {command: !!set [a]}\n", "the YAML tag"),
+    (
+        "date.toml",
+        'nemorun = 1\n[task]\ncommand = "true"\nwhen = 1979-05-27\n',
+        "date.toml:4:1: task.when: a TOML date",
+    ),
+    ("name.yaml", V1 + "name: ${oc.env:X}\n" + CMD, f"name.yaml:2:7: name: {READ_HERE}"),
+    ("templates.yaml", V1 + "templates: ${oc.env:X}\n" + CMD, f"templates: {READ_HERE}"),
+    ("script.yaml", V1 + "task: {script: '${oc.env:X}'}\n", f"task.script: {READ_HERE}"),
+    ("target.yaml", V1 + CMD + "executor: {target: 1}\n", "executor.target"),
+    ("intkey.yaml", V1 + CMD + "1: 2\n", "unknown top-level key"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("command", ["validate", "compile"])
+def test_hostile_file_is_a_located_error(
+    cli: Cli, workdir: Path, name: str, text: str, message: str, command: str
+) -> None:
+    (workdir / name).write_text(text, encoding="utf-8")
+    result = cli(command, name)
+    assert result.code == 2, result.err
+    assert message in result.err
+    assert "internal error" not in result.err and "Traceback" not in result.err
+
+
+def test_a_yaml_date_reaches_the_job_as_the_text_written(cli: Cli, workdir: Path) -> None:
+    (workdir / "d.yaml").write_text(
+        QUICK + "  model: {}\n  optim: {}\n  steps: 1\n  tag: 2024-01-01\n", encoding="utf-8"
+    )
+    result = cli("compile", "d.yaml")
+    assert result.code == 0, result.err
+    assert "tag='2024-01-01'" in result.out
