@@ -158,7 +158,7 @@ env_text: pre-${oc.env:A,x}-${oc.env:B,y}
 def test_environment_references_are_read_where_the_job_runs(tmp_path: Path) -> None:
     spec = probe_spec(tmp_path, ENV_TASK)
     source = entry_point(load(spec)).source
-    assert "int(os.environ.get('COUNT', '7'))" in source
+    assert "count=env_value('${oc.env:COUNT,7}', to=int)" in source
 
     defaults = run_probe(tmp_path, spec)
     assert (defaults["count"], defaults["env_flag"], defaults["env_path"]) == (7, False, None)
