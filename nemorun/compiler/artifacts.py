@@ -161,7 +161,8 @@ class Job:
     env: tuple[tuple[str, str | EnvRef], ...]
     setup: tuple[str, ...]
     workdir: str | None
-    pythonpath: str | None
+    pythonpath: tuple[str, ...]
+    """The spec's code directories; every target adds them by `render.pythonpath_export`."""
     launcher: LauncherOptions = dataclasses.field(default_factory=LauncherOptions)
     """How the task's processes start: ``kind`` none, or torchrun (`nemorun.compiler.torchrun`)."""
     run: RunContext | None = None
@@ -383,7 +384,7 @@ def make_job(
         env=_env(spec),
         setup=tuple(options.setup),
         workdir=options.workdir,
-        pythonpath=":".join(str(p) for p in spec.pythonpath) or None,
+        pythonpath=tuple(str(p) for p in spec.pythonpath),
         launcher=spec.launcher,
         run=run,
         task=task,

@@ -9,11 +9,12 @@ environment are honoured as usual.
 How the job gets its code, and where it starts:
 
 - **Code**: every ``pythonpath`` directory of the spec (absolute host paths, resolved when the
-  spec is loaded) is mounted read-only at the *same* path in the container, and ``PYTHONPATH``
-  lists them, so the generated entry imports the task's code exactly as on the host; the
-  image provides Python and the code's dependencies, never nemorun. A ``container.mounts``
-  entry with the same container path replaces the automatic mount. An ``env`` value for
-  ``PYTHONPATH`` replaces the automatic one.
+  spec is loaded) is mounted read-only at the *same* path in the container and put in front of
+  the container's ``PYTHONPATH`` (the ``env`` value, else the image's) by the ``sh`` prologue
+  below, the rule of every target (`render.pythonpath_export`), so the generated entry imports
+  the task's code exactly as on the host; the image provides Python and the code's
+  dependencies, never nemorun. A ``container.mounts`` entry with the same container path
+  replaces the automatic mount.
 - **Working directory**: ``workdir`` (an absolute path in the container) becomes ``--workdir``;
   without it the image's own working directory is used. Nothing else is mounted: outputs must
   go to a directory the spec mounts (``container.mounts``), since every container is removed
@@ -23,7 +24,8 @@ How the job gets its code, and where it starts:
   once, when it starts (like the local target). ``${oc.env:…}`` in *task* arguments is read by
   the entry inside the container, which sees only the image's and the job's environment.
   Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT``.
-- **setup**: the lines run inside the container, by ``sh``, before the task (each point).
+- **Prologue**: when there are code directories or ``setup`` lines, the container runs ``sh``
+  first (the image needs one): it extends ``PYTHONPATH``, runs ``setup``, then ``exec``s the task.
 - **torchrun** (``launcher: {kind: torchrun}``): one node, as for the local target: torchrun runs
   in the container (the image must have it) with ``--node-rank=0``, the rendezvous on the
   container's own ``localhost:rdzv_port`` and ``--rdzv-id`` the container's name (never
@@ -101,9 +103,10 @@ class DockerPlan:
     volumes: tuple[str, ...]
     """``--volume`` values: the code directories (read-only), then ``container.mounts``."""
     env: tuple[DockerEnv, ...]
-    """``--env`` values: ``PYTHONPATH`` (when the spec has code directories), then ``env``."""
+    """``--env`` values: the spec's ``env``."""
     setup: str | None
-    """The ``sh -c`` script that runs ``setup`` before the task, or None."""
+    """The ``sh -c`` prologue that extends ``PYTHONPATH`` and runs ``setup`` before the task,
+    or None when there is nothing to do."""
     setup_delimiter: str
     """The heredoc delimiter around ``setup``: no line of it."""
     torchrun: tuple[Word, ...] | None = None
@@ -246,8 +249,6 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
     check.done()
 
     env: list[DockerEnv] = []
-    if job.pythonpath is not None and "PYTHONPATH" not in options.env:
-        env.append(DockerEnv("PYTHONPATH", job.pythonpath, None))
     for key, value in job.env:
         variable = f"env_{key}" if isinstance(value, EnvRef) else None
         env.append(DockerEnv(key, value, variable))
@@ -267,11 +268,11 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
                 "by default: set executor.shm_size (e.g. 16g) or executor.ipc: host"
             )
 
-    from nemorun.compiler.render import heredoc_delimiter
+    from nemorun.compiler.render import heredoc_delimiter, pythonpath_export
 
-    setup = None
-    if job.setup:
-        setup = "\n".join(("set -e", *job.setup, 'exec "$@"')) + "\n"
+    prologue = [pythonpath_export(job.pythonpath)] if job.pythonpath else []
+    prologue += job.setup
+    setup = "\n".join(("set -e", *prologue, 'exec "$@"')) + "\n" if prologue else None
     plan = DockerPlan(
         image=image,
         name=name,

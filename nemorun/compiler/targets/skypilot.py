@@ -104,8 +104,8 @@ class SkyPilotPlan:
     """Values read where the job runs (``${oc.env:…}``): exported by setup and run."""
     file_mounts: tuple[tuple[str, str], ...]
     """(remote path, local path or bucket URL), the spec's own then the pythonpath copies."""
-    pythonpath: tuple[str, ...]
-    """The remote copies of the spec's ``pythonpath``, relative to ``$HOME``."""
+    pythonpath: tuple[Word, ...]
+    """The remote copies of the spec's ``pythonpath``: ``"$HOME"/.nemorun/pythonpath/<i>``."""
     workdir: str | None
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run the task on each node, or None without a launcher."""
@@ -189,7 +189,7 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
         envs=tuple((k, str(v)) for k, v in job.env if not isinstance(v, EnvRef)),
         shell_env=tuple((k, v) for k, v in job.env if isinstance(v, EnvRef)),
         file_mounts=tuple(mounts),
-        pythonpath=pythonpath,
+        pythonpath=tuple(Word.of(Var("HOME"), "/", remote) for remote in pythonpath),
         workdir=options.workdir,
         torchrun=command,
     ), []

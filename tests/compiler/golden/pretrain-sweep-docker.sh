@@ -152,9 +152,10 @@ if __name__ == "__main__":
     main()
 NEMORUN_ENTRY
 
-# setup: run by sh in each container, before the task.
+# The prologue run by sh in each container before the task: code directories, then setup.
 IFS= read -r -d '' NEMORUN_SETUP <<'NEMORUN_SETUP' || true
 set -e
+export PYTHONPATH=<ROOT>/examples"${PYTHONPATH:+:$PYTHONPATH}"
 pip list > /out/pip.txt
 exec "$@"
 NEMORUN_SETUP
@@ -176,7 +177,6 @@ run_point() {
         --volume /srv/data:/data:ro \
         --volume /srv/out:/out \
         --workdir /out \
-        --env PYTHONPATH=<ROOT>/examples \
         --env OMP_NUM_THREADS=1 \
         --env DATA_DIR="$env_DATA_DIR" \
         --env 'WANDB_NOTES=it'"'"'s a "test" $(not run)' \
