@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,8 @@ from nemorun.schemas.spec import Spec
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
+DEFAULT_PYTHON = "python3"
+"""The job's interpreter where this machine's is not reachable (containers, clouds)."""
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,12 @@ def compile_spec(
     warnings: Sequence[str] = (),
     run: RunContext | None = None,
     task: str | None = None,
+    host_python: str | None = None,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
     when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
-    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec)."""
+    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec).
+    ``host_python`` is the interpreter of the machine compiling (see `job_python`)."""
     from nemorun.compiler.targets import target_module
 
     if not spec.single_task:
@@ -272,7 +275,8 @@ def compile_spec(
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     _refuse_env_refs_in_options(spec)
-    job = make_job(spec, name, module.default_python(), run, task)
+    python = job_python(spec.executor, module.HOST_FILESYSTEM, host_python)
+    job = make_job(spec, name, python, run, task)
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import environment
 
@@ -341,16 +345,15 @@ def _refuse_env_refs_in_options(spec: Spec) -> None:
 def make_job(
     spec: Spec,
     target: str,
-    default_python: str,
+    python: str,
     run: RunContext | None = None,
     task: str | None = None,
 ) -> Job:
-    """Everything target-independent that a template needs."""
+    """Everything target-independent that a template needs; ``python`` runs Python tasks."""
     from nemorun.compiler.render import heredoc_delimiter
 
     options = spec.executor
     what = spec.task
-    python = options.python or default_python
     entry: str | None = None
     argv: tuple[str, ...] = ()
     if what.call is not None:
@@ -425,6 +428,17 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".") or "job"
 
 
-def local_python() -> str:
-    """The interpreter nemorun runs under: local jobs default to it."""
-    return sys.executable or "python3"
+def job_python(options: ExecutorOptions, host_filesystem: bool, host_python: str | None) -> str:
+    """The interpreter that runs the job's Python, by one rule for every target.
+
+    ``executor.python`` when the spec sets it. Else, when the job runs on this machine's
+    filesystem (the target's ``HOST_FILESYSTEM``: local, and Slurm, whose nodes share it) and
+    not in a container, ``host_python``: the interpreter nemorun runs under, passed in by the
+    CLI and the launcher (compile reads nothing of the machine itself). Else ``python3`` from
+    the job's own ``PATH``: a container's or a cloud machine's.
+    """
+    if options.python:
+        return options.python
+    if host_filesystem and options.container is None and host_python:
+        return host_python
+    return DEFAULT_PYTHON

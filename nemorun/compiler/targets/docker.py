@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "docker.sh.j2"
 SUFFIX = ".sh"
+HOST_FILESYSTEM = False
+"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
 LAUNCHERS = ("none", "torchrun")
 
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
@@ -116,10 +118,6 @@ class DockerPlan:
     def shell_env(self) -> tuple[DockerEnv, ...]:
         """The env values read from the submitting shell."""
         return tuple(e for e in self.env if e.variable is not None)
-
-
-def default_python() -> str:
-    return "python3"
 
 
 DEFAULT_IMAGE = "python:3.11-slim"

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "skypilot.yaml.j2"
 SUFFIX = ".yaml"
+HOST_FILESYSTEM = False
+"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
 LAUNCHERS = ("none", "torchrun")
 MACROS = Macros(
     node_rank=Word.of(Var("SKYPILOT_NODE_RANK")),
@@ -109,10 +111,6 @@ class SkyPilotPlan:
     workdir: str | None
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run the task on each node, or None without a launcher."""
-
-
-def default_python() -> str:
-    return "python3"
 
 
 def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
