@@ -188,6 +188,17 @@ class Job:
     def is_sweep(self) -> bool:
         return len(self.points) > 1
 
+    @property
+    def points_subdir(self) -> str:
+        """Where, under the run's directory, each point gets its own (``NEMORUN_POINT_DIR`` is
+        this plus ``/POINT``): ``points``, or ``points/TASK`` for one task of several."""
+        return "points" if self.task is None else f"points/{self.stem}"
+
+    @property
+    def points_dir(self) -> str | None:
+        """``RUN_DIR/points`` (see `points_subdir`) on this machine; None without a run."""
+        return None if self.run is None else f"{self.run.dir}/{self.points_subdir}"
+
 
 def load_for_target(
     path: str | Path, overrides: Sequence[str] = (), target: str | None = None

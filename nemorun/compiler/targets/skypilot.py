@@ -83,6 +83,8 @@ CLOUD_URL = re.compile(r"[a-z][a-z0-9+.-]*://")
 SKY_WORKDIR = "~/sky_workdir"
 RESERVED_ENV = ("NEMORUN_RUN_NAME", "NEMORUN_POINT")
 """Written first under ``envs`` by the template, so no ``env`` of the spec may repeat them."""
+REMOTE_RUNS = ".nemorun/runs"
+"""Under the node's home: a run's directories there (``ID/points/POINT``)."""
 PYTHONPATH_MOUNT = "~/.nemorun/pythonpath"
 """Where the spec's ``pythonpath`` directories are mounted: ``~/.nemorun/pythonpath/<i>``."""
 RESOURCES = (
@@ -109,6 +111,9 @@ class SkyPilotPlan:
     pythonpath: tuple[Word, ...]
     """The remote copies of the spec's ``pythonpath``: ``"$HOME"/.nemorun/pythonpath/<i>``."""
     workdir: str | None
+    points_dir: Word | None = None
+    """With a run: ``"$HOME"/.nemorun/runs/ID/points`` on the node, each point's directory's
+    parent (the run's own directory is on the launching machine)."""
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run the task on each node, or None without a launcher."""
 
@@ -189,6 +194,11 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
         file_mounts=tuple(mounts),
         pythonpath=tuple(Word.of(Var("HOME"), "/", remote) for remote in pythonpath),
         workdir=options.workdir,
+        points_dir=(
+            Word.of(Var("HOME"), f"/{REMOTE_RUNS}/{job.run.id}/{job.points_subdir}")
+            if job.run is not None
+            else None
+        ),
         torchrun=command,
     ), []
 
