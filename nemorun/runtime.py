@@ -6,9 +6,10 @@ Three places turn an environment text into an argument's value, and they must ag
 which needs no nemorun. All three use the functions below: the entry embeds their source
 verbatim (`ENTRY_FUNCTIONS`), so what ``validate`` accepts is exactly what the job reads.
 
-That is why these functions are self-contained: they use only each other and the modules
-``enum``, ``os``, ``pathlib`` and ``re``, imported whole. `nemorun.schemas.convert.env_reading`
-turns a type hint into their ``to`` / ``optional`` / ``choices`` arguments.
+That is why these functions are self-contained: they use only each other, `ENV_REFERENCE` and
+the modules ``enum``, ``os``, ``pathlib`` and ``re``, imported whole.
+`nemorun.schemas.convert.env_reading` turns a type hint into their ``to`` / ``optional`` /
+``choices`` arguments.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import os
 import pathlib
 import re
 from typing import Any
+
+ENV_REFERENCE = r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}"
+"""``${oc.env:VAR[,default]}``: group 1 the variable, group 2 the default (None without one)."""
 
 
 def env_value(template: str, to: Any = None, optional: bool = False, choices: Any = ()) -> Any:
@@ -36,7 +40,7 @@ def env_expand(template: str) -> str:
             raise KeyError(f"environment variable '{name}' is not set and has no default")
         return default.strip()
 
-    return re.sub(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}", one, template)
+    return re.sub(ENV_REFERENCE, one, template)
 
 
 def env_convert(
@@ -95,6 +99,7 @@ def _env_expected(kind: Any) -> str:
 
 
 ENTRY_FUNCTIONS = (env_value, env_expand, env_convert, _env_scalar, _env_expected)
-"""What a generated entry point embeds (in this order) to read its environment references."""
+"""What a generated entry point embeds (in this order, after `ENV_REFERENCE`) to read its
+environment references."""
 ENTRY_MODULES = ("enum", "os", "pathlib", "re")
 """The modules those functions use, imported whole by the entry."""

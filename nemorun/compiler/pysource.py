@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from nemorun.errors import KeyPath, SpecError
-from nemorun.runtime import ENTRY_FUNCTIONS, ENTRY_MODULES
+from nemorun.runtime import ENTRY_FUNCTIONS, ENTRY_MODULES, ENV_REFERENCE
 from nemorun.schemas.convert import Call, EnvRef, env_reading
 
 WIDTH = 96
@@ -40,7 +40,7 @@ INDENT = "    "
 # Names the generated module defines or imports itself; user objects never take them.
 RESERVED = frozenset(
     {"os", "sys", "functools", "pathlib", "enum", "re", "main", "AXES", "POINTS", "at"}
-    | {"_this_point", *(f.__name__ for f in ENTRY_FUNCTIONS)}
+    | {"_this_point", "ENV_REFERENCE", *(f.__name__ for f in ENTRY_FUNCTIONS)}
 )
 
 
@@ -282,6 +282,9 @@ _WRITERS: list[tuple[type | tuple[type, ...], Callable[[Writer, Any, KeyPath], D
     ((set, frozenset), Writer._set),
 ]
 HELPERS = {
-    "env_value": "\n\n\n".join(inspect.getsource(f).rstrip("\n") for f in ENTRY_FUNCTIONS),
+    "env_value": "\n\n\n".join(
+        [f"ENV_REFERENCE = {ENV_REFERENCE!r}"]
+        + [inspect.getsource(f).rstrip("\n") for f in ENTRY_FUNCTIONS]
+    ),
 }
 """Functions an entry point defines when it uses them, by name."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
-from nemorun.runtime import env_convert
+from nemorun.runtime import ENV_REFERENCE, env_convert
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.source import find_origin
@@ -36,7 +36,7 @@ from nemorun.schemas.source import find_origin
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
 REF_KEY = "_ref_"
-ENV_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
+ENV_REF = re.compile(ENV_REFERENCE)
 
 
 class _Invalid:

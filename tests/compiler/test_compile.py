@@ -24,10 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CliResult
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -569,3 +571,24 @@ def test_one_rule_picks_the_jobs_python_on_every_target(
     if python == HOST_PYTHON:
         plain = compile_spec(loaded, warnings=warnings).main.text
         assert 'python3 -c "$NEMORUN_ENTRY"' in plain
+
+
+@pytest.mark.parametrize("target", ["local", "slurm", "docker", "skypilot"])
+def test_env_cannot_set_what_nemorun_gives_the_job(
+    cli: Callable[..., CliResult], workdir: Path, target: str
+) -> None:
+    # On Slurm `env: {NEMORUN_POINT: …}` used to override the array index: every element
+    # silently ran the same point.
+    (workdir / "job.yaml").write_text(
+        "nemorun: 1\nname: job\ntask: {command: 'echo $NEMORUN_POINT'}\n"
+        f"executor:\n  target: {target}\n  env: {{NEMORUN_POINT: '3', NEMORUN_POINT_DIR: /x}}\n",
+        encoding="utf-8",
+    )
+    result = cli("compile", "job.yaml")
+    assert result.code == 2 and result.out == ""
+    assert result.error_lines == [
+        "job.yaml:6:9: executor.env.NEMORUN_POINT: nemorun sets NEMORUN_POINT itself; "
+        "use a name of your own",
+        "job.yaml:6:29: executor.env.NEMORUN_POINT_DIR: nemorun sets NEMORUN_POINT_DIR "
+        "itself; use a name of your own",
+    ]

@@ -200,6 +200,20 @@ def test_a_sweep_is_one_entry_with_a_table_of_points(tmp_path: Path) -> None:
     assert [r["point"] for r in seen] == ["0", "1", "2", "3"]
 
 
+def test_a_swept_environment_reference_reads_like_any_other(tmp_path: Path) -> None:
+    # Swept env values of optional and bool types used to be refused: they now use the same
+    # embedded reading as unswept ones.
+    spec = probe_spec(
+        tmp_path,
+        "maybe: 1\nenv_flag: false",
+        extra="sweep:\n  maybe: ['${oc.env:MAYBE,}', 3]\n  env_flag: ['${oc.env:FLAG,on}']\n",
+    )
+    seen = [run_probe(tmp_path, spec, {"NEMORUN_POINT": str(i)}) for i in range(2)]
+    assert [(r["maybe"], r["env_flag"]) for r in seen] == [(None, True), (3, True)]
+    given = run_probe(tmp_path, spec, {"NEMORUN_POINT": "0", "MAYBE": "12", "FLAG": "no"})
+    assert (given["maybe"], given["env_flag"]) == (12, False)
+
+
 @pytest.mark.parametrize("point", ["", "4", "-1", "x", "٣"])
 def test_a_sweep_entry_refuses_a_missing_or_wrong_point(tmp_path: Path, point: str) -> None:
     spec = probe_spec(tmp_path, "count: 1", extra="sweep:\n  count: [1, 2, 3, 4]\n")

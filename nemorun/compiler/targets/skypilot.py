@@ -81,8 +81,6 @@ MEMORY = re.compile(r"(?P<n>\d+(?:\.\d+)?)(?:[KkMmGgTtPp][BbIi])?\+?")
 PORT_RANGE = re.compile(r"(?P<low>\d+)-(?P<high>\d+)")
 CLOUD_URL = re.compile(r"[a-z][a-z0-9+.-]*://")
 SKY_WORKDIR = "~/sky_workdir"
-RESERVED_ENV = ("NEMORUN_RUN_NAME", "NEMORUN_POINT")
-"""Written first under ``envs`` by the template, so no ``env`` of the spec may repeat them."""
 REMOTE_RUNS = ".nemorun/runs"
 """Under the node's home: a run's directories there (``ID/points/POINT``)."""
 PYTHONPATH_MOUNT = "~/.nemorun/pythonpath"
@@ -124,9 +122,6 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     check = _Checks(spec)
     check.done()  # the checks below read the values themselves
     check.name(job.name)
-    for name in RESERVED_ENV:
-        if name in options.env:
-            check.error(("env", name), f"nemorun sets {name} itself")
     if options.nodes < 1:
         check.error("nodes", "must be at least 1", found=str(options.nodes))
     located = [k for k in ("cloud", "region", "zone") if getattr(options, k) is not None]

@@ -74,6 +74,9 @@ def _this_point():
     return [values[i] for values, i in zip(AXES, POINTS[int(text)])]
 
 
+ENV_REFERENCE = '\\$\\{oc\\.env:([^,}]+)(?:,([^}]*))?\\}'
+
+
 def env_value(template: str, to: Any = None, optional: bool = False, choices: Any = ()) -> Any:
     """The value of ``template`` in this process's environment, read as `env_convert` says."""
     return env_convert(env_expand(template), to, optional, choices, template)
@@ -90,7 +93,7 @@ def env_expand(template: str) -> str:
             raise KeyError(f"environment variable '{name}' is not set and has no default")
         return default.strip()
 
-    return re.sub(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}", one, template)
+    return re.sub(ENV_REFERENCE, one, template)
 
 
 def env_convert(
