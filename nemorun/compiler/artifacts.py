@@ -75,6 +75,9 @@ class RunContext:
 
     id: str
     dir: Path
+    cwd: Path | None = None
+    """The directory the run was launched from: a job on this machine's files (local, Slurm)
+    starts there unless the spec sets ``workdir``, whichever directory submits it."""
 
     @property
     def logs_dir(self) -> Path:

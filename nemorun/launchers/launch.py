@@ -216,7 +216,7 @@ def launch(
             target,
             spec.templates,
             warnings,
-            RunContext(run_id, run_dir),
+            RunContext(run_id, run_dir, Path.cwd()),
             pythonpath,
             host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
         )

@@ -3,7 +3,8 @@
 A 3-point sweep is launched (``nemorun launch --wait``) on the local target, the test Slurm
 cluster and the test Docker engine (each skipped, saying why, when it is not there). Each point
 writes what it saw into ``$NEMORUN_POINT_DIR``, the idiom the README shows: the directory must
-be ``RUN_DIR/points/POINT``, exist before the task starts, and belong to that point alone.
+be ``RUN_DIR/points/POINT``, exist before the task starts, and belong to that point alone; and
+the working directory is the one the run was launched from (not the run's directory).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def work(lr: float) -> None:
         "dir": str(where),
         "existed": existed,
         "others": sorted(p.name for p in where.iterdir()) if existed else None,
+        "cwd": os.getcwd(),
     }
     (where / "seen.json").write_text(json.dumps(seen))
 """
@@ -94,6 +96,9 @@ def test_each_sweep_point_writes_into_its_own_directory(
     assert result.code == 0, result.err
     (run_dir,) = (workdir / "home" / "nemorun-runs").iterdir()
     seen = [json.loads((run_dir / "points" / str(i) / "seen.json").read_text()) for i in range(3)]
+    # On this machine's files the job starts where the run was launched, on every target
+    # (Slurm used to start in the run's directory, local jobs here).
+    cwd = "/" if target == "docker" else str(workdir)  # docker: the image's own
     assert seen == [
         {
             "lr": lr,
@@ -101,6 +106,7 @@ def test_each_sweep_point_writes_into_its_own_directory(
             "dir": str(run_dir / "points" / str(i)),
             "existed": True,
             "others": [],
+            "cwd": cwd,
         }
         for i, lr in enumerate([0.1, 0.2, 0.3])
     ]

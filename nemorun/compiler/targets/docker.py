@@ -16,14 +16,16 @@ How the job gets its code, and where it starts:
   dependencies, never nemorun. A ``container.mounts`` entry with the same container path
   replaces the automatic mount.
 - **Working directory**: ``workdir`` (an absolute path in the container) becomes ``--workdir``;
-  without it the image's own working directory is used. Nothing else is mounted: outputs must
-  go to a directory the spec mounts (``container.mounts``), since every container is removed
-  when its point ends (``--rm``).
+  without it the image's own working directory is used. Every container is removed when its
+  point ends (``--rm``), so outputs go to a mounted directory: the spec's ``container.mounts``,
+  or, for a launched run, the point's own ``NEMORUN_POINT_DIR`` (made by the script on this
+  machine and mounted at the same path).
 - **Environment**: ``env`` values reach the container with ``--env NAME=VALUE``, names and
   values intact; a ``${oc.env:VAR,default}`` value is read from the shell that runs the script,
   once, when it starts (like the local target). ``${oc.env:…}`` in *task* arguments is read by
   the entry inside the container, which sees only the image's and the job's environment.
-  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT``.
+  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT`` (and, launched, the run's
+  and the point's variables: the README's table).
 - **Prologue**: when there are code directories or ``setup`` lines, the container runs ``sh``
   first (the image needs one): it extends ``PYTHONPATH``, runs ``setup``, then ``exec``s the task.
 - **torchrun** (``launcher: {kind: torchrun}``): one node, as for the local target: torchrun runs
