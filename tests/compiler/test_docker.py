@@ -691,3 +691,40 @@ def test_env_pythonpath_adds_to_the_code_directories_on_every_target(
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "o.json").read_text(encoding="utf-8"))
     assert report == {"pythonpath": f"{code}:{extra}", "extra": "extra"}
+
+
+def test_the_images_own_pythonpath_follows_the_code_directories(
+    engine: dict[str, str], tmp_path: Path
+) -> None:
+    # Images such as NVIDIA's set PYTHONPATH themselves; an automatic --env used to hide it.
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "Dockerfile").write_text(f"FROM {IMAGE}\nENV PYTHONPATH=/from-image\n")
+    image = "nemorun-test-pythonpath:1"
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", image, str(tmp_path / "image")],
+        env=engine,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "ppimage.py").write_text(
+        "import os\n\n\ndef run() -> None:\n    print('PYTHONPATH=' + os.environ['PYTHONPATH'])\n"
+    )
+    spec = write_spec(
+        tmp_path / "img.yaml",
+        {
+            "nemorun": 1,
+            "name": "img",
+            "pythonpath": [str(code)],
+            "task": {"_target_": "ppimage:run"},
+            "executor": {"target": "docker", "container": {"image": image}, "network": "none"},
+        },
+    )
+
+    proc = run_script(compile_docker(spec), cwd=tmp_path, env=engine)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"PYTHONPATH={code}:/from-image\n"
