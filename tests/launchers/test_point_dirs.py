@@ -110,3 +110,38 @@ def test_each_sweep_point_writes_into_its_own_directory(
         }
         for i, lr in enumerate([0.1, 0.2, 0.3])
     ]
+
+
+def test_tasks_of_one_run_keep_their_points_apart(
+    cli: Callable[..., CliResult], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``tasks:``, point 0 of one task and point 0 of another are different directories."""
+    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
+    (workdir / "code").mkdir()
+    (workdir / "code" / "pointtask.py").write_text(TASK, encoding="utf-8")
+    spec = workdir / "two.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """\
+            nemorun: 1
+            name: two
+            pythonpath: [code]
+            tasks:
+              first: {task: {_target_: pointtask:work, lr: 0.1}}
+              second: {task: {_target_: pointtask:work, lr: 0.2}, after: [first]}
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    result = cli("launch", str(spec), "--wait")
+
+    assert result.code == 0, result.err
+    (run_dir,) = (workdir / "home" / "nemorun-runs").iterdir()
+    for task, lr in (("first", 0.1), ("second", 0.2)):
+        seen = json.loads((run_dir / "points" / task / "0" / "seen.json").read_text())
+        assert (seen["lr"], seen["dir"], seen["others"]) == (
+            lr,
+            str(run_dir / "points" / task / "0"),
+            [],
+        )
