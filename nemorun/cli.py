@@ -354,7 +354,9 @@ def _run_compile(ns: argparse.Namespace) -> int:
     templates = ns.templates or spec.templates
     if not spec.single_task:
         return _compile_tasks(spec, ns.target, templates, warnings, ns.output)
-    artifacts = compile_spec(spec, templates=templates, warnings=warnings)
+    artifacts = compile_spec(
+        spec, templates=templates, warnings=warnings, host_python=sys.executable
+    )
     _warn(artifacts.warnings)
     if ns.output is None:
         sys.stdout.write(artifacts.main.text)
@@ -376,7 +378,7 @@ def _compile_tasks(
             "go to stdout",
             suggestion="write them into a directory with -o DIR (one subdirectory per task)",
         )
-    build = compile_tasks(spec, target, templates, warnings)
+    build = compile_tasks(spec, target, templates, warnings, host_python=sys.executable)
     _warn(build.warnings)
     for path in build.write(output):
         print(f"wrote {path}", file=sys.stderr)

@@ -1,8 +1,15 @@
-"""The little that a built graph needs at run time: reading ``${oc.env:…}`` references.
+"""Reading ``${oc.env:…}`` references where the job runs: the one conversion of environment text.
 
-Fiddle graphs and Python exports hold ``fdl.Config(env_value, template=…, to=…)`` where the spec
-referred to the job's environment, so the variable is read when the graph is *built*, on the
-machine where the job runs. Kept free of heavy imports.
+Three places turn an environment text into an argument's value, and they must agree: validation
+(an ``${oc.env:VAR,default}`` default must fit the argument), the Fiddle graph
+(``fdl.Config(env_value, …)``, built where the job runs) and the job's generated entry point,
+which needs no nemorun. All three use the functions below: the entry embeds their source
+verbatim (`ENTRY_FUNCTIONS`), so what ``validate`` accepts is exactly what the job reads.
+
+That is why these functions are self-contained: they use only each other, `ENV_REFERENCE` and
+the modules ``enum``, ``os``, ``pathlib`` and ``re``, imported whole.
+`nemorun.schemas.convert.env_reading` turns a type hint into their ``to`` / ``optional`` /
+``choices`` arguments.
 """
 
 from __future__ import annotations
@@ -13,10 +20,16 @@ import pathlib
 import re
 from typing import Any
 
-_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
+ENV_REFERENCE = r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}"
+"""``${oc.env:VAR[,default]}``: group 1 the variable, group 2 the default (None without one)."""
 
 
-def expand(template: str) -> str:
+def env_value(template: str, to: Any = None, optional: bool = False, choices: Any = ()) -> Any:
+    """The value of ``template`` in this process's environment, read as `env_convert` says."""
+    return env_convert(env_expand(template), to, optional, choices, template)
+
+
+def env_expand(template: str) -> str:
     """Substitute every ``${oc.env:VAR[,default]}`` in ``template`` from ``os.environ``."""
 
     def one(match: re.Match[str]) -> str:
@@ -27,57 +40,66 @@ def expand(template: str) -> str:
             raise KeyError(f"environment variable '{name}' is not set and has no default")
         return default.strip()
 
-    return _REF.sub(one, template)
+    return re.sub(ENV_REFERENCE, one, template)
 
 
-def env_value(
-    template: str, to: Any = str, optional: bool = False, choices: tuple[Any, ...] = ()
+def env_convert(
+    text: str, to: Any = None, optional: bool = False, choices: Any = (), where: str = "value"
 ) -> Any:
-    """The value of ``template`` in this process's environment, converted to ``to``.
+    """``text`` as the argument's type; a ValueError naming ``where`` when it does not fit.
 
-    ``to`` is a scalar type (str, int, float, bool, an Enum by member name, a Path), or a tuple
-    of them tried in order (a Union); ``choices`` are a Literal's values, matched by their text;
-    ``optional`` reads an empty, ``none`` or ``null`` text as None.
+    ``optional``: an empty, ``none`` or ``null`` text (any case) is None. ``choices`` (a
+    Literal's values) match by their text, before ``to``. ``to``: a scalar type (str, int,
+    float, bool, an Enum by member name, a Path) or a tuple of them tried in order (a Union);
+    None means str, or nothing but the ``choices`` when there are some.
     """
-    text = expand(template)
-    if optional and text.lower() in ("null", "none", ""):
+    if optional and text.strip().lower() in ("", "none", "null"):
         return None
+    for choice in choices:
+        if str(choice) == text:
+            return choice
+    kinds = to if isinstance(to, tuple) else (() if to is None and choices else (to or str,))
+    for kind in kinds:
+        try:
+            return _env_scalar(text, kind)
+        except ValueError:
+            pass
+    wanted = [_env_expected(kind) for kind in kinds]
     if choices:
-        for choice in choices:
-            if str(choice) == text:
-                return choice
-        shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{template}: expected one of {shown}, got {text!r}")
-    if isinstance(to, tuple):
-        problems = []
-        for option in to:
-            try:
-                return _convert(template, text, option)
-            except ValueError as exc:
-                problems.append(str(exc))
-        raise ValueError("; ".join(problems))
-    return _convert(template, text, to)
+        wanted.insert(0, "one of " + ", ".join(repr(c) for c in choices))
+    raise ValueError(f"{where}: expected {' or '.join(wanted)}, got {text!r}")
 
 
-def _convert(template: str, text: str, to: Any) -> Any:
-    if to is bool:
+def _env_scalar(text: str, kind: Any) -> Any:
+    """``text`` as one scalar type, or a ValueError."""
+    if kind is bool:
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{template}: expected true or false, got {text!r}")
-    if isinstance(to, type) and issubclass(to, enum.Enum):
-        if text in to.__members__:
-            return to.__members__[text]
-        names = ", ".join(to.__members__)
-        raise ValueError(f"{template}: expected one of {names}, got {text!r}")
-    if isinstance(to, type) and issubclass(to, pathlib.PurePath):
+        raise ValueError(text)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        if text in kind.__members__:
+            return kind.__members__[text]
+        raise ValueError(text)
+    if isinstance(kind, type) and issubclass(kind, pathlib.PurePath):
         return pathlib.Path(text)
-    if to in (int, float):
-        try:
-            return to(text)
-        except ValueError:
-            kind = "an integer" if to is int else "a number"
-            raise ValueError(f"{template}: expected {kind}, got {text!r}") from None
+    if kind in (int, float):
+        return kind(text)
     return text
+
+
+def _env_expected(kind: Any) -> str:
+    """What ``kind`` accepts, for an error message."""
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return "one of " + ", ".join(kind.__members__)
+    names = {bool: "true or false", int: "an integer", float: "a number"}
+    return names.get(kind, "text")
+
+
+ENTRY_FUNCTIONS = (env_value, env_expand, env_convert, _env_scalar, _env_expected)
+"""What a generated entry point embeds (in this order, after `ENV_REFERENCE`) to read its
+environment references."""
+ENTRY_MODULES = ("enum", "os", "pathlib", "re")
+"""The modules those functions use, imported whole by the entry."""

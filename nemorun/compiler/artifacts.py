@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +56,17 @@ from nemorun.schemas.spec import Spec
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
+JOB_VARIABLES = (
+    "NEMORUN_RUN_NAME",
+    "NEMORUN_RUN_ID",
+    "NEMORUN_RUN_DIR",
+    "NEMORUN_POINT",
+    "NEMORUN_POINT_DIR",
+    "NEMORUN_HEAD_NODE",
+)
+"""The variables nemorun gives a job (the README lists them); ``env`` may not set them."""
+DEFAULT_PYTHON = "python3"
+"""The job's interpreter where this machine's is not reachable (containers, clouds)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,9 @@ class RunContext:
 
     id: str
     dir: Path
+    cwd: Path | None = None
+    """The directory the run was launched from: a job on this machine's files (local, Slurm)
+    starts there unless the spec sets ``workdir``, whichever directory submits it."""
 
     @property
     def logs_dir(self) -> Path:
@@ -161,7 +174,8 @@ class Job:
     env: tuple[tuple[str, str | EnvRef], ...]
     setup: tuple[str, ...]
     workdir: str | None
-    pythonpath: str | None
+    pythonpath: tuple[str, ...]
+    """The spec's code directories; every target adds them by `render.pythonpath_export`."""
     launcher: LauncherOptions = dataclasses.field(default_factory=LauncherOptions)
     """How the task's processes start: ``kind`` none, or torchrun (`nemorun.compiler.torchrun`)."""
     run: RunContext | None = None
@@ -185,6 +199,17 @@ class Job:
 
     def is_sweep(self) -> bool:
         return len(self.points) > 1
+
+    @property
+    def points_subdir(self) -> str:
+        """Where, under the run's directory, each point gets its own (``NEMORUN_POINT_DIR`` is
+        this plus ``/POINT``): ``points``, or ``points/TASK`` for one task of several."""
+        return "points" if self.task is None else f"points/{self.stem}"
+
+    @property
+    def points_dir(self) -> str | None:
+        """``RUN_DIR/points`` (see `points_subdir`) on this machine; None without a run."""
+        return None if self.run is None else f"{self.run.dir}/{self.points_subdir}"
 
 
 def load_for_target(
@@ -240,10 +265,12 @@ def compile_spec(
     warnings: Sequence[str] = (),
     run: RunContext | None = None,
     task: str | None = None,
+    host_python: str | None = None,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
     when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
-    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec)."""
+    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec).
+    ``host_python`` is the interpreter of the machine compiling (see `job_python`)."""
     from nemorun.compiler.targets import target_module
 
     if not spec.single_task:
@@ -271,7 +298,8 @@ def compile_spec(
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     _refuse_env_refs_in_options(spec)
-    job = make_job(spec, name, module.default_python(), run, task)
+    python = job_python(spec.executor, module.HOST_FILESYSTEM, host_python)
+    job = make_job(spec, name, python, run, task)
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 
@@ -340,16 +368,15 @@ def _refuse_env_refs_in_options(spec: Spec) -> None:
 def make_job(
     spec: Spec,
     target: str,
-    default_python: str,
+    python: str,
     run: RunContext | None = None,
     task: str | None = None,
 ) -> Job:
-    """Everything target-independent that a template needs."""
+    """Everything target-independent that a template needs; ``python`` runs Python tasks."""
     from nemorun.compiler.render import heredoc_delimiter
 
     options = spec.executor
     what = spec.task
-    python = options.python or default_python
     entry: str | None = None
     argv: tuple[str, ...] = ()
     if what.call is not None:
@@ -383,7 +410,7 @@ def make_job(
         env=_env(spec),
         setup=tuple(options.setup),
         workdir=options.workdir,
-        pythonpath=":".join(str(p) for p in spec.pythonpath) or None,
+        pythonpath=tuple(str(p) for p in spec.pythonpath),
         launcher=spec.launcher,
         run=run,
         task=task,
@@ -402,10 +429,21 @@ def _argv(spec: Spec, python: str) -> tuple[str, ...]:
 
 
 def _env(spec: Spec) -> tuple[tuple[str, str | EnvRef], ...]:
+    """The spec's ``env``, checked: valid names, none of nemorun's own (`JOB_VARIABLES`), which
+    would silently change the job's point or directories on some targets."""
     errors = []
     for name in spec.executor.env:
-        if not ENV_NAME.fullmatch(name):
-            path: KeyPath = ("executor", "env", name)
+        path: KeyPath = ("executor", "env", name)
+        if name in JOB_VARIABLES:
+            errors.append(
+                SpecError(
+                    f"nemorun sets {name} itself",
+                    path,
+                    find_origin(spec.resolved.origins, path),
+                    suggestion="use a name of your own",
+                )
+            )
+        elif not ENV_NAME.fullmatch(name):
             errors.append(
                 SpecError(
                     "not a valid environment variable name",
@@ -424,6 +462,17 @@ def _file_name(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".") or "job"
 
 
-def local_python() -> str:
-    """The interpreter nemorun runs under: local jobs default to it."""
-    return sys.executable or "python3"
+def job_python(options: ExecutorOptions, host_filesystem: bool, host_python: str | None) -> str:
+    """The interpreter that runs the job's Python, by one rule for every target.
+
+    ``executor.python`` when the spec sets it. Else, when the job runs on this machine's
+    filesystem (the target's ``HOST_FILESYSTEM``: local, and Slurm, whose nodes share it) and
+    not in a container, ``host_python``: the interpreter nemorun runs under, passed in by the
+    CLI and the launcher (compile reads nothing of the machine itself). Else ``python3`` from
+    the job's own ``PATH``: a container's or a cloud machine's.
+    """
+    if options.python:
+        return options.python
+    if host_filesystem and options.container is None and host_python:
+        return host_python
+    return DEFAULT_PYTHON

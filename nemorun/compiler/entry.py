@@ -85,7 +85,7 @@ def entry_point(spec: Spec) -> EntryPoint:
     axis_holes = _holes(spec, trees)
     holes = axis_holes + _interpolated_holes(spec, trees, axis_holes)
     names = Names()
-    choices, lazy, rows = _choices(holes, trees, names)
+    choices, lazy, rows, axis_helpers = _choices(holes, trees, names)
     holes, choices, lazy, rows = _varying(holes, choices, lazy, rows, len(axis_holes))
     refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
     shared = _shared(trees[0])
@@ -102,6 +102,7 @@ def entry_point(spec: Spec) -> EntryPoint:
                 suggestion="a value copied from a swept key (an interpolation) does not follow "
                 "the sweep; sweep that key itself",
             )
+    helpers = helpers | axis_helpers
     source = _assemble(spec, names, body, helpers, holes, choices, lazy, rows, points)
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
@@ -290,8 +291,9 @@ def _locate(tree: Call, hole: KeyPath) -> tuple[HoleKey, Any]:
 
 def _choices(
     holes: list[KeyPath], trees: list[Call], names: Names
-) -> tuple[list[list[Doc]], list[bool], list[tuple[int, ...]]]:
-    """Per hole its distinct values (as code) and whether they are lazy; per point its row."""
+) -> tuple[list[list[Doc]], list[bool], list[tuple[int, ...]], set[str]]:
+    """Per hole its distinct values (as code) and whether they are lazy; per point its row;
+    and the helpers those values call."""
     writer = Writer(names)
     choices: list[list[Doc]] = [[] for _ in holes]
     seen: list[dict[str, int]] = [{} for _ in holes]
@@ -309,12 +311,7 @@ def _choices(
                 lazy[i] = lazy[i] or _builds(value)
             row.append(seen[i][text])
         rows.append(tuple(row))
-    if writer.helpers:
-        raise SpecError(
-            "an environment reference with a bool or optional type cannot be swept yet",
-            suggestion="sweep a plain value, or read the variable in the task",
-        )
-    return choices, lazy, rows
+    return choices, lazy, rows, writer.helpers
 
 
 def _builds(value: Any) -> bool:
@@ -418,6 +415,8 @@ def _assemble(
         out.append(
             f"# A sweep of {len(rows)} points; NEMORUN_POINT (0 to {len(rows) - 1}) picks one."
         )
+    if "env_value" in helpers:  # its annotations name types the entry does not import
+        out += ["", "from __future__ import annotations"]
     out += ["", *names.import_lines(), "", ""]
     if sweep:
         out += _tables(spec, holes, choices, lazy, rows, points)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import types
-import typing
 from typing import Any
 
 import fiddle as fdl
@@ -24,7 +22,7 @@ from fiddle import history
 
 from nemorun import runtime
 from nemorun.errors import KeyPath, Origin
-from nemorun.schemas.convert import Call, EnvRef, _scalar_core, _strip_annotated
+from nemorun.schemas.convert import Call, EnvRef, env_reading
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec, TaskSpec
 
@@ -112,33 +110,9 @@ class _Builder:
 
 
 def env_config(ref: EnvRef) -> Any:
-    """``fdl.Config(env_value, template=…, to=int)`` for an environment reference.
-
-    The conversion follows the argument's hint: ``to`` is its scalar type (a tuple of them for
-    a Union, tried in order), ``choices`` a Literal's values, ``optional`` when None is allowed.
-    """
-    annotation = _strip_annotated(ref.annotation)
-    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    options = list(typing.get_args(annotation)) if is_union else [annotation]
-    kwargs: dict[str, Any] = {"template": ref.template}
-    scalars = [o for o in options if o is not type(None)]
-    if len(scalars) == 1 and typing.get_origin(scalars[0]) is typing.Literal:
-        kwargs["choices"] = typing.get_args(scalars[0])
-    else:
-        cores: list[Any] = []
-        for option in scalars:
-            core = _scalar_core(option)
-            if core not in cores:
-                cores.append(core)
-            if core in (typing.Any, None):
-                break  # text: nothing after it is ever tried
-        if len(cores) > 1:
-            kwargs["to"] = tuple(str if c in (typing.Any, None) else c for c in cores)
-        elif cores and cores[0] not in (str, typing.Any, None):
-            kwargs["to"] = cores[0]
-    if len(scalars) < len(options):
-        kwargs["optional"] = True
-    return fdl.Config(runtime.env_value, **kwargs)
+    """``fdl.Config(env_value, template=…, to=int)`` for an environment reference: read as the
+    argument's hint says (`nemorun.schemas.convert.env_reading`)."""
+    return fdl.Config(runtime.env_value, template=ref.template, **env_reading(ref.annotation))
 
 
 def is_env_config(value: Any) -> bool:

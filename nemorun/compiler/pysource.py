@@ -13,33 +13,34 @@ Two things are tricky:
 - **Determinism.** Output depends only on the values: sets are printed sorted by their text,
   aliases are numbered in the order of first use, floats use ``repr`` (shortest round-trip).
 
-`EnvRef`s become reads of ``os.environ`` converted to the annotated scalar type, with the same
-rules as `nemorun.runtime.env_value` (``bool`` from true/false/1/0/yes/no/on/off, ``None`` from
-an empty, ``none`` or ``null`` text when the hint is optional), but in plain Python.
+`EnvRef`s become calls of ``env_value``: the entry embeds the source of
+`nemorun.runtime.env_value` (and the functions it calls), so the job converts its environment
+exactly as validation does, without nemorun.
 """
 
 from __future__ import annotations
 
 import enum
+import inspect
 import keyword
 import math
 import pathlib
 import sys
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from nemorun.errors import KeyPath, SpecError
-from nemorun.schemas.convert import ENV_REF, Call, EnvRef, _scalar_core, _strip_annotated
+from nemorun.runtime import ENTRY_FUNCTIONS, ENTRY_MODULES, ENV_REFERENCE
+from nemorun.schemas.convert import Call, EnvRef, env_reading
 
 WIDTH = 96
 INDENT = "    "
 
 # Names the generated module defines or imports itself; user objects never take them.
 RESERVED = frozenset(
-    {"os", "sys", "functools", "pathlib", "main", "AXES", "POINTS", "at"}
-    | {"_this_point", "_env_bool", "_env_optional"}
+    {"os", "sys", "functools", "pathlib", "enum", "re", "main", "AXES", "POINTS", "at"}
+    | {"_this_point", "ENV_REFERENCE", *(f.__name__ for f in ENTRY_FUNCTIONS)}
 )
 
 
@@ -242,51 +243,23 @@ class Writer:
         return repr(value)
 
     def env(self, ref: EnvRef, path: KeyPath) -> Doc:
-        """``int(os.environ.get("STEPS", "100"))`` and the like, per the annotated type."""
-        annotation = _strip_annotated(ref.annotation)
-        optional = type(None) in typing.get_args(annotation)
-        convert = self._converter(_scalar_core(annotation), path)
-        text = self._env_text(ref.template)
-        if optional:
-            self.helpers.add("_env_optional")
-            return f"_env_optional({text}, {convert or 'str'})"
-        if convert is None:
-            return text
-        if convert.endswith(".__getitem__"):
-            return f"{convert.removesuffix('.__getitem__')}[{text}]"
-        return f"{convert}({text})"
+        """``env_value('${oc.env:STEPS,100}', to=int)``: nemorun's own reading, embedded."""
+        self.helpers.add("env_value")
+        for module in ENTRY_MODULES:
+            self.names.module(module)
+        items: list[tuple[str, Doc]] = [("", repr(ref.template))]
+        for key, value in env_reading(ref.annotation).items():
+            items.append((f"{key}=", self._reading_argument(value, path)))
+        return Group("env_value(", items, ")")
 
-    def _env_text(self, template: str) -> str:
-        os_ = self.names.module("os")
-        pieces: list[str] = []
-        end = 0
-        for match in ENV_REF.finditer(template):
-            if match.start() > end:
-                pieces.append(repr(template[end : match.start()]))
-            name, default = match.group(1).strip(), match.group(2)
-            if default is None:
-                pieces.append(f"{os_}.environ[{name!r}]")
-            else:
-                pieces.append(f"{os_}.environ.get({name!r}, {default.strip()!r})")
-            end = match.end()
-        if end < len(template):
-            pieces.append(repr(template[end:]))
-        return " + ".join(pieces) if pieces else "''"
-
-    def _converter(self, core: Any, path: KeyPath) -> str | None:
-        """The name of a one-argument function turning the text into ``core``."""
-        if core in (None, str, Any):
-            return None
-        if core is bool:
-            self.helpers.add("_env_bool")
-            return "_env_bool"
-        if core in (int, float):
-            return str(core.__name__)
-        if isinstance(core, type) and issubclass(core, pathlib.PurePath):
+    def _reading_argument(self, value: Any, path: KeyPath) -> Doc:
+        """A type (``int``, ``pathlib.Path``, an Enum by name), a tuple of them, or choices."""
+        if isinstance(value, tuple):
+            items = [("", self._reading_argument(v, path)) for v in value]
+            return Group("(", items, ")", single_comma=True)
+        if isinstance(value, type) and issubclass(value, pathlib.PurePath):
             return f"{self.names.module('pathlib')}.Path"
-        if isinstance(core, type) and issubclass(core, enum.Enum):
-            return f"{self.names.of(core, path)}.__getitem__"
-        return None
+        return self.value(value, path)
 
 
 def _is_name(text: Any) -> bool:
@@ -309,15 +282,9 @@ _WRITERS: list[tuple[type | tuple[type, ...], Callable[[Writer, Any, KeyPath], D
     ((set, frozenset), Writer._set),
 ]
 HELPERS = {
-    "_env_bool": '''def _env_bool(text):
-    """An environment value read as true or false."""
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")''',
-    "_env_optional": '''def _env_optional(text, convert):
-    """An environment value that may be empty, 'none' or 'null' for None."""
-    return None if text.lower() in ("", "none", "null") else convert(text)''',
+    "env_value": "\n\n\n".join(
+        [f"ENV_REFERENCE = {ENV_REFERENCE!r}"]
+        + [inspect.getsource(f).rstrip("\n") for f in ENTRY_FUNCTIONS]
+    ),
 }
+"""Functions an entry point defines when it uses them, by name."""

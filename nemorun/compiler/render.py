@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ def _expansion(template: str) -> str:
     if end < len(template):
         words.append(shlex.quote(template[end:]))
     return "".join(words) or "''"
+
+
+def pythonpath_export(directories: Sequence[str | Word]) -> str:
+    """The shell line that gives the job its code directories, the same on every target.
+
+    The spec's ``pythonpath`` directories (as the job sees them) come first, then whatever
+    ``PYTHONPATH`` the job's environment already has at that point: an ``executor.env`` value
+    when the spec sets one, else the one the job inherits (the submitting shell's, the
+    image's). Nothing is replaced, so ``env: {PYTHONPATH: …}`` adds to the code, never hides it.
+    """
+    joined = ":".join(shell_quote(directory) for directory in directories)
+    return f'export PYTHONPATH={joined}"${{PYTHONPATH:+:$PYTHONPATH}}"'
 
 
 def sbatch_quote(value: Any) -> str:
@@ -160,6 +173,7 @@ def environment(user_dir: Path | None = None) -> Any:
     env.filters["sbatch"] = sbatch_quote
     env.filters["comment"] = comment
     env.filters["yaml"] = yaml_value
+    env.filters["pythonpath"] = pythonpath_export
     return env
 
 

@@ -225,11 +225,12 @@ def compile_tasks(
     warnings: tuple[str, ...] | list[str] = (),
     run: RunContext | None = None,
     pythonpath: list[Path] | None = None,
+    host_python: str | None = None,
 ) -> Build:
     """The artifacts of every task of ``spec`` (one for a single-task spec), in run order.
 
     ``pythonpath`` replaces the spec's import directories in the artifacts (a packaged copy of
-    the code, for ``packager: git``)."""
+    the code, for ``packager: git``); ``host_python`` is passed to `compile_spec`."""
     import dataclasses
 
     def placed(s: Spec) -> Spec:
@@ -237,13 +238,17 @@ def compile_tasks(
 
     builds = []
     if spec.single_task:
-        artifacts = compile_spec(placed(spec), target, templates, warnings, run)
+        artifacts = compile_spec(
+            placed(spec), target, templates, warnings, run, host_python=host_python
+        )
         builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
         return Build(tuple(builds), single=True)
     for name in task_order(spec):
         own, more = task_spec(spec, name, target)
         own = placed(own)
-        artifacts = compile_spec(own, target, templates, (*warnings, *more), run, task=name)
+        artifacts = compile_spec(
+            own, target, templates, (*warnings, *more), run, task=name, host_python=host_python
+        )
         after = tuple(spec.tasks[name].after)
         builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))
     return Build(tuple(builds), single=False)

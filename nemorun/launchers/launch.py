@@ -25,6 +25,7 @@ import hashlib
 import os
 import queue
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -233,7 +234,13 @@ def launch(
     try:
         pythonpath = _package_code(spec, path, run_dir)
         build = compile_tasks(
-            spec, target, spec.templates, warnings, RunContext(run_id, run_dir), pythonpath
+            spec,
+            target,
+            spec.templates,
+            warnings,
+            RunContext(run_id, run_dir, Path.cwd()),
+            pythonpath,
+            host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
         )
         files = _write_inputs(run_dir, path, spec, build)
         handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
@@ -389,20 +396,21 @@ def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[d
         )
     write_private(run_dir / "resolved.yaml", export(spec, "yaml", path.resolve().parent), run_dir)
     build.write(run_dir / "artifacts", private=run_dir)
-    provenance, patch = collect(path, _task_package(spec))
+    provenance, patch = collect(path, _task_modules(spec), spec.pythonpath)
     if patch:
         write_private(run_dir / "git.patch", patch, run_dir)
     write_json(run_dir / "provenance.json", provenance)
     return files
 
 
-def _task_package(spec: Spec) -> str | None:
+def _task_modules(spec: Spec) -> list[str]:
+    """The modules of the tasks' ``_target_``s."""
+    modules = []
     for task in spec.tasks.values():
-        if task.call is not None:
-            module = getattr(task.call.target, "__module__", None)
-            if isinstance(module, str):
-                return module.split(".")[0]
-    return None
+        module = getattr(task.call.target, "__module__", None) if task.call else None
+        if isinstance(module, str):
+            modules.append(module)
+    return modules
 
 
 def _hashes(directory: Path) -> dict[str, str]:

@@ -1,5 +1,10 @@
 """Where a run came from: the code's git state, the interpreter, package versions, host, user.
 
+Package versions: nemorun's and fiddle's, and under ``task_packages`` the distribution that owns
+each task's ``_target_`` module (`importlib.metadata.packages_distributions`, over `sys.path`
+and the spec's ``pythonpath``) with the installed version of each of its requirements. Code
+that no distribution owns (a directory on ``pythonpath``) is recorded by its git state instead.
+
 The repository is the one holding the spec file (the task's code usually sits beside it). Its
 state is the commit, the branch, and a patch of every uncommitted change to tracked files
 (``git diff HEAD --binary``, staged and not, so ``git apply`` restores the tree), plus the list
@@ -12,24 +17,26 @@ from __future__ import annotations
 
 import getpass
 import platform
+import re
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 NOT_A_REPO = "not a git repo"
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
-def collect(spec_file: Path, task_package: str | None) -> tuple[dict[str, Any], bytes | None]:
-    """The provenance of a run of ``spec_file`` (``provenance.json``), and the git patch."""
+def collect(
+    spec_file: Path, task_modules: Sequence[str], pythonpath: Sequence[Path] = ()
+) -> tuple[dict[str, Any], bytes | None]:
+    """The provenance of a run of ``spec_file`` (``provenance.json``), and the git patch.
+    ``task_modules`` are the modules of the tasks' ``_target_``s, importable from ``pythonpath``."""
     git, patch = git_state(spec_file.resolve().parent)
     packages = {name: package_version(name) for name in ("nemorun", "fiddle")}
-    if task_package and task_package not in packages:
-        version = package_version(task_package)
-        if version is not None:
-            packages[task_package] = version
     data = {
         "git": git,
         "python": {
@@ -38,6 +45,7 @@ def collect(spec_file: Path, task_package: str | None) -> tuple[dict[str, Any], 
             "executable": sys.executable,
         },
         "packages": packages,
+        "task_packages": task_packages(task_modules, pythonpath),
         "host": socket.gethostname(),
         "user": _user(),
         "platform": sys.platform,
@@ -91,6 +99,78 @@ def package_version(name: str) -> str | None:
     module = sys.modules.get(name)
     version = getattr(module, "__version__", None)
     return str(version) if version is not None else None
+
+
+def task_packages(modules: Sequence[str], pythonpath: Sequence[Path] = ()) -> dict[str, Any]:
+    """Per distribution owning one of ``modules``: its version, the modules, its requirements.
+
+    ``{"PyYAML": {"version": "6.0.2", "modules": ["yaml"], "requires": {...}}}``; a requirement
+    maps to its installed version, or None when it is not installed. Requirements of extras
+    are left out (which extras were installed is not recorded by Python).
+    """
+    search = [*map(str, pythonpath), *sys.path]
+    owners: dict[str, list[str]] = {}
+    for dist in metadata.distributions(path=search):
+        for top in _top_level_names(dist):
+            owners.setdefault(top, []).append(dist.metadata["Name"])
+    out: dict[str, Any] = {}
+    for module in sorted(set(modules)):
+        for name in owners.get(module.split(".")[0], []):
+            if name not in out:
+                out[name] = {
+                    "version": _version_in(name, search),
+                    "modules": [],
+                    "requires": _requirements(name, search),
+                }
+            out[name]["modules"].append(module)
+    return dict(sorted(out.items()))
+
+
+def _top_level_names(dist: metadata.Distribution) -> list[str]:
+    """The importable top-level names a distribution provides (as packages_distributions)."""
+    text = dist.read_text("top_level.txt")
+    if text:
+        return text.split()
+    names = set()
+    for file in dist.files or ():
+        first = file.parts[0] if file.parts else ""
+        if len(file.parts) > 1 and not first.endswith((".dist-info", ".egg-info", "__pycache__")):
+            names.add(first)
+        elif file.suffix == ".py" and len(file.parts) == 1:
+            names.add(file.stem)
+    return sorted(names)
+
+
+def _version_in(name: str, search: list[str]) -> str | None:
+    for dist in metadata.distributions(name=name, path=search):
+        return str(dist.version)
+    return None
+
+
+def _requirements(name: str, search: list[str]) -> dict[str, str | None]:
+    requires: dict[str, str | None] = {}
+    for dist in metadata.distributions(name=name, path=search):
+        for line in dist.requires or ():
+            match = REQUIREMENT_NAME.match(line)
+            if match and _applies(line):
+                requires[match.group(0)] = _version_in(match.group(0), search)
+        break
+    return dict(sorted(requires.items()))
+
+
+def _applies(requirement: str) -> bool:
+    """Whether a requirement holds for this interpreter (never for an extra's)."""
+    marker = requirement.partition(";")[2].strip()
+    if not marker:
+        return True
+    if "extra" in marker:
+        return False
+    try:  # `packaging` comes with hydra-core; without it, the requirement is kept
+        from packaging.markers import Marker
+
+        return bool(Marker(marker).evaluate())
+    except Exception:
+        return True
 
 
 def _user() -> str | None:

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
+from nemorun.runtime import ENV_REFERENCE, env_convert
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.source import find_origin
 
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
-ENV_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
+ENV_REF = re.compile(ENV_REFERENCE)
 
 
 class _Invalid:
@@ -442,8 +443,8 @@ class Validator:
         if whole is not None and whole.group(2) is not None:
             default = whole.group(2).strip()
             try:
-                convert_text(default, annotation)
-            except (TypeError, ValueError):
+                env_convert(default, **env_reading(annotation))
+            except ValueError:
                 variable = whole.group(1).strip()
                 return self._error(
                     path,
@@ -579,47 +580,41 @@ def example_for(annotation: Any) -> str:
     return "..."
 
 
-# --- runtime-side helpers shared with the generated code ---------------------------------------
+# --- environment references: how the job reads them ------------------------------------------
 
 
-def convert_text(text: str, annotation: Any) -> Any:
-    """Convert an environment string to ``annotation`` (a scalar hint), as the job will."""
+def env_reading(annotation: Any) -> dict[str, Any]:
+    """The keyword arguments of `nemorun.runtime.env_value` that read ``annotation``'s value.
+
+    ``to``: the scalar types of the hint's alternatives, in order (omitted for plain text);
+    ``choices``: the values of its Literals; ``optional``: whether None is allowed. Validation,
+    the Fiddle graph and the job's entry point all read environment text with these, so they
+    agree on every value.
+    """
     annotation = _strip_annotated(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if text.lower() in ("null", "none") and len(options) < len(typing.get_args(annotation)):
-            return None
-        errors = []
-        for option in options:
-            try:
-                return convert_text(text, option)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError("; ".join(errors))
-    if origin is Literal:
-        for choice in typing.get_args(annotation):
-            if str(choice) == text:
-                return choice
-        raise ValueError(f"expected one of {typing.get_args(annotation)}")
-    if annotation is bool:
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("expected true or false")
-    if annotation in (int, float, str):
-        return annotation(text)
-    if annotation is Any:
-        return text
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        if text in annotation.__members__:  # by name only: `nemorun.runtime.env_value` does so
-            return annotation.__members__[text]
-        raise ValueError(f"expected a member name of {annotation.__qualname__}")
-    if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
-        return pathlib.Path(text)
-    raise TypeError(f"cannot read {annotation} from the environment")
+    is_union = typing.get_origin(annotation) in (Union, types.UnionType)
+    options = typing.get_args(annotation) if is_union else (annotation,)
+    kinds: list[Any] = []
+    choices: list[Any] = []
+    for option in options:
+        option = _strip_annotated(option)
+        if option is type(None):
+            continue
+        if typing.get_origin(option) is Literal:
+            choices.extend(c for c in typing.get_args(option) if c not in choices)
+            continue
+        core = _scalar_core(option)
+        kind = str if core in (Any, None) else core
+        if kind not in kinds:
+            kinds.append(kind)
+    reading: dict[str, Any] = {}
+    if kinds and (kinds != [str] or choices):
+        reading["to"] = kinds[0] if len(kinds) == 1 else tuple(kinds)
+    if choices:
+        reading["choices"] = tuple(choices)
+    if type(None) in options:
+        reading["optional"] = True
+    return reading
 
 
 def _scalar_core(annotation: Any) -> Any:
@@ -684,8 +679,8 @@ __all__ = [
     "Call",
     "EnvRef",
     "Validator",
-    "convert_text",
     "describe",
+    "env_reading",
     "example_for",
     "reference_of",
 ]

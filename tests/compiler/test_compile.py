@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CliResult
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -241,7 +244,8 @@ GOLDEN_CASES = [
 def test_golden_artifacts(name: str, args: list[str]) -> None:
     proc = nemorun("compile", *args)
     assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.replace(str(ROOT), "<ROOT>")
+    # nemorun runs under this interpreter: Slurm jobs default to it
+    text = proc.stdout.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
     golden = GOLDEN / name
     if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
         GOLDEN.mkdir(exist_ok=True)
@@ -527,3 +531,64 @@ def _printable(text: str) -> str:
     """A run name may not hold control characters (validation refuses them): they become "_";
     the rest of the hostile text stays, quotes, ``$()``, backticks and leading dashes included."""
     return "".join(c if ord(c) >= 32 and ord(c) != 127 else "_" for c in text)
+
+
+# --- the job's Python ---------------------------------------------------------------------------
+
+HOST_PYTHON = "/opt/venv with space/bin/python"
+
+
+@pytest.mark.parametrize(
+    ("target", "executor", "python"),
+    [
+        ("local", "", HOST_PYTHON),
+        ("slurm", "", HOST_PYTHON),
+        ("slurm", "container: {image: 'nvcr.io/nvidia/pytorch:24.01-py3'}", "python3"),
+        ("docker", "container: {image: 'python:3.11-slim'}", "python3"),
+        ("skypilot", "", "python3"),
+        ("local", "python: /usr/bin/python3.12", "/usr/bin/python3.12"),
+        ("slurm", "python: /usr/bin/python3.12", "/usr/bin/python3.12"),
+        ("docker", "python: /usr/bin/python3.12", "/usr/bin/python3.12"),
+        ("skypilot", "python: /usr/bin/python3.12", "/usr/bin/python3.12"),
+    ],
+)
+def test_one_rule_picks_the_jobs_python_on_every_target(
+    tmp_path: Path, target: str, executor: str, python: str
+) -> None:
+    """``executor.python``, else the interpreter nemorun runs under when the job runs on this
+    machine's files outside a container, else ``python3`` of the job's own PATH."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        f"nemorun: 1\nname: job\npythonpath: [{json.dumps(str(ROOT / 'examples'))}]\n"
+        "task: {_target_: trainlib:train, model: {}, optim: {}, steps: 2}\n"
+        f"executor:\n  target: {target}\n  {executor}\n",
+        encoding="utf-8",
+    )
+    loaded, warnings = load_for_target(spec, (), target)
+    text = compile_spec(loaded, warnings=warnings, host_python=HOST_PYTHON).main.text
+    assert f'{shlex.quote(python)} -c "$NEMORUN_ENTRY"' in text
+    # compile reads nothing of the machine: without host_python, python3
+    if python == HOST_PYTHON:
+        plain = compile_spec(loaded, warnings=warnings).main.text
+        assert 'python3 -c "$NEMORUN_ENTRY"' in plain
+
+
+@pytest.mark.parametrize("target", ["local", "slurm", "docker", "skypilot"])
+def test_env_cannot_set_what_nemorun_gives_the_job(
+    cli: Callable[..., CliResult], workdir: Path, target: str
+) -> None:
+    # On Slurm `env: {NEMORUN_POINT: …}` used to override the array index: every element
+    # silently ran the same point.
+    (workdir / "job.yaml").write_text(
+        "nemorun: 1\nname: job\ntask: {command: 'echo $NEMORUN_POINT'}\n"
+        f"executor:\n  target: {target}\n  env: {{NEMORUN_POINT: '3', NEMORUN_POINT_DIR: /x}}\n",
+        encoding="utf-8",
+    )
+    result = cli("compile", "job.yaml")
+    assert result.code == 2 and result.out == ""
+    assert result.error_lines == [
+        "job.yaml:6:9: executor.env.NEMORUN_POINT: nemorun sets NEMORUN_POINT itself; "
+        "use a name of your own",
+        "job.yaml:6:29: executor.env.NEMORUN_POINT_DIR: nemorun sets NEMORUN_POINT_DIR "
+        "itself; use a name of your own",
+    ]

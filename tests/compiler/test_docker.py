@@ -138,7 +138,7 @@ def test_options_become_docker_run_flags(tmp_path: Path) -> None:
     proc = nemorun("compile", *GOLDEN_CASES[1][1])
     assert proc.returncode == 0, proc.stderr
     run = proc.stdout[proc.stdout.index("run_point() {") :]
-    flags = [line.strip().rstrip(" \\") for line in run.splitlines()[1:20]]
+    flags = [line.strip().rstrip(" \\") for line in run.splitlines()[1:19]]
     examples = str(ROOT / "examples")
     assert flags == [
         "docker run --rm",
@@ -156,13 +156,13 @@ def test_options_become_docker_run_flags(tmp_path: Path) -> None:
         "--volume /srv/data:/data:ro",
         "--volume /srv/out:/out",
         "--workdir /out",
-        f"--env PYTHONPATH={examples}",
         "--env OMP_NUM_THREADS=1",
         '--env DATA_DIR="$env_DATA_DIR"',
         "--env 'WANDB_NOTES=it'\"'\"'s a \"test\" $(not run)'",
     ]
     assert "\nenv_DATA_DIR=${DATA_DIR-/data}\n" in proc.stdout
     assert 'sh -c "$NEMORUN_SETUP" nemorun-setup' in proc.stdout
+    assert f'\nexport PYTHONPATH={examples}"${{PYTHONPATH:+:$PYTHONPATH}}"\n' in proc.stdout
 
 
 def test_without_an_image_a_plain_python_image_is_used_and_named(tmp_path: Path) -> None:
@@ -643,3 +643,88 @@ def _printable(text: str) -> str:
     """A run name may not hold control characters (validation refuses them): they become "_";
     the rest of the hostile text stays, quotes, ``$()``, backticks and leading dashes included."""
     return "".join(c if ord(c) >= 32 and ord(c) != 127 else "_" for c in text)
+
+
+PATH_TASK = """\
+import json, os
+
+
+def run(out: str) -> None:
+    import pp_extra  # found only through executor.env.PYTHONPATH
+
+    with open(out, "w") as f:
+        json.dump({"pythonpath": os.environ["PYTHONPATH"], "extra": pp_extra.WHERE}, f)
+"""
+
+
+@pytest.mark.parametrize("target", ["local", "docker"])
+def test_env_pythonpath_adds_to_the_code_directories_on_every_target(
+    target: str, engine: dict[str, str], tmp_path: Path
+) -> None:
+    # The task's module is in the spec's pythonpath, a module it imports only in the
+    # directory that executor.env.PYTHONPATH names: the job needs both, in that order.
+    code, extra, out = tmp_path / "code", tmp_path / "extra", tmp_path / "out"
+    for directory in (code, extra, out):
+        directory.mkdir()
+    (code / "pp_task.py").write_text(PATH_TASK, encoding="utf-8")
+    (extra / "pp_extra.py").write_text("WHERE = 'extra'\n", encoding="utf-8")
+    executor: dict[str, object] = {"target": target, "env": {"PYTHONPATH": str(extra)}}
+    if target == "docker":
+        executor["container"] = {"image": IMAGE, "mounts": [f"{extra}:{extra}:ro", f"{out}:{out}"]}
+        executor["network"] = "none"
+    else:
+        executor["python"] = sys.executable
+    spec = write_spec(
+        tmp_path / "pp.yaml",
+        {
+            "nemorun": 1,
+            "name": "pp",
+            "pythonpath": [str(code)],
+            "task": {"_target_": "pp_task:run", "out": str(out / "o.json")},
+            "executor": executor,
+        },
+    )
+    loaded, warnings = load_for_target(spec, (), target)
+
+    proc = run_script(compile_spec(loaded, warnings=warnings).main.text, cwd=tmp_path, env=engine)
+
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "o.json").read_text(encoding="utf-8"))
+    assert report == {"pythonpath": f"{code}:{extra}", "extra": "extra"}
+
+
+def test_the_images_own_pythonpath_follows_the_code_directories(
+    engine: dict[str, str], tmp_path: Path
+) -> None:
+    # Images such as NVIDIA's set PYTHONPATH themselves; an automatic --env used to hide it.
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "Dockerfile").write_text(f"FROM {IMAGE}\nENV PYTHONPATH=/from-image\n")
+    image = "nemorun-test-pythonpath:1"
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", image, str(tmp_path / "image")],
+        env=engine,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "ppimage.py").write_text(
+        "import os\n\n\ndef run() -> None:\n    print('PYTHONPATH=' + os.environ['PYTHONPATH'])\n"
+    )
+    spec = write_spec(
+        tmp_path / "img.yaml",
+        {
+            "nemorun": 1,
+            "name": "img",
+            "pythonpath": [str(code)],
+            "task": {"_target_": "ppimage:run"},
+            "executor": {"target": "docker", "container": {"image": image}, "network": "none"},
+        },
+    )
+
+    proc = run_script(compile_docker(spec), cwd=tmp_path, env=engine)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"PYTHONPATH={code}:/from-image\n"

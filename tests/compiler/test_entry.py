@@ -158,7 +158,7 @@ env_text: pre-${oc.env:A,x}-${oc.env:B,y}
 def test_environment_references_are_read_where_the_job_runs(tmp_path: Path) -> None:
     spec = probe_spec(tmp_path, ENV_TASK)
     source = entry_point(load(spec)).source
-    assert "int(os.environ.get('COUNT', '7'))" in source
+    assert "count=env_value('${oc.env:COUNT,7}', to=int)" in source
 
     defaults = run_probe(tmp_path, spec)
     assert (defaults["count"], defaults["env_flag"], defaults["env_path"]) == (7, False, None)
@@ -198,6 +198,20 @@ def test_a_sweep_is_one_entry_with_a_table_of_points(tmp_path: Path) -> None:
     ]
     assert seen[3]["inner"]["Inner"]["color"] == {"enum": "Color.GREEN"}
     assert [r["point"] for r in seen] == ["0", "1", "2", "3"]
+
+
+def test_a_swept_environment_reference_reads_like_any_other(tmp_path: Path) -> None:
+    # Swept env values of optional and bool types used to be refused: they now use the same
+    # embedded reading as unswept ones.
+    spec = probe_spec(
+        tmp_path,
+        "maybe: 1\nenv_flag: false",
+        extra="sweep:\n  maybe: ['${oc.env:MAYBE,}', 3]\n  env_flag: ['${oc.env:FLAG,on}']\n",
+    )
+    seen = [run_probe(tmp_path, spec, {"NEMORUN_POINT": str(i)}) for i in range(2)]
+    assert [(r["maybe"], r["env_flag"]) for r in seen] == [(None, True), (3, True)]
+    given = run_probe(tmp_path, spec, {"NEMORUN_POINT": "0", "MAYBE": "12", "FLAG": "no"})
+    assert (given["maybe"], given["env_flag"]) == (12, False)
 
 
 @pytest.mark.parametrize("point", ["", "4", "-1", "x", "٣"])

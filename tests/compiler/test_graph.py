@@ -271,4 +271,4 @@ def test_env_value_without_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZOO_MISSING", raising=False)
     with pytest.raises(KeyError, match="'ZOO_MISSING' is not set and has no default"):
         runtime.env_value("${oc.env:ZOO_MISSING}")
-    assert runtime.expand("a-${oc.env:ZOO_MISSING, b }-c") == "a-b-c"
+    assert runtime.env_expand("a-${oc.env:ZOO_MISSING, b }-c") == "a-b-c"

@@ -605,3 +605,44 @@ def test_a_task_name_skypilot_refuses_is_refused_with_a_fix(tmp_path: Path) -> N
     assert "my spec.yaml: name: the spec's file name is not a valid SkyPilot task name" in (
         proc.stderr
     )
+
+
+def test_each_point_of_a_run_gets_its_own_directory_and_code_on_the_node(tmp_path: Path) -> None:
+    # No cloud here: each document's `run` script runs as SkyPilot runs it (its envs
+    # exported), with HOME standing in for the node's home and the code "mounted" by a link.
+    from nemorun.compiler.artifacts import RunContext
+
+    out = tmp_path / "out.jsonl"
+    tree = {
+        "nemorun": 1,
+        "name": "pd",
+        "pythonpath": [str(FIXTURES)],
+        "task": {"_target_": "fixtures_entry:echo", "out": str(out), "text": "a"},
+        "sweep": {"text": ["a", "b"]},
+        "executor": {
+            "target": "skypilot",
+            "python": sys.executable,
+            "env": {"PYTHONPATH": "/extra"},  # added after the code, as on every target
+        },
+    }
+    spec = tmp_path / "pd.yaml"
+    spec.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    loaded, warnings = load_for_target(spec, (), "skypilot")
+    run = RunContext("r-42", tmp_path / "run")
+    text = compile_spec(loaded, warnings=warnings, run=run).main.text
+    home = tmp_path / "home"
+    (home / ".nemorun" / "pythonpath").mkdir(parents=True)
+    (home / ".nemorun" / "pythonpath" / "0").symlink_to(FIXTURES)
+    probe = 'ls -d "$NEMORUN_POINT_DIR" >> "$HOME"/dirs.txt; echo "$PYTHONPATH" >> "$HOME"/pp.txt'
+
+    for doc in yaml.safe_load_all(text):
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), **doc["envs"]}
+        script = doc["run"] + probe + "\n"
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    points = home / ".nemorun" / "runs" / "r-42" / "points"
+    assert (home / "dirs.txt").read_text().splitlines() == [str(points / "0"), str(points / "1")]
+    assert [json.loads(line)["point"] for line in out.read_text().splitlines()] == ["0", "1"]
+    code = home / ".nemorun" / "pythonpath" / "0"
+    assert (home / "pp.txt").read_text().splitlines() == [f"{code}:/extra"] * 2

@@ -212,7 +212,8 @@ GOLDEN_CASES = [
 def test_golden_torchrun_artifacts(name: str, args: list[str], tmp_path: Path) -> None:
     proc = nemorun("compile", *args)
     assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.replace(str(ROOT), "<ROOT>")
+    # nemorun runs under this interpreter: Slurm jobs default to it
+    text = proc.stdout.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
     golden = GOLDEN / name
     if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
@@ -233,8 +234,8 @@ def test_the_slurm_command_runs_one_torchrun_per_node(tmp_path: Path) -> None:
         "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c 'exec "
         'torchrun --nnodes=2 --nproc-per-node=2 --node-rank="$SLURM_NODEID" '
         '--rdzv-backend=c10d --rdzv-endpoint="$NEMORUN_HEAD_NODE":29555 '
-        '--rdzv-id="$SLURM_JOB_ID" --no-python python3 -u -c "$1"\''
-    )
+        f'--rdzv-id="$SLURM_JOB_ID" --no-python {sys.executable} -u -c "$1"\''
+    )  # nemorun runs under sys.executable: Slurm jobs default to it
     assert srun.endswith(' nemorun-torchrun "$NEMORUN_ENTRY"')
     assert "random" not in text.lower() and "uuid" not in text.lower()
     again = nemorun("compile", str(spec))
@@ -402,7 +403,7 @@ def test_a_two_node_torchrun_job_runs_on_slurm(tmp_path: Path) -> None:
         for r in range(4)
     ]
     argv = json.loads(next(x for x in log.splitlines() if x.startswith("torchrun argv "))[14:])
-    assert argv[-4:-1] == ["python3", "-u", "-c"]
+    assert argv[-4:-1] == [sys.executable, "-u", "-c"]
 
 
 @pytest.mark.slow

@@ -276,6 +276,9 @@ def test_a_long_task_cancelled_is_cancelled_and_its_container_gone(
     # Running is the container's state: its first line may come a moment later (under load).
     wait_until(target, run, lambda s: list(target.logs(run, run.jobs[0])) != [], timeout=30)
     assert containers(on_engine, name) == [f"nemorun-{name}-{run.id}-0"]
+    deadline = time.monotonic() + 30  # running is the container; wait for the task itself
+    while not list(target.logs(run, run.jobs[0])) and time.monotonic() < deadline:
+        time.sleep(0.1)
     # status and cancel talk to the engine the run was submitted to, whatever DOCKER_HOST is now
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
 

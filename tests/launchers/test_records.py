@@ -117,6 +117,7 @@ def test_a_record_holds_everything_rerun_needs(home: Path, tmp_path: Path) -> No
     prov = json.loads((d / "provenance.json").read_text())
     assert prov["git"] == "not a git repo"
     assert prov["packages"]["nemorun"] and prov["packages"]["fiddle"]
+    assert prov["task_packages"] == {}  # trainlib is a directory on pythonpath, no distribution
     assert prov["python"]["version"].count(".") == 2
     assert prov["host"] and "user" in prov
     # jobs, states, log paths
@@ -351,3 +352,17 @@ def test_fifty_concurrent_launches_make_fifty_whole_records(tmp_path: Path) -> N
     for run in listed:
         assert run["name"] == "same" and run["target"] == "local"
         _assert_whole(home / "nemorun-runs" / str(run["id"]))
+
+
+def test_task_packages_name_the_distribution_and_its_requirements() -> None:
+    """The module ``yaml`` belongs to the distribution PyYAML, ``omegaconf.x`` to omegaconf."""
+    from importlib import metadata
+
+    from nemorun.launchers.provenance import task_packages
+
+    found = task_packages(["omegaconf.omegaconf", "yaml", "no_such_module_here"])
+    assert found["PyYAML"] == {"version": metadata.version("PyYAML"), "modules": ["yaml"],
+                               "requires": {}}  # fmt: skip
+    assert found["omegaconf"]["modules"] == ["omegaconf.omegaconf"]
+    assert found["omegaconf"]["requires"]["PyYAML"] == metadata.version("PyYAML")
+    assert set(found) == {"PyYAML", "omegaconf"}

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -660,6 +663,71 @@ def shifted(element: str, shift: int) -> str:
     """``123_4`` → ``(123 + shift)_4``."""
     job, sep, index = element.partition("_")
     return f"{int(job) + shift}{sep}{index}"
+
+
+# --- one Python: nemorun called by path, without an activated venv ---------------------------
+
+PROBE = """\
+import json, sys
+
+
+def report(out: str) -> None:
+    with open(out, "w") as f:
+        json.dump({"executable": sys.executable}, f)
+"""
+
+
+def installed_probe(site: Path) -> None:
+    """A tiny installed distribution ``nrprobe`` 1.2.3 (module ``nrprobe``) in ``site``."""
+    (site / "nrprobe").mkdir(parents=True)
+    (site / "nrprobe" / "__init__.py").write_text(PROBE)
+    info = site / "nrprobe-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: nrprobe\nVersion: 1.2.3\nRequires-Dist: PyYAML>=5\n"
+        "Requires-Dist: nrprobe-missing-dependency\nRequires-Dist: rich; extra == 'pretty'\n"
+    )
+    (info / "top_level.txt").write_text("nrprobe\n")
+
+
+@pytest.mark.slow
+def test_nemorun_called_by_path_runs_slurm_jobs_under_its_own_python(
+    target: SlurmTarget, tmp_path: Path
+) -> None:
+    """No venv on PATH: the job still runs the interpreter nemorun runs under, and the record
+    names the task's distribution and the versions of its requirements."""
+    installed_probe(tmp_path / "site")
+    out = tmp_path / "out.json"
+    spec = tmp_path / "probe.yaml"
+    spec.write_text(
+        f"nemorun: 1\nname: probe\npythonpath: [{json.dumps(str(tmp_path / 'site'))}]\n"
+        f"task: {{_target_: 'nrprobe:report', out: {json.dumps(str(out))}}}\n"
+        "executor: {target: slurm}\n"
+    )
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
+    env = {**os.environ, "PATH": path, "NEMORUN_HOME": str(tmp_path / "home")}
+    env.pop("VIRTUAL_ENV", None)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "nemorun.cli", "launch", str(spec), "--wait"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == {"executable": sys.executable}
+    (record,) = (tmp_path / "home" / "nemorun-runs").glob("*/provenance.json")
+    assert json.loads(record.read_text())["task_packages"] == {
+        "nrprobe": {
+            "version": "1.2.3",
+            "modules": ["nrprobe"],
+            "requires": {"PyYAML": metadata.version("PyYAML"), "nrprobe-missing-dependency": None},
+        }
+    }
 
 
 # --- without accounting: keep this test last in the file -------------------------------------

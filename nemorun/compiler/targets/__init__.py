@@ -3,7 +3,8 @@
 A target module defines:
 - ``TEMPLATE``: the template file name (``slurm.sbatch.j2``), looked up user directory first;
 - ``SUFFIX``: the main artifact's file suffix (``.sbatch``);
-- ``default_python() → str``: the interpreter a job runs when the spec names none;
+- ``HOST_FILESYSTEM``: True when the job runs on this machine's filesystem (outside a container
+  it can then run nemorun's own interpreter; see `nemorun.compiler.artifacts.job_python`);
 - ``plan(spec, job) → (context, warnings)``: checks the target's own options (raising located
   `SpecError`s) and returns the typed object templates see as ``target``.
 
@@ -36,8 +37,7 @@ class Target(Protocol):
 
     TEMPLATE: str
     SUFFIX: str
-
-    def default_python(self) -> str: ...
+    HOST_FILESYSTEM: bool
 
     def plan(self, spec: Spec, job: Job) -> tuple[Any, list[str]]: ...
 

@@ -9,21 +9,25 @@ environment are honoured as usual.
 How the job gets its code, and where it starts:
 
 - **Code**: every ``pythonpath`` directory of the spec (absolute host paths, resolved when the
-  spec is loaded) is mounted read-only at the *same* path in the container, and ``PYTHONPATH``
-  lists them, so the generated entry imports the task's code exactly as on the host; the
-  image provides Python and the code's dependencies, never nemorun. A ``container.mounts``
-  entry with the same container path replaces the automatic mount. An ``env`` value for
-  ``PYTHONPATH`` replaces the automatic one.
+  spec is loaded) is mounted read-only at the *same* path in the container and put in front of
+  the container's ``PYTHONPATH`` (the ``env`` value, else the image's) by the ``sh`` prologue
+  below, the rule of every target (`render.pythonpath_export`), so the generated entry imports
+  the task's code exactly as on the host; the image provides Python and the code's
+  dependencies, never nemorun. A ``container.mounts`` entry with the same container path
+  replaces the automatic mount.
 - **Working directory**: ``workdir`` (an absolute path in the container) becomes ``--workdir``;
-  without it the image's own working directory is used. Nothing else is mounted: outputs must
-  go to a directory the spec mounts (``container.mounts``), since every container is removed
-  when its point ends (``--rm``).
+  without it the image's own working directory is used. Every container is removed when its
+  point ends (``--rm``), so outputs go to a mounted directory: the spec's ``container.mounts``,
+  or, for a launched run, the point's own ``NEMORUN_POINT_DIR`` (made by the script on this
+  machine and mounted at the same path).
 - **Environment**: ``env`` values reach the container with ``--env NAME=VALUE``, names and
   values intact; a ``${oc.env:VAR,default}`` value is read from the shell that runs the script,
   once, when it starts (like the local target). ``${oc.env:…}`` in *task* arguments is read by
   the entry inside the container, which sees only the image's and the job's environment.
-  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT``.
-- **setup**: the lines run inside the container, by ``sh``, before the task (each point).
+  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT`` (and, launched, the run's
+  and the point's variables: the README's table).
+- **Prologue**: when there are code directories or ``setup`` lines, the container runs ``sh``
+  first (the image needs one): it extends ``PYTHONPATH``, runs ``setup``, then ``exec``s the task.
 - **torchrun** (``launcher: {kind: torchrun}``): one node, as for the local target: torchrun runs
   in the container (the image must have it) with ``--node-rank=0``, the rendezvous on the
   container's own ``localhost:rdzv_port`` and ``--rdzv-id`` the container's name (never
@@ -60,6 +64,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "docker.sh.j2"
 SUFFIX = ".sh"
+HOST_FILESYSTEM = False
+"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
 LAUNCHERS = ("none", "torchrun")
 
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
@@ -101,9 +107,10 @@ class DockerPlan:
     volumes: tuple[str, ...]
     """``--volume`` values: the code directories (read-only), then ``container.mounts``."""
     env: tuple[DockerEnv, ...]
-    """``--env`` values: ``PYTHONPATH`` (when the spec has code directories), then ``env``."""
+    """``--env`` values: the spec's ``env``."""
     setup: str | None
-    """The ``sh -c`` script that runs ``setup`` before the task, or None."""
+    """The ``sh -c`` prologue that extends ``PYTHONPATH`` and runs ``setup`` before the task,
+    or None when there is nothing to do."""
     setup_delimiter: str
     """The heredoc delimiter around ``setup``: no line of it."""
     torchrun: tuple[Word, ...] | None = None
@@ -113,10 +120,6 @@ class DockerPlan:
     def shell_env(self) -> tuple[DockerEnv, ...]:
         """The env values read from the submitting shell."""
         return tuple(e for e in self.env if e.variable is not None)
-
-
-def default_python() -> str:
-    return "python3"
 
 
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -246,8 +249,6 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
     check.done()
 
     env: list[DockerEnv] = []
-    if job.pythonpath is not None and "PYTHONPATH" not in options.env:
-        env.append(DockerEnv("PYTHONPATH", job.pythonpath, None))
     for key, value in job.env:
         variable = f"env_{key}" if isinstance(value, EnvRef) else None
         env.append(DockerEnv(key, value, variable))
@@ -267,11 +268,11 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
                 "by default: set executor.shm_size (e.g. 16g) or executor.ipc: host"
             )
 
-    from nemorun.compiler.render import heredoc_delimiter
+    from nemorun.compiler.render import heredoc_delimiter, pythonpath_export
 
-    setup = None
-    if job.setup:
-        setup = "\n".join(("set -e", *job.setup, 'exec "$@"')) + "\n"
+    prologue = [pythonpath_export(job.pythonpath)] if job.pythonpath else []
+    prologue += job.setup
+    setup = "\n".join(("set -e", *prologue, 'exec "$@"')) + "\n" if prologue else None
     plan = DockerPlan(
         image=image,
         name=name,

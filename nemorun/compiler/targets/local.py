@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "local.sh.j2"
 SUFFIX = ".sh"
+HOST_FILESYSTEM = True
+"""The job runs here: by default under the interpreter nemorun runs under."""
 LAUNCHERS = ("none", "torchrun")
 
 
@@ -37,12 +39,6 @@ class LocalPlan:
     max_parallel: int
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run one point, or None without a launcher."""
-
-
-def default_python() -> str:
-    from nemorun.compiler.artifacts import local_python
-
-    return local_python()
 
 
 def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:

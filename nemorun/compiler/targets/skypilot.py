@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "skypilot.yaml.j2"
 SUFFIX = ".yaml"
+HOST_FILESYSTEM = False
+"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
 LAUNCHERS = ("none", "torchrun")
 MACROS = Macros(
     node_rank=Word.of(Var("SKYPILOT_NODE_RANK")),
@@ -79,8 +81,8 @@ MEMORY = re.compile(r"(?P<n>\d+(?:\.\d+)?)(?:[KkMmGgTtPp][BbIi])?\+?")
 PORT_RANGE = re.compile(r"(?P<low>\d+)-(?P<high>\d+)")
 CLOUD_URL = re.compile(r"[a-z][a-z0-9+.-]*://")
 SKY_WORKDIR = "~/sky_workdir"
-RESERVED_ENV = ("NEMORUN_RUN_NAME", "NEMORUN_POINT")
-"""Written first under ``envs`` by the template, so no ``env`` of the spec may repeat them."""
+REMOTE_RUNS = ".nemorun/runs"
+"""Under the node's home: a run's directories there (``ID/points/POINT``)."""
 PYTHONPATH_MOUNT = "~/.nemorun/pythonpath"
 """Where the spec's ``pythonpath`` directories are mounted: ``~/.nemorun/pythonpath/<i>``."""
 RESOURCES = (
@@ -104,15 +106,14 @@ class SkyPilotPlan:
     """Values read where the job runs (``${oc.env:…}``): exported by setup and run."""
     file_mounts: tuple[tuple[str, str], ...]
     """(remote path, local path or bucket URL), the spec's own then the pythonpath copies."""
-    pythonpath: tuple[str, ...]
-    """The remote copies of the spec's ``pythonpath``, relative to ``$HOME``."""
+    pythonpath: tuple[Word, ...]
+    """The remote copies of the spec's ``pythonpath``: ``"$HOME"/.nemorun/pythonpath/<i>``."""
     workdir: str | None
+    points_dir: Word | None = None
+    """With a run: ``"$HOME"/.nemorun/runs/ID/points`` on the node, each point's directory's
+    parent (the run's own directory is on the launching machine)."""
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run the task on each node, or None without a launcher."""
-
-
-def default_python() -> str:
-    return "python3"
 
 
 def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
@@ -121,9 +122,6 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     check = _Checks(spec)
     check.done()  # the checks below read the values themselves
     check.name(job.name)
-    for name in RESERVED_ENV:
-        if name in options.env:
-            check.error(("env", name), f"nemorun sets {name} itself")
     if options.nodes < 1:
         check.error("nodes", "must be at least 1", found=str(options.nodes))
     located = [k for k in ("cloud", "region", "zone") if getattr(options, k) is not None]
@@ -189,8 +187,13 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
         envs=tuple((k, str(v)) for k, v in job.env if not isinstance(v, EnvRef)),
         shell_env=tuple((k, v) for k, v in job.env if isinstance(v, EnvRef)),
         file_mounts=tuple(mounts),
-        pythonpath=pythonpath,
+        pythonpath=tuple(Word.of(Var("HOME"), "/", remote) for remote in pythonpath),
         workdir=options.workdir,
+        points_dir=(
+            Word.of(Var("HOME"), f"/{REMOTE_RUNS}/{job.run.id}/{job.points_subdir}")
+            if job.run is not None
+            else None
+        ),
         torchrun=command,
     ), []
 

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 TEMPLATE = "slurm.sbatch.j2"
 SUFFIX = ".sbatch"
+HOST_FILESYSTEM = True
+"""The nodes share this machine's filesystem: a job may run nemorun's own interpreter."""
 LAUNCHERS = ("none", "torchrun")
 MACROS = Macros(
     node_rank=Word.of(Var("SLURM_NODEID")),
@@ -122,10 +124,6 @@ class SlurmPlan:
     """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
     torchrun_args: tuple[Word, ...] = ()
     """The ``bash -c`` script's ``$0`` and ``$1`` (the entry)."""
-
-
-def default_python() -> str:
-    return "python3"
 
 
 def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:

@@ -21,8 +21,12 @@ IFS= read -r -d '' NEMORUN_ENTRY <<'NEMORUN_ENTRY' || true
 # Plain Python: it needs the task's code (trainlib), not nemorun. Do not edit: recompile.
 # A sweep of 6 points; NEMORUN_POINT (0 to 5) picks one.
 
+from __future__ import annotations
+
+import enum
 import os
 import pathlib
+import re
 import sys
 
 from trainlib.loop import Activation, DataConfig, ModelConfig, OptimConfig, train
@@ -52,7 +56,7 @@ def main():
         model=ModelConfig(hidden_size=128, layers=4, activation=Activation.GELU),
         optim=OptimConfig(name='adam', lr=at[0], betas=(0.9, 0.98)),
         data=DataConfig(
-            path=pathlib.Path(os.environ.get('DATA_DIR', '/tmp/data')),
+            path=env_value('${oc.env:DATA_DIR,/tmp/data}', to=pathlib.Path),
             batch_size=32,
         ),
         steps=400,
@@ -70,13 +74,91 @@ def _this_point():
     return [values[i] for values, i in zip(AXES, POINTS[int(text)])]
 
 
+ENV_REFERENCE = '\\$\\{oc\\.env:([^,}]+)(?:,([^}]*))?\\}'
+
+
+def env_value(template: str, to: Any = None, optional: bool = False, choices: Any = ()) -> Any:
+    """The value of ``template`` in this process's environment, read as `env_convert` says."""
+    return env_convert(env_expand(template), to, optional, choices, template)
+
+
+def env_expand(template: str) -> str:
+    """Substitute every ``${oc.env:VAR[,default]}`` in ``template`` from ``os.environ``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1).strip(), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise KeyError(f"environment variable '{name}' is not set and has no default")
+        return default.strip()
+
+    return re.sub(ENV_REFERENCE, one, template)
+
+
+def env_convert(
+    text: str, to: Any = None, optional: bool = False, choices: Any = (), where: str = "value"
+) -> Any:
+    """``text`` as the argument's type; a ValueError naming ``where`` when it does not fit.
+
+    ``optional``: an empty, ``none`` or ``null`` text (any case) is None. ``choices`` (a
+    Literal's values) match by their text, before ``to``. ``to``: a scalar type (str, int,
+    float, bool, an Enum by member name, a Path) or a tuple of them tried in order (a Union);
+    None means str, or nothing but the ``choices`` when there are some.
+    """
+    if optional and text.strip().lower() in ("", "none", "null"):
+        return None
+    for choice in choices:
+        if str(choice) == text:
+            return choice
+    kinds = to if isinstance(to, tuple) else (() if to is None and choices else (to or str,))
+    for kind in kinds:
+        try:
+            return _env_scalar(text, kind)
+        except ValueError:
+            pass
+    wanted = [_env_expected(kind) for kind in kinds]
+    if choices:
+        wanted.insert(0, "one of " + ", ".join(repr(c) for c in choices))
+    raise ValueError(f"{where}: expected {' or '.join(wanted)}, got {text!r}")
+
+
+def _env_scalar(text: str, kind: Any) -> Any:
+    """``text`` as one scalar type, or a ValueError."""
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        if text in kind.__members__:
+            return kind.__members__[text]
+        raise ValueError(text)
+    if isinstance(kind, type) and issubclass(kind, pathlib.PurePath):
+        return pathlib.Path(text)
+    if kind in (int, float):
+        return kind(text)
+    return text
+
+
+def _env_expected(kind: Any) -> str:
+    """What ``kind`` accepts, for an error message."""
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return "one of " + ", ".join(kind.__members__)
+    names = {bool: "true or false", int: "an integer", float: "a number"}
+    return names.get(kind, "text")
+
+
 if __name__ == "__main__":
     main()
 NEMORUN_ENTRY
 
-# setup: run by sh in each container, before the task.
+# The prologue run by sh in each container before the task: code directories, then setup.
 IFS= read -r -d '' NEMORUN_SETUP <<'NEMORUN_SETUP' || true
 set -e
+export PYTHONPATH=<ROOT>/examples"${PYTHONPATH:+:$PYTHONPATH}"
 pip list > /out/pip.txt
 exec "$@"
 NEMORUN_SETUP
@@ -98,7 +180,6 @@ run_point() {
         --volume /srv/data:/data:ro \
         --volume /srv/out:/out \
         --workdir /out \
-        --env PYTHONPATH=<ROOT>/examples \
         --env OMP_NUM_THREADS=1 \
         --env DATA_DIR="$env_DATA_DIR" \
         --env 'WANDB_NOTES=it'"'"'s a "test" $(not run)' \

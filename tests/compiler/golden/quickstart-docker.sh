@@ -28,6 +28,13 @@ if __name__ == "__main__":
     main()
 NEMORUN_ENTRY
 
+# The prologue run by sh in each container before the task: code directories, then setup.
+IFS= read -r -d '' NEMORUN_SETUP <<'NEMORUN_SETUP' || true
+set -e
+export PYTHONPATH=<ROOT>/examples"${PYTHONPATH:+:$PYTHONPATH}"
+exec "$@"
+NEMORUN_SETUP
+
 # run_point POINT: the job's container for one point; its exit status is the task's.
 run_point() {
     docker run --rm \
@@ -35,10 +42,10 @@ run_point() {
         --label nemorun.run-name=quickstart \
         --label nemorun.point="$1" \
         --volume <ROOT>/examples:<ROOT>/examples:ro \
-        --env PYTHONPATH=<ROOT>/examples \
         --env NEMORUN_RUN_NAME=quickstart \
         --env NEMORUN_POINT="$1" \
         nemorun-test-python:1 \
+        sh -c "$NEMORUN_SETUP" nemorun-setup \
         python3 -c "$NEMORUN_ENTRY"
 }
 
