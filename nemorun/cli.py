@@ -108,6 +108,20 @@ def _spec_and_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _target_option(parser: argparse.ArgumentParser) -> None:
+    """``--target``: checked by `nemorun.schemas.options.target_options` (as every target name
+    is), not by argparse, so a typo gets the same "did you mean" as in a spec."""
+    from nemorun.schemas.options import TARGET_OPTIONS
+
+    parser.add_argument(
+        "--target",
+        "-t",
+        metavar="T",
+        help=f"where the job runs: {', '.join(TARGET_OPTIONS)} (default: the spec's "
+        "executor.target, else local)",
+    )
+
+
 def _write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -124,28 +138,38 @@ def _build_validate() -> argparse.ArgumentParser:
     p = _parser(
         "validate",
         "Check a spec and its overrides against the task's type hints and the executor's "
-        "options. Prints every error, each with its file, line and key path. Several spec "
+        "options: every check 'compile' makes, for the same target, without writing "
+        "anything. Prints every error, each with its file, line and key path. Several spec "
         "files may be given (overrides then apply to each).\n\n"
         "examples:\n  nemorun validate configs/pretrain.yaml optim.lr=3e-4\n"
+        "  nemorun validate configs/quickstart.yaml --target slurm\n"
         "  nemorun validate configs/*",
     )
     _spec_and_overrides(p)
+    _target_option(p)
     return p
 
 
 def _run_validate(ns: argparse.Namespace) -> int:
-    from nemorun.api import load
+    from nemorun.compiler.artifacts import load_for_target
+    from nemorun.compiler.tasks import compile_tasks
 
     specs, overrides = _split_specs(ns.spec, ns.overrides)
     failed = 0
     for path in specs:
         try:
-            spec = load(path, overrides)
+            spec, warnings = load_for_target(path, overrides, ns.target)
+            # Validating is compiling with the artifacts thrown away: the two cannot disagree.
+            build = compile_tasks(spec, ns.target, spec.templates, warnings)
         except SpecErrors as exc:
             _print_errors(exc)
             failed += 1
             continue
-        _warn(spec.warnings)
+        except SpecError as exc:
+            _print_errors(SpecErrors([exc]))
+            failed += 1
+            continue
+        _warn([*spec.warnings, *build.warnings])
         points = f", {spec.num_points()} sweep points" if spec.is_sweep() else ""
         print(f"{path}: ok ({_describe_tasks(spec)}; target {spec.target}{points})")
     if len(specs) > 1 and failed:
@@ -322,12 +346,7 @@ def _build_compile() -> argparse.ArgumentParser:
         "  bash build/pretrain.sh 2    # run point 2 only",
     )
     _spec_and_overrides(p)
-    p.add_argument(
-        "--target",
-        "-t",
-        choices=("local", "slurm", "docker", "skypilot"),
-        help="where the job runs (default: the spec's executor.target, else local)",
-    )
+    _target_option(p)
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="write the artifacts into DIR")
     p.add_argument(
         "--list-points", action="store_true", help="print each sweep point's index and values"

@@ -50,6 +50,7 @@ from nemorun.schemas.options import (
     TARGET_OPTIONS,
     ExecutorOptions,
     LauncherOptions,
+    target_options,
 )
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
@@ -205,12 +206,15 @@ def executor_for_target(
     raw: Any, target: str | None, where: str = "executor"
 ) -> tuple[Any, list[str]]:
     """The raw ``executor`` mapping read as ``target``'s options (default: its own target):
-    another target's options are dropped, with a warning each. Anything the validator must
-    report (not a mapping, an unknown target) is returned unchanged."""
+    another target's options are dropped, with a warning each. An unknown ``target`` is a
+    `SpecError`; anything the validator must report about ``raw`` (not a mapping, an unknown
+    ``executor.target``) is returned unchanged."""
     warnings: list[str] = []
+    if target is not None:
+        target_options(target)
     if isinstance(raw, dict) and raw.get("target", DEFAULT_TARGET) in TARGET_OPTIONS:
         chosen = target or raw.get("target", DEFAULT_TARGET)
-        known = {f.name for f in dataclasses.fields(TARGET_OPTIONS[chosen])}
+        known = {f.name for f in dataclasses.fields(target_options(chosen))}
         kept: dict[str, Any] = {"target": chosen}
         for key, value in raw.items():
             if key == "target":

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
+
 
 @dataclass
 class Container:
@@ -151,6 +153,26 @@ TARGET_OPTIONS: dict[str, type[ExecutorOptions]] = {
     "skypilot": SkyPilotOptions,
 }
 DEFAULT_TARGET = "local"
+
+
+def target_options(
+    name: object, path: KeyPath = (), origin: Origin | None = None, where: str = "--target"
+) -> type[ExecutorOptions]:
+    """The option class of target ``name``: the one lookup of a target's name, whether it comes
+    from ``--target``, ``executor.target`` or a task's own executor. An unknown name is a
+    `SpecError` that suggests the closest target, at ``path`` (and ``origin``) when the spec
+    wrote it, else labelled ``where`` (the command-line flag)."""
+    if isinstance(name, str) and name in TARGET_OPTIONS:
+        return TARGET_OPTIONS[name]
+    raise SpecError(
+        "unknown target",
+        path,
+        origin,
+        expected="one of " + ", ".join(TARGET_OPTIONS),
+        found=repr(name),
+        suggestion=did_you_mean(str(name), TARGET_OPTIONS),
+        file=None if path else where,
+    )
 
 
 @dataclass

@@ -210,15 +210,6 @@ def test_a_user_template_directory_comes_first(tmp_path: Path) -> None:
     assert proc.stdout == "# mine: pretrain has 3 points\n"
 
 
-def test_validate_does_not_import_the_compile_libraries() -> None:
-    code = (
-        "import sys\nfrom nemorun.cli import main\nmain(['validate', 'configs/quickstart.yaml'])\n"
-        "print(sorted(m for m in ('jinja2', 'libcst', 'fiddle') if m in sys.modules))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert proc.stdout.splitlines()[-1] == "[]"
-
-
 GOLDEN = FIXTURES / "golden"
 GOLDEN_CASES = [
     ("quickstart.sh", ["configs/quickstart.yaml", "--target", "local", "+executor.python=python3"]),
