@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
+from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.source import find_origin
@@ -159,6 +160,8 @@ class Validator:
                 )
                 continue
             converted = self.value(item, annotation, (*path, key))
+            if converted is not INVALID and param is not None:
+                converted = self._formats(item, converted, param.formats, (*path, key))
             if converted is not INVALID:
                 result.args[key] = converted
         if not partial:
@@ -199,6 +202,30 @@ class Validator:
             suggestion=suggestion,
             at_value=True,
         )
+
+    def _formats(self, raw: Any, value: Any, formats: tuple[Format, ...], path: KeyPath) -> Any:
+        """``value`` when it fits every format of its field, else INVALID after an error at each
+        part that does not (the value, or an item, key or value of it). A number written where
+        a string is accepted (``gpus: 0`` on ``str | int``) becomes the text the job gets, and
+        is still held to the format's bounds, as the JSON Schema holds it."""
+        ok = True
+        for fmt in formats:
+            for where, candidates in _format_parts(fmt, raw, value, path):
+                problem = next(
+                    (p for c in candidates if not isinstance(c, EnvRef) and (p := fmt.problem(c))),
+                    None,
+                )
+                if problem is not None:
+                    ok = False
+                    self._error(
+                        where,
+                        problem.message,
+                        expected=problem.expected,
+                        found=problem.found,
+                        suggestion=problem.suggestion,
+                        at_value=True,
+                    )
+        return value if ok else INVALID
 
     def _written_text(self, path: KeyPath) -> str | None:
         """The scalar as the user typed it, when it was a plain (unquoted) scalar at ``path``."""
@@ -453,6 +480,25 @@ class Validator:
                     at_value=True,
                 )
         return EnvRef(raw, annotation)
+
+
+def _format_parts(
+    fmt: Format, raw: Any, value: Any, path: KeyPath
+) -> list[tuple[KeyPath, tuple[Any, ...]]]:
+    """What `Format` ``fmt`` checks in a field's value: (where, the values to check there)."""
+    if fmt.applies_to == "items":
+        return (
+            [((*path, i), (item,)) for i, item in enumerate(value)]
+            if isinstance(value, list)
+            else []
+        )
+    if fmt.applies_to in ("keys", "values"):
+        if not isinstance(value, dict):
+            return []
+        keys = fmt.applies_to == "keys"
+        return [((*path, k), (k if keys else v,)) for k, v in value.items()]
+    number = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != value
+    return [(path, (raw, value) if number else (value,))]
 
 
 # --- descriptions for messages -----------------------------------------------------------------

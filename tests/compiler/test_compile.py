@@ -306,13 +306,12 @@ def test_slurm_options_become_sbatch_lines(tmp_path: Path) -> None:
 def test_slurm_option_mistakes_are_located_errors(tmp_path: Path) -> None:
     spec = slurm_spec(
         tmp_path,
-        "  gpus_per_task: 1\n  gpus: eight\n  mem: 1G\n  mem_per_cpu: 1G\n"
+        "  gpus_per_task: 1\n  mem: 1G\n  mem_per_cpu: 1G\n"
         "  extra: {opne_mode: append, job_name: x, array: 0-3}\n",
     )
     proc = nemorun("compile", str(spec))
     assert proc.returncode == 2
     for message in (
-        "executor.gpus: not a GPU count",
         "executor.mem_per_cpu: mem and mem_per_cpu exclude each other",
         "executor.gpus_per_task: gpus_per_task needs a task count",
         "executor.extra.opne_mode: not an sbatch option: expected a long option of sbatch, "

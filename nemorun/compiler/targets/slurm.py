@@ -27,15 +27,15 @@ entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is t
 machine (array tasks sharing a node) would both listen on ``rdzv_port``: give such jobs whole
 nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
 
-Checks done here, each a located `SpecError`: the time format (``time``, ``time_min``), GPU
-counts (``a100:8`` or ``8``), mutually exclusive memory options, ``gpus_per_task`` without a
-task count, unknown ``extra`` options, and ``max_array_size`` / ``array_parallelism`` below 1.
+Value formats (times, GPU counts, memory sizes…) are declared on `SlurmOptions`' fields and
+checked by the validator. Checks done here, each a located `SpecError`: mutually exclusive
+memory options, ``gpus_per_task`` without a task count, unknown ``extra`` options, and line
+breaks in any ``#SBATCH`` value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,14 +61,6 @@ MACROS = Macros(
 )
 # Options of the batch job that size tasks: under torchrun the srun step has one per node.
 TASK_OPTIONS = ("ntasks", "ntasks_per_node", "gpus_per_task")
-
-TIME = re.compile(
-    r"\d+(:\d{1,2}){0,2}"  # minutes, MM:SS, HH:MM:SS
-    r"|\d+-\d+(:\d{1,2}){0,2}"  # D-HH, D-HH:MM, D-HH:MM:SS
-    r"|(?i:infinite|unlimited)"
-)
-TIME_FORMATS = "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (or UNLIMITED)"
-GPUS = re.compile(r"([A-Za-z0-9_.-]+:)?\d+")
 
 # Long options of sbatch 22.05 (`sbatch --help`, and those its help leaves out).
 # fmt: off
@@ -132,12 +124,6 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     options = spec.executor
     assert isinstance(options, SlurmOptions)
     check = _Checks(spec)
-    check.time("time", options.time)
-    check.time("time_min", options.time_min)
-    for name in ("gpus", "gpus_per_node", "gpus_per_task"):
-        value = getattr(options, name)
-        if isinstance(value, str) and not GPUS.fullmatch(value):
-            check.error(name, "not a GPU count", "a count or type:count, like 8 or a100:8", value)
     mems = [n for n in ("mem", "mem_per_cpu", "mem_per_gpu") if getattr(options, n) is not None]
     if len(mems) > 1:
         check.error(mems[1], f"{mems[0]} and {mems[1]} exclude each other", "only one of them")
@@ -145,16 +131,12 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         check.error(
             "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
         )
-    if options.array_parallelism is not None and options.array_parallelism < 1:
-        check.error("array_parallelism", "must be at least 1", found=str(options.array_parallelism))
-    if options.max_array_size < 1:
-        check.error("max_array_size", "must be at least 1", found=str(options.max_array_size))
     warnings: list[str] = []
     srun: tuple[Word, ...] = ()
     command: tuple[Word, ...] | None = None
     command_args: tuple[Word, ...] = ()
     if job.launcher.kind == "torchrun":
-        launcher = torchrun.launcher_of(spec)
+        launcher = spec.launcher
         nodes = options.nodes
         srun = tuple(
             Word.of(w)
@@ -270,13 +252,6 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
 
 class _Checks(OptionChecks):
     """Collects located errors about ``executor.*`` options."""
-
-    def time(self, key: str, value: str | int | None) -> None:
-        if value is None:
-            return
-        ok = value >= 0 if isinstance(value, int) else bool(TIME.fullmatch(value.strip()))
-        if not ok:
-            self.error(key, "not a Slurm time", TIME_FORMATS, repr(value), "e.g. '04:00:00'")
 
     def extra(self, extra: dict[str, str | int | bool]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
