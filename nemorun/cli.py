@@ -152,6 +152,7 @@ def _build_validate() -> argparse.ArgumentParser:
 
 def _run_validate(ns: argparse.Namespace) -> int:
     from nemorun.compiler.artifacts import load_for_target
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     specs, overrides = _split_specs(ns.spec, ns.overrides)
@@ -160,7 +161,7 @@ def _run_validate(ns: argparse.Namespace) -> int:
         try:
             spec, warnings = load_for_target(path, overrides, ns.target)
             # Validating is compiling with the artifacts thrown away: the two cannot disagree.
-            build = compile_tasks(spec, ns.target, spec.templates, warnings)
+            build = compile_tasks(spec, ns.target, spec.templates, warnings, machine=this_machine())
         except SpecErrors as exc:
             _print_errors(exc)
             failed += 1
@@ -358,6 +359,7 @@ def _build_compile() -> argparse.ArgumentParser:
 def _run_compile(ns: argparse.Namespace) -> int:
     from nemorun.compiler.artifacts import compile_spec, load_for_target
     from nemorun.compiler.entry import sweep_points
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.targets import target_module
 
     if ns.target is not None:
@@ -372,7 +374,7 @@ def _run_compile(ns: argparse.Namespace) -> int:
     templates = ns.templates or spec.templates
     if not spec.single_task:
         return _compile_tasks(spec, ns.target, templates, warnings, ns.output)
-    artifacts = compile_spec(spec, templates=templates, warnings=warnings)
+    artifacts = compile_spec(spec, templates=templates, warnings=warnings, machine=this_machine())
     _warn(artifacts.warnings)
     if ns.output is None:
         sys.stdout.write(artifacts.main.text)
@@ -386,6 +388,7 @@ def _compile_tasks(
     spec: Spec, target: str | None, templates: Path | None, warnings: list[str], output: Path | None
 ) -> int:
     """Several tasks: one directory of artifacts each, and tasks.json (their order)."""
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     if output is None:
@@ -394,7 +397,7 @@ def _compile_tasks(
             "go to stdout",
             suggestion="write them into a directory with -o DIR (one subdirectory per task)",
         )
-    build = compile_tasks(spec, target, templates, warnings)
+    build = compile_tasks(spec, target, templates, warnings, machine=this_machine())
     _warn(build.warnings)
     for path in build.write(output):
         print(f"wrote {path}", file=sys.stderr)

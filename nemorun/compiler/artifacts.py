@@ -22,6 +22,10 @@ target module:
   then raises a `SpecError` that suggests ``-o DIR``.
 - ``log_paths(job, context) → dict``: where the job's output goes when compiled for a run.
 
+**The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
+tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
+knowledge is used.
+
 **A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
 compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
 writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.compiler.entry import Point, entry_point, sweep_points
+from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import (
@@ -169,6 +174,8 @@ class Job:
     """The run this job is compiled for (its id and directory), or None for a plain compile."""
     task: str | None = None
     """The task's name in a spec with several tasks; None for a single-task spec."""
+    machine: Machine = UNKNOWN_MACHINE
+    """What compile was told about the machine it compiles on (`nemorun.compiler.machine`)."""
 
     @property
     def num_points(self) -> int:
@@ -244,10 +251,13 @@ def compile_spec(
     warnings: Sequence[str] = (),
     run: RunContext | None = None,
     task: str | None = None,
+    machine: Machine = UNKNOWN_MACHINE,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
     when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
-    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec)."""
+    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec). ``machine``
+    is what compile may know of the machine (the options its sbatch takes); by default,
+    nothing."""
     from nemorun.compiler.targets import target_module
 
     if not spec.single_task:
@@ -275,7 +285,9 @@ def compile_spec(
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     _refuse_env_refs_in_options(spec)
-    job = make_job(spec, name, module.default_python(), run, task)
+    job = dataclasses.replace(
+        make_job(spec, name, module.default_python(), run, task), machine=machine
+    )
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import environment
 

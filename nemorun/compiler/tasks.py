@@ -32,6 +32,7 @@ from nemorun.compiler.artifacts import (
     compile_spec,
     executor_for_target,
 )
+from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.spec import Resolved, Spec, validate_tree
@@ -196,6 +197,7 @@ def compile_tasks(
     warnings: tuple[str, ...] | list[str] = (),
     run: RunContext | None = None,
     pythonpath: list[Path] | None = None,
+    machine: Machine = UNKNOWN_MACHINE,
 ) -> Build:
     """The artifacts of every task of ``spec`` (one for a single-task spec), in run order.
 
@@ -208,13 +210,15 @@ def compile_tasks(
 
     builds = []
     if spec.single_task:
-        artifacts = compile_spec(placed(spec), target, templates, warnings, run)
+        artifacts = compile_spec(placed(spec), target, templates, warnings, run, machine=machine)
         builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
         return Build(tuple(builds), single=True)
     for name in task_order(spec):
         own, more = task_spec(spec, name, target)
         own = placed(own)
-        artifacts = compile_spec(own, target, templates, (*warnings, *more), run, task=name)
+        artifacts = compile_spec(
+            own, target, templates, (*warnings, *more), run, task=name, machine=machine
+        )
         after = tuple(spec.tasks[name].after)
         builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))
     return Build(tuple(builds), single=False)

@@ -198,6 +198,7 @@ def launch(
     Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
     """
     from nemorun.compiler.artifacts import RunContext
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     path = Path(spec_path)
@@ -211,7 +212,13 @@ def launch(
     try:
         pythonpath = _package_code(spec, path, run_dir)
         build = compile_tasks(
-            spec, target, spec.templates, warnings, RunContext(run_id, run_dir), pythonpath
+            spec,
+            target,
+            spec.templates,
+            warnings,
+            RunContext(run_id, run_dir),
+            pythonpath,
+            machine=this_machine(),
         )
         files = _write_inputs(run_dir, path, spec, build)
         handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))

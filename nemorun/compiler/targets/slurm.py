@@ -1,8 +1,9 @@
 """The ``slurm`` target: one sbatch script; a sweep is one job array (or several).
 
 `SlurmOptions` fields become ``#SBATCH --long-name=value`` lines in a fixed order; ``extra``
-adds any other long option, checked against sbatch's own option list (`SBATCH_OPTIONS`, from
-``sbatch --help`` of Slurm 22.05 plus the few it leaves out). A sweep of N points becomes
+adds any other long option, checked against the options of this machine's sbatch when compile
+is told them (`nemorun.compiler.machine`), else nemorun's built-in list of sbatch 22.05's
+(`nemorun.compiler.sbatch_options`). A sweep of N points becomes
 ``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``.
 
 Logs go to paths relative to the submit directory (the job's starting directory):
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
 from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.sbatch_options import SbatchOptions
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, SpecError, did_you_mean
@@ -62,28 +64,6 @@ MACROS = Macros(
 # Options of the batch job that size tasks: under torchrun the srun step has one per node.
 TASK_OPTIONS = ("ntasks", "ntasks_per_node", "gpus_per_task")
 
-# Long options of sbatch 22.05 (`sbatch --help`, and those its help leaves out).
-# fmt: off
-SBATCH_OPTIONS = frozenset(
-    {
-        "account", "acctg-freq", "array", "batch", "bb", "bbf", "begin", "chdir",
-        "cluster-constraint", "clusters", "comment", "constraint", "container", "contiguous",
-        "core-spec", "cores-per-socket", "cpu-freq", "cpus-per-gpu", "cpus-per-task", "deadline",
-        "delay-boot", "dependency", "distribution", "error", "exclude", "exclusive", "export",
-        "export-file", "extra-node-info", "get-user-env", "gid", "gpu-bind", "gpu-freq", "gpus",
-        "gpus-per-node", "gpus-per-socket", "gpus-per-task", "gres", "gres-flags", "hint", "hold",
-        "ignore-pbs", "input", "job-name", "kill-on-invalid-dep", "licenses", "mail-type",
-        "mail-user", "mcs-label", "mem", "mem-bind", "mem-per-cpu", "mem-per-gpu", "mincpus",
-        "network", "nice", "no-kill", "no-requeue", "nodefile", "nodelist", "nodes", "ntasks",
-        "ntasks-per-core", "ntasks-per-gpu", "ntasks-per-node", "ntasks-per-socket", "open-mode",
-        "output", "overcommit", "oversubscribe", "parsable", "partition", "power", "prefer",
-        "priority", "profile", "propagate", "qos", "quiet", "reboot", "requeue", "reservation",
-        "signal", "sockets-per-node", "spread-job", "switches", "thread-spec", "threads-per-core",
-        "time", "time-min", "tmp", "uid", "use-min-nodes", "verbose", "wait", "wait-all-nodes",
-        "wckey", "wrap",
-    }
-)
-# fmt: on
 # Options nemorun sets itself, or that would change what the script is.
 MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable", "wait", "batch"})
 # Fields that are not sbatch options, or that are written specially.
@@ -165,7 +145,7 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
-    directives += check.extra(_extra(spec, options))
+    directives += check.extra(_extra(spec, options), job.machine.sbatch_options())
     check.one_line(directives, job)
     check.done()
     logs = _log_stem(job)
@@ -253,7 +233,9 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
 class _Checks(OptionChecks):
     """Collects located errors about ``executor.*`` options."""
 
-    def extra(self, extra: dict[str, str | int | bool]) -> list[tuple[str, Any]]:
+    def extra(
+        self, extra: dict[str, str | int | bool], sbatch: SbatchOptions
+    ) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
         for key, value in extra.items():
             name = key.replace("_", "-").lstrip("-")
@@ -266,12 +248,12 @@ class _Checks(OptionChecks):
                 )
             elif name in MANAGED:
                 self.error(("extra", key), f"nemorun sets --{name} itself")
-            elif name not in SBATCH_OPTIONS:
+            elif name not in sbatch.names:
                 self.error(
                     ("extra", key),
-                    "not an sbatch option",
+                    sbatch.refusal(),
                     expected="a long option of sbatch, without the leading '--'",
-                    suggestion=did_you_mean(name, SBATCH_OPTIONS),
+                    suggestion=did_you_mean(name, sbatch.names),
                 )
             elif value is not False:
                 out.append((name, None if value is True else value))
