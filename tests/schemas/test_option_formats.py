@@ -222,3 +222,38 @@ def test_sbatch_itself_agrees_with_the_slurm_formats(tmp_path: Path) -> None:
         if "gpu" in option or "ntasks" in option:
             continue  # the test cluster has no GPUs and one CPU per node
         assert _sbatch_accepts(tmp_path, written.strip()), option
+
+
+def test_validate_and_compile_agree_on_other_targets_options_and_on_rules_between_options(
+    workdir: Path, cli: Cli
+) -> None:
+    (workdir / "exp.yaml").write_text(
+        "nemorun: 1\nname: fmt\ntask: {command: 'true'}\n"
+        "executor:\n  partition: debug\n  time: forever\n  mem: 1G\n  mem_per_cpu: 1G\n",
+        encoding="utf-8",
+    )
+    # For the spec's own target (local), Slurm's options are dropped with a warning each...
+    for command in ("validate", "compile"):
+        result = cli(command, "exp.yaml")
+        assert result.code == 0, (command, result.err)
+        assert [line for line in result.err.splitlines() if "slurm" in line] == [
+            f"warning: executor.{key} is an option of slurm; target local does not use it"
+            for key in ("partition", "time", "mem", "mem_per_cpu")
+        ]
+    # ...and for --target slurm, both check them: formats, then the rules between options.
+    for command in ("validate", "compile"):
+        result = cli(command, "exp.yaml", "--target", "slurm")
+        assert result.code == 2
+        assert result.error_lines == [
+            f"exp.yaml:6:9: executor.time: not a Slurm time: expected {TIME}, found 'forever'; "
+            "e.g. '04:00:00'"
+        ]
+    text = (workdir / "exp.yaml").read_text(encoding="utf-8")
+    (workdir / "exp.yaml").write_text(text.replace("forever", "'10'"), encoding="utf-8")
+    for command in ("validate", "compile"):
+        result = cli(command, "exp.yaml", "--target", "slurm")
+        assert result.code == 2
+        assert result.error_lines == [
+            "exp.yaml:8:16: executor.mem_per_cpu: mem and mem_per_cpu exclude each other: "
+            "expected only one of them"
+        ]
