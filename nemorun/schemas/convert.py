@@ -11,6 +11,8 @@ Design points:
   reports every mistake. `Union` tries each alternative in a sandbox (errors and memo restored)
   and reports all of them when none fits.
 - A mapping reached twice (a YAML alias) gives the *same* `Call` both times: sharing survives.
+- A dataclass field may declare formats beyond its type (`nemorun.schemas.formats`): a
+  converted value is checked against them, with the error at the value.
 - Values holding ``${oc.env:…}`` are never resolved here: they become `EnvRef`s, read and
   converted where the job runs. A literal default inside one is checked now.
 """
@@ -211,20 +213,19 @@ class Validator:
         ok = True
         for fmt in formats:
             for where, candidates in _format_parts(fmt, raw, value, path):
-                problem = next(
-                    (p for c in candidates if not isinstance(c, EnvRef) and (p := fmt.problem(c))),
-                    None,
-                )
-                if problem is not None:
-                    ok = False
-                    self._error(
-                        where,
-                        problem.message,
-                        expected=problem.expected,
-                        found=problem.found,
-                        suggestion=problem.suggestion,
-                        at_value=True,
-                    )
+                for candidate in candidates:
+                    problem = None if isinstance(candidate, EnvRef) else fmt.problem(candidate)
+                    if problem is not None:
+                        ok = False
+                        self._error(
+                            where,
+                            problem.message,
+                            expected=problem.expected,
+                            found=problem.found,
+                            suggestion=problem.suggestion,
+                            at_value=True,
+                        )
+                        break  # one error for a number and the text it became
         return value if ok else INVALID
 
     def _written_text(self, path: KeyPath) -> str | None:
@@ -487,16 +488,12 @@ def _format_parts(
 ) -> list[tuple[KeyPath, tuple[Any, ...]]]:
     """What `Format` ``fmt`` checks in a field's value: (where, the values to check there)."""
     if fmt.applies_to == "items":
-        return (
-            [((*path, i), (item,)) for i, item in enumerate(value)]
-            if isinstance(value, list)
-            else []
-        )
+        items = value if isinstance(value, list) else []
+        return [((*path, i), (item,)) for i, item in enumerate(items)]
     if fmt.applies_to in ("keys", "values"):
-        if not isinstance(value, dict):
-            return []
+        pairs = value.items() if isinstance(value, dict) else ()
         keys = fmt.applies_to == "keys"
-        return [((*path, k), (k if keys else v,)) for k, v in value.items()]
+        return [((*path, k), (k if keys else v,)) for k, v in pairs]
     number = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != value
     return [(path, (raw, value) if number else (value,))]
 
