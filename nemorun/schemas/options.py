@@ -73,7 +73,7 @@ SLURM_SIGNAL = Format(
 
 DOCKER_GPUS = Format(
     "a --gpus value",
-    pattern=r'[A-Za-z0-9=,:"._-]+',
+    pattern=r'[1-9][0-9]*|(?![0-9-]*$)[A-Za-z0-9=,:"._-]+',  # a written count is at least 1
     expected="'all', a count or 'device=0,1'",
     example="all",
     minimum=1,
@@ -197,7 +197,9 @@ SKYPILOT_MOUNT_SOURCE = Format(
     expected="a local path or a bucket URL, not ending with '/'",
     applies_to="values",
 )
-NOT_BLANK = Format("a value", pattern=r"[\s\S]*\S[\s\S]*", expected="some text")
+SKYPILOT_INSTANCE_TYPE = Format(
+    "an instance type", pattern=r"[\s\S]*\S[\s\S]*", expected="a name like p5.48xlarge"
+)
 
 
 @dataclass
@@ -322,7 +324,7 @@ class SkyPilotOptions(ExecutorOptions):
     accelerators: str | None = option(SKYPILOT_ACCELERATORS)
     cpus: str | int | None = option(SKYPILOT_CPUS)
     memory: str | int | None = option(SKYPILOT_MEMORY)
-    instance_type: str | None = option(NOT_BLANK)
+    instance_type: str | None = option(SKYPILOT_INSTANCE_TYPE)
     use_spot: bool | None = None
     disk_size: int | None = option(COUNT)
     ports: list[int | str] = option(SKYPILOT_PORT, factory=list)

@@ -72,6 +72,10 @@ BAD = [
     ("docker", "shm_size: 16 gigs", "6:13: executor.shm_size: not a size: expected a number "
      "with a unit, like 64m or 16g, found '16 gigs'; e.g. '16g'"),
     ("docker", "gpus: 0", "6:9: executor.gpus: must be at least 1: found 0"),
+    ("docker", "gpus: '0'", "6:9: executor.gpus: not a --gpus value: expected 'all', a count "
+     "or 'device=0,1', found '0'; e.g. 'all'"),
+    ("skypilot", "instance_type: ' '", "6:18: executor.instance_type: not an instance type: "
+     "expected a name like p5.48xlarge, found ' '"),
     ("docker", "gpus: a b", "6:9: executor.gpus: not a --gpus value: expected 'all', a count "
      "or 'device=0,1', found 'a b'; e.g. 'all'"),
     ("docker", "ipc: hots", "6:8: executor.ipc: not an IPC mode: expected none, private, "
