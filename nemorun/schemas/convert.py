@@ -223,7 +223,7 @@ class Validator:
                             expected=problem.expected,
                             found=problem.found,
                             suggestion=problem.suggestion,
-                            at_value=True,
+                            at_value=fmt.applies_to != "keys",
                         )
                         break  # one error for a number and the text it became
         return value if ok else INVALID

@@ -25,6 +25,12 @@ from nemorun.schemas.formats import Format, any_case, option
 # --- formats ----------------------------------------------------------------------------------
 
 COUNT = Format("a count", minimum=1)
+ENV_NAME = Format(
+    "a valid environment variable name",
+    pattern="[A-Za-z_][A-Za-z0-9_]*",
+    expected="letters, digits and '_', not starting with a digit",
+    applies_to="keys",
+)
 PORT = Format("a TCP port", minimum=1, maximum=65535)
 _PORT_NUMBER = r"[0-9]{1,5}"
 _POSITIVE = r"[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*"
@@ -224,7 +230,7 @@ class ExecutorOptions:
     """
 
     nodes: int = option(COUNT, default=1)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = option(ENV_NAME, factory=dict)
     container: Container | None = None
     workdir: str | None = None
     setup: list[str] = field(default_factory=list)

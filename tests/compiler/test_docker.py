@@ -218,7 +218,7 @@ def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:
         ":GROUP or :GID, found 'root me'",
         "bad.yaml:15:9: executor.name: not a container name: expected letters, digits, '_', '.' "
         "and '-', starting with a letter or digit, found '-bad'",
-        "bad.yaml:16:39: executor.labels.a=b: not a label key: expected letters, digits, '.', "
+        "bad.yaml:16:32: executor.labels.a=b: not a label key: expected letters, digits, '.', "
         "'_', '/' and '-', like com.example.team, found 'a=b'",
         "bad.yaml:17:3: executor.partiton: unknown argument of DockerOptions",
     ]

@@ -82,9 +82,11 @@ BAD = [
      "shareable, host or container:NAME, found 'hots'; did you mean 'host'?"),
     ("docker", "user: root me", "6:9: executor.user: not a user: expected NAME or UID, "
      "optionally followed by :GROUP or :GID, found 'root me'"),
-    ("docker", "labels: {a=b: x}", "6:17: executor.labels.a=b: not a label key: expected "
+    ("docker", "labels: {a=b: x}", "6:12: executor.labels.a=b: not a label key: expected "
      "letters, digits, '.', '_', '/' and '-', like com.example.team, found 'a=b'"),
     ("local", "max_parallel: 0", "6:17: executor.max_parallel: must be at least 1: found 0"),
+    ("local", "env: {1BAD: x}", "6:9: executor.env.1BAD: not a valid environment variable "
+     "name: expected letters, digits and '_', not starting with a digit, found '1BAD'"),
     ("skypilot", "cpus: 0", "6:9: executor.cpus: must be more than 0: found 0"),
     ("skypilot", "cpus: many", "6:9: executor.cpus: not a cpus amount: expected a positive "
      "number, or '<number>+' for at least, found 'many'; e.g. '8+'"),
@@ -102,7 +104,7 @@ BAD = [
      "strategy: expected one of EAGER_NEXT_REGION, FAILOVER, found 'failovr'; did you mean "
      "'FAILOVER'?"),
     ("skypilot", "ports: [70000]", "6:11: executor.ports[0]: must be at most 65535: found 70000"),
-    ("skypilot", "file_mounts: {data: /tmp}", "6:23: executor.file_mounts.data: not a mount "
+    ("skypilot", "file_mounts: {data: /tmp}", "6:17: executor.file_mounts.data: not a mount "
      "destination: expected an absolute path on the cluster (starting with '/' or '~'), not "
      "ending with '/', found 'data'"),
 ]  # fmt: skip
