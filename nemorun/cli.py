@@ -260,10 +260,11 @@ def _build_schema() -> argparse.ArgumentParser:
 def _run_schema(ns: argparse.Namespace) -> int:
     import json
 
-    from nemorun.api import load
+    from nemorun.compiler.artifacts import load_for_target
     from nemorun.schemas.jsonschema import spec_schema
 
-    spec = load(ns.spec)
+    spec, warnings = load_for_target(ns.spec)  # as validate and compile read it
+    _warn([*spec.warnings, *warnings])
     text = json.dumps(spec_schema(spec), indent=2, sort_keys=False) + "\n"
     _write_output(text, ns.output)
     return EXIT_OK

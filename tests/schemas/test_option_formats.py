@@ -263,3 +263,11 @@ def test_validate_and_compile_agree_on_other_targets_options_and_on_rules_betwee
             "exp.yaml:8:16: executor.mem_per_cpu: mem and mem_per_cpu exclude each other: "
             "expected only one of them"
         ]
+
+
+def test_schema_reads_a_spec_as_validate_does(workdir: Path, cli: Cli) -> None:
+    (workdir / "exp.yaml").write_text(spec_text("local", "partition: debug"), encoding="utf-8")
+    for command in ("validate", "schema"):
+        result = cli(command, "exp.yaml")
+        assert result.code == 0, (command, result.err)
+        assert "warning: executor.partition is an option of slurm" in result.err
