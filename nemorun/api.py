@@ -25,7 +25,8 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
         from nemorun.compiler.overrides import apply_overrides, parse_overrides
 
         axes = apply_overrides(composed.tree, composed.origins, parse_overrides(list(overrides)))
-    resolve_interpolations(composed.tree, composed.origins)
+    swept = bool(axes) or bool(composed.tree.get("sweep"))
+    interpolations = resolve_interpolations(composed.tree, composed.origins, swept)
     return Resolved(
         tree=composed.tree,
         origins=composed.origins,
@@ -33,6 +34,7 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
         files=composed.files,
         overrides=list(overrides),
         axes=axes,
+        interpolations=interpolations,
     )
 
 

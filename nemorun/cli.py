@@ -329,7 +329,8 @@ def _run_import(ns: argparse.Namespace) -> int:
     if fmt is None:
         suffix = ns.output.suffix.lower() if ns.output else ""
         fmt = {".toml": "toml", ".json": "json"}.get(suffix, "yaml")
-    _write_output(import_config(ns.reference, fmt), ns.output)
+    dest_dir = ns.output.resolve().parent if ns.output else None
+    _write_output(import_config(ns.reference, fmt, dest_dir), ns.output)
     return EXIT_OK
 
 

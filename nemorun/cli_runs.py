@@ -405,7 +405,12 @@ def _build_rerun() -> argparse.ArgumentParser:
     )
     p.add_argument("run", metavar="RUN", help=RUN_HELP)
     p.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="more overrides")
-    p.add_argument("--failed", action="store_true", help="only the points that failed")
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="only the points that did not complete: failed, cancelled, or never started "
+        "(never submitted); points still pending or running are left alone",
+    )
     p.add_argument("--wait", action="store_true", help="stream the logs until the run ends")
     return p
 

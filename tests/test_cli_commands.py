@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -47,7 +48,6 @@ def test_schema_is_json_schema_that_accepts_the_examples(capsys: pytest.CaptureF
             import tomllib
 
             tree = tomllib.loads(path.read_text())
-        tree.pop("extends", None)
         errors = [e.message for e in validator.iter_errors(tree)]
         assert errors == [], name
 
@@ -126,6 +126,57 @@ def test_import_function_returning_fiddle_config(tmp_path: Path, monkeypatch: py
     spec = nemorun.load(out)
     graph = task_graph(spec)
     assert graph.model.hidden_size == 7 and graph.optim.lr == 0.5
+
+
+def test_an_imported_spec_validates_and_runs_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``name`` and ``pythonpath`` are written: the spec needs no PYTHONPATH and no cwd."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "wideconfigs.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses
+
+            import fiddle as fdl
+            from trainlib import ModelConfig, OptimConfig, train
+
+            @dataclasses.dataclass
+            class WideModel(ModelConfig):
+                hidden_size: int = 128
+
+            def pretrain():
+                model = fdl.Config(WideModel, hidden_size=7, layers=3)
+                optim = fdl.Config(OptimConfig, lr=0.5)
+                return fdl.Partial(train, model=model, optim=optim, steps=2, tag="imported")
+            """
+        )
+    )
+    monkeypatch.chdir(code)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    out = tmp_path / "specs" / "sub" / "imported.yaml"
+    assert main(["import", "wideconfigs:pretrain", "-o", str(out)]) == 0
+    tree = yaml.safe_load(out.read_text())
+    assert tree["name"] == "pretrain"
+    # The task's code (trainlib) and the config's own class (wideconfigs); nemorun and fiddle are
+    # installed, so they are not listed.
+    assert tree["pythonpath"] == [os.path.relpath(EXAMPLES, out.parent), "../../code"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEMORUN_HOME": str(tmp_path / "home")}
+    for command in ("validate", "run"):
+        result = subprocess.run(
+            [sys.executable, "-m", "nemorun.cli", command, str(out)],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    assert "[imported] point=0 model=7x3 RELU optim=sgd lr=0.5" in result.stdout
 
 
 def test_import_errors_are_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,6 +224,72 @@ def test_rerun_failed_runs_only_the_failed_points(cli: Cli, workdir: Path) -> No
     jobs = json.loads(status.out)["jobs"]
     assert [(j["point"], j["state"]) for j in jobs] == [(1, "completed")]
     assert cli("rerun", "flaky", "--failed").code == 2  # nothing failed in the newest run
+
+
+PAUSING = """
+import pathlib
+import time
+
+
+def work(point: int, flags: str) -> None:
+    print(f"point {point} runs", flush=True)
+    if point == 1 and pathlib.Path(flags, "fail").exists():
+        raise SystemExit(7)
+    while point == 2 and pathlib.Path(flags, "hold").exists():
+        time.sleep(0.05)
+"""
+
+
+def wait_for_states(cli: Cli, run: str, wanted: dict[int, str]) -> list[tuple[int, str]]:
+    """The (point, state) rows of ``run`` once every point of ``wanted`` is in its state."""
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = json.loads(cli("status", run, "--json").out)["jobs"]
+        rows = [(j["point"], j["state"]) for j in jobs]
+        if all((p, s) in rows for p, s in wanted.items()) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_rerun_failed_also_runs_the_cancelled_and_never_started_points(
+    cli: Cli, workdir: Path
+) -> None:
+    write(workdir / "pausing.py", PAUSING)
+    flags = workdir / "flags"
+    flags.mkdir()
+    (flags / "fail").touch()
+    (flags / "hold").touch()
+    spec = write(
+        workdir / "pausing.yaml",
+        f"""
+        nemorun: 1
+        name: pausing
+        pythonpath: ["."]
+        task: {{_target_: pausing:work, flags: "{flags}"}}
+        sweep: {{point: [0, 1, 2, 3]}}
+        """,
+    )
+    first = cli("launch", str(spec), "--max-parallel", "1").out.strip()
+    # One at a time: 0 completes, 1 fails, 2 is held running, 3 waits: then cancel.
+    wanted = {0: "completed", 1: "failed", 2: "running", 3: "pending"}
+    assert wait_for_states(cli, first, wanted) == sorted(wanted.items())
+    assert cli("cancel", first).code == 0
+    rows = [(0, "completed"), (1, "failed"), (2, "cancelled"), (3, "cancelled")]
+    assert wait_for_states(cli, first, dict(rows)) == rows
+    (flags / "fail").unlink()
+    (flags / "hold").unlink()
+    result = cli("rerun", first, "--failed", "--wait")
+    assert result.code == 0, result.err
+    ran = sorted(re.findall(r"point (\d) runs", result.out))
+    assert ran == ["1", "2", "3"]
+    jobs = json.loads(cli("status", "pausing", "--json").out)["jobs"]
+    assert [(j["point"], j["state"]) for j in jobs] == [
+        (1, "completed"),
+        (2, "completed"),
+        (3, "completed"),
+    ]
+    help_text = cli("rerun", "--help").out
+    assert "failed, cancelled, or never started" in " ".join(help_text.split())
 
 
 def test_diff_shows_what_changed_between_runs_and_specs(cli: Cli, workdir: Path) -> None:

@@ -289,9 +289,9 @@ def compile_spec(
         make_job(spec, name, module.default_python(), run, task), machine=machine
     )
     extra, more_warnings = module.plan(spec, job)
-    from nemorun.compiler.render import environment
+    from nemorun.compiler.render import load_template, render_template
 
-    template = environment(templates).get_template(module.TEMPLATE)
+    template = load_template(module.TEMPLATE, templates)
     stem = job.stem
     why_several = None
     if isinstance(extra, Parts):
@@ -300,7 +300,7 @@ def compile_spec(
     else:
         contexts, names = (extra,), [f"{stem}{module.SUFFIX}"]
     mains = tuple(
-        Artifact(file, str(template.render(job=job, target=context)), executable=True)
+        Artifact(file, render_template(template, {"job": job, "target": context}), executable=True)
         for file, context in zip(names, contexts)
     )
     files: list[Artifact] = []

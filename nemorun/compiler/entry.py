@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nemorun.compiler.pysource import (
@@ -44,7 +44,7 @@ from nemorun.compiler.pysource import (
 )
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call, EnvRef
-from nemorun.schemas.spec import Resolved, Spec, validate_points, validate_tree
+from nemorun.schemas.spec import Spec, validate_points, validate_tree
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,13 @@ def entry_point(spec: Spec) -> EntryPoint:
         )
     points = sweep_points(spec)
     specs = specs_at(spec, list(spec.points()))
+    _check_run_settings(specs, points)
     trees = [_call_of(s) for s in specs]
-    holes = _holes(spec, trees)
+    axis_holes = _holes(spec, trees)
+    holes = axis_holes + _interpolated_holes(spec, trees, axis_holes)
     names = Names()
     choices, lazy, rows = _choices(holes, trees, names)
+    holes, choices, lazy, rows = _varying(holes, choices, lazy, rows, len(axis_holes))
     refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
     shared = _shared(trees[0])
     var_names = [_variable_name(call, names) for call in shared]
@@ -129,9 +132,7 @@ def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
         return spec
     r = spec.resolved
     cli_axes = [a for a in spec.axes if a.source != "spec"]
-    return validate_tree(
-        Resolved(r.tree, r.origins, r.source, r.files, r.overrides, cli_axes), point
-    )
+    return validate_tree(replace(r, axes=cli_axes), point)
 
 
 def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> list[Spec]:
@@ -139,11 +140,7 @@ def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> list[Spec]:
     r = spec.resolved
     cli_axes = [a for a in spec.axes if a.source != "spec"]
     others = [p for p in points if p != spec.point]
-    batch = iter(
-        validate_points(
-            Resolved(r.tree, r.origins, r.source, r.files, r.overrides, cli_axes), others
-        )
-    )
+    batch = iter(validate_points(replace(r, axes=cli_axes), others))
     return [spec if p == spec.point else next(batch) for p in points]
 
 
@@ -192,6 +189,70 @@ def _holes(spec: Spec, trees: list[Call]) -> list[KeyPath]:
                 )
         holes.append(hole)
     return holes
+
+
+def _interpolated_holes(spec: Spec, trees: list[Call], holes: list[KeyPath]) -> list[KeyPath]:
+    """Holes for the task's interpolated values (``tag: lr_${task.optim.lr}``): each point
+    resolved them against its own sweep values, so they may differ from point to point.
+    `_varying` drops those that do not."""
+    prefix = spec.task.path
+    found: list[KeyPath] = []
+    for path, _ in spec.resolved.interpolations:
+        if path[: len(prefix)] != prefix:
+            continue
+        rel = path[len(prefix) :]
+        hole = _walk(trees[0], rel)
+        if hole != rel or any(_walk(tree, rel) != rel for tree in trees):
+            continue  # it builds (or lost) a whole sub-tree: the shape check below decides
+        if any(hole[: len(h)] == h for h in holes + found):
+            continue  # inside a swept value, which is a hole already
+        found.append(hole)
+    return found
+
+
+def _varying(
+    holes: list[KeyPath],
+    choices: list[list[Doc]],
+    lazy: list[bool],
+    rows: list[tuple[int, ...]],
+    axis_holes: int,
+) -> tuple[list[KeyPath], list[list[Doc]], list[bool], list[tuple[int, ...]]]:
+    """The axes' holes, and the interpolated holes whose value differs between points."""
+    keep = [i for i in range(len(holes)) if i < axis_holes or len(choices[i]) > 1]
+    return (
+        [holes[i] for i in keep],
+        [choices[i] for i in keep],
+        [lazy[i] for i in keep],
+        [tuple(row[i] for i in keep) for row in rows],
+    )
+
+
+def _check_run_settings(specs: list[Spec], points: tuple[Point, ...]) -> None:
+    """Settings outside the task (name, executor…) are one for the whole run: an
+    interpolation there that reads a swept key cannot follow the sweep."""
+    from nemorun.schemas.compose import get_path
+
+    first = specs[0]
+    prefix = first.task.path
+    for path, text in first.resolved.interpolations:
+        if path[: len(prefix)] == prefix:
+            continue
+        try:
+            values = [get_path(s.tree, path) for s in specs]
+        except KeyError:
+            continue
+        for n, value in enumerate(values[1:], start=1):
+            if value != values[0]:
+                raise SpecError(
+                    f"{text!r} reads a swept key, so it differs between sweep points "
+                    f"({values[0]!r} at point 0, {value!r} at point {n}: "
+                    f"{points[n].describe()}), but '{format_path(path)}' is one setting "
+                    "for the whole run",
+                    path,
+                    first.resolved.origins.get(path),
+                    suggestion="interpolate the swept key inside the task's arguments, or "
+                    "use $NEMORUN_POINT where the job runs",
+                )
 
 
 _ABSENT = object()

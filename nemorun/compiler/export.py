@@ -26,13 +26,14 @@ import pathlib
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import fiddle as fdl
 
-from nemorun.errors import KeyPath, SpecError, SpecErrors, format_path
+from nemorun.errors import KeyPath, SpecError, SpecErrors
+from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
@@ -40,7 +41,6 @@ from nemorun.schemas.spec import Spec, TaskSpec
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 FORMATS = ("python", "yaml", "toml", "json")
-REF_KEY = "_ref_"
 
 
 def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
@@ -48,14 +48,14 @@ def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
     if fmt == "python":
         from nemorun.compiler.pyexport import python_module
 
-        return python_module(spec)
+        return python_module(spec, dest_dir or Path.cwd())
     tree = spec_tree(spec, fmt, dest_dir or Path.cwd())
     return dump(tree, fmt)
 
 
 def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     """The plain tree of a format-1 spec equivalent to ``spec``."""
-    from nemorun.compiler.graph import task_graph
+    from nemorun.compiler.graph import spec_graphs
 
     raw = spec.resolved.tree
     out: dict[str, Any] = {VERSION_KEY: CURRENT_VERSION}
@@ -63,22 +63,24 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         if raw.get(key) is not None:
             out[key] = _plain(raw[key], fmt)
     if spec.pythonpath:
-        out["pythonpath"] = [_relative(p, dest_dir) for p in spec.pythonpath]
+        out["pythonpath"] = [relative_path(p, dest_dir) for p in spec.pythonpath]
     if spec.templates is not None:
-        out["templates"] = _relative(spec.templates, dest_dir)
+        out["templates"] = relative_path(spec.templates, dest_dir)
     writer = GraphWriter(fmt)
+    graphs = spec_graphs(spec)  # every task's graph alive at once, sharing as in the spec
 
-    def task_tree(task: TaskSpec, source: Any) -> dict[str, Any]:
+    def task_tree(name: str, task: TaskSpec, source: Any) -> dict[str, Any]:
         if task.is_python():
-            return writer.root(task_graph(spec, task), task.path)
+            return writer.root(graphs[name], task.path)
         return _plain(source, fmt)  # a script or command task: as written
 
     if spec.single_task:
-        out["task"] = task_tree(spec.task, spec.tree["task"])
+        out["task"] = task_tree(next(iter(spec.tasks)), spec.task, spec.tree["task"])
     else:
         tasks: dict[str, Any] = {}
         for name, task in spec.tasks.items():
-            entry: dict[str, Any] = {"task": task_tree(task, spec.tree["tasks"][name]["task"])}
+            source_task = spec.tree["tasks"][name]["task"]
+            entry: dict[str, Any] = {"task": task_tree(name, task, source_task)}
             source = raw["tasks"][name]
             if source.get("executor") is not None:
                 entry["executor"] = _plain(source["executor"], fmt)
@@ -91,14 +93,58 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
             out[key] = _plain(raw[key], fmt)
     if raw.get("packager") is not None:
         out["packager"] = _plain(raw["packager"], fmt)
-    sweep = dict(_plain(raw.get("sweep") or {}, fmt))
+    # Sweep values are written as the spec wrote them: interpolations in them resolve at
+    # each point (see `interpolate`), so they are not escaped as resolved text is.
+    sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
     for axis in spec.axes:
         if axis.source != "spec":
-            key = format_path(axis.path[1:] if axis.path[0] == "task" else axis.path)
-            sweep[key] = [_plain(v, fmt) for v in axis.values]
+            key = ref_text(axis.path[1:] if axis.path[0] == "task" else axis.path)
+            sweep[key] = [_plain(v, fmt, escape=False) for v in axis.values]
     if sweep:
         out["sweep"] = sweep
+    _keep_swept_interpolations(spec, out)
     return out
+
+
+def _keep_swept_interpolations(spec: Spec, out: dict[str, Any]) -> None:
+    """Write back, as written, each interpolation whose value follows the sweep.
+
+    The task is written from point 0's graph, where ``tag: lr_${task.optim.lr}`` is already
+    ``lr_0.1``; written so, every point of the loaded export would get point 0's tag. An axis
+    moved alone to its second value shows which interpolations follow it."""
+    from nemorun.compiler.entry import spec_at
+    from nemorun.schemas.compose import get_path
+
+    if not spec.resolved.interpolations or not spec.axes:
+        return
+    first = spec_at(spec, spec.point)
+    moved = []
+    for i, axis in enumerate(spec.axes):
+        if len(axis) > 1:
+            moved.append(spec_at(spec, tuple(1 if k == i else 0 for k in range(len(spec.axes)))))
+    for path, text in spec.resolved.interpolations:
+        try:
+            here = get_path(first.tree, path)
+            varies = any(get_path(other.tree, path) != here for other in moved)
+        except KeyError:
+            continue
+        if varies:
+            _put(out, path, text)
+
+
+def _put(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
+    from nemorun.schemas.compose import get_path
+
+    try:
+        node = get_path(tree, path[:-1])
+    except KeyError:
+        return  # not written (a default): nothing to correct
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+        return
+    if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        node[last] = value
 
 
 _INTERPOLATION = re.compile(r"(\\*)\$\{(?!oc\.env:)")
@@ -113,20 +159,38 @@ def escape_text(text: str) -> str:
     return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", text)
 
 
-def _relative(path: Path, base: Path) -> str:
+def relative_path(path: Path, base: Path) -> str:
+    """``path`` relative to the directory ``base`` (as written in an exported file), or
+    absolute when there is no relative way (another drive)."""
     try:
         return os.path.relpath(path, base.resolve())
     except ValueError:
         return str(path)
 
 
-def _plain(value: Any, fmt: str) -> Any:
-    """A raw spec section with TOML's missing null handled by leaving ``None`` out."""
+def key_text(key: Any, fmt: str) -> Any:
+    """A mapping key as the format can hold it: YAML keeps integer, bool and null keys as they
+    are; JSON and TOML keys are strings, so such a key would load back as another value."""
+    if isinstance(key, str) or fmt == "yaml":
+        return key
+    raise SpecError(
+        f"{fmt.upper()} keys are text, so the key {key!r} would load back as {str(key)!r}",
+        suggestion="export as yaml or python",
+    )
+
+
+def _plain(value: Any, fmt: str, escape: bool = True) -> Any:
+    """A raw spec section with TOML's missing null handled by leaving ``None`` out; strings
+    escaped (resolved text) unless ``escape`` is False (text still to be resolved)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v, fmt) for k, v in value.items() if v is not None or fmt != "toml"}
+        return {
+            key_text(k, fmt): _plain(v, fmt, escape)
+            for k, v in value.items()
+            if v is not None or fmt != "toml"
+        }
     if isinstance(value, list):
-        return [_plain(v, fmt) for v in value]
-    if isinstance(value, str):
+        return [_plain(v, fmt, escape) for v in value]
+    if isinstance(value, str) and escape:
         return escape_text(value)
     return value
 
@@ -135,6 +199,8 @@ def _plain(value: Any, fmt: str) -> Any:
 class _Shared:
     """Where a buildable's mapping is written in full, for ``_ref_`` to point at."""
 
+    node: Any
+    """The buildable, held so that its id is not reused by another while the writer lives."""
     home: KeyPath
     content: dict[str, Any]
     waiting: list[dict[str, Any]] = field(default_factory=list)
@@ -147,6 +213,11 @@ class GraphWriter:
     YAML writes a shared node once with an anchor. JSON and TOML write it in full at its first
     place that a ``_ref_`` key path can name (keys holding ``.`` cannot be named) and
     ``{_ref_: path}`` at every other place.
+
+    A node is shared when it is the same object at two places of the graphs given to `root`.
+    The writer holds every node it has met, so no address is reused for another node while it
+    lives (that once aliased unrelated sub-configs of different tasks); graphs built together
+    (`graph.spec_graphs`) make a sub-config the spec shares between tasks one node.
     """
 
     def __init__(self, fmt: str) -> None:
@@ -171,6 +242,14 @@ class GraphWriter:
             raise SpecErrors(self.errors)
         return result
 
+    def key(self, key: Any, path: KeyPath) -> Any:
+        """`key_text`, with a refused key recorded as an error at ``path``."""
+        try:
+            return key_text(key, self.fmt)
+        except SpecError as exc:
+            self.errors.append(replace(exc, path=(*path, key)))
+            return str(key)
+
     def node(self, cfg: Any, path: KeyPath, annotation: Any, root: bool = False) -> Any:
         from nemorun.compiler.graph import is_env_config
 
@@ -179,7 +258,7 @@ class GraphWriter:
         if id(cfg) in self.seen:
             return self._again(self.seen[id(cfg)], path)
         out: dict[str, Any] = {}
-        self.seen[id(cfg)] = _Shared(path, out)
+        self.seen[id(cfg)] = _Shared(cfg, path, out)
         target = fdl.get_callable(cfg)
         if root or not _annotation_names(annotation, target):
             out["_target_"] = reference_of(target)
@@ -219,7 +298,7 @@ class GraphWriter:
             return [self.value(v, (*path, i), item) for i, v in enumerate(items)]
         if isinstance(value, dict):
             item = _value_annotation(annotation)
-            return {str(k): self.value(v, (*path, str(k)), item) for k, v in value.items()}
+            return {self.key(k, path): self.value(v, (*path, k), item) for k, v in value.items()}
         if isinstance(value, float) and not math.isfinite(value) and self.fmt == "json":
             self.errors.append(
                 SpecError(f"JSON has no {value}", path, suggestion="export as yaml, toml or python")
@@ -421,4 +500,4 @@ def _is_table(value: Any) -> bool:
     )
 
 
-__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "spec_tree"]
+__all__ = ["FORMATS", "MISSING", "GraphWriter", "dump", "export", "relative_path", "spec_tree"]

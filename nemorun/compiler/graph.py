@@ -1,7 +1,9 @@
 """Compile a validated task into a Fiddle graph: ``fdl.Partial(train, model=fdl.Config(...))``.
 
 - One `Call` becomes one buildable, memoised by identity, so a sub-config shared in the spec
-  (a YAML alias, a ``_ref_``) is one shared ``fdl.Config`` in the graph and is built once.
+  (a YAML alias, a ``_ref_``) is one shared ``fdl.Config`` in the graph and is built once. The
+  memo holds its Calls, so an id it knows is never reused; `spec_graphs` builds every task with
+  one memo, so sharing across tasks is the spec's too, and all graphs are alive at once.
 - Every argument is set under ``fiddle.history.custom_location`` naming where the spec set it
   (``exp.yaml:12`` or ``override: optim.lr=1e-3``); the Python export prints these as comments.
 - An `EnvRef` becomes ``fdl.Config(nemorun.runtime.env_value, …)``: the variable is read when the
@@ -35,6 +37,16 @@ def task_graph(spec: Spec, task: TaskSpec | None = None) -> Any:
     return _Builder(spec.resolved.origins).task(task)
 
 
+def spec_graphs(spec: Spec) -> dict[str, Any]:
+    """The Fiddle graph of every task, by task name, built as one graph.
+
+    A sub-config the spec shares between tasks is one node here, and a node in one task is
+    never mistaken for another's (exports decide sharing by identity: see `export`).
+    """
+    builder = _Builder(spec.resolved.origins)
+    return {name: builder.task(task) for name, task in spec.tasks.items()}
+
+
 def provenance(origin: Origin | None) -> str:
     """``exp.yaml:12`` for file values, ``override: optim.lr=1e-3`` for command-line ones."""
     if origin is None:
@@ -48,7 +60,8 @@ def provenance(origin: Origin | None) -> str:
 class _Builder:
     def __init__(self, origins: dict[KeyPath, Origin]) -> None:
         self.origins = origins
-        self.memo: dict[int, Any] = {}
+        self.memo: dict[tuple[int, bool], tuple[Call, Any]] = {}
+        """(id of a Call, built as a task's root) → (the Call, kept alive; its buildable)."""
 
     def task(self, task: TaskSpec) -> Any:
         if task.call is not None:
@@ -63,12 +76,14 @@ class _Builder:
             return fdl.Partial(subprocess.run, command, shell=isinstance(command, str), check=True)
 
     def buildable(self, call: Call, path: KeyPath, root: bool = False) -> Any:
-        if id(call) in self.memo:
-            return self.memo[id(call)]
+        # A task's root is always a Partial: the same Call met as an argument is another node.
+        key = (id(call), root)
+        if key in self.memo:
+            return self.memo[key][1]
         cls = fdl.Partial if (call.partial or root) else fdl.Config
         with self._at(path):
             node = cls(call.target)
-        self.memo[id(call)] = node
+        self.memo[key] = (call, node)
         for name, value in call.args.items():
             converted = self.value(value, (*path, name))
             with self._at((*path, name)):

@@ -6,11 +6,19 @@ as literal text. A value that interpolates an env reference therefore copies the
 
 Only strings that contain ``${`` are replaced, in place, so the rest of the tree keeps its
 identity (shared nodes stay shared). OmegaConf is imported only when such a string exists.
+
+**Sweeps resolve per point.** `resolve_interpolations` returns what it replaced (path and the
+text as written), and `reinterpolate` puts those texts back into a point's copy of the tree,
+after the point's sweep values are in place, and resolves again: ``tag: lr_${task.optim.lr}``
+then reads each point's own ``lr``, as Hydra's per-job resolution does. The values under
+``sweep:`` are never resolved where they are listed, only where they land.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
@@ -23,15 +31,70 @@ def needs_interpolation(tree: Any) -> bool:
     return any(_wants(s) for _, s in _strings(tree, (), set()))
 
 
-def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin]) -> None:
-    """Replace interpolated strings in ``tree`` by their values (in place)."""
-    targets = [(path, s) for path, s in _strings(tree, (), set()) if _wants(s)]
+Interpolation = tuple[KeyPath, str]
+"""A replaced string: where it was, and its text as written."""
+
+
+def resolve_interpolations(
+    tree: dict[str, Any], origins: dict[KeyPath, Origin], swept: bool = False
+) -> tuple[Interpolation, ...]:
+    """Replace interpolated strings in ``tree`` by their values (in place); return them.
+
+    With ``swept``, a reference that cannot be resolved yet is left as written, not refused:
+    the key it reads may exist only at the sweep's points (``+optim.name=sgd,adam``), which
+    resolve everything again and report what still fails."""
+    targets = [
+        (path, s) for path, s in _strings(tree, (), set()) if _wants(s) and path[:1] != ("sweep",)
+    ]
     if not targets:
-        return
+        return ()
+    errors = Collector()
+    with _environment_sealed():
+        _resolve(tree, origins, targets, swept, errors)
+    errors.raise_if_any()
+    return tuple(targets)
+
+
+class _EnvironmentRead(Exception):
+    """An interpolation asked OmegaConf for an environment variable while nemorun resolved it."""
+
+
+@contextlib.contextmanager
+def _environment_sealed() -> Iterator[None]:
+    """OmegaConf's ``oc.env`` replaced, while resolving, by one that refuses.
+
+    Escaping ``${oc.env:`` keeps the plain spelling a reference, but other spellings still reach
+    the resolver (``${ oc.env:X}``, an env reference inside ``oc.decode`` or as ``oc.select``'s
+    default): whatever reaches it would put the value of the build machine's variable, maybe a
+    secret, into artifacts and records. Sealing the resolver refuses every such spelling."""
+    from omegaconf import OmegaConf
+    from omegaconf.basecontainer import BaseContainer
+
+    def refuse(key: str, default: Any = None) -> Any:
+        raise _EnvironmentRead(key)
+
+    resolvers = BaseContainer._resolvers
+    previous = resolvers.get("oc.env")
+    OmegaConf.register_new_resolver("oc.env", refuse, replace=True, use_cache=False)
+    try:
+        yield
+    finally:
+        if previous is None:
+            resolvers.pop("oc.env", None)
+        else:
+            resolvers["oc.env"] = previous
+
+
+def _resolve(
+    tree: dict[str, Any],
+    origins: dict[KeyPath, Origin],
+    targets: list[Interpolation],
+    swept: bool,
+    errors: Collector,
+) -> None:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    errors = Collector()
     malformed = {text for path, text in targets if not _well_formed(text, path, origins, errors)}
     targets = [(path, text) for path, text in targets if text not in malformed]
     try:
@@ -46,9 +109,17 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
             for part in path:
                 node = node[part if OmegaConf.is_list(node) else str(part)]
             value = node
-            if not isinstance(value, (str, int, float, bool)) and value is not None:
+            if OmegaConf.is_config(value):
                 value = OmegaConf.to_container(value, resolve=True)
+            elif not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
+                value = str(value)  # a resolver's own object: the job gets its text
         except OmegaConfBaseException as exc:
+            read = _environment_read(exc)
+            if read is not None:
+                errors.add(_env_read_error(text, path, origins, str(read)))
+                continue
+            if swept:
+                continue
             origin = find_origin(origins, path)
             message = str(exc).split("\n")[0]
             errors.add(
@@ -61,7 +132,48 @@ def resolve_interpolations(tree: dict[str, Any], origins: dict[KeyPath, Origin])
             )
             continue
         _set(tree, path, value)
-    errors.raise_if_any()
+
+
+def _environment_read(exc: BaseException | None) -> _EnvironmentRead | None:
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, _EnvironmentRead):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _env_read_error(
+    text: str, path: KeyPath, origins: dict[KeyPath, Origin], variable: str
+) -> SpecError:
+    origin = find_origin(origins, path)
+    return SpecError(
+        f"{text!r} would read the environment variable {variable} on this machine, "
+        "while nemorun compiles",
+        path,
+        origin.at_value() if origin else None,
+        expected="an environment reference read where the job runs: '${oc.env:VAR}' or "
+        "'${oc.env:VAR,default}', alone or inside a string",
+        suggestion="write the reference on its own, without spaces after '${' and not inside "
+        "another interpolation",
+    )
+
+
+def reinterpolate(
+    tree: dict[str, Any],
+    origins: dict[KeyPath, Origin],
+    written: tuple[Interpolation, ...],
+    assign: Any,
+) -> tuple[Interpolation, ...]:
+    """Restore the ``written`` interpolations in ``tree`` (a point's own copy), call
+    ``assign(tree)`` to put the point's sweep values in place, and resolve again."""
+    for path, text in written:
+        try:
+            _set(tree, path, text)
+        except (KeyError, IndexError, TypeError):
+            continue  # a swept value replaced a container above it: the sweep value wins
+    assign(tree)
+    return resolve_interpolations(tree, origins, swept=False)
 
 
 _MISSING_KEY = re.compile(r"Interpolation key '([^']*)' not found")

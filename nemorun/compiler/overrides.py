@@ -16,11 +16,14 @@ schema says ``str``.
 from __future__ import annotations
 
 import enum
+import math
+from builtins import range as builtins_range
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
-from nemorun.schemas.compose import split_path
+from nemorun.schemas.compose import child_key, merge, split_path
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import TOP_LEVEL_KEYS, SweepAxis, task_path
 
@@ -44,6 +47,8 @@ class Override:
     raw_value: str | None = None
     sweep: tuple[Any, ...] | None = None
     has_value: bool = True
+    texts: tuple[str | None, ...] = ()
+    """Per sweep value, the text it was typed as, when that text matters (see `_sweep_values`)."""
 
     def label(self) -> str:
         """``override 2 'model.hiden_size=3'`` (1-based, as users count)."""
@@ -63,7 +68,7 @@ class Override:
         """One origin per sweep value, each with that value's own text where it can be split
         out (``tag=007,008``), so a ``str`` argument receives exactly what was typed."""
         assert self.sweep is not None
-        texts = _sweep_texts(self.raw_value or "", len(self.sweep))
+        texts = self.texts or (None,) * len(self.sweep)
         return tuple(Origin(override=self.label(), text=t) for t in texts)
 
 
@@ -76,9 +81,7 @@ def parse_overrides(texts: list[str]) -> list[Override]:
     parsed = []
     if not texts:
         return []
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
+    parser = _parser()
     for index, text in enumerate(texts):
         try:
             parsed.append(_convert(parser.parse_override(text), index, text))
@@ -90,12 +93,42 @@ def parse_overrides(texts: list[str]) -> list[Override]:
     return parsed
 
 
+def _parser() -> Any:
+    """Hydra's parser, with ``sort`` replaced so a sorted range keeps its own bounds (hydra
+    1.3's ``sort(range(0,5,2), reverse=true)`` computes 3, 1, -1; we expand ranges ourselves)."""
+    from hydra._internal.grammar import grammar_functions
+    from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+
+    functions = create_functions()
+    hydra_sort = functions.functions.pop("sort")
+    signature = functions.definitions.pop("sort")
+
+    def sort(*args: Any, sweep: Any = None, list: Any = None, reverse: bool = False) -> Any:
+        target = sweep if sweep is not None else (args[0] if len(args) == 1 else None)
+        if isinstance(target, grammar_functions.RangeSweep):
+            return SortedRange(target, reverse)
+        return hydra_sort(*args, sweep=sweep, list=list, reverse=reverse)
+
+    sort.__signature__ = signature  # type: ignore[attr-defined]  # hydra checks arguments by it
+    functions.register(name="sort", func=sort)
+    return OverridesParser(functions)
+
+
+@dataclass(frozen=True)
+class SortedRange:
+    """``sort(range(…))``: the range as written, and the order asked for."""
+
+    range: Any
+    reverse: bool
+
+
 def _convert(hydra_override: Any, index: int, text: str) -> Override:
     key = hydra_override.key_or_group
+    at = Origin(override=f"override {index + 1} '{text}'")
     if hydra_override.package is not None:
         raise SpecError(
             "'@package' is a Hydra config-group feature nemorun specs do not have",
-            origin=Origin(override=f"override {index + 1} '{text}'"),
+            origin=at,
             suggestion=f"write '{key}=...'",
         )
     raw_value = text.split("=", 1)[1].strip() if "=" in text else None
@@ -106,36 +139,111 @@ def _convert(hydra_override: Any, index: int, text: str) -> Override:
             text,
             OverrideKind.DELETE,
             key,
-            hydra_override.value() if has_value else None,
+            _plain(hydra_override.value(), at) if has_value else None,
             raw_value,
             has_value=has_value,
         )
     kind = _KINDS[hydra_override.type.name]
-    if hydra_override.is_sweep_override():
-        if not hydra_override.is_discrete_sweep():
-            raise SpecError(
-                "only discrete sweeps can be expanded (interval() cannot)",
-                origin=Origin(override=f"override {index + 1} '{text}'"),
-                suggestion="use 'choice(…)', 'range(…)' or 'a,b,c'",
-            )
-        from hydra.core.override_parser.types import ChoiceSweep, Glob
+    value = hydra_override.value()
+    if isinstance(value, SortedRange) or hydra_override.is_sweep_override():
+        values, texts = _sweep_values(value, raw_value or "", at)
+        return Override(index, text, kind, key, None, raw_value, values, texts=texts)
+    return Override(index, text, kind, key, _plain(value, at), raw_value)
 
-        sweep = hydra_override.value()
-        if isinstance(sweep, Glob):
-            raise SpecError(
-                "glob() picks Hydra config-group options, which nemorun specs do not have",
-                origin=Origin(override=f"override {index + 1} '{text}'"),
-                suggestion="list the values: 'key=a,b,c'",
-            )
-        if isinstance(sweep, ChoiceSweep) and sweep.shuffle:
-            raise SpecError(
-                "shuffle() would make the compiled sweep differ from run to run",
-                origin=Origin(override=f"override {index + 1} '{text}'"),
-                suggestion="list the values in the order you want them run",
-            )
-        values = tuple(hydra_override.sweep_iterator())
-        return Override(index, text, kind, key, None, raw_value, sweep=values)
-    return Override(index, text, kind, key, hydra_override.value(), raw_value)
+
+def _sweep_values(
+    sweep: Any, raw: str, at: Origin
+) -> tuple[tuple[Any, ...], tuple[str | None, ...]]:
+    """The values of a sweep, expanded here (never by hydra's iterators), and the text each
+    was typed as where that matters (a number or bool given to a ``str`` argument)."""
+    from hydra.core.override_parser.types import ChoiceSweep, Glob, RangeSweep
+
+    if isinstance(sweep, Glob):
+        raise SpecError(
+            "glob() picks Hydra config-group options, which nemorun specs do not have",
+            origin=at,
+            suggestion="list the values: 'key=a,b,c'",
+        )
+    if getattr(sweep, "shuffle", False) or (isinstance(sweep, SortedRange) and sweep.range.shuffle):
+        raise SpecError(
+            "shuffle() would make the compiled sweep differ from run to run",
+            origin=at,
+            suggestion="list the values in the order you want them run",
+        )
+    if isinstance(sweep, SortedRange):
+        values = tuple(sorted(expand_range(sweep.range, at), reverse=sweep.reverse))
+        texts: tuple[str | None, ...] = (None,) * len(values)
+    elif isinstance(sweep, RangeSweep):
+        values = expand_range(sweep, at)
+        texts = (None,) * len(values)
+    elif isinstance(sweep, ChoiceSweep):
+        values = tuple(_plain(v, at) for v in sweep.list)
+        typed = _sweep_texts(raw, len(values))
+        texts = tuple(
+            None if isinstance(v, (str, dict, list)) else t for v, t in zip(values, typed)
+        )
+    else:
+        raise SpecError(
+            "only discrete sweeps can be expanded (interval() cannot)",
+            origin=at,
+            suggestion="use 'choice(…)', 'range(…)' or 'a,b,c'",
+        )
+    if not values:
+        raise SpecError(
+            "the sweep has no values",
+            origin=at,
+            suggestion="a range's stop is exclusive and its step must go towards it: "
+            "range(0,5) is 0..4, range(5,0,-1) is 5..1",
+        )
+    return values, texts
+
+
+def expand_range(sweep: Any, at: Origin) -> tuple[Any, ...]:
+    """The values of ``range(start, stop, step)``, as Python's range for integers and the
+    same rule for floats, computed in decimal from the numbers as typed (``range(0,1,0.1)``
+    gives 0.1, 0.2, 0.3, not 0.30000000000000004). The size is known before any value is
+    made, so ``range(0, 10**9)`` is refused at once."""
+    from nemorun.schemas.spec import MAX_POINTS
+
+    start, stop, step = sweep.start, sweep.stop, sweep.step
+    if step == 0:
+        raise SpecError("a range's step cannot be 0", origin=at)
+    if all(isinstance(x, int) and not isinstance(x, bool) for x in (start, stop, step)):
+        count = len(builtins_range(start, stop, step))
+        _check_size(count, MAX_POINTS, at)
+        return tuple(builtins_range(start, stop, step))
+    first, last, by = (Decimal(repr(float(x))) for x in (start, stop, step))
+    count = max(0, math.ceil((last - first) / by))
+    _check_size(count, MAX_POINTS, at)
+    return tuple(float(first + i * by) for i in builtins_range(count))
+
+
+def _check_size(count: int, limit: int, at: Origin) -> None:
+    if count > limit:
+        raise SpecError(
+            f"the range has {count:,} values, more than {limit:,} (the most a sweep may have)",
+            origin=at,
+            suggestion="sweep fewer values, or split the experiment into several sweeps",
+        )
+
+
+def _plain(value: Any, at: Origin) -> Any:
+    """A parsed value as plain data: a quoted string is its text (without the quotes)."""
+    from hydra.core.override_parser.types import QuotedString, Sweep
+
+    if isinstance(value, QuotedString):
+        return value.text
+    if isinstance(value, dict):
+        return {_plain(k, at): _plain(v, at) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, at) for v in value]
+    if isinstance(value, (Sweep, SortedRange)):
+        raise SpecError(
+            "a sweep cannot be nested inside a value",
+            origin=at,
+            suggestion="sweep the key itself: 'key=a,b' or 'key=choice([1,2],[3])'",
+        )
+    return value
 
 
 def _sweep_texts(raw: str, count: int) -> tuple[str | None, ...]:
@@ -147,9 +255,14 @@ def _sweep_texts(raw: str, count: int) -> tuple[str | None, ...]:
         return (None,) * count
     parts: list[str] = []
     depth, quote, start = 0, "", 0
+    escaped = False
     for i, ch in enumerate(raw):
-        if quote:
-            if ch == quote and raw[i - 1] != "\\":
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif quote:
+            if ch == quote:
                 quote = ""
         elif ch in "'\"":
             quote = ch
@@ -226,6 +339,8 @@ def apply_overrides(
             axes = [axis for axis in axes if axis.path != path]
             if override.is_sweep():
                 assert override.sweep is not None
+                if override.kind is OverrideKind.ADD:
+                    _check_sweep_add(tree, origins, override, path)
                 axes.append(
                     SweepAxis(
                         path,
@@ -249,7 +364,8 @@ def _apply_one(
     tree: dict[str, Any], origins: dict[KeyPath, Origin], override: Override, path: KeyPath
 ) -> None:
     parent = _parent(tree, path, create=not override.is_delete(), origins=origins)
-    last = path[-1]
+    last = child_key(parent, path[-1])
+    path = (*path[:-1], last)
     exists = _has(parent, last)
     where = find_origin(origins, path)
     if override.kind is OverrideKind.DELETE:
@@ -271,32 +387,45 @@ def _apply_one(
         _drop_origins(origins, path)
         return
     if override.kind is OverrideKind.ADD and exists:
-        at = f" (set at {where.label()})" if where is not None else ""
-        raise SpecError(
-            f"already set{at}; '+' only adds new keys",
-            path,
-            suggestion=f"write '{override.key}={override.raw_value}' to change it",
-        )
+        _check_add(override, path, parent[last], override.value, where)
     value = override.value
     if isinstance(value, dict) and exists and isinstance(parent[last], dict):
-        _merge(parent[last], value)
+        merge(parent[last], value)
         origins[path] = override.origin()
         return
-    if isinstance(parent, list):
-        assert isinstance(last, int)  # `_parent` checked the index
-        parent[last] = value
-    else:
-        parent[last] = value
+    parent[last] = value
     _drop_origins(origins, path)
     origins[path] = override.origin()
 
 
-def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
-    for key, value in source.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
+def _check_sweep_add(
+    tree: dict[str, Any], origins: dict[KeyPath, Origin], override: Override, path: KeyPath
+) -> None:
+    """``+key=a,b``: each point adds ``key``, so the rule of `_check_add` holds per value."""
+    from nemorun.schemas.compose import get_path
+
+    try:
+        current = get_path(tree, path)
+    except KeyError:
+        return
+    assert override.sweep is not None
+    for value in override.sweep:
+        _check_add(override, path, current, value, find_origin(origins, path))
+
+
+def _check_add(
+    override: Override, path: KeyPath, current: Any, value: Any, where: Origin | None
+) -> None:
+    """Hydra's ``+key=value`` on a key that is set: a mapping merges, a list replaces, a null
+    is filled in; any other value is refused."""
+    if current is None or isinstance(value, (dict, list)):
+        return
+    at = f" (set at {where.label()})" if where is not None else ""
+    raise SpecError(
+        f"already set{at}; '+' only adds new keys",
+        path,
+        suggestion=f"write '{override.key}={override.raw_value}' to change it",
+    )
 
 
 def _has(parent: Any, key: Any) -> bool:
@@ -312,6 +441,7 @@ def _parent(
     for depth, part in enumerate(path[:-1]):
         here = path[: depth + 1]
         if isinstance(node, dict):
+            part = child_key(node, part)
             if part not in node:
                 if not create:
                     raise SpecError(
@@ -327,6 +457,12 @@ def _parent(
             node = node[part]
         else:
             raise SpecError(f"'{format_path(here)}' holds a value, not a mapping", here)
+        if node is None and not create:
+            raise SpecError(
+                f"nothing to delete: '{format_path(here)}' is null",
+                path,
+                suggestion=f"'~{format_path(here)}' deletes the null itself",
+            )
         if not isinstance(node, (dict, list)):
             raise SpecError(
                 "cannot set a key inside a value that is not a mapping",

@@ -13,7 +13,10 @@ variables). This module adds what Fiddle leaves out:
   (``# exp.yaml:12`` or ``# override: optim.lr=1e-3``), taken from the graph's history
   (the graph is built under ``fiddle.history.custom_location``; the label is used verbatim,
   not through Fiddle's file-name shortening); short calls stay on one line;
-- a header naming the source spec, and a ``__main__`` block that builds and calls the task.
+- a header naming the source spec, and a ``__main__`` block that builds and calls the task;
+- the spec's ``pythonpath``, put on ``sys.path`` before the task's imports, relative to the
+  module's own file (as the YAML export writes it relative to its file), so plain
+  ``python FILE`` finds the task's code from any directory.
 
 A sweep has no single graph: the Python export writes one point and says how to pick it.
 """
@@ -29,6 +32,7 @@ import pathlib
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import fiddle as fdl
@@ -37,6 +41,7 @@ from fiddle._src.codegen import new_codegen
 from fiddle._src.codegen.auto_config import code_ir
 from fiddle.codegen import py_val_to_cst_converter as pyval
 
+from nemorun.compiler.export import relative_path
 from nemorun.errors import SpecError, SpecErrors, format_path
 from nemorun.schemas.source import display_name
 from nemorun.schemas.spec import Spec
@@ -78,8 +83,9 @@ def _convert_nonfinite(value: float, convert: Any) -> cst.BaseExpression:
     return cst.parse_expression(f"float({str(value)!r})")
 
 
-def python_module(spec: Spec) -> str:
-    """The text of a module defining ``build()`` (one ``build_<task>()`` per task)."""
+def python_module(spec: Spec, dest_dir: Path) -> str:
+    """The text of a module defining ``build()`` (one ``build_<task>()`` per task);
+    ``dest_dir`` is where it will live (the spec's pythonpath is written relative to it)."""
     from nemorun.compiler.graph import task_graph
 
     if spec.is_sweep():
@@ -116,7 +122,7 @@ def python_module(spec: Spec) -> str:
     source = "\n\n\n".join(bodies)
     if re.search(r"\bpathlib\.", source) and "import pathlib" not in imports:
         imports.insert(0, "import pathlib")
-    return _assemble(spec, imports, bodies, _run_order(spec, names))
+    return _assemble(spec, dest_dir, imports, bodies, _run_order(spec, names))
 
 
 def _is_import(statement: cst.CSTNode) -> bool:
@@ -304,7 +310,9 @@ def _buildables(value: Any) -> list[Any]:
     return list(found.values())
 
 
-def _assemble(spec: Spec, imports: list[str], bodies: list[str], calls: list[str]) -> str:
+def _assemble(
+    spec: Spec, dest_dir: Path, imports: list[str], bodies: list[str], calls: list[str]
+) -> str:
     files = [str(spec.resolved.source)]
     files += [display_name(f) for f in spec.resolved.files[1:]]
     header = [
@@ -326,11 +334,30 @@ def _assemble(spec: Spec, imports: list[str], bodies: list[str], calls: list[str
         + "\n"
         + doc
         + "\n\n"
+        + _pythonpath(spec, dest_dir, imports)
         + "\n".join(_sorted_imports(imports))
         + "\n\n\n"
         + "\n\n\n".join(bodies)
         + "\n".join(main)
         + "\n"
+    )
+
+
+def _pythonpath(spec: Spec, dest_dir: Path, imports: list[str]) -> str:
+    """Statements putting the spec's pythonpath first on ``sys.path`` (and taking the imports
+    they need out of ``imports``), or nothing when the spec has none."""
+    if not spec.pythonpath:
+        return ""
+    for line in ("import pathlib", "import sys"):
+        if line in imports:
+            imports.remove(line)
+    entries = [relative_path(p, dest_dir) for p in spec.pythonpath]
+    items = "".join(f"{INDENT}str(_HERE / {e!r}),\n" for e in entries)
+    return (
+        "import pathlib\nimport sys\n\n"
+        "# The spec's pythonpath, relative to this file: where the task's code is.\n"
+        "_HERE = pathlib.Path(__file__).resolve().parent\n"
+        f"sys.path[:0] = [\n{items}]\n\n"
     )
 
 

@@ -12,6 +12,9 @@ Rules that keep the output safe and reproducible:
   quotes but also treats ``\\`` as an escape inside them, so they get ``sbatch_quote`` instead.
 - The entry Python is embedded in a quoted heredoc whose delimiter (`heredoc_delimiter`) is
   proven not to occur as a line of the text.
+- Templates render in Jinja's sandbox, nemorun's and the user's alike: a template can read the
+  typed context and call the filters, never reach Python's internals (``__class__``, …) to
+  run code while compiling. A template's own mistake is a located `SpecError`.
 
 jinja2 is imported here only, so commands that do not render never pay for it.
 """
@@ -142,8 +145,10 @@ def environment(user_dir: Path | None = None) -> Any:
             f"no such template directory: {user_dir}",
             suggestion="give --templates a directory holding your .j2 templates",
         )
+    from jinja2.sandbox import SandboxedEnvironment
+
     search = [str(user_dir)] if user_dir is not None else []
-    env = jinja2.Environment(
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -160,4 +165,58 @@ def environment(user_dir: Path | None = None) -> Any:
 
 def render(name: str, context: dict[str, Any], user_dir: Path | None = None) -> str:
     """Render template ``name`` with ``context``."""
-    return str(environment(user_dir).get_template(name).render(**context))
+    return render_template(load_template(name, user_dir), context)
+
+
+def load_template(name: str, user_dir: Path | None = None) -> Any:
+    """Template ``name``, the user's directory first; a broken template is a `SpecError`."""
+    import jinja2
+
+    try:
+        return environment(user_dir).get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _template_error(exc, exc.filename or name, exc.lineno) from None
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, name, None) from None
+
+
+def render_template(template: Any, context: dict[str, Any]) -> str:
+    """``template`` rendered; what it does wrong (an unknown name, an unsafe attribute in the
+    sandbox, an error it raises) is a `SpecError` naming the template and its line."""
+    import jinja2
+
+    try:
+        return str(template.render(**context))
+    except jinja2.TemplateError as exc:
+        raise _template_error(
+            exc, template.filename or template.name, _line(exc, template.filename)
+        ) from None
+    except (TypeError, ValueError) as exc:  # a filter refused a value (`shell_quote`, …)
+        if template.filename and Path(template.filename).parent == TEMPLATES:
+            raise  # nemorun's own template: a bug, not the user's mistake
+        raise _template_error(
+            exc, template.filename or template.name, _line(exc, template.filename)
+        ) from None
+
+
+def _line(exc: BaseException, filename: str | None) -> int | None:
+    """The template line a Jinja runtime error was raised at (Jinja rewrites the traceback so
+    that the template's frames carry its file name and line)."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _template_error(exc: BaseException, filename: str, line: int | None) -> Any:
+    from nemorun.errors import Origin, SpecError
+
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SpecError(
+        f"template error: {message}",
+        origin=Origin(file=filename, line=line),
+        suggestion="templates see 'job' and 'target' and nemorun's filters (q, sbatch, comment, "
+        "yaml); they run in Jinja's sandbox",
+    )

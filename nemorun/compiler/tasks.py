@@ -35,7 +35,7 @@ from nemorun.compiler.artifacts import (
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas.options import LocalOptions
-from nemorun.schemas.spec import Resolved, Spec, validate_tree
+from nemorun.schemas.spec import Spec, validate_tree
 
 MANIFEST = "tasks.json"
 MANIFEST_VERSION = 1
@@ -93,7 +93,12 @@ def task_spec(spec: Spec, name: str, target: str | None = None) -> tuple[Spec, l
         moved_path = moves.path(axis.path)
         if moved_path is not None:
             axes.append(replace(axis, path=moved_path))
-    view = Resolved(derived, origins, resolved.source, resolved.files, resolved.overrides, axes)
+    interpolations = []
+    for path, text in resolved.interpolations:
+        moved_path = moves.path(path)
+        if moved_path is not None:
+            interpolations.append((moved_path, moves.text(text)))
+    view = replace(resolved.view(derived, origins), axes=axes, interpolations=tuple(interpolations))
     return validate_tree(view), warnings
 
 
@@ -118,10 +123,25 @@ class _Moves:
             return None if key is None else ("sweep", key, *path[2:])
         return path
 
+    def text(self, text: str) -> str:
+        """An interpolation's text with references into this task made relative to it
+        (``${tasks.NAME.task.x}`` → ``${task.x}``); others are left to fail with their key."""
+        prefixes = ["task"] + (["executor"] if self.own_executor else [])
+        for part in prefixes:
+            text = text.replace(f"${{tasks.{self.name}.{part}.", f"${{{part}.")
+            text = text.replace(f"${{tasks.{self.name}.{part}}}", f"${{{part}}}")
+        return text
+
     def sweep_key(self, key: str) -> str | None:
         from nemorun.schemas.compose import split_path
+        from nemorun.schemas.spec import TOP_LEVEL_KEYS, task_path
 
-        moved = self.path(split_path(key))
+        path = split_path(key)
+        if path[:1] == ("tasks",):  # ``tasks.a.lr`` is ``tasks.a.task.lr``
+            path = task_path(path, {})
+        elif path and path[0] not in TOP_LEVEL_KEYS:
+            return None  # a key the validator reports (several tasks: say which)
+        moved = self.path(path)
         return None if moved is None else ".".join(str(p) for p in moved)
 
 

@@ -41,6 +41,7 @@ from nemorun.launchers.base import (
     LaunchError,
     RunHandle,
     Target,
+    planned_tasks,
     summarize,
 )
 from nemorun.launchers.records import (
@@ -400,15 +401,16 @@ def _hashes(directory: Path) -> dict[str, str]:
 
 def rerun(query: str, overrides: Sequence[str] = (), failed: bool = False) -> Run:
     """Launch run ``query`` again from its record alone (more ``overrides`` apply last);
-    with ``failed``, only its failed points."""
+    with ``failed``, only its points that did not run to the end (see `points_to_rerun`)."""
     old = open_run(query)
     data = old.record.data
     points = None
     if failed:
-        points = failed_points(old.record.jobs, old.status())
+        points = points_to_rerun(old.handle(), old.status())
         if not points:
             raise SpecError(
-                f"run {old.id} has no failed points", suggestion=f"nemorun rerun {old.id}"
+                f"run {old.id} has no failed, cancelled or never-started points",
+                suggestion=f"nemorun rerun {old.id}",
             )
     stand_ins = {Path(f["path"]): old.record.dir / f["copy"] for f in data["files"]}
     from nemorun.schemas.source import read_from
@@ -430,18 +432,32 @@ def rerun(query: str, overrides: Sequence[str] = (), failed: bool = False) -> Ru
     return run
 
 
-def failed_points(jobs: list[JobRef], statuses: list[JobStatus]) -> dict[str, tuple[int, ...]]:
-    """The failed points of each task, from the jobs' statuses."""
-    found: dict[str, set[int]] = {}
+RERUN_STATES = (JobState.FAILED, JobState.CANCELLED)
+"""The states of a point that ``rerun --failed`` runs again, besides having no state at all."""
+
+
+def points_to_rerun(run: RunHandle, statuses: list[JobStatus]) -> dict[str, tuple[int, ...]]:
+    """The points of each task that ``rerun --failed`` runs again: those the run was to run
+    (its tasks, or the points it was itself a rerun of) that failed, were cancelled, or never
+    started: no job of the run reports them (never submitted). Points still pending or running
+    are left alone: they may yet complete."""
+    states: dict[tuple[str, int], JobState] = {}
     for status in statuses:
-        if status.state is not JobState.FAILED:
-            continue
-        for job in jobs:
+        for job in run.jobs:
             if status.id == job.id or status.id.startswith(f"{job.id}_"):
                 point = status.point if status.point is not None else job.points[0]
-                found.setdefault(job.task, set()).add(point)
+                states[(job.task, point)] = status.state
                 break
-    return {task: tuple(sorted(points)) for task, points in found.items()}
+    found: dict[str, tuple[int, ...]] = {}
+    for task in planned_tasks(run):
+        again = []
+        for point in task["selected"]:
+            state = states.get((task["name"], point))
+            if state is None or state in RERUN_STATES:
+                again.append(point)
+        if again:
+            found[task["name"]] = tuple(sorted(again))
+    return found
 
 
 @contextmanager

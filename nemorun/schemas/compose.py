@@ -156,6 +156,26 @@ def split_path(text: str) -> KeyPath:
     return tuple(int(p) if p.isdigit() else p for p in text.split(".") if p != "")
 
 
+def child_key(node: Any, part: Any) -> Any:
+    """The key ``part`` names in ``node``: in a mapping an integer segment (``list.0``) names
+    the integer key if there is one, else the string key, which is also what a new key is
+    (as in Hydra, where ``+a.0=1`` on a mapping adds the key ``'0'``)."""
+    if isinstance(node, dict) and isinstance(part, int) and part not in node:
+        return str(part)
+    return part
+
+
+def merge(target: dict[Any, Any], source: dict[Any, Any]) -> None:
+    """Merge ``source`` into ``target`` as Hydra merges a mapping override: mappings merge
+    key by key, at every depth; anything else (lists included) replaces."""
+    for key, value in source.items():
+        key = child_key(target, key)
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = value
+
+
 def get_path(tree: Any, path: KeyPath) -> Any:
     node = tree
     for part in path:

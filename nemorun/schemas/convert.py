@@ -37,7 +37,6 @@ from nemorun.schemas.source import find_origin
 
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
-REF_KEY = "_ref_"
 ENV_REF = re.compile(r"\$\{oc\.env:([^,}]+)(?:,([^}]*))?\}")
 
 
@@ -236,6 +235,8 @@ class Validator:
     # --- handlers -----------------------------------------------------------------------------
 
     def _any(self, raw: Any, path: KeyPath) -> Any:
+        if is_env_template(raw):  # at any depth of an untyped value, read where the job runs
+            return self._env_ref(raw, Any, path)
         if isinstance(raw, dict):
             if TARGET_KEY in raw:
                 return self.call(raw, None, path)

@@ -167,6 +167,29 @@ def _attribute_path(module: Any, qualname: str, module_name: str) -> Any:
     return obj
 
 
+def code_root(obj: Any) -> Path | None:
+    """The directory to put on ``pythonpath`` so that ``obj``'s module imports: the one holding
+    its top-level package (or module). None for the standard library and for what an installed
+    distribution provides (a plain interpreter imports those without help)."""
+    top = str(getattr(obj, "__module__", None) or "").partition(".")[0]
+    module = sys.modules.get(top)
+    if not top or module is None or top in sys.stdlib_module_names or top in _distributed():
+        return None
+    file = getattr(module, "__file__", None)
+    if file:
+        where = Path(file).resolve()
+        return where.parent.parent if where.name == "__init__.py" else where.parent
+    locations = list(getattr(module, "__path__", []))  # a namespace package
+    return Path(locations[0]).resolve().parent if locations else None
+
+
+def _distributed() -> set[str]:
+    """Top-level module names that installed distributions provide."""
+    import importlib.metadata
+
+    return set(importlib.metadata.packages_distributions())
+
+
 def reference_of(obj: Any) -> str:
     """The ``module:qualname`` string that `resolve` turns back into ``obj``."""
     module = getattr(obj, "__module__", None)

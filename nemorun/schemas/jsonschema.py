@@ -3,6 +3,10 @@
 Built from the same `CallableSchema`s the validator uses, so the editor and ``nemorun validate``
 agree on names and types. Config classes go to ``$defs`` (named ``module.QualName``), which
 also stops recursion for self-referencing dataclasses. Parameter docs come from docstrings.
+
+A spec that extends others or sweeps is partial: its required keys may come from its base or
+its sweep, so only a spec that is neither is held to them (see `spec_schema`). A ``str``
+accepts any scalar, as the validator does (``tag: 007`` is the text typed).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
@@ -26,20 +31,53 @@ from nemorun.schemas.options import (
     ScriptTask,
 )
 from nemorun.schemas.spec import PACKAGERS, Spec
-from nemorun.schemas.versions import CURRENT_VERSION
+from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _ENV_OR_INTERPOLATION = {"type": "string", "pattern": r"\$\{.*\}"}
+_REF = {"type": "string", "description": "Key path of the sub-config shared here."}
+_SHARED = {
+    "type": "object",
+    "properties": {REF_KEY: _REF},
+    "required": [REF_KEY],
+    "additionalProperties": False,
+}
+"""``{_ref_: task.model}``: how JSON and TOML write a sub-config shared with another place."""
+
+
+PARTIAL_WHEN = ("extends", "sweep")
+"""Top-level keys that make a spec partial: its base specs or its sweep may give the keys it
+leaves out, required ones included."""
 
 
 def spec_schema(spec: Spec) -> dict[str, Any]:
-    """The schema of a format-1 spec whose task(s) are those of ``spec``."""
-    builder = _Builder()
+    """The schema of a format-1 spec whose task(s) are those of ``spec``.
+
+    Its properties (what editors complete) require nothing but ``nemorun``; a spec without
+    `PARTIAL_WHEN` keys must also be whole, which the ``else`` branch checks with every
+    required key (configs in ``$defs`` under ``whole.``).
+    """
+    defs: dict[str, Any] = {}
+    partial = _spec_body(spec, _Builder(defs, whole=False))
+    whole = _spec_body(spec, _Builder(defs, whole=True))
+    return {
+        "$schema": DRAFT,
+        "title": f"nemorun spec: {spec.name or spec.resolved.source.name}",
+        **partial,
+        "if": {"anyOf": [{"required": [key]} for key in PARTIAL_WHEN]},
+        "else": whole,
+        "$defs": defs,
+    }
+
+
+def _spec_body(spec: Spec, builder: _Builder) -> dict[str, Any]:
+    required = [VERSION_KEY]
     if spec.single_task:
         task_schema = builder.task(spec.task.call.target if spec.task.call else None)
         tasks_schema = None
     else:
         task_schema = None
+        entry_required = ["task"] if builder.whole else []
         tasks_schema = {
             "type": "object",
             "properties": {
@@ -50,7 +88,7 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
                         "executor": builder.executor(),
                         "after": {"type": "array", "items": {"enum": list(spec.tasks)}},
                     },
-                    "required": ["task"],
+                    **({"required": entry_required} if entry_required else {}),
                     "additionalProperties": False,
                 }
                 for name, task in spec.tasks.items()
@@ -58,7 +96,7 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
             "additionalProperties": False,
         }
     properties: dict[str, Any] = {
-        "nemorun": {"const": CURRENT_VERSION, "description": "Spec format version."},
+        VERSION_KEY: {"const": CURRENT_VERSION, "description": "Spec format version."},
         "name": {"type": "string", "description": "Name of the experiment and its runs."},
         "description": {"type": "string"},
         "extends": {
@@ -87,20 +125,23 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
         properties["task"] = task_schema
     if tasks_schema is not None:
         properties["tasks"] = tasks_schema
+    if builder.whole:
+        required.append("task" if task_schema is not None else "tasks")
     return {
-        "$schema": DRAFT,
-        "title": f"nemorun spec: {spec.name or spec.resolved.source.name}",
         "type": "object",
         "properties": properties,
-        "required": ["nemorun"],  # the task may come from a base spec (extends)
+        "required": required,
         "additionalProperties": False,
-        "$defs": builder.defs,
     }
 
 
 class _Builder:
-    def __init__(self) -> None:
-        self.defs: dict[str, Any] = {}
+    """Schemas of task arguments and target options; ``whole`` says whether required keys are
+    required (not in a partial spec, whose base or sweep may give them)."""
+
+    def __init__(self, defs: dict[str, Any], whole: bool) -> None:
+        self.defs = defs
+        self.whole = whole
 
     def task(self, target: Any) -> dict[str, Any]:
         if target is None:
@@ -110,22 +151,20 @@ class _Builder:
                     self.config(CommandTask, with_target=False),
                 ]
             }
-        schema = self.arguments(inspect_callable(target), with_target=True)
-        # The task is partial and may get its target and arguments from a base spec.
-        schema.pop("required", None)
-        return schema
+        return self.arguments(inspect_callable(target), with_target=True)
 
     def executor(self) -> dict[str, Any]:
         variants = []
         for name, cls in TARGET_OPTIONS.items():
             body = self.arguments(inspect_callable(typing.cast(Any, cls)), with_target=False)
             body["properties"] = {"target": {"const": name}, **body["properties"]}
-            body["required"] = [] if name == "local" else ["target"]
+            if self.whole and name != "local":
+                body["required"] = ["target"]
             variants.append(body)
         return {"description": "Where the job runs and the target's options.", "anyOf": variants}
 
     def config(self, cls: type, with_target: bool = True) -> dict[str, Any]:
-        key = f"{cls.__module__}.{cls.__qualname__}"
+        key = ("whole." if self.whole else "") + f"{cls.__module__}.{cls.__qualname__}"
         if key not in self.defs:
             self.defs[key] = {}  # placeholder stops recursion
             self.defs[key] = self.arguments(inspect_callable(cls), with_target)
@@ -140,6 +179,7 @@ class _Builder:
                 "expected).",
             }
             properties["_partial_"] = {"type": "boolean"}
+            properties[REF_KEY] = _REF
         required = []
         for param in schema.params.values():
             prop = _with_formats(self.type(param.annotation), param.formats)
@@ -149,12 +189,17 @@ class _Builder:
             if default is not MISSING:
                 prop = {**prop, "default": default}
             properties[param.name] = prop
-            if param.is_required():
+            if param.is_required() and self.whole:
                 required.append(param.name)
         out: dict[str, Any] = {"type": "object", "properties": properties}
         if schema.doc:
             out["description"] = schema.doc
-        if required:
+        if with_target:  # a config may be a reference to one written elsewhere, alone
+            out["if"] = {"required": [REF_KEY]}
+            out["then"] = _SHARED
+            if required:
+                out["else"] = {"required": required}
+        elif required:
             out["required"] = required
         out["additionalProperties"] = (
             self.type(schema.var_keyword) if schema.accepts_any_keyword() else False
@@ -197,7 +242,7 @@ class _Builder:
             if annotation is float:
                 base = {"type": "number"}
             if annotation is str:
-                return base
+                return {"type": ["string", "number", "boolean"]}
             return {"anyOf": [base, _ENV_OR_INTERPOLATION]}
         if annotation is None or annotation is type(None):
             return {"type": "null"}

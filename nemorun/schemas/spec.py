@@ -18,7 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
+from nemorun.errors import (
+    Collector,
+    KeyPath,
+    Origin,
+    SpecError,
+    SpecErrors,
+    did_you_mean,
+    format_path,
+)
 from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
@@ -102,6 +110,13 @@ class Resolved:
     overrides: list[str] = field(default_factory=list)
     axes: list[SweepAxis] = field(default_factory=list)
     """Sweep axes from the command line; the spec's own ``sweep:`` is read in validation."""
+    interpolations: tuple[tuple[KeyPath, str], ...] = ()
+    """The interpolated strings of ``tree`` as written (path, text): each sweep point
+    resolves them again against its own values."""
+
+    def view(self, tree: dict[str, Any], origins: dict[KeyPath, Origin]) -> Resolved:
+        """The same input with another tree and origins (a point's, or a task's)."""
+        return replace(self, tree=tree, origins=origins)
 
 
 @dataclass
@@ -197,21 +212,56 @@ def _validate_point(
 ) -> Spec | None:
     tree = resolved.tree
     origins = resolved.origins
-    if axes:
+    if axes or _unresolved(resolved):
         tree = copy.deepcopy(tree)
         origins = dict(origins)
-        for axis, index in zip(axes, point):
-            _assign(tree, axis.path, axis.values[index], errors, axis.origin)
-            value_origin = axis.origin_of(index)
-            if value_origin is not None:
-                for stale in [p for p in origins if p[: len(axis.path)] == axis.path]:
-                    del origins[stale]
-                origins[axis.path] = value_origin
-    # The view keeps only the command-line axes: `Spec.at_point` re-reads `sweep:` from the tree.
-    view = Resolved(
-        tree, origins, resolved.source, resolved.files, resolved.overrides, resolved.axes
-    )
-    return _validate_top(view, tree, axes, point, pythonpath, errors)
+
+        def assign(tree: dict[str, Any]) -> None:
+            for axis, index in zip(axes, point):
+                _assign(tree, axis.path, axis.values[index], errors, axis.origin)
+                value_origin = axis.origin_of(index)
+                if value_origin is not None:
+                    for stale in [p for p in origins if p[: len(axis.path)] == axis.path]:
+                        del origins[stale]
+                    origins[axis.path] = value_origin
+
+        values = [axis.values[index] for axis, index in zip(axes, point)]
+        if resolved.interpolations or _holds_interpolation(values):
+            from nemorun.compiler.interpolate import reinterpolate
+
+            try:
+                reinterpolate(tree, origins, resolved.interpolations, assign)
+            except SpecErrors as exc:
+                errors.extend(exc.errors)
+                return None
+        else:
+            assign(tree)
+    return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _unresolved(resolved: Resolved) -> bool:
+    """True when an interpolation was left as written, to be resolved at the sweep's points
+    (see `resolve_interpolations`): a spec without axes, such as one task of a multi-task
+    spec, must resolve (or refuse) it too."""
+    from nemorun.schemas.compose import get_path
+
+    for path, text in resolved.interpolations:
+        try:
+            if get_path(resolved.tree, path) == text:
+                return True
+        except KeyError:
+            continue
+    return False
+
+
+def _holds_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_holds_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_interpolation(v) for v in value)
+    return False
 
 
 def _validate_top(
@@ -265,7 +315,7 @@ def _validate_top(
         )
     target, executor = _executor(v, tree.get("executor"), ("executor",), errors)
     launcher_raw = tree.get("launcher") or {}
-    launcher = _instantiate(v.value(launcher_raw, LauncherOptions, ("launcher",)))
+    launcher = _instantiate(_own_options(v, launcher_raw, LauncherOptions, ("launcher",)))
     tasks = _tasks(v, tree, errors)
     if launcher is INVALID:
         launcher = LauncherOptions()
@@ -382,10 +432,10 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
         call.partial = True  # the graph's root is always a Partial, called by the job
         return TaskSpec(name, path, call=call)
     if "script" in raw:
-        script = _instantiate(v.value(raw, ScriptTask, path))
+        script = _instantiate(_own_options(v, raw, ScriptTask, path))
         return TaskSpec(name, path, script=script) if script is not INVALID else None
     if "command" in raw:
-        command = _instantiate(v.value(raw, CommandTask, path))
+        command = _instantiate(_own_options(v, raw, CommandTask, path))
         return TaskSpec(name, path, command=command) if command is not INVALID else None
     v._error(
         path,
@@ -410,7 +460,7 @@ def _executor(
         errors.add(error)
         return DEFAULT_TARGET, None
     options = {k: val for k, val in raw.items() if k != "target"}
-    opts = _instantiate(v.value(options, cls, path))
+    opts = _instantiate(_own_options(v, options, cls, path))
     return target, opts if opts is not INVALID else None
 
 
@@ -433,9 +483,47 @@ def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
         visit(name, [])
 
 
+def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
+    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` anywhere in it
+    is refused before anything is imported: these options are built while validating, so a
+    spec naming a callable there (``_target_: os:system``) would run it on this machine."""
+    found = _targets_in(raw, path)
+    for where in found:
+        v._error(
+            where,
+            f"nemorun's own options take no '{TARGET_KEY}'",
+            expected=f"the keys of {cls.__name__}",
+            found=repr(_at(raw, where[len(path) :])),
+            suggestion="remove it: the target's options are chosen by 'target:', and code "
+            "runs only as the task",
+        )
+    return INVALID if found else v.value(raw, cls, path)
+
+
+def _targets_in(node: Any, path: KeyPath) -> list[KeyPath]:
+    if isinstance(node, dict):
+        here = [(*path, TARGET_KEY)] if TARGET_KEY in node else []
+        return here + [p for k, c in node.items() for p in _targets_in(c, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, c in enumerate(node) for p in _targets_in(c, (*path, i))]
+    return []
+
+
+def _at(node: Any, rel: KeyPath) -> Any:
+    for part in rel:
+        node = node[part]
+    return node
+
+
+_OWN_MODULE = "nemorun."
+
+
 def _instantiate(value: Any) -> Any:
-    """Build nemorun's own option objects from validated `Call`s (user code is never called)."""
+    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes are
+    ever called here (`_own_options` refused every other name); user code is never called."""
     if isinstance(value, Call):
+        if not getattr(value.target, "__module__", "").startswith(_OWN_MODULE):
+            raise TypeError(f"refusing to call {value.target!r} while validating")
         return value.target(**{k: _instantiate(a) for k, a in value.args.items()})
     return value
 
@@ -609,18 +697,24 @@ def task_path(path: KeyPath, tree: dict[str, Any]) -> KeyPath:
 def _assign(
     tree: dict[str, Any], path: KeyPath, value: Any, errors: Collector, origin: Origin | None
 ) -> None:
+    """Put a sweep value in place as the override ``key=value`` would: a mapping merges into
+    the mapping already there, anything else replaces it."""
+    from nemorun.schemas.compose import child_key, merge
+
     node: Any = tree
     for part in path[:-1]:
         if isinstance(node, dict):
-            node = node.setdefault(part, {})
+            node = node.setdefault(child_key(node, part), {})
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
         else:
             errors.add(SpecError("cannot sweep here: no such key", path, origin))
             return
-    last = path[-1]
+    last = child_key(node, path[-1])
     in_list = isinstance(node, list) and isinstance(last, int) and last < len(node)
-    if isinstance(node, dict) or in_list:
+    if isinstance(node, dict) and isinstance(value, dict) and isinstance(node.get(last), dict):
+        merge(node[last], copy.deepcopy(value))
+    elif isinstance(node, dict) or in_list:
         node[last] = copy.deepcopy(value)
     else:
         errors.add(SpecError("cannot sweep here: no such key", path, origin))

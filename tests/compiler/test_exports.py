@@ -159,6 +159,41 @@ def test_python_export_of_quickstart_runs(tmp_path: Path, in_root: Path) -> None
     assert losses and losses[-1].startswith("[train] step 10 loss ")
 
 
+@pytest.mark.parametrize("where", ["stdout", "-o"])
+def test_python_export_runs_with_plain_python_from_any_directory(
+    where: str, tmp_path: Path, in_root: Path
+) -> None:
+    """No PYTHONPATH: the module carries the spec's pythonpath, relative to its own file."""
+    out_dir = tmp_path / "out" / "deeper"
+    out_dir.mkdir(parents=True)
+    module = out_dir / "quickstart.py"
+    spec = str(ROOT / "configs" / "quickstart.yaml")
+    argv = [sys.executable, "-m", "nemorun.cli", "export", spec, "steps=3", "--format", "python"]
+    nemorun_env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if where == "-o":
+        made = subprocess.run([*argv, "-o", str(module)], env=nemorun_env, check=False)
+    else:  # written relative to the current directory, where the module is then saved
+        with module.open("w", encoding="utf-8") as handle:
+            made = subprocess.run(argv, env=nemorun_env, cwd=out_dir, stdout=handle, check=False)
+    assert made.returncode == 0
+    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd, path in [(tmp_path, module.relative_to(tmp_path)), (elsewhere, module)]:
+        result = subprocess.run(
+            [sys.executable, str(path)],
+            cwd=cwd,
+            env=plain_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("[train] point=0 model=32x2 RELU optim=sgd lr=0.05")
+        assert "[train] step 3 loss " in result.stdout
+
+
 def _comments_by_argument(text: str) -> dict[str, list[str | None]]:
     """Every keyword argument in the module → the comments after it, in order."""
     found: dict[str, list[str | None]] = {}
@@ -235,8 +270,23 @@ def test_python_export_layout(tmp_path: Path) -> None:
     assert "color_set={typezoo.Color.GREEN, typezoo.Color.RED},  #" in text
     assert "floats=(float('inf'), float('-inf'), 1e-300),  #" in text
     assert "anything=[1, 'two', {'three': 3}],  #" in text
+    # The spec's pythonpath (relative to the module's directory, here the current one) comes
+    # first; Path values use the pathlib imported for it.
+    tests = os.path.relpath(TESTS_DIR, Path.cwd())
     imports = lines[lines.index("import pathlib") : lines.index("import typezoo") + 1]
-    assert imports == ["import pathlib", "", "import fiddle as fdl", "import typezoo"]
+    assert imports == [
+        "import pathlib",
+        "import sys",
+        "",
+        "# The spec's pythonpath, relative to this file: where the task's code is.",
+        "_HERE = pathlib.Path(__file__).resolve().parent",
+        "sys.path[:0] = [",
+        f"    str(_HERE / {tests!r}),",
+        "]",
+        "",
+        "import fiddle as fdl",
+        "import typezoo",
+    ]
 
 
 def test_python_export_of_several_tasks(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ import typezoo  # noqa: E402
 from nemorun import runtime  # noqa: E402
 from nemorun.api import load  # noqa: E402
 from nemorun.compiler.export import export  # noqa: E402
-from nemorun.compiler.graph import task_graph  # noqa: E402
+from nemorun.compiler.graph import spec_graphs, task_graph  # noqa: E402
 from nemorun.errors import SpecErrors, format_path  # noqa: E402
 from nemorun.schemas.hints import inspect_callable  # noqa: E402
 
@@ -357,14 +357,19 @@ def _quoted_if_breaks(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _SourceDumper.add_representer(str, _quoted_if_breaks)
 
 
-def write_source(directory: Path, task: Node, description: str) -> Path:
-    """The YAML spec a user would write for ``task`` (shared sub-configs as anchors)."""
-    tree = {
+def write_source(directory: Path, task: Node | dict[str, Node], description: str) -> Path:
+    """The YAML spec a user would write for ``task``, or for tasks by name (shared sub-configs
+    as anchors, also between tasks)."""
+    tree: dict[str, Any] = {
         "nemorun": 1,
         "description": escape_interpolation(description),
         "pythonpath": [str(TESTS_DIR)],
-        "task": spec_value(task, {}),
     }
+    memo: dict[int, Any] = {}
+    if isinstance(task, Node):
+        tree["task"] = spec_value(task, memo)
+    else:
+        tree["tasks"] = {name: {"task": spec_value(node, memo)} for name, node in task.items()}
     path = directory / "source.yaml"
     path.write_text(
         yaml.dump(tree, Dumper=_SourceDumper, sort_keys=False, allow_unicode=True),
@@ -531,6 +536,51 @@ def test_round_trip(
         assert spec2.description == description
         # A second export of the loaded export is the same text: the format is a fixed point.
         assert export(spec2, fmt, directory) == text
+
+
+@st.composite
+def multi_task_specs(draw: st.DrawFn) -> dict[str, Node]:
+    """Two or three `zoo_specs` tasks by name; a leaf of the first maybe shared with the others."""
+    count = draw(st.integers(2, 3))
+    names = draw(st.permutations(["train", "eval", "a", "b_2"]))[:count]
+    tasks = [draw(zoo_specs()) for _ in names]
+    shared = tasks[0].args["left"]
+    for task in tasks[1:]:
+        if draw(st.booleans()):
+            task.args[draw(st.sampled_from(["left", "right"]))] = shared
+    return dict(zip(names, tasks))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@SETTINGS
+@given(tasks=multi_task_specs())
+def test_round_trip_of_several_tasks(
+    fmt: str, tasks: dict[str, Node], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    directory = tmp_path_factory.mktemp(fmt)
+    spec = load(write_source(directory, tasks, "tasks"))
+    graphs = spec_graphs(spec)
+    memo: dict[int, Any] = {}
+    assert_equal_graphs(graphs, {n: graph_value(t, memo, root=True) for n, t in tasks.items()})
+    if any(unsayable(graph, fmt) for graph in graphs.values()):
+        with pytest.raises(SpecErrors):
+            export(spec, fmt, directory)
+        return
+    text = export(spec, fmt, directory)
+    # Exporting again is the same text: sharing is the spec's, not where objects happened to be.
+    assert all(export(spec, fmt, directory) == text for _ in range(3))
+    path = directory / f"exported{SUFFIX[fmt]}"
+    path.write_text(text, encoding="utf-8")
+    if fmt == "python":
+        module = import_file(path)
+        for name, graph in graphs.items():
+            built = getattr(module, f"build_{name}")()
+            assert_equal_graphs(built, graph)
+            assert_same_sharing(graph, built)
+        return
+    graphs2 = spec_graphs(load(path))
+    assert_equal_graphs(graphs2, graphs)
+    assert_same_sharing(graphs, graphs2)
 
 
 def small_zoo(**args: Any) -> Node:

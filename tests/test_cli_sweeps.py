@@ -1,0 +1,64 @@
+"""End to end: what each sweep point's job receives, through `nemorun run` (local) and
+`nemorun launch --target slurm --wait` on the test cluster."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import CliResult
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
+Cli = Callable[..., CliResult]
+CASES = [
+    (("optim.lr=0.01,0.02", "tag=lr-${task.optim.lr}"), ["lr-0.01", "lr-0.02"]),
+    (("tag=lr-${task.optim.lr}", "optim.lr=0.01,0.02"), ["lr-0.01", "lr-0.02"]),
+    (("tag='a b',c",), ["a b", "c"]),
+    (("optim.name='sgd','adam'", "tag=${task.optim.name}"), ["sgd", "adam"]),
+    (("tag=${name},b",), ["quickstart", "b"]),
+]
+
+
+@pytest.fixture(autouse=True)
+def home(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
+    return workdir / "home"
+
+
+def tags_by_point(text: str) -> dict[int, str]:
+    """``[TAG] point=N …`` lines of the quickstart's output."""
+    return {int(m.group(2)): m.group(1) for m in re.finditer(r"^\[(.*)\] point=(\d+) ", text, re.M)}
+
+
+@pytest.mark.parametrize(("overrides", "tags"), CASES)
+def test_run_gives_each_point_its_own_values(
+    cli: Cli, overrides: tuple[str, ...], tags: list[str]
+) -> None:
+    result = cli("run", QUICKSTART, "steps=1", *overrides)
+    assert result.code == 0, result.err
+    logs = cli("logs", "quickstart")
+    assert tags_by_point(logs.out) == dict(enumerate(tags))
+
+
+def slurm_reason() -> str | None:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "no Slurm here: start one with bash tests/infra/slurm.sh start"
+    done = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30)
+    return None if done.returncode == 0 else f"the Slurm cluster does not answer: {done.stderr}"
+
+
+@pytest.mark.slow
+def test_slurm_array_gives_each_point_its_own_values(cli: Cli) -> None:
+    reason = slurm_reason()
+    if reason:
+        pytest.skip(reason)
+    for overrides, tags in CASES[::2]:
+        result = cli("launch", QUICKSTART, "--target", "slurm", "--wait", "steps=1", *overrides)
+        assert result.code == 0, result.err
+        logs = cli("logs", "quickstart")
+        assert tags_by_point(logs.out) == dict(enumerate(tags)), logs.out
