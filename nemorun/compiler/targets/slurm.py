@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
 from nemorun.compiler.artifacts import Parts
-from nemorun.compiler.sbatch_options import SbatchOptions
+from nemorun.compiler.machine import Machine
+from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, SpecError, did_you_mean
@@ -145,7 +146,7 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
-    directives += check.extra(_extra(spec, options), job.machine.sbatch_options())
+    directives += check.extra(_extra(spec, options), job.machine)
     check.one_line(directives, job)
     check.done()
     logs = _log_stem(job)
@@ -233,10 +234,10 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
 class _Checks(OptionChecks):
     """Collects located errors about ``executor.*`` options."""
 
-    def extra(
-        self, extra: dict[str, str | int | bool], sbatch: SbatchOptions
-    ) -> list[tuple[str, Any]]:
+    def extra(self, extra: dict[str, str | int | bool], machine: Machine) -> list[tuple[str, Any]]:
+        """The ``extra`` directives; the machine's sbatch is asked only when there are some."""
         out: list[tuple[str, Any]] = []
+        sbatch = machine.sbatch_options() if extra else BUILTIN
         for key, value in extra.items():
             name = key.replace("_", "-").lstrip("-")
             field = name.replace("-", "_")
