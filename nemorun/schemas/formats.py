@@ -55,6 +55,9 @@ class Format:
     """Known words, for a "did you mean" (the pattern is still what decides)."""
     choice_of: Callable[[str], str] | None = None
     """The part of a value compared with ``choices`` (default: all of it)."""
+    fractions: bool = False
+    """Whether the text of a number with a fraction (``1.5``) can fit the pattern: a number
+    written unquoted is checked as its text, which the JSON Schema can only say by type."""
     rule: Callable[[str], str | None] | None = None
     """Beyond the pattern, for a string that matched it: why it is still wrong, or None."""
     applies_to: Literal["value", "items", "keys", "values"] = "value"
@@ -90,6 +93,9 @@ class Format:
         keywords: dict[str, Any] = {}
         if self.pattern is not None:
             keywords["pattern"] = f"^(?:{self.pattern})$"
+            if not self.fractions:  # nor does `true`: an unquoted scalar is read as its text
+                keywords["if"] = {"not": {"type": "string"}}
+                keywords["then"] = {"type": "integer"}
         if self.minimum is not None:
             keywords["minimum"] = self.minimum
         if self.exclusive_minimum is not None:

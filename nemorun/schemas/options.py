@@ -89,6 +89,7 @@ DOCKER_SIZE = Format(  # docker's own size syntax (go-units RAMInBytes): 64m, 1.
     pattern=r"[0-9]+(?:\.[0-9]+)* ?[kKmMgGtTpP]?[iI]?[bB]?",
     expected="a number with a unit, like 64m or 16g",
     example="16g",
+    fractions=True,
 )
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _IPC_MODES = ("none", "private", "shareable", "host")
@@ -148,6 +149,7 @@ SKYPILOT_ACCELERATORS = Format(
     pattern=f"[A-Za-z0-9][A-Za-z0-9_.+-]*(?::(?:{_POSITIVE}))?",
     expected="<name>[:<count>] with a positive count, like H100:8",
     example="H100:8",
+    fractions=True,
 )
 SKYPILOT_CPUS = Format(
     "a cpus amount",
@@ -155,6 +157,7 @@ SKYPILOT_CPUS = Format(
     expected="a positive number, or '<number>+' for at least",
     example="8+",
     exclusive_minimum=0,
+    fractions=True,
 )
 SKYPILOT_MEMORY = Format(
     "a memory amount",
@@ -163,6 +166,7 @@ SKYPILOT_MEMORY = Format(
     "for at least",
     example="32+",
     exclusive_minimum=0,
+    fractions=True,
 )
 _RECOVERY_STRATEGIES = ("EAGER_NEXT_REGION", "FAILOVER")  # sky/jobs/recovery_strategy.py
 SKYPILOT_RECOVERY = Format(

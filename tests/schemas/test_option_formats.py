@@ -44,6 +44,10 @@ BAD = [
      "found '4h'; e.g. '04:00:00'"),
     ("slurm", "time_min: '1:2:3:4'", f"6:13: executor.time_min: not a Slurm time: expected "
      f"{TIME}, found '1:2:3:4'; e.g. '04:00:00'"),
+    ("slurm", "mem: 4.5", f"6:8: executor.mem: not a Slurm memory size: expected {MEMORY}, "
+     "found '4.5'; e.g. '64G'"),
+    ("slurm", "time: 1.5", f"6:9: executor.time: not a Slurm time: expected {TIME}, "
+     "found '1.5'; e.g. '04:00:00'"),
     ("slurm", "mem: lots", f"6:8: executor.mem: not a Slurm memory size: expected {MEMORY}, "
      "found 'lots'; e.g. '64G'"),
     ("slurm", "mem_per_cpu: 4.5G", "6:16: executor.mem_per_cpu: not a Slurm memory size: "
@@ -126,6 +130,7 @@ GOOD = [
     ("slurm", "mail_type: END,FAIL", "#SBATCH --mail-type=END,FAIL\n"),
     ("slurm", "signal: B:USR1@90", "#SBATCH --signal=B:USR1@90\n"),
     ("docker", "shm_size: 1.5g", "--shm-size 1.5g"),
+    ("docker", "shm_size: 1.5", "--shm-size 1.5"),
     ("docker", "gpus: all", "--gpus all"),
     ("docker", "gpus: 2", "--gpus 2"),
     ("docker", "ipc: container:other", "--ipc container:other"),
