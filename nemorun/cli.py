@@ -108,6 +108,20 @@ def _spec_and_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _target_option(parser: argparse.ArgumentParser) -> None:
+    """``--target``: checked by `nemorun.schemas.options.target_options` (as every target name
+    is), not by argparse, so a typo gets the same "did you mean" as in a spec."""
+    from nemorun.schemas.options import TARGET_OPTIONS
+
+    parser.add_argument(
+        "--target",
+        "-t",
+        metavar="T",
+        help=f"where the job runs: {', '.join(TARGET_OPTIONS)} (default: the spec's "
+        "executor.target, else local)",
+    )
+
+
 def _write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -124,28 +138,39 @@ def _build_validate() -> argparse.ArgumentParser:
     p = _parser(
         "validate",
         "Check a spec and its overrides against the task's type hints and the executor's "
-        "options. Prints every error, each with its file, line and key path. Several spec "
+        "options: every check 'compile' makes, for the same target, without writing "
+        "anything. Prints every error, each with its file, line and key path. Several spec "
         "files may be given (overrides then apply to each).\n\n"
         "examples:\n  nemorun validate configs/pretrain.yaml optim.lr=3e-4\n"
+        "  nemorun validate configs/quickstart.yaml --target slurm\n"
         "  nemorun validate configs/*",
     )
     _spec_and_overrides(p)
+    _target_option(p)
     return p
 
 
 def _run_validate(ns: argparse.Namespace) -> int:
-    from nemorun.api import load
+    from nemorun.compiler.artifacts import load_for_target
+    from nemorun.compiler.machine import this_machine
+    from nemorun.compiler.tasks import compile_tasks
 
     specs, overrides = _split_specs(ns.spec, ns.overrides)
     failed = 0
     for path in specs:
         try:
-            spec = load(path, overrides)
+            spec, warnings = load_for_target(path, overrides, ns.target)
+            # Validating is compiling with the artifacts thrown away: the two cannot disagree.
+            build = compile_tasks(spec, ns.target, spec.templates, warnings, machine=this_machine())
         except SpecErrors as exc:
             _print_errors(exc)
             failed += 1
             continue
-        _warn(spec.warnings)
+        except SpecError as exc:
+            _print_errors(SpecErrors([exc]))
+            failed += 1
+            continue
+        _warn([*spec.warnings, *build.warnings])
         points = f", {spec.num_points()} sweep points" if spec.is_sweep() else ""
         print(f"{path}: ok ({_describe_tasks(spec)}; target {spec.target}{points})")
     if len(specs) > 1 and failed:
@@ -235,10 +260,11 @@ def _build_schema() -> argparse.ArgumentParser:
 def _run_schema(ns: argparse.Namespace) -> int:
     import json
 
-    from nemorun.api import load
+    from nemorun.compiler.artifacts import load_for_target
     from nemorun.schemas.jsonschema import spec_schema
 
-    spec = load(ns.spec)
+    spec, warnings = load_for_target(ns.spec)  # as validate and compile read it
+    _warn([*spec.warnings, *warnings])
     text = json.dumps(spec_schema(spec), indent=2, sort_keys=False) + "\n"
     _write_output(text, ns.output)
     return EXIT_OK
@@ -323,12 +349,7 @@ def _build_compile() -> argparse.ArgumentParser:
         "  bash build/pretrain.sh 2    # run point 2 only",
     )
     _spec_and_overrides(p)
-    p.add_argument(
-        "--target",
-        "-t",
-        choices=("local", "slurm", "docker", "skypilot"),
-        help="where the job runs (default: the spec's executor.target, else local)",
-    )
+    _target_option(p)
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="write the artifacts into DIR")
     p.add_argument(
         "--list-points", action="store_true", help="print each sweep point's index and values"
@@ -340,6 +361,7 @@ def _build_compile() -> argparse.ArgumentParser:
 def _run_compile(ns: argparse.Namespace) -> int:
     from nemorun.compiler.artifacts import compile_spec, load_for_target
     from nemorun.compiler.entry import sweep_points
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.targets import target_module
 
     if ns.target is not None:
@@ -355,7 +377,11 @@ def _run_compile(ns: argparse.Namespace) -> int:
     if not spec.single_task:
         return _compile_tasks(spec, ns.target, templates, warnings, ns.output)
     artifacts = compile_spec(
-        spec, templates=templates, warnings=warnings, host_python=sys.executable
+        spec,
+        templates=templates,
+        warnings=warnings,
+        host_python=sys.executable,
+        machine=this_machine(),
     )
     _warn(artifacts.warnings)
     if ns.output is None:
@@ -370,6 +396,7 @@ def _compile_tasks(
     spec: Spec, target: str | None, templates: Path | None, warnings: list[str], output: Path | None
 ) -> int:
     """Several tasks: one directory of artifacts each, and tasks.json (their order)."""
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     if output is None:
@@ -378,7 +405,9 @@ def _compile_tasks(
             "go to stdout",
             suggestion="write them into a directory with -o DIR (one subdirectory per task)",
         )
-    build = compile_tasks(spec, target, templates, warnings, host_python=sys.executable)
+    build = compile_tasks(
+        spec, target, templates, warnings, host_python=sys.executable, machine=this_machine()
+    )
     _warn(build.warnings)
     for path in build.write(output):
         print(f"wrote {path}", file=sys.stderr)

@@ -80,3 +80,23 @@ def load_errors() -> Callable[..., list[str]]:
         return [e.format() for e in info.value.errors]
 
     return run
+
+
+def slurm_answers() -> bool:
+    """True when a Slurm cluster answers here (``sbatch`` on PATH and ``sinfo`` succeeds)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_slurm = pytest.mark.skipif(
+    not slurm_answers(),
+    reason="no Slurm cluster answers (sbatch/sinfo missing or sinfo fails); "
+    "start one with: tests/infra/slurm.sh start",
+)

@@ -263,3 +263,53 @@ def test_installed_command_bad_yaml_and_options_after_overrides(
         "error: bad.yaml:4:1: YAML syntax error: did not find expected ',' or ']' "
         "(while parsing a flow sequence that starts at line 3, column 10)\n"
     )
+
+
+# Every place a target is named goes through one lookup: the same error, with a suggestion.
+TARGET_TYPO_SPECS = {
+    "flag": GOOD + "executor: {partition: debug}\n",
+    "executor": GOOD + "executor:\n  target: slurn\n",
+    "task executor": """
+nemorun: 1
+pythonpath: [{examples}]
+tasks:
+  prep:
+    task: {command: 'true'}
+  train:
+    task: {command: 'true'}
+    executor:
+      target: slurn
+""",
+}
+TARGET_TYPO_ERRORS = {
+    "flag": "--target: unknown target: expected one of local, slurm, docker, skypilot, "
+    "found 'slurn'; did you mean 'slurm'?",
+    "executor": "exp.yaml:10:11: executor.target: unknown target: expected one of local, "
+    "slurm, docker, skypilot, found 'slurn'; did you mean 'slurm'?",
+    "task executor": "exp.yaml:9:15: tasks.train.executor.target: unknown target: expected "
+    "one of local, slurm, docker, skypilot, found 'slurn'; did you mean 'slurm'?",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        (command, where)
+        for command in ("validate", "compile", "launch", "run")
+        for where in TARGET_TYPO_SPECS
+        if not (command == "run" and where == "flag")  # run has no --target: it runs here
+    ],
+)
+def test_a_misspelt_target_is_bad_input_everywhere(
+    write_spec: WriteSpec,
+    cli: Cli,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    where: str,
+):
+    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
+    write_spec("exp.yaml", TARGET_TYPO_SPECS[where])
+    flag = ["--target", "slurn"] if where == "flag" else []
+    assert_bad_input(cli(command, "exp.yaml", *flag), TARGET_TYPO_ERRORS[where])
+    assert not (workdir / "home").exists()  # refused before any run is created

@@ -22,6 +22,10 @@ target module:
   then raises a `SpecError` that suggests ``-o DIR``.
 - ``log_paths(job, context) → dict``: where the job's output goes when compiled for a run.
 
+**The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
+tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
+knowledge is used.
+
 **A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
 compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
 writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.compiler.entry import Point, entry_point, sweep_points
+from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import (
@@ -49,6 +54,7 @@ from nemorun.schemas.options import (
     TARGET_OPTIONS,
     ExecutorOptions,
     LauncherOptions,
+    target_options,
 )
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
@@ -182,6 +188,8 @@ class Job:
     """The run this job is compiled for (its id and directory), or None for a plain compile."""
     task: str | None = None
     """The task's name in a spec with several tasks; None for a single-task spec."""
+    machine: Machine = UNKNOWN_MACHINE
+    """What compile was told about the machine it compiles on (`nemorun.compiler.machine`)."""
 
     @property
     def num_points(self) -> int:
@@ -230,12 +238,15 @@ def executor_for_target(
     raw: Any, target: str | None, where: str = "executor"
 ) -> tuple[Any, list[str]]:
     """The raw ``executor`` mapping read as ``target``'s options (default: its own target):
-    another target's options are dropped, with a warning each. Anything the validator must
-    report (not a mapping, an unknown target) is returned unchanged."""
+    another target's options are dropped, with a warning each. An unknown ``target`` is a
+    `SpecError`; anything the validator must report about ``raw`` (not a mapping, an unknown
+    ``executor.target``) is returned unchanged."""
     warnings: list[str] = []
+    if target is not None:
+        target_options(target)
     if isinstance(raw, dict) and raw.get("target", DEFAULT_TARGET) in TARGET_OPTIONS:
         chosen = target or raw.get("target", DEFAULT_TARGET)
-        known = {f.name for f in dataclasses.fields(TARGET_OPTIONS[chosen])}
+        known = {f.name for f in dataclasses.fields(target_options(chosen))}
         kept: dict[str, Any] = {"target": chosen}
         for key, value in raw.items():
             if key == "target":
@@ -266,11 +277,14 @@ def compile_spec(
     run: RunContext | None = None,
     task: str | None = None,
     host_python: str | None = None,
+    machine: Machine = UNKNOWN_MACHINE,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
     when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
     artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec).
-    ``host_python`` is the interpreter of the machine compiling (see `job_python`)."""
+    ``host_python`` is the interpreter of the machine compiling (see `job_python`);
+    ``machine`` is what compile may know of the machine (the options its sbatch takes); by
+    default, nothing."""
     from nemorun.compiler.targets import target_module
 
     if not spec.single_task:
@@ -299,7 +313,7 @@ def compile_spec(
         )
     _refuse_env_refs_in_options(spec)
     python = job_python(spec.executor, module.HOST_FILESYSTEM, host_python)
-    job = make_job(spec, name, python, run, task)
+    job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine)
     extra, more_warnings = module.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 

@@ -32,6 +32,7 @@ from nemorun.compiler.artifacts import (
     compile_spec,
     executor_for_target,
 )
+from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.spec import Spec, validate_tree
@@ -226,6 +227,7 @@ def compile_tasks(
     run: RunContext | None = None,
     pythonpath: list[Path] | None = None,
     host_python: str | None = None,
+    machine: Machine = UNKNOWN_MACHINE,
 ) -> Build:
     """The artifacts of every task of ``spec`` (one for a single-task spec), in run order.
 
@@ -239,7 +241,7 @@ def compile_tasks(
     builds = []
     if spec.single_task:
         artifacts = compile_spec(
-            placed(spec), target, templates, warnings, run, host_python=host_python
+            placed(spec), target, templates, warnings, run, host_python=host_python, machine=machine
         )
         builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
         return Build(tuple(builds), single=True)
@@ -247,7 +249,14 @@ def compile_tasks(
         own, more = task_spec(spec, name, target)
         own = placed(own)
         artifacts = compile_spec(
-            own, target, templates, (*warnings, *more), run, task=name, host_python=host_python
+            own,
+            target,
+            templates,
+            (*warnings, *more),
+            run,
+            task=name,
+            host_python=host_python,
+            machine=machine,
         )
         after = tuple(spec.tasks[name].after)
         builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))

@@ -33,14 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.options import LauncherOptions
-from nemorun.schemas.source import find_origin
-
-if TYPE_CHECKING:
-    from nemorun.schemas.spec import Spec
 
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[1-9]")
 RDZV_BACKEND = "c10d"
@@ -93,32 +87,6 @@ class Macros:
     node_rank: Word
     head_node: Word
     job_id: Word
-
-
-def launcher_of(spec: Spec) -> LauncherOptions:
-    """The spec's torchrun options, after located checks of what torchrun cannot use."""
-    launcher = spec.launcher
-    origins = spec.resolved.origins
-    errors = []
-    for key, ok, expected in (
-        ("nproc_per_node", launcher.nproc_per_node >= 1, "at least 1"),
-        ("rdzv_port", 1 <= launcher.rdzv_port <= 65535, "a TCP port, 1 to 65535"),
-    ):
-        if not ok:
-            path: KeyPath = ("launcher", key)
-            origin = find_origin(origins, path)
-            errors.append(
-                SpecError(
-                    f"{key} is out of range",
-                    path,
-                    origin.at_value() if origin is not None else None,
-                    expected=expected,
-                    found=str(getattr(launcher, key)),
-                )
-            )
-    if errors:
-        raise SpecErrors(errors)
-    return launcher
 
 
 def command(

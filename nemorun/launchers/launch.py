@@ -221,6 +221,7 @@ def launch(
     Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
     """
     from nemorun.compiler.artifacts import RunContext
+    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     path = Path(spec_path)
@@ -241,6 +242,7 @@ def launch(
             RunContext(run_id, run_dir, Path.cwd()),
             pythonpath,
             host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
+            machine=this_machine(),
         )
         files = _write_inputs(run_dir, path, spec, build)
         handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))

@@ -11,6 +11,8 @@ Design points:
   reports every mistake. `Union` tries each alternative in a sandbox (errors and memo restored)
   and reports all of them when none fits.
 - A mapping reached twice (a YAML alias) gives the *same* `Call` both times: sharing survives.
+- A dataclass field may declare formats beyond its type (`nemorun.schemas.formats`): a
+  converted value is checked against them, with the error at the value.
 - Values holding ``${oc.env:…}`` are never resolved here: they become `EnvRef`s, read and
   converted where the job runs. A literal default inside one is checked now.
 """
@@ -29,6 +31,7 @@ from typing import Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
 from nemorun.runtime import ENV_REFERENCE, env_convert
+from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.source import find_origin
@@ -159,6 +162,8 @@ class Validator:
                 )
                 continue
             converted = self.value(item, annotation, (*path, key))
+            if converted is not INVALID and param is not None:
+                converted = self._formats(item, converted, param.formats, (*path, key))
             if converted is not INVALID:
                 result.args[key] = converted
         if not partial:
@@ -199,6 +204,29 @@ class Validator:
             suggestion=suggestion,
             at_value=True,
         )
+
+    def _formats(self, raw: Any, value: Any, formats: tuple[Format, ...], path: KeyPath) -> Any:
+        """``value`` when it fits every format of its field, else INVALID after an error at each
+        part that does not (the value, or an item, key or value of it). A number written where
+        a string is accepted (``gpus: 0`` on ``str | int``) becomes the text the job gets, and
+        is still held to the format's bounds, as the JSON Schema holds it."""
+        ok = True
+        for fmt in formats:
+            for where, candidates in _format_parts(fmt, raw, value, path):
+                for candidate in candidates:
+                    problem = None if isinstance(candidate, EnvRef) else fmt.problem(candidate)
+                    if problem is not None:
+                        ok = False
+                        self._error(
+                            where,
+                            problem.message,
+                            expected=problem.expected,
+                            found=problem.found,
+                            suggestion=problem.suggestion,
+                            at_value=fmt.applies_to != "keys",
+                        )
+                        break  # one error for a number and the text it became
+        return value if ok else INVALID
 
     def _written_text(self, path: KeyPath) -> str | None:
         """The scalar as the user typed it, when it was a plain (unquoted) scalar at ``path``."""
@@ -455,6 +483,21 @@ class Validator:
                     at_value=True,
                 )
         return EnvRef(raw, annotation)
+
+
+def _format_parts(
+    fmt: Format, raw: Any, value: Any, path: KeyPath
+) -> list[tuple[KeyPath, tuple[Any, ...]]]:
+    """What `Format` ``fmt`` checks in a field's value: (where, the values to check there)."""
+    if fmt.applies_to == "items":
+        items = value if isinstance(value, list) else []
+        return [((*path, i), (item,)) for i, item in enumerate(items)]
+    if fmt.applies_to in ("keys", "values"):
+        pairs = value.items() if isinstance(value, dict) else ()
+        keys = fmt.applies_to == "keys"
+        return [((*path, k), (k if keys else v,)) for k, v in pairs]
+    number = isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != value
+    return [(path, (raw, value) if number else (value,))]
 
 
 # --- descriptions for messages -----------------------------------------------------------------

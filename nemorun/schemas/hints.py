@@ -21,6 +21,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from nemorun.schemas.formats import Format, formats_of
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -38,6 +40,8 @@ class Param:
     annotation: Any = Any
     default: Any = MISSING
     doc: str | None = None
+    formats: tuple[Format, ...] = ()
+    """What the value must look like beyond its type (declared on a dataclass field)."""
 
     def is_required(self) -> bool:
         """True when the caller must give a value."""
@@ -119,7 +123,8 @@ def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
             default = f.default_factory()
         else:
             default = MISSING
-        params[f.name] = Param(f.name, hints.get(f.name, Any), default, docs.get(f.name))
+        hint = hints.get(f.name, Any)
+        params[f.name] = Param(f.name, hint, default, docs.get(f.name), formats_of(f))
     return CallableSchema(cls, params, None, _summary(inspect.getdoc(cls)))
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal, Union
 
 from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import _strip_annotated
+from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
 from nemorun.schemas.options import (
     TARGET_OPTIONS,
@@ -183,7 +184,7 @@ class _Builder:
             properties[REF_KEY] = _REF
         required = []
         for param in schema.params.values():
-            prop = self.type(param.annotation)
+            prop = _with_formats(self.type(param.annotation), param.formats)
             if param.doc:
                 prop = {**prop, "description": param.doc}
             default = _json_default(param.default)
@@ -255,6 +256,25 @@ class _Builder:
             if is_config_class(annotation):
                 return self.config(annotation)
         return {}
+
+
+def _with_formats(schema: dict[str, Any], formats: tuple[Format, ...]) -> dict[str, Any]:
+    """``schema`` with each format's keywords on the value, its items, keys or values. A value
+    with a pattern may still be written as an interpolation, resolved before it is checked."""
+    for fmt in formats:
+        keywords = fmt.json_schema()
+        if fmt.applies_to == "items":
+            schema = {**schema, "items": {**schema.get("items", {}), **keywords}}
+        elif fmt.applies_to == "keys":
+            schema = {**schema, "propertyNames": keywords}
+        elif fmt.applies_to == "values":
+            values = schema.get("additionalProperties", {})
+            schema = {**schema, "additionalProperties": {**values, **keywords}}
+        elif "pattern" in keywords:
+            schema = {"anyOf": [{**schema, **keywords}, _ENV_OR_INTERPOLATION]}
+        else:
+            schema = {**schema, **keywords}
+    return schema
 
 
 def _json_default(value: Any) -> Any:

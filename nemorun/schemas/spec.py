@@ -32,11 +32,11 @@ from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.options import (
     DEFAULT_TARGET,
-    TARGET_OPTIONS,
     CommandTask,
     ExecutorOptions,
     LauncherOptions,
     ScriptTask,
+    target_options,
 )
 from nemorun.schemas.source import find_origin
 
@@ -456,18 +456,13 @@ def _executor(
         v._fail(path, "a mapping with 'target' and that target's options", raw)
         return DEFAULT_TARGET, None
     target = raw.get("target", DEFAULT_TARGET)
-    if target not in TARGET_OPTIONS:
-        v._error(
-            (*path, "target"),
-            "unknown target",
-            expected="one of " + ", ".join(TARGET_OPTIONS),
-            found=repr(target),
-            suggestion=did_you_mean(str(target), TARGET_OPTIONS),
-            at_value=True,
-        )
+    try:
+        cls = target_options(target, (*path, "target"), _at_value(v.origins, (*path, "target")))
+    except SpecError as error:
+        errors.add(error)
         return DEFAULT_TARGET, None
     options = {k: val for k, val in raw.items() if k != "target"}
-    opts = _instantiate(_own_options(v, options, TARGET_OPTIONS[target], path))
+    opts = _instantiate(_own_options(v, options, cls, path))
     return target, opts if opts is not INVALID else None
 
 

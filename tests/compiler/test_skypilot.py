@@ -517,11 +517,12 @@ def test_torchrun_runs_once_per_node_from_skypilot_variables(tmp_path: Path) -> 
         (
             "  accelerators: H100:x\n",
             "job.yaml:7:17: executor.accelerators: not an accelerator request: "
-            "expected <name>[:<count>], like H100:8, found 'H100:x'",
+            "expected <name>[:<count>] with a positive count, like H100:8, found 'H100:x'",
         ),
         (
             "  accelerators: H100:0\n",
-            "job.yaml:7:17: executor.accelerators: the accelerator count must be positive",
+            "job.yaml:7:17: executor.accelerators: not an accelerator request: "
+            "expected <name>[:<count>] with a positive count, like H100:8, found 'H100:0'",
         ),
         (
             "  infra: aws\n  cloud: gcp\n",
@@ -530,19 +531,25 @@ def test_torchrun_runs_once_per_node_from_skypilot_variables(tmp_path: Path) -> 
         ),
         (
             "  infra: awz/us-east-1\n",
-            "job.yaml:7:10: executor.infra: unknown cloud: expected cloud[/region[/zone]], "
+            "job.yaml:7:10: executor.infra: not an infra: expected cloud[/region[/zone]], "
             "'*' for any cloud, or k8s[/<context>], found 'awz/us-east-1'; did you mean 'aws'?",
         ),
         ("  infra: aws/a/b/c\n", "job.yaml:7:10: executor.infra: not an infra"),
-        ("  cloud: azrue\n", "executor.cloud: unknown cloud: expected one of aws,"),
+        (
+            "  cloud: azrue\n",
+            "executor.cloud: not a cloud SkyPilot knows: expected one of aws,",
+        ),
         ("  cpus: many\n", "job.yaml:7:9: executor.cpus: not a cpus amount"),
-        ("  cpus: 0\n", "executor.cpus: cpus must be positive"),
+        ("  cpus: 0\n", "executor.cpus: must be more than 0: found 0"),
         ("  memory: 16G\n", "job.yaml:7:11: executor.memory: not a memory amount"),
-        ("  disk_size: 0\n", "executor.disk_size: must be a positive number of GB"),
+        ("  disk_size: 0\n", "executor.disk_size: must be at least 1: found 0"),
         ("  nodes: 0\n", "executor.nodes: must be at least 1"),
         (
             "  ports: [8080, 0, '10-5', http]\n",
-            "executor.ports[1]: not a port or port range",
+            "executor.ports[1]: must be at least 1: found 0\n"
+            "error: job.yaml:7:20: executor.ports[2]: not a port or port range: expected a port "
+            "1 to 65535, or a range 'from-to' with from <= to, found '10-5'\n"
+            "error: job.yaml:7:28: executor.ports[3]: not a port or port range",
         ),
         ("  job_recovery: failovr\n", "did you mean 'FAILOVER'?"),
         (
@@ -556,10 +563,11 @@ def test_torchrun_runs_once_per_node_from_skypilot_variables(tmp_path: Path) -> 
         ),
         (
             "  file_mounts: {data: /tmp}\n",
-            "executor.file_mounts.data: a mount's destination (the key) must be an absolute "
-            "path on the cluster",
+            "executor.file_mounts.data: not a mount destination: expected an absolute path on "
+            "the cluster",
         ),
-        ("  file_mounts: {/data/: /tmp}\n", "a mount's destination must not be empty or end"),
+        ("  file_mounts: {/data/: /tmp}\n", "not a mount destination: expected an absolute"),
+        ("  file_mounts: {/data: /tmp/}\n", "not a mount source: expected a local path or"),
         (
             "  file_mounts: {~/.nemorun/pythonpath/0: /tmp}\n",
             "nemorun mounts the spec's pythonpath under ~/.nemorun/pythonpath",
@@ -584,10 +592,17 @@ def test_bad_options_are_refused_at_their_line(tmp_path: Path, executor: str, me
 
 
 def test_several_mistakes_are_reported_together(tmp_path: Path) -> None:
-    spec = spec_file(tmp_path, "  accelerators: H100:x\n  infra: aws\n  zone: us-east-1a\n")
+    spec = spec_file(
+        tmp_path,
+        "  accelerators: H100:x\n  infra: aws\n  zone: us-east-1a\n  cpus: x\n",
+    )
     proc = nemorun("compile", str(spec), cwd=tmp_path)
     assert proc.returncode == 2
+    # The formats of single values first (all of them), then the rules between values.
     assert "executor.accelerators: not an accelerator request" in proc.stderr
+    assert "executor.cpus: not a cpus amount" in proc.stderr
+    spec.write_text(spec.read_text().replace("H100:x", "H100:8").replace("cpus: x", "cpus: 8"))
+    proc = nemorun("compile", str(spec), cwd=tmp_path)
     assert "executor.zone: infra and zone exclude each other" in proc.stderr
 
 

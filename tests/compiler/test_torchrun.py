@@ -260,8 +260,8 @@ def test_torchrun_options_are_checked_at_their_line(tmp_path: Path) -> None:
     spec = worker_spec(tmp_path, "{target: slurm}")
     proc = nemorun("compile", str(spec), "launcher.nproc_per_node=0", "+launcher.rdzv_port=70000")
     assert proc.returncode == 2
-    assert "launcher.nproc_per_node: nproc_per_node is out of range" in proc.stderr
-    assert "launcher.rdzv_port: rdzv_port is out of range: expected a TCP port" in proc.stderr
+    assert "launcher.nproc_per_node: must be at least 1: found 0" in proc.stderr
+    assert "launcher.rdzv_port: must be at most 65535: found 70000" in proc.stderr
     assert proc.stdout == ""
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from nemorun.errors import SpecError, did_you_mean
-from nemorun.schemas.options import TARGET_OPTIONS
+from nemorun.errors import SpecError
+from nemorun.schemas.options import target_options
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
@@ -43,17 +43,12 @@ class Target(Protocol):
 
 
 def target_module(name: str) -> Target:
-    """The module of target ``name``; a `SpecError` when it cannot be compiled for."""
+    """The module of target ``name``; a `SpecError` when it cannot be compiled for (an unknown
+    name is refused by `target_options`, with a suggestion)."""
+    target_options(name)
     if name not in TARGETS:
-        ready = ", ".join(TARGETS)
-        if name in TARGET_OPTIONS:
-            raise SpecError(
-                f"compiling for target '{name}' is not supported yet",
-                suggestion=f"compile for one of: {ready}",
-            )
         raise SpecError(
-            f"unknown target '{name}'",
-            expected=f"one of {ready}",
-            suggestion=did_you_mean(name, TARGETS),
+            f"compiling for target '{name}' is not supported yet",
+            suggestion=f"compile for one of: {', '.join(TARGETS)}",
         )
     return cast(Target, importlib.import_module(TARGETS[name]))

@@ -1,7 +1,9 @@
 """`OptionChecks`: the error collector every target's ``plan`` uses for its own options.
 
-A target checks its ``executor.*`` options beyond their types (Slurm time formats, docker
-mounts, SkyPilot accelerators…); each mistake is a located `SpecError` at the option's value,
+The format of a single value is declared on its option field (`nemorun.schemas.formats`) and
+checked by the validator. A target checks here what is left: rules between options (Slurm's
+memory options exclude each other), its own rules for fields every target shares (docker
+mounts), nemorun's reserved names. Each mistake is a located `SpecError` at the option's value,
 and `done` raises them together so the user sees all of them at once.
 """
 

@@ -37,11 +37,12 @@ Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``
 ``user``, ``name`` and ``labels``. The container name is ``name`` or, by default,
 ``nemorun-<run name>`` (characters docker refuses become ``_``, and a short hash of the real
 name is added when anything was changed); a sweep adds ``-<point>``. Labels
-``nemorun.run-name`` and ``nemorun.point`` are always set. Checks done here, each a located
-`SpecError`: the image is required and cannot look like an option, mounts have the form
+``nemorun.run-name`` and ``nemorun.point`` are always set. The docker syntax of ``gpus``,
+``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys is declared on
+`DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's rules for
+fields every target shares: the image cannot look like an option, mounts have the form
 ``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and distinct
-container paths, ``workdir`` is absolute, and ``gpus``, ``shm_size``, ``ipc``, ``network``,
-``user``, ``name`` and label keys have docker's syntax.
+container paths, ``workdir`` is absolute; and nemorun's own labels are not the user's.
 """
 
 from __future__ import annotations
@@ -70,14 +71,6 @@ LAUNCHERS = ("none", "torchrun")
 
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
-CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-GPUS = re.compile(r"[A-Za-z0-9=,:\"._-]+")
-# docker's own size syntax (go-units RAMInBytes): 64m, 1.5g, 1GiB, 512 MB
-SIZE = re.compile(r"\d+(\.\d+)* ?[kKmMgGtTpP]?[iI]?[bB]?")
-IPC_MODES = ("none", "private", "shareable", "host")
-NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*|container:[A-Za-z0-9][A-Za-z0-9_.-]*")
-USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
-LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]*")
 MOUNT_MODES = ("ro", "rw")
 RESERVED_LABELS = ("nemorun.run-name", "nemorun.point")
 MAX_NAME = 63
@@ -176,60 +169,19 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
             found=repr(options.workdir),
         )
 
-    flags: list[tuple[str, str]] = []
-    if options.gpus is not None:
-        gpus = options.gpus
-        if isinstance(gpus, int) and gpus < 1 and gpus != -1:
-            check.error("gpus", "not a GPU count", "at least 1, or 'all'", str(gpus))
-        elif isinstance(gpus, str) and not GPUS.fullmatch(gpus):
-            check.error("gpus", "not a --gpus value", "'all', a count or 'device=0,1'", repr(gpus))
-        flags.append(("gpus", str(gpus)))
-    if options.shm_size is not None:
-        if not SIZE.fullmatch(options.shm_size):
-            check.error(
-                "shm_size", "not a size", "a number with a unit, like 64m or 16g", options.shm_size
-            )
-        flags.append(("shm-size", options.shm_size))
-    if options.ipc is not None:
-        ipc = options.ipc
-        other = ipc.startswith("container:") and CONTAINER_NAME.fullmatch(ipc[len("container:") :])
-        if ipc not in IPC_MODES and not other:
-            check.error(
-                "ipc",
-                "not an IPC mode",
-                expected=", ".join(IPC_MODES) + " or container:NAME",
-                found=repr(ipc),
-                suggestion=did_you_mean(ipc, IPC_MODES),
-            )
-        flags.append(("ipc", ipc))
-    if options.network is not None:
-        if not NETWORK.fullmatch(options.network):
-            check.error(
-                "network",
-                "not a network",
-                expected="none, host, bridge, a network's name or container:NAME",
-                found=repr(options.network),
-            )
-        flags.append(("network", options.network))
-    if options.user is not None:
-        if not USER.fullmatch(options.user):
-            check.error(
-                "user",
-                "not a user",
-                expected="NAME or UID, optionally followed by :GROUP or :GID",
-                found=repr(options.user),
-            )
-        flags.append(("user", options.user))
-
+    flags = [
+        (flag, str(value))
+        for flag, value in (
+            ("gpus", options.gpus),
+            ("shm-size", options.shm_size),
+            ("ipc", options.ipc),
+            ("network", options.network),
+            ("user", options.user),
+        )
+        if value is not None
+    ]
     if options.name is not None:
         name = options.name
-        if not CONTAINER_NAME.fullmatch(name):
-            check.error(
-                "name",
-                "not a container name",
-                expected="letters, digits, '_', '.' and '-', starting with a letter or digit",
-                found=repr(name),
-            )
     elif job.run is not None:
         # Two runs of one spec may overlap (a rerun while the first still runs): the run's own
         # suffix keeps their containers apart.
@@ -239,13 +191,6 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
     for key in options.labels:
         if key in RESERVED_LABELS:
             check.error(("labels", key), f"nemorun sets the label '{key}' itself")
-        elif not LABEL_KEY.fullmatch(key):
-            check.error(
-                ("labels", key),
-                "not a label key",
-                expected="letters, digits, '.', '_', '/' and '-', like com.example.team",
-                found=repr(key),
-            )
     check.done()
 
     env: list[DockerEnv] = []
@@ -255,7 +200,7 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
 
     command = None
     if job.launcher.kind == "torchrun":
-        launcher = torchrun.launcher_of(spec)
+        launcher = spec.launcher
         macros = Macros(
             node_rank=Word.of(0),
             head_node=Word.of("localhost"),

@@ -64,7 +64,7 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
         warnings.append(f"target local runs on this machine only: executor.nodes={options.nodes}")
     command = None
     if job.launcher.kind == "torchrun":
-        launcher = torchrun.launcher_of(spec)
+        launcher = spec.launcher
         if options.max_parallel > 1 and job.num_points > 1:
             raise SpecError(
                 "under launcher torchrun, local points run one at a time: each rendezvous "

@@ -1,8 +1,9 @@
 """The ``slurm`` target: one sbatch script; a sweep is one job array (or several).
 
 `SlurmOptions` fields become ``#SBATCH --long-name=value`` lines in a fixed order; ``extra``
-adds any other long option, checked against sbatch's own option list (`SBATCH_OPTIONS`, from
-``sbatch --help`` of Slurm 22.05 plus the few it leaves out). A sweep of N points becomes
+adds any other long option, checked against the options of this machine's sbatch when compile
+is told them (`nemorun.compiler.machine`), else nemorun's built-in list of sbatch 22.05's
+(`nemorun.compiler.sbatch_options`). A sweep of N points becomes
 ``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``.
 
 Logs go to paths relative to the submit directory (the job's starting directory):
@@ -27,20 +28,22 @@ entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is t
 machine (array tasks sharing a node) would both listen on ``rdzv_port``: give such jobs whole
 nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
 
-Checks done here, each a located `SpecError`: the time format (``time``, ``time_min``), GPU
-counts (``a100:8`` or ``8``), mutually exclusive memory options, ``gpus_per_task`` without a
-task count, unknown ``extra`` options, and ``max_array_size`` / ``array_parallelism`` below 1.
+Value formats (times, GPU counts, memory sizes…) are declared on `SlurmOptions`' fields and
+checked by the validator. Checks done here, each a located `SpecError`: mutually exclusive
+memory options, ``gpus_per_task`` without a task count, unknown ``extra`` options, and line
+breaks in any ``#SBATCH`` value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
 from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.machine import Machine
+from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, SpecError, did_you_mean
@@ -64,36 +67,6 @@ MACROS = Macros(
 # Options of the batch job that size tasks: under torchrun the srun step has one per node.
 TASK_OPTIONS = ("ntasks", "ntasks_per_node", "gpus_per_task")
 
-TIME = re.compile(
-    r"\d+(:\d{1,2}){0,2}"  # minutes, MM:SS, HH:MM:SS
-    r"|\d+-\d+(:\d{1,2}){0,2}"  # D-HH, D-HH:MM, D-HH:MM:SS
-    r"|(?i:infinite|unlimited)"
-)
-TIME_FORMATS = "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (or UNLIMITED)"
-GPUS = re.compile(r"([A-Za-z0-9_.-]+:)?\d+")
-
-# Long options of sbatch 22.05 (`sbatch --help`, and those its help leaves out).
-# fmt: off
-SBATCH_OPTIONS = frozenset(
-    {
-        "account", "acctg-freq", "array", "batch", "bb", "bbf", "begin", "chdir",
-        "cluster-constraint", "clusters", "comment", "constraint", "container", "contiguous",
-        "core-spec", "cores-per-socket", "cpu-freq", "cpus-per-gpu", "cpus-per-task", "deadline",
-        "delay-boot", "dependency", "distribution", "error", "exclude", "exclusive", "export",
-        "export-file", "extra-node-info", "get-user-env", "gid", "gpu-bind", "gpu-freq", "gpus",
-        "gpus-per-node", "gpus-per-socket", "gpus-per-task", "gres", "gres-flags", "hint", "hold",
-        "ignore-pbs", "input", "job-name", "kill-on-invalid-dep", "licenses", "mail-type",
-        "mail-user", "mcs-label", "mem", "mem-bind", "mem-per-cpu", "mem-per-gpu", "mincpus",
-        "network", "nice", "no-kill", "no-requeue", "nodefile", "nodelist", "nodes", "ntasks",
-        "ntasks-per-core", "ntasks-per-gpu", "ntasks-per-node", "ntasks-per-socket", "open-mode",
-        "output", "overcommit", "oversubscribe", "parsable", "partition", "power", "prefer",
-        "priority", "profile", "propagate", "qos", "quiet", "reboot", "requeue", "reservation",
-        "signal", "sockets-per-node", "spread-job", "switches", "thread-spec", "threads-per-core",
-        "time", "time-min", "tmp", "uid", "use-min-nodes", "verbose", "wait", "wait-all-nodes",
-        "wckey", "wrap",
-    }
-)
-# fmt: on
 # Options nemorun sets itself, or that would change what the script is.
 MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable", "wait", "batch"})
 # Fields that are not sbatch options, or that are written specially.
@@ -130,12 +103,6 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     options = spec.executor
     assert isinstance(options, SlurmOptions)
     check = _Checks(spec)
-    check.time("time", options.time)
-    check.time("time_min", options.time_min)
-    for name in ("gpus", "gpus_per_node", "gpus_per_task"):
-        value = getattr(options, name)
-        if isinstance(value, str) and not GPUS.fullmatch(value):
-            check.error(name, "not a GPU count", "a count or type:count, like 8 or a100:8", value)
     mems = [n for n in ("mem", "mem_per_cpu", "mem_per_gpu") if getattr(options, n) is not None]
     if len(mems) > 1:
         check.error(mems[1], f"{mems[0]} and {mems[1]} exclude each other", "only one of them")
@@ -143,16 +110,12 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         check.error(
             "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
         )
-    if options.array_parallelism is not None and options.array_parallelism < 1:
-        check.error("array_parallelism", "must be at least 1", found=str(options.array_parallelism))
-    if options.max_array_size < 1:
-        check.error("max_array_size", "must be at least 1", found=str(options.max_array_size))
     warnings: list[str] = []
     srun: tuple[Word, ...] = ()
     command: tuple[Word, ...] | None = None
     command_args: tuple[Word, ...] = ()
     if job.launcher.kind == "torchrun":
-        launcher = torchrun.launcher_of(spec)
+        launcher = spec.launcher
         nodes = options.nodes
         srun = tuple(
             Word.of(w)
@@ -181,7 +144,7 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
-    directives += check.extra(_extra(spec, options))
+    directives += check.extra(_extra(spec, options), job.machine)
     check.one_line(directives, job)
     check.done()
     logs = _log_stem(job)
@@ -269,15 +232,10 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
 class _Checks(OptionChecks):
     """Collects located errors about ``executor.*`` options."""
 
-    def time(self, key: str, value: str | int | None) -> None:
-        if value is None:
-            return
-        ok = value >= 0 if isinstance(value, int) else bool(TIME.fullmatch(value.strip()))
-        if not ok:
-            self.error(key, "not a Slurm time", TIME_FORMATS, repr(value), "e.g. '04:00:00'")
-
-    def extra(self, extra: dict[str, str | int | bool]) -> list[tuple[str, Any]]:
+    def extra(self, extra: dict[str, str | int | bool], machine: Machine) -> list[tuple[str, Any]]:
+        """The ``extra`` directives; the machine's sbatch is asked only when there are some."""
         out: list[tuple[str, Any]] = []
+        sbatch = machine.sbatch_options() if extra else BUILTIN
         for key, value in extra.items():
             name = key.replace("_", "-").lstrip("-")
             field = name.replace("-", "_")
@@ -289,12 +247,12 @@ class _Checks(OptionChecks):
                 )
             elif name in MANAGED:
                 self.error(("extra", key), f"nemorun sets --{name} itself")
-            elif name not in SBATCH_OPTIONS:
+            elif name not in sbatch.names:
                 self.error(
                     ("extra", key),
-                    "not an sbatch option",
+                    sbatch.refusal(),
                     expected="a long option of sbatch, without the leading '--'",
-                    suggestion=did_you_mean(name, SBATCH_OPTIONS),
+                    suggestion=did_you_mean(name, sbatch.names),
                 )
             elif value is not False:
                 out.append((name, None if value is True else value))
