@@ -39,6 +39,7 @@ name, so several tasks' artifacts and logs sit side by side.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ class Job:
     @property
     def stem(self) -> str:
         """The file-name stem of the job's artifacts and logs: the task's name, else the run's."""
-        return _file_name(self.task if self.task is not None else self.name)
+        return file_stem(self.task if self.task is not None else self.name)
 
     @property
     def job_name(self) -> str:
@@ -472,8 +473,19 @@ def _env(spec: Spec) -> tuple[tuple[str, str | EnvRef], ...]:
     return tuple(spec.executor.env.items())
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".") or "job"
+MAX_STEM = 60
+"""Artifact and log names are ``STEM.POINT.log`` and the like: a stem of at most 60 characters
+keeps them far below a file system's 255-byte name limit, however long the run's name."""
+
+
+def file_stem(name: str) -> str:
+    """``name`` as a file-name stem: safe characters only, and a long name cut, with a hash of
+    the whole so that two long names that share a beginning stay apart."""
+    stem = re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".") or "job"
+    if len(stem) <= MAX_STEM:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{stem[: MAX_STEM - 9]}-{digest}"
 
 
 def job_python(options: ExecutorOptions, host_filesystem: bool, host_python: str | None) -> str:

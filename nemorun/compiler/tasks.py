@@ -28,9 +28,9 @@ from nemorun.compiler.artifacts import (
     Artifact,
     Artifacts,
     RunContext,
-    _file_name,
     compile_spec,
     executor_for_target,
+    file_stem,
 )
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
@@ -259,7 +259,7 @@ def compile_tasks(
             machine=machine,
         )
         after = tuple(spec.tasks[name].after)
-        builds.append(TaskBuild(name, after, _file_name(name), artifacts, _max_parallel(own)))
+        builds.append(TaskBuild(name, after, file_stem(name), artifacts, _max_parallel(own)))
     return Build(tuple(builds), single=False)
 
 

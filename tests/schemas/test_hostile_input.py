@@ -86,3 +86,15 @@ def test_a_yaml_date_reaches_the_job_as_the_text_written(cli: Cli, workdir: Path
     result = cli("compile", "d.yaml")
     assert result.code == 0, result.err
     assert "tag='2024-01-01'" in result.out
+
+
+def test_a_very_long_run_name_still_runs(
+    cli: Cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
+    for name in ("n" * 300, "n" * 299 + "m"):
+        (workdir / "long.yaml").write_text(V1 + f"name: {name}\n" + CMD, encoding="utf-8")
+        result = cli("run", "long.yaml")
+        assert result.code == 0, result.err
+    stems = {p.name for p in (workdir / "home").rglob("*.sh")}
+    assert len(stems) == 2 and all(len(s) <= 63 for s in stems)

@@ -81,12 +81,12 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
 
 def macros(job: Job) -> Macros:
     """One node, this machine; the rendezvous id from the run's name and point."""
-    from nemorun.compiler.artifacts import _file_name
+    from nemorun.compiler.artifacts import file_stem
 
     return Macros(
         node_rank=Word.of(0),
         head_node=Word.of("localhost"),
-        job_id=Word.of(f"nemorun-{_file_name(job.job_name)}-", Var("NEMORUN_POINT")),
+        job_id=Word.of(f"nemorun-{file_stem(job.job_name)}-", Var("NEMORUN_POINT")),
     )
 
 
