@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -224,33 +226,69 @@ def _run_ls(ns: argparse.Namespace) -> int:
         for r in list_records()
         if (ns.name is None or r.name == ns.name) and (ns.target is None or r.target == ns.target)
     ]
-    _refresh(records)
+    unknown = _refresh(records)
+
+    def shown(r: Record) -> str:
+        return "unknown" if r.id in unknown else r.status.value
+
     if ns.status is not None:
-        records = [r for r in records if r.status.value == ns.status]
+        records = [r for r in records if shown(r) == ns.status]
     if ns.json:
-        print(json.dumps([r.summary() for r in records], indent=2))
+        print(json.dumps([{**r.summary(), "status": shown(r)} for r in records], indent=2))
         return EXIT_OK
     rows = [("ID", "NAME", "TARGET", "CREATED", "STATUS")]
-    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", r.status.value) for r in records]
+    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", shown(r)) for r in records]
     _table(rows)
     return EXIT_OK
 
 
-def _refresh(records: Sequence[Record]) -> None:
-    """Ask the targets about runs not known to have ended (keeping the last state on error)."""
+SCHEDULER_TIMEOUT = 15.0
+"""Seconds a command waits, in all, for schedulers that do not answer (``ls``, ``status``);
+``NEMORUN_SCHEDULER_TIMEOUT`` changes it."""
+
+
+def _scheduler_deadline() -> float:
+    try:
+        budget = float(os.environ.get("NEMORUN_SCHEDULER_TIMEOUT", SCHEDULER_TIMEOUT))
+    except ValueError:
+        budget = SCHEDULER_TIMEOUT
+    return time.monotonic() + max(budget, 0.1)
+
+
+def _refresh(records: Sequence[Record]) -> set[str]:
+    """Ask the targets about runs not known to have ended, within one deadline for the whole
+    command; returns the ids of runs whose target did not answer (their records unchanged).
+    A target that fails once is not asked again: one warning, not one wait per run."""
     from nemorun.launchers.launch import Run
     from nemorun.launchers.registry import load_target
 
+    deadline = _scheduler_deadline()
     targets: dict[str, Target] = {}
+    silent: dict[str, str] = {}
+    unknown: set[str] = set()
     for record in records:
         if record.status.is_final():
+            continue
+        if record.target in silent:
+            unknown.add(record.id)
             continue
         try:
             if record.target not in targets:
                 targets[record.target] = load_target(record.target)
+                targets[record.target].deadline = deadline
             Run(record, targets[record.target]).status()
-        except Exception:  # a target that cannot answer now: keep the state last seen
-            continue
+        except Exception as exc:  # a target that cannot answer now: keep the state last seen
+            silent[record.target] = str(exc) or type(exc).__name__
+            unknown.add(record.id)
+    for target, reason in silent.items():
+        count = sum(1 for r in records if r.id in unknown and r.target == target)
+        _warn(
+            [
+                f"the {target} scheduler did not answer ({reason}): {count} run(s) shown as "
+                "unknown, their records unchanged"
+            ]
+        )
+    return unknown
 
 
 def _build_status() -> argparse.ArgumentParser:
@@ -272,7 +310,9 @@ def _run_status(ns: argparse.Namespace) -> int:
 
     record = find_run(ns.run)
     try:
-        statuses = Run(record, load_target(record.target)).status()
+        target = load_target(record.target)
+        target.deadline = _scheduler_deadline()
+        statuses = Run(record, target).status()
     except LaunchError as exc:
         print(f"warning: {exc}; showing the states last seen", file=sys.stderr)
         statuses = record.statuses

@@ -47,6 +47,7 @@ from __future__ import annotations
 import abc
 import enum
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,19 @@ class Target(abc.ABC):
     the ``nemorun.targets`` entry-point group with the target's name."""
 
     name: str = ""
+    deadline: float | None = None
+    """A `time.monotonic` moment by which every scheduler call of this object must have
+    answered, or None. Commands that ask about many runs (``ls``) set it, so a scheduler that
+    hangs costs the whole command one bounded wait, not one per run; `call_timeout` applies it."""
+
+    def call_timeout(self, timeout: float) -> float:
+        """``timeout``, cut to what is left before `deadline`; `LaunchError` when nothing is."""
+        if self.deadline is None:
+            return timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise LaunchError(f"{self.name} did not answer in the time this command allows")
+        return min(timeout, left)
 
     def available(self) -> str | None:
         """None when this machine can submit to the target, else why not (shown to the user)."""

@@ -615,6 +615,7 @@ class SlurmTarget(Target):
         timeout: float = TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
+        timeout = self.call_timeout(timeout)
         env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
         try:
             return subprocess.run(
