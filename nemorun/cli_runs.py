@@ -227,6 +227,7 @@ def _run_ls(ns: argparse.Namespace) -> int:
         if (ns.name is None or r.name == ns.name) and (ns.target is None or r.target == ns.target)
     ]
     unknown = _refresh(records)
+    _warn_interrupted()
 
     def shown(r: Record) -> str:
         return "unknown" if r.id in unknown else r.status.value
@@ -240,6 +241,22 @@ def _run_ls(ns: argparse.Namespace) -> int:
     rows += [(r.id, r.name, r.target, r.created[:19] + "Z", shown(r)) for r in records]
     _table(rows)
     return EXIT_OK
+
+
+def _warn_interrupted() -> None:
+    """Say so when a launch died between submitting jobs and recording them (SIGKILL)."""
+    from nemorun.launchers.records import interrupted_launches
+
+    for launch in interrupted_launches():
+        ids = " ".join(launch.job_ids)
+        stop = f"scancel {ids}" if launch.target == "slurm" else f"stop {launch.target} jobs {ids}"
+        _warn(
+            [
+                f"a launch was killed after submitting {launch.target} job(s) {ids} and before "
+                f"recording them, so no run tracks them ({launch.dir}); if they are not "
+                f"wanted: {stop}; then remove that directory"
+            ]
+        )
 
 
 SCHEDULER_TIMEOUT = 15.0

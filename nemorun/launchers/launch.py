@@ -233,39 +233,40 @@ def launch(
     run_id, run_dir = create_run_dir(name, created)
     handle: RunHandle | None = None
     try:
-        pythonpath = _package_code(spec, path, run_dir)
-        build = compile_tasks(
-            spec,
-            target,
-            spec.templates,
-            warnings,
-            RunContext(run_id, run_dir, Path.cwd()),
-            pythonpath,
-            host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
-            machine=this_machine(),
-        )
-        files = _write_inputs(run_dir, path, spec, build)
-        handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
-        handle.jobs = runner.submit(handle)
-        data = {
-            "nemorun_run": RECORD_VERSION,
-            "id": run_id,
-            "name": name,
-            "target": target_name,
-            "created": iso(created),
-            "submitted": iso(now_utc()),
-            "cwd": os.getcwd(),
-            "spec": str(path),
-            "files": files,
-            "overrides": overrides,
-            "target_option": target,
-            "points": {k: list(v) for k, v in points.items()} if points else None,
-            "rerun_of": rerun_of,
-            "tasks": [t.name for t in build.tasks],
-            "artifacts": _hashes(run_dir / "artifacts"),
-            "jobs": [job_to_json(j) for j in handle.jobs],
-        }
-        record = _write_record(handle, data)
+        with _terminate_as_interrupt():
+            pythonpath = _package_code(spec, path, run_dir)
+            build = compile_tasks(
+                spec,
+                target,
+                spec.templates,
+                warnings,
+                RunContext(run_id, run_dir, Path.cwd()),
+                pythonpath,
+                host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
+                machine=this_machine(),
+            )
+            files = _write_inputs(run_dir, path, spec, build)
+            handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
+            handle.jobs = runner.submit(handle)
+            data = {
+                "nemorun_run": RECORD_VERSION,
+                "id": run_id,
+                "name": name,
+                "target": target_name,
+                "created": iso(created),
+                "submitted": iso(now_utc()),
+                "cwd": os.getcwd(),
+                "spec": str(path),
+                "files": files,
+                "overrides": overrides,
+                "target_option": target,
+                "points": {k: list(v) for k, v in points.items()} if points else None,
+                "rerun_of": rerun_of,
+                "tasks": [t.name for t in build.tasks],
+                "artifacts": _hashes(run_dir / "artifacts"),
+                "jobs": [job_to_json(j) for j in handle.jobs],
+            }
+            record = _write_record(handle, data)
     except BaseException:
         if handle is not None and handle.jobs:
             # Submitted but not recorded: nothing could find these jobs again, so stop them.
@@ -277,6 +278,31 @@ def launch(
     if wait:
         run.wait()
     return run
+
+
+class LaunchInterrupted(BaseException):
+    """SIGTERM or SIGHUP arrived while a launch was submitting: handled like Ctrl-C, so jobs
+    already submitted but not yet recorded are cancelled rather than left running untracked."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; the API caller owns them there
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise LaunchInterrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _package_code(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:

@@ -214,6 +214,59 @@ def list_records(root: Path | None = None) -> list[Record]:
     return records
 
 
+SUBMITTED = "submitted.jsonl"
+"""Journal a target appends each job to the moment the scheduler returns its id, before the
+record exists: a launch killed before ``run.json`` (SIGKILL, a power cut) leaves the ids of the
+jobs it started in a directory no listing shows, and `interrupted_launches` finds them."""
+
+
+def journal_job(run_dir: Path, target: str, job_id: str) -> None:
+    """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting."""
+    fd = os.open(run_dir / SUBMITTED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, (json.dumps({"target": target, "id": job_id}) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class InterruptedLaunch:
+    """A run directory whose launch submitted jobs and then died before recording them."""
+
+    dir: Path
+    target: str
+    job_ids: tuple[str, ...]
+
+
+def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
+    """Directories with a `SUBMITTED` journal but no ``run.json``: their jobs may be running,
+    and nothing tracks them."""
+    root = root or runs_root()
+    try:
+        entries = [Path(e.path) for e in os.scandir(root) if e.is_dir()]
+    except FileNotFoundError:
+        return []
+    found = []
+    for directory in sorted(entries):
+        journal = directory / SUBMITTED
+        if (directory / RECORD).exists() or not journal.is_file():
+            continue
+        jobs = []
+        for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                jobs.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by the kill
+        if jobs:
+            found.append(
+                InterruptedLaunch(
+                    directory, str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
+                )
+            )
+    return found
+
+
 def find_run(query: str, root: Path | None = None) -> Record:
     """The run ``query`` names: an id, a unique id prefix, or a name (its newest run)."""
     root = root or runs_root()

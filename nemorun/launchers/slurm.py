@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle, Target
+from nemorun.launchers.records import journal_job
 from nemorun.launchers.slurm_states import (
     FAILURE_REASONS,
     NEVER_SATISFIED,
@@ -249,6 +250,7 @@ class SlurmTarget(Target):
         job_id = result.stdout.strip().split(";", 1)[0].strip()
         if not job_id.isdigit():
             raise LaunchError(f"sbatch gave no job id for {info.file}: {result.stdout.strip()!r}")
+        journal_job(Path(run.dir), self.name, job_id)
         workdir = Path(run.dir)
         if info.chdir:
             workdir = workdir / info.chdir
