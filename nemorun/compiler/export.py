@@ -18,6 +18,7 @@ What a format cannot say is defined once here:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import math
@@ -60,8 +61,8 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     raw = spec.resolved.tree
     out: dict[str, Any] = {VERSION_KEY: CURRENT_VERSION}
     for key in ("name", "description"):
-        if raw.get(key) is not None:
-            out[key] = _plain(raw[key], fmt)
+        if raw.get(key) is not None:  # as validated: `name: 0.1` is the text "0.1"
+            out[key] = _plain(getattr(spec, key), fmt)
     if spec.pythonpath:
         out["pythonpath"] = [relative_path(p, dest_dir) for p in spec.pythonpath]
     if spec.templates is not None:
@@ -83,27 +84,103 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
             entry: dict[str, Any] = {"task": task_tree(name, task, source_task)}
             source = raw["tasks"][name]
             if source.get("executor") is not None:
-                entry["executor"] = _plain(source["executor"], fmt)
+                entry["executor"] = _plain(_validated(source["executor"], task.executor), fmt)
             if task.after:
                 entry["after"] = list(task.after)
             tasks[name] = entry
         out["tasks"] = tasks
     for key in ("executor", "launcher"):
         if raw.get(key):
-            out[key] = _plain(raw[key], fmt)
+            out[key] = _plain(_validated(raw[key], getattr(spec, key)), fmt)
     if raw.get("packager") is not None:
         out["packager"] = _plain(raw["packager"], fmt)
     # Sweep values are written as the spec wrote them: interpolations in them resolve at
     # each point (see `interpolate`), so they are not escaped as resolved text is.
     sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
-    for axis in spec.axes:
+    for i, axis in enumerate(spec.axes):
         if axis.source != "spec":
-            key = ref_text(axis.path[1:] if axis.path[0] == "task" else axis.path)
-            sweep[key] = [_plain(v, fmt, escape=False) for v in axis.values]
+            written = ref_text(axis.path[1:] if axis.path[0] == "task" else axis.path)
+            sweep[written] = [_plain(v, fmt, escape=False) for v in axis.values]
+        else:
+            written = next((k for k in sweep if _sweep_path(str(k), raw) == axis.path), "")
+        if written:
+            sweep[written] = _as_validated(spec, i, sweep[written])
     if sweep:
         out["sweep"] = sweep
     _keep_swept_interpolations(spec, out)
     return out
+
+
+def _validated(raw: Any, validated: Any) -> Any:
+    """A raw option section with each scalar as validation read it: ``partition: nan`` is the
+    text ``"nan"`` (a float to YAML and TOML writers, which would write ``.nan`` or ``nan``)."""
+    if isinstance(raw, dict):
+        if dataclasses.is_dataclass(validated):
+            return {k: _validated(v, getattr(validated, str(k), v)) for k, v in raw.items()}
+        if isinstance(validated, dict):
+            return {k: _validated(v, validated.get(k, v)) for k, v in raw.items()}
+        return raw
+    if (
+        isinstance(raw, list)
+        and isinstance(validated, (list, tuple))
+        and len(raw) == len(validated)
+    ):
+        return [_validated(r, v) for r, v in zip(raw, validated)]
+    if isinstance(validated, str) and not isinstance(raw, str):
+        return validated
+    return raw
+
+
+def _sweep_path(key: str, raw: dict[str, Any]) -> KeyPath:
+    from nemorun.schemas.compose import split_path
+    from nemorun.schemas.spec import task_path
+
+    return task_path(split_path(key), raw)
+
+
+def _as_validated(spec: Spec, index: int, written: list[Any]) -> list[Any]:
+    """Sweep values as each point read them where the text typed was taken for a string
+    (``tag=0.1,0.2`` for a ``str`` argument): JSON and TOML keep no text, so the export writes
+    the string itself."""
+    from nemorun.compiler.entry import spec_at
+
+    axis = spec.axes[index]
+    out = list(written)
+    for j, value in enumerate(axis.values):
+        if isinstance(value, str) or j >= len(out):
+            continue
+        point = tuple(j if k == index else 0 for k in range(len(spec.axes)))
+        got = _validated_at(spec_at(spec, point), axis.path)
+        if isinstance(got, str):
+            out[j] = escape_text(got)
+    return out
+
+
+def _validated_at(spec: Spec, path: KeyPath) -> Any:
+    """The validated value at ``path`` (a task argument, the name, an option), or None."""
+    from nemorun.schemas.convert import Call
+
+    node: Any = None
+    rel: KeyPath = ()
+    for task in spec.tasks.values():
+        if task.call is not None and path[: len(task.path)] == task.path:
+            node, rel = task.call, path[len(task.path) :]
+    if node is None and path[:1] in (("name",), ("description",)):
+        return getattr(spec, str(path[0]))
+    if node is None and path[:1] in (("executor",), ("launcher",)):
+        node, rel = getattr(spec, str(path[0])), path[1:]
+    for part in rel:
+        if isinstance(node, Call):
+            node = node.args.get(str(part))
+        elif isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, (list, tuple)) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif dataclasses.is_dataclass(node):
+            node = getattr(node, str(part), None)
+        else:
+            return None
+    return node
 
 
 def _keep_swept_interpolations(spec: Spec, out: dict[str, Any]) -> None:

@@ -371,6 +371,7 @@ def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, T
                 "nothing to run: the spec has no 'task:'",
                 (),
                 find_origin(v.origins, ()),
+                file=next((o.file for o in v.origins.values() if o.file), None),
                 suggestion="add 'task: {_target_: mymodule:train}' (or 'script:' / 'command:')",
             )
         )
