@@ -38,9 +38,18 @@ def env_expand(template: str) -> str:
             return os.environ[name]
         if default is None:
             raise KeyError(f"environment variable '{name}' is not set and has no default")
-        return default.strip()
+        return env_default(default)
 
     return re.sub(ENV_REFERENCE, one, template)
+
+
+def env_default(text: str) -> str:
+    """A reference's default as OmegaConf reads it: stripped, and a quoted one (``'a b'``,
+    ``"a,b"``) without its quotes and with its escaped quotes and backslashes undone."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return re.sub(r"\\(.)", lambda m: m.group(1), text[1:-1])
+    return text
 
 
 def env_convert(
@@ -98,7 +107,7 @@ def _env_expected(kind: Any) -> str:
     return names.get(kind, "text")
 
 
-ENTRY_FUNCTIONS = (env_value, env_expand, env_convert, _env_scalar, _env_expected)
+ENTRY_FUNCTIONS = (env_value, env_expand, env_default, env_convert, _env_scalar, _env_expected)
 """What a generated entry point embeds (in this order, after `ENV_REFERENCE`) to read its
 environment references."""
 ENTRY_MODULES = ("enum", "os", "pathlib", "re")

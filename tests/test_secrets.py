@@ -88,3 +88,15 @@ def test_in_a_spec_file_too(cli: Cli, secret: str, workdir: Path, value: str) ->
     assert result.code == 2
     assert "sealed.yaml:11:8:" in result.err and "task.tag" in result.err
     assert secret not in result.out + result.err
+
+
+def test_a_quoted_default_reaches_a_command_without_its_quotes(cli: Cli, workdir: Path) -> None:
+    spec = workdir / "q.yaml"
+    spec.write_text(
+        "nemorun: 1\nname: q\ntask: {command: 'echo \"[$X]\"'}\n"
+        "executor: {env: {X: \"${oc.env:NEMORUN_TEST_UNSET,'a b'}\"}}\n",
+        encoding="utf-8",
+    )
+    result = cli("run", str(spec))
+    assert result.code == 0, result.err
+    assert "[a b]" in cli("logs", "q").out

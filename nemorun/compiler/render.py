@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.compiler.torchrun import Var, Word
+from nemorun.runtime import env_default
 from nemorun.schemas.convert import ENV_REF, EnvRef
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -67,7 +68,9 @@ def _expansion(template: str) -> str:
             raise ValueError(f"not an environment variable name: {name!r}")
         # Unquoted on purpose: inside double quotes bash would keep the default's quotes.
         words.append(
-            f'"${{{name}}}"' if default is None else f"${{{name}-{shlex.quote(default.strip())}}}"
+            f'"${{{name}}}"'
+            if default is None
+            else f"${{{name}-{shlex.quote(env_default(default))}}}"
         )
         end = match.end()
     if end < len(template):

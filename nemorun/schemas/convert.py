@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
-from nemorun.runtime import ENV_REFERENCE, env_convert
+from nemorun.runtime import ENV_REFERENCE, env_convert, env_default
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
@@ -469,7 +469,7 @@ class Validator:
                 at_value=True,
             )
         if whole is not None and whole.group(2) is not None:
-            default = whole.group(2).strip()
+            default = env_default(whole.group(2))
             try:
                 env_convert(default, **env_reading(annotation))
             except ValueError:

@@ -408,14 +408,48 @@ def _load_json(text: str, path: Path, display: str) -> Document:
     except json.JSONDecodeError as exc:
         origin = Origin(display, exc.lineno, exc.colno)
         raise SpecErrors([SpecError(f"JSON syntax error: {exc.msg}", origin=origin)]) from None
+    origins: dict[KeyPath, Origin] = {}
     try:
-        positions = _load_yaml(_NOT_YAML.sub(" ", text), path, display)
+        origins = _load_yaml(_NOT_YAML.sub(" ", text), path, display).origins
     except SpecErrors as exc:
         duplicates = [e for e in exc.errors if e.message == "duplicate key"]
         if duplicates:
             raise SpecErrors(duplicates) from None
-        return Document(path, display, tree, {})
-    return Document(path, display, tree, positions.origins)
+    lone = list(_lone_surrogates(tree, ()))
+    if lone:
+        raise SpecErrors(
+            [
+                SpecError(
+                    "a \\ud800-\\udfff escape that is half of a pair: no text can hold it",
+                    at,
+                    find_origin(origins, at),
+                    file=display,
+                    suggestion="write the whole character, or both halves of the pair",
+                )
+                for at in lone
+            ]
+        )
+    return Document(path, display, tree, origins)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogates(node: Any, path: KeyPath) -> Iterator[KeyPath]:
+    """Paths whose key or text holds a lone surrogate (JSON's ``\\ud800`` escape decodes to
+    one; no file, command line or environment can carry it)."""
+    if isinstance(node, str):
+        if _SURROGATE.search(node):
+            yield path
+    elif isinstance(node, dict):
+        for key, child in node.items():
+            if isinstance(key, str) and _SURROGATE.search(key):
+                yield (*path, key)
+            else:
+                yield from _lone_surrogates(child, (*path, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _lone_surrogates(child, (*path, i))
 
 
 # --- TOML -------------------------------------------------------------------------------------

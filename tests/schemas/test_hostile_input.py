@@ -64,6 +64,11 @@ CASES = [
     ("script.yaml", V1 + "task: {script: '${oc.env:X}'}\n", f"task.script: {READ_HERE}"),
     ("target.yaml", V1 + CMD + "executor: {target: 1}\n", "executor.target"),
     ("intkey.yaml", V1 + CMD + "1: 2\n", "unknown top-level key"),
+    (
+        "lone.json",
+        '{"nemorun": 1, "name": "a\\ud800", "task": {"command": "true"}}',
+        "lone.json: name: a \\ud800-\\udfff escape that is half of a pair",
+    ),
 ]
 
 

@@ -91,9 +91,18 @@ def env_expand(template: str) -> str:
             return os.environ[name]
         if default is None:
             raise KeyError(f"environment variable '{name}' is not set and has no default")
-        return default.strip()
+        return env_default(default)
 
     return re.sub(ENV_REFERENCE, one, template)
+
+
+def env_default(text: str) -> str:
+    """A reference's default as OmegaConf reads it: stripped, and a quoted one (``'a b'``,
+    ``"a,b"``) without its quotes and with its escaped quotes and backslashes undone."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return re.sub(r"\\(.)", lambda m: m.group(1), text[1:-1])
+    return text
 
 
 def env_convert(
