@@ -96,8 +96,8 @@ def parse_overrides(texts: list[str]) -> list[Override]:
 def _parser() -> Any:
     """Hydra's parser, with ``sort`` replaced so a sorted range keeps its own bounds (hydra
     1.3's ``sort(range(0,5,2), reverse=true)`` computes 3, 1, -1; we expand ranges ourselves)."""
-    from hydra._internal.grammar import grammar_functions
     from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+    from hydra.core.override_parser.types import RangeSweep
 
     functions = create_functions()
     hydra_sort = functions.functions.pop("sort")
@@ -105,7 +105,7 @@ def _parser() -> Any:
 
     def sort(*args: Any, sweep: Any = None, list: Any = None, reverse: bool = False) -> Any:
         target = sweep if sweep is not None else (args[0] if len(args) == 1 else None)
-        if isinstance(target, grammar_functions.RangeSweep):
+        if isinstance(target, RangeSweep):
             return SortedRange(target, reverse)
         return hydra_sort(*args, sweep=sweep, list=list, reverse=reverse)
 
