@@ -63,10 +63,10 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     for key in ("name", "description"):
         if raw.get(key) is not None:  # as validated: `name: 0.1` is the text "0.1"
             out[key] = _plain(getattr(spec, key), fmt)
-    if spec.pythonpath:
-        out["pythonpath"] = [relative_path(p, dest_dir) for p in spec.pythonpath]
+    if spec.pythonpath:  # paths are text: a '${' in one is literal, so it is escaped
+        out["pythonpath"] = [escape_text(relative_path(p, dest_dir)) for p in spec.pythonpath]
     if spec.templates is not None:
-        out["templates"] = relative_path(spec.templates, dest_dir)
+        out["templates"] = escape_text(relative_path(spec.templates, dest_dir))
     writer = GraphWriter(fmt)
     graphs = spec_graphs(spec)  # every task's graph alive at once, sharing as in the spec
 

@@ -339,6 +339,12 @@ def apply_overrides(
             axes = [axis for axis in axes if axis.path != path]
             if override.is_sweep():
                 assert override.sweep is not None
+                if path[0] == "sweep":
+                    raise SpecError(
+                        "'sweep' itself cannot be swept",
+                        path,
+                        suggestion="sweep the key: 'KEY=a,b', or set 'sweep={KEY:[a,b]}'",
+                    )
                 if override.kind is OverrideKind.ADD:
                     _check_sweep_add(tree, origins, override, path)
                 axes.append(

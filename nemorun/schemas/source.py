@@ -408,6 +408,8 @@ def _load_json(text: str, path: Path, display: str) -> Document:
     except json.JSONDecodeError as exc:
         origin = Origin(display, exc.lineno, exc.colno)
         raise SpecErrors([SpecError(f"JSON syntax error: {exc.msg}", origin=origin)]) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise SpecErrors([_unreadable_number(exc, display)]) from None
     origins: dict[KeyPath, Origin] = {}
     try:
         origins = _load_yaml(_NOT_YAML.sub(" ", text), path, display).origins
@@ -462,10 +464,21 @@ _TOML_KEY = re.compile(
 _TOML_KEY_PART = re.compile(r"""\s*("([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(\.|$)""")
 
 
+def _unreadable_number(exc: ValueError, display: str) -> SpecError:
+    message = str(exc).split(":")[0] if "Exceeds the limit" in str(exc) else str(exc)
+    return SpecError(
+        f"cannot read a value: {message}",
+        file=display,
+        suggestion="quote it if it is text; numbers this long are not supported",
+    )
+
+
 def _load_toml(text: str, path: Path, display: str) -> Document:
     try:
         tree = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:
+        if not isinstance(exc, tomllib.TOMLDecodeError):  # a number too long to convert
+            raise SpecErrors([_unreadable_number(exc, display)]) from None
         message = str(exc)
         match = _TOML_ERROR_POS.search(message)
         origin = Origin(display, int(match.group(1)), int(match.group(2))) if match else None

@@ -34,3 +34,18 @@ def test_text_typed_as_numbers_survives_every_format(
     assert again.executor == spec.executor
     points = [again.at_point(p).task.call.args.get("tag") for p in again.points()]  # type: ignore[union-attr]
     assert points == [spec.at_point(p).task.call.args.get("tag") for p in spec.points()]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+def test_a_literal_dollar_brace_in_pythonpath_stays_literal(tmp_path: Path, fmt: str) -> None:
+    code = tmp_path / "lib${x}"
+    code.mkdir()
+    (code / "litmod.py").write_text("def f(n: int = 0) -> None:\n    print(n)\n")
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(
+        "nemorun: 1\npythonpath: ['lib\\${x}']\ntask: {_target_: 'litmod:f', n: 3}\n"
+    )
+    spec = load(spec_path)
+    out = tmp_path / f"again.{fmt}"
+    out.write_text(export(spec, fmt, tmp_path), encoding="utf-8")
+    assert load(out).pythonpath == spec.pythonpath == [code.resolve()]

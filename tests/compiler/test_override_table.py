@@ -376,6 +376,7 @@ ROWS: R = [
         pts({"n": 1, "tag": "exp"}, {"n": 2, "tag": "exp"}),
     ),
     ("sweep-empty-choice", ["n=choice()"], Err("")),
+    ("sweep-the-sweep", ["++sweep=0.1,0.2"], Err("'sweep' itself cannot be swept")),
 ]
 
 

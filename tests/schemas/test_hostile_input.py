@@ -64,6 +64,8 @@ CASES = [
     ("script.yaml", V1 + "task: {script: '${oc.env:X}'}\n", f"task.script: {READ_HERE}"),
     ("target.yaml", V1 + CMD + "executor: {target: 1}\n", "executor.target"),
     ("intkey.yaml", V1 + CMD + "1: 2\n", "unknown top-level key"),
+    ("big.toml", 'nemorun = 1\n[task]\ncommand = "true"\nn = ' + "9" * 5000, "cannot read a value"),
+    ("big.json", '{"nemorun": 1, "task": {"n": ' + "9" * 5000 + "}}", "cannot read a value"),
     (
         "lone.json",
         '{"nemorun": 1, "name": "a\\ud800", "task": {"command": "true"}}',
