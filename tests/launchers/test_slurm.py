@@ -1,16 +1,15 @@
 """The slurm target: parsing (no cluster needed), then real jobs on the test cluster.
 
 The cluster tests need the cluster of ``tests/infra/slurm.sh`` (``bash tests/infra/slurm.sh
-start``) and skip, saying so, when ``sinfo`` does not answer. They only ever cancel the jobs
-they submitted. The last test restarts the cluster without accounting and restores it, so it
-runs last in this file (``test_zz_…``).
+start``) and skip, saying so, without its mark (see tests/conftest.py): they never touch another
+Slurm. They only ever cancel the jobs they submitted. The last test restarts the (marked) cluster
+without accounting and restores it, so it runs last in this file (``test_zz_…``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
 import textwrap
 import time
@@ -195,23 +194,9 @@ def test_log_patterns() -> None:
 # --- the cluster --------------------------------------------------------------------------------
 
 
-def cluster_reason() -> str | None:
-    if shutil.which("sinfo") is None:
-        return "no Slurm here (sinfo not on PATH): start one with bash tests/infra/slurm.sh start"
-    result = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        return (
-            f"the Slurm cluster does not answer ({result.stderr.strip()}): "
-            "start it with bash tests/infra/slurm.sh start"
-        )
-    return None
-
-
 @pytest.fixture
-def target() -> SlurmTarget:
-    reason = cluster_reason()
-    if reason:
-        pytest.skip(reason)
+def target(slurm_cluster: dict[str, str]) -> SlurmTarget:
+    """The target, on the test cluster (``slurm_cluster`` in tests/conftest.py skips without)."""
     return SlurmTarget()
 
 
