@@ -29,7 +29,9 @@ nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
 
 Checks done here, each a located `SpecError`: the time format (``time``, ``time_min``), GPU
 counts (``a100:8`` or ``8``), mutually exclusive memory options, ``gpus_per_task`` without a
-task count, unknown ``extra`` options, and ``max_array_size`` / ``array_parallelism`` below 1.
+task count, unknown ``extra`` options, ``max_array_size`` / ``array_parallelism`` below 1, a
+comma in a container mount, and a line break, carriage return or NUL in any ``#SBATCH`` value
+(checked on the directives as rendered, the log paths included).
 """
 
 from __future__ import annotations
@@ -43,9 +45,8 @@ from nemorun.compiler import torchrun
 from nemorun.compiler.artifacts import Parts
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
-from nemorun.errors import KeyPath, SpecError, did_you_mean
+from nemorun.errors import KeyPath, did_you_mean
 from nemorun.schemas.options import ExecutorOptions, SlurmOptions
-from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
@@ -149,6 +150,14 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         check.error("array_parallelism", "must be at least 1", found=str(options.array_parallelism))
     if options.max_array_size < 1:
         check.error("max_array_size", "must be at least 1", found=str(options.max_array_size))
+    for index, mount in enumerate(options.container.mounts if options.container else ()):
+        if "," in mount:  # --container-mounts is one comma-separated list
+            check.error(
+                ("container", "mounts", index),
+                "a container mount cannot hold a comma: srun reads the mounts as one "
+                "comma-separated list",
+                found=repr(mount),
+            )
     warnings: list[str] = []
     srun: tuple[Word, ...] = ()
     command: tuple[Word, ...] | None = None
@@ -184,11 +193,11 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
     directives += check.extra(_extra(spec, options))
-    check.one_line(directives, job)
-    check.done()
     logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
     directives.append(("error", options.error or f"{logs}.err"))
+    check.one_line(directives, options)
+    check.done()
     mounts = ",".join(options.container.mounts) if options.container else None
     base = SlurmPlan(
         tuple(directives),
@@ -302,22 +311,25 @@ class _Checks(OptionChecks):
                 out.append((name, None if value is True else value))
         return out
 
-    def one_line(self, directives: list[tuple[str, Any]], job: Job) -> None:
-        """sbatch reads each ``#SBATCH`` line alone: a value cannot hold a line break."""
+    def one_line(self, directives: list[tuple[str, Any]], options: SlurmOptions) -> None:
+        """sbatch reads each ``#SBATCH`` line alone: no value of one (every directive, checked
+        as rendered) may hold a line break, a carriage return or a NUL."""
         fields = {f.name for f in dataclasses.fields(SlurmOptions)}
+        extra_keys = {k.replace("_", "-").lstrip("-"): k for k in options.extra}
         for name, value in directives:
             if not (isinstance(value, str) and any(ch in value for ch in "\n\r\0")):
                 continue
             key = name.replace("-", "_")
-            path: KeyPath = ("executor", key) if key in fields else ("executor", "extra")
-            if name == "job-name" and getattr(job.options, "job_name", None) is None:
+            path: KeyPath | None = None
+            if key in fields and getattr(options, key) is not None:
+                path = ("executor", key)
+            elif name == "job-name":
                 path = ("name",)
-            origin = find_origin(self.origins, path)
-            self.errors.append(
-                SpecError(
-                    "an sbatch option cannot hold a line break",
-                    path,
-                    origin.at_value() if origin is not None else None,
-                    found=repr(value),
-                )
-            )
+            elif name in extra_keys:
+                path = ("executor", "extra", extra_keys[name])
+            message = "an sbatch option cannot hold a line break, carriage return or NUL"
+            if path is None:  # a log path nemorun made: the run's directory is to blame
+                message = f"--{name} ({value!r}) cannot be written on an #SBATCH line"
+                self.error_at(("executor", key), message, suggestion="set executor." + key)
+            else:
+                self.error_at(path, message, found=repr(value))
