@@ -139,6 +139,18 @@ def test_parse_scontrol() -> None:
     assert (seen["385_1"].raw_id, seen["385_1"].node) == ("390", "node1")
 
 
+def test_parsers_split_lines_and_words_as_slurm_does() -> None:
+    """Only "\\n" ends a line and only ASCII white space a word: a job name or a quoted value may
+    hold "\\x85", "\\u2028" or "\\v" (Python's splitlines and isspace break at them)."""
+    record = (
+        "JobId=7 JobName=a\u2028b\x85c UserId=root(0) JobState=FAILED Reason=NonZeroExitCode "
+        "ExitCode=3:0 NodeList=node1 BatchHost=node1\n"
+    )
+    assert [(s.id, s.state, s.exit_code) for s in parse_scontrol(record)] == [("7", "FAILED", 3)]
+    script = "#!/bin/bash\n#SBATCH --comment='a\x0bb\u2028c' --job-name='x\x85y'\necho\n"
+    assert sbatch_directives(script) == {"comment": "a\x0bb\u2028c", "job-name": "x\x85y"}
+
+
 def test_sbatch_directives() -> None:
     script = textwrap.dedent(
         """\
