@@ -60,6 +60,8 @@ class Option:
     """Slurm takes any text here (and stores it): it must compile, and is read back."""
     formatted: bool = False
     """nemorun checks its format: every hostile value is refused."""
+    in_container: bool = False
+    """The spec also names a container image."""
 
     @property
     def key(self) -> str:
@@ -106,6 +108,7 @@ OPTIONS = {
     "container.image": Option(("executor", "container", "image")),
     "container.mounts": Option(("executor", "container", "mounts", 0)),
     "workdir": Option(("executor", "workdir")),
+    "workdir in a container": Option(("executor", "workdir"), in_container=True),
     "python": Option(("executor", "python")),
     "task.command": Option(("task", "command")),
 }
@@ -125,6 +128,8 @@ def spec_tree(option: Option, value: str) -> dict[str, Any]:
     if option.path[:3] == ("executor", "container", "mounts"):
         tree["executor"]["container"] = {"image": "img", "mounts": [value]}
         return tree
+    if option.in_container:
+        tree["executor"]["container"] = {"image": "img"}
     node = tree
     for part in option.path[:-1]:
         node = node.setdefault(part, {})
@@ -200,10 +205,10 @@ def test_a_hostile_value_is_refused_where_written_or_kept_exactly(
     if option.directive is not None:
         assert directives[option.directive] == value
     else:
-        assert job_receives(script, workdir, option, value)
+        assert job_receives(script, workdir, name, value)
 
 
-def job_receives(script: Path, workdir: Path, option: Option, value: str) -> bool:
+def job_receives(script: Path, workdir: Path, name: str, value: str) -> bool:
     """Run the batch script with a stand-in ``srun``; True if the job got ``value`` exactly."""
     bin_dir = workdir / "bin"
     bin_dir.mkdir()
@@ -215,7 +220,7 @@ def job_receives(script: Path, workdir: Path, option: Option, value: str) -> boo
         encoding="utf-8",
     )
     srun.chmod(0o755)
-    if option.path == ("executor", "workdir"):
+    if name.startswith("workdir"):
         (workdir / value).mkdir()
     report = workdir / "srun.json"
     env = {
@@ -227,14 +232,18 @@ def job_receives(script: Path, workdir: Path, option: Option, value: str) -> boo
     assert proc.returncode == 0, proc.stderr
     got = json.loads(report.read_text(encoding="utf-8"))
     argv = got["argv"]
+    cwd = str((workdir / value).resolve())
     return {
-        ("executor", "env", "HOSTILE"): lambda: got["env"] == value,
-        ("executor", "container", "image"): lambda: f"--container-image={value}" in argv,
-        ("executor", "container", "mounts", 0): lambda: f"--container-mounts={value}" in argv,
-        ("executor", "workdir"): lambda: got["cwd"] == str((workdir / value).resolve()),
-        ("executor", "python"): lambda: argv[0] == value and argv[1] == "-c",
-        ("task", "command"): lambda: argv == ["bash", "-c", value],
-    }[option.path]()
+        "env": lambda: got["env"] == value,
+        "container.image": lambda: f"--container-image={value}" in argv,
+        "container.mounts": lambda: f"--container-mounts={value}" in argv,
+        "workdir": lambda: got["cwd"] == cwd,
+        "workdir in a container": lambda: (
+            got["cwd"] == cwd and f"--container-workdir={value}" in argv
+        ),
+        "python": lambda: argv[0] == value and argv[1] == "-c",
+        "task.command": lambda: argv == ["bash", "-c", value],
+    }[name]()
 
 
 # --- the test cluster: what Slurm itself reads ---------------------------------------------------
@@ -297,3 +306,24 @@ def test_sbatch_accepts_a_script_with_hostile_shell_words(
     )
     assert proc.returncode == 0, proc.stderr  # partition "evil" does not exist: not read
     assert "to start at" in proc.stderr
+
+
+def test_the_spec_path_and_overrides_stay_in_their_comment_lines(
+    workdir: Path, cli: Callable[..., Any]
+) -> None:
+    """The script's header comments name the spec file and the overrides: a line break in
+    either is written escaped, never as a line of the script (a command, or a directive)."""
+    hostile = "x\ntouch pwned\n#SBATCH --partition=evil"
+    spec = workdir / hostile / "job.yaml"
+    spec.parent.mkdir()
+    spec.write_text(yaml.safe_dump(spec_tree(OPTIONS["env"], "plain")), encoding="utf-8")
+    note = "a\ntouch pwned2\n#SBATCH --qos=evil"
+    result = cli("compile", str(spec), "--target", "slurm", f"+executor.env.NOTE='{note}'")
+    assert result.code == 0, result.err
+    assert len(header_directives(result.out)) == 4
+    script = workdir / "job.sbatch"
+    script.write_text(result.out, encoding="utf-8")
+    assert job_receives(script, workdir, "env", "plain")
+    assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
+    comments = "\n".join(line for line in result.out.split("\n") if line.startswith("# "))
+    assert hostile.replace("\n", "\\n") in comments and note.replace("\n", "\\n") in comments
