@@ -20,7 +20,7 @@
 #
 #   export DOCKER_HOST=unix:///run/nemorun-docker/docker.sock
 #
-# The tests find it by the mark (see Ownership below), never through $DOCKER_HOST.
+# The tests find it by its mark (see Ownership above), never through $DOCKER_HOST.
 #
 # The image: there is no registry access here, so `start` builds nemorun-test-python:1 (Debian
 # bookworm, minbase, with python3) with debootstrap and `docker import`, once; the root file

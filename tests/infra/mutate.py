@@ -46,10 +46,10 @@ def skipped(tree: ast.Module) -> set[int]:
     out: set[int] = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        first = body[0] if isinstance(body, list) and body else None
-        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-        if docstring and isinstance(first.value.value, str):  # type: ignore[union-attr]
-            out |= {id(n) for n in ast.walk(first)}  # type: ignore[arg-type]
+        for statement in body if isinstance(body, list) else ():
+            text = isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            if text and isinstance(statement.value.value, str):  # docstrings, of attributes too
+                out |= {id(n) for n in ast.walk(statement)}
         parts: list[ast.AST] = []
         if isinstance(node, (ast.AnnAssign, ast.arg)) and node.annotation is not None:
             parts.append(node.annotation)
@@ -155,6 +155,8 @@ def main() -> int:
     parser.add_argument("module", type=Path)
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--only", type=Path, help="re-run the survivors of this report")
+    parser.add_argument("--no-strings", action="store_true", help="leave string constants alone")
+    parser.add_argument("--shard", default="0/1", help="I/N: every Nth mutant from the Ith")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args, pytest_args = parser.parse_args(argv[:cut]), argv[cut + 1 :]
@@ -182,8 +184,11 @@ def main() -> int:
             return 1
         killed = total = 0
         with args.report.open("w", encoding="utf-8") as report:
+            shard, shards = (int(x) for x in args.shard.split("/"))
             for n, (line, what, text) in enumerate(mutants(source)):
                 if keep is not None and (line, what, n) not in keep:
+                    continue
+                if n % shards != shard or (args.no_strings and "'XX…'" in what):
                     continue
                 dead = run_tests(copy_root, args.module, text, pytest_args)
                 total, killed = total + 1, killed + dead
