@@ -639,6 +639,9 @@ assert_ours() {
       refuse "$action" "$conf changed since this script installed it"
   elif [[ -e $conf ]] && ! cmp -s "$conf" "$ETC_DIR/slurm.conf"; then
     refuse "$action" "$conf was not written by this script (no mark $MARK)"
+  elif [[ ! -e $conf ]] && timeout 10 scontrol ping >/dev/null 2>&1; then
+    # No config here, yet a controller answers: a configless cluster (DNS SRV, a cached config).
+    refuse "$action" "a Slurm controller answers without $conf (a configless cluster)"
   fi
 }
 
