@@ -76,3 +76,14 @@ def test_an_extra_flag_is_a_flag_and_false_leaves_it_out(compile_with: Compile) 
     assert "#SBATCH --contiguous" in lines
     assert "#SBATCH --begin=now" in lines
     assert not any("hold" in line for line in lines)
+
+
+def test_a_max_array_size_of_one_splits_a_sweep_into_single_task_arrays(
+    compile_with: Compile, workdir: Path
+) -> None:
+    """1 is the smallest size the cluster may take (a check of ``< 2`` passed every test)."""
+    result = compile_with({"max_array_size": 1}, "steps=1,2", "-o", "out")
+    assert result.code == 0, result.err
+    parts = sorted((workdir / "out").glob("*.sbatch"))
+    assert [p.name for p in parts] == ["opt.0.sbatch", "opt.1.sbatch"]
+    assert [sbatch_directives(p.read_text())["array"] for p in parts] == ["0-0", "0-0"]
