@@ -87,3 +87,11 @@ def test_a_max_array_size_of_one_splits_a_sweep_into_single_task_arrays(
     parts = sorted((workdir / "out").glob("*.sbatch"))
     assert [p.name for p in parts] == ["opt.0.sbatch", "opt.1.sbatch"]
     assert [sbatch_directives(p.read_text())["array"] for p in parts] == ["0-0", "0-0"]
+
+
+def test_a_time_in_minutes_may_be_zero_but_not_negative(compile_with: Compile) -> None:
+    """Slurm reads ``--time=0`` as no limit; a negative count is no time at all."""
+    assert sbatch_directives(compile_with({"time": 0}).out)["time"] == "0"
+    refused = compile_with({"time": -1})
+    assert refused.code == 2
+    assert refused.error_lines[0].startswith("job.yaml:3:9: executor.time: not a Slurm time: ")
