@@ -1,7 +1,17 @@
-"""Shared test helpers: spec files written into a temporary working directory, and the CLI."""
+"""Shared test helpers: spec files written into a temporary working directory, the CLI, and the
+real Slurm and Docker engine of ``tests/infra``.
+
+The tests use a Slurm or Docker engine only when the mark its ``tests/infra`` script wrote says
+that script started it (a token, the daemon's pid, the config or socket): never a cluster or
+engine a user runs on their machine, which are skipped with a reason. ``NEMORUN_SKIP_SLURM`` and
+``NEMORUN_SKIP_DOCKER`` skip every test that would use them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,21 +92,129 @@ def load_errors() -> Callable[..., list[str]]:
     return run
 
 
-def slurm_answers() -> bool:
-    """True when a Slurm cluster answers here (``sbatch`` on PATH and ``sinfo`` succeeds)."""
-    import shutil
-    import subprocess
+# --- the real Slurm and Docker engine of tests/infra ----------------------------------------------
 
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+SLURM_MARK = Path(os.environ.get("NEMORUN_SLURM_DIR", "/var/tmp/nemorun-slurm")) / "mark"
+DOCKER_MARK = Path(os.environ.get("NEMORUN_DOCKER_DIR", "/var/tmp/nemorun-docker")) / "mark"
+START_SLURM = "start it with: bash tests/infra/slurm.sh start (as root)"
+START_DOCKER = "start it with: bash tests/infra/docker.sh start (as root)"
+
+
+def read_mark(path: Path) -> dict[str, str] | None:
+    """The ``key=value`` lines of a mark written by a ``tests/infra`` script, or None."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    lines = (line.partition("=") for line in text.splitlines() if not line.startswith("#"))
+    return {key: value for key, sep, value in lines if sep}
+
+
+def pid_runs(pid: str, comm: str) -> bool:
+    """True if ``pid`` is a live (not zombie) process named ``comm``: pids wrap, a number alone
+    proves nothing."""
+    if not pid.isdigit():
         return False
     try:
-        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
+    return name == comm and stat.rpartition(") ")[2][:1] != "Z"
 
 
-needs_slurm = pytest.mark.skipif(
-    not slurm_answers(),
-    reason="no Slurm cluster answers (sbatch/sinfo missing or sinfo fails); "
-    "start one with: tests/infra/slurm.sh start",
-)
+def slurm_problem(mark_path: Path = SLURM_MARK) -> str | None:
+    """Why the Slurm tests cannot run here, or None when the Slurm that the clients of this
+    process reach is the one ``tests/infra/slurm.sh`` started."""
+    if os.environ.get("NEMORUN_SKIP_SLURM"):
+        return "NEMORUN_SKIP_SLURM is set"
+    mark = read_mark(mark_path)
+    if mark is None or not mark.get("config"):
+        return (
+            f"no Slurm started by tests/infra/slurm.sh here (no mark {mark_path}); the tests "
+            f"touch no other Slurm; {START_SLURM}"
+        )
+    config = os.environ.get("SLURM_CONF", mark["config"])
+    if config != mark["config"]:
+        return f"SLURM_CONF={config} is not the test cluster's config ({mark['config']})"
+    try:
+        digest = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    if digest != mark.get("config_sha256"):
+        return f"{config} is not the config tests/infra/slurm.sh installed; {START_SLURM}"
+    if not pid_runs(mark.get("slurmctld_pid", ""), "slurmctld"):
+        return f"the test cluster's slurmctld is not running; {START_SLURM}"
+    try:
+        sinfo = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"sinfo does not answer ({error}); {START_SLURM}"
+    if not any(s.startswith(("idle", "mix", "alloc")) for s in sinfo.stdout.split()):
+        return f"no node of the test cluster is up ({sinfo.stderr.strip()}); {START_SLURM}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> dict[str, str]:
+    """The mark of the test cluster (skips the test without it: see `slurm_problem`)."""
+    problem = slurm_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    mark = read_mark(SLURM_MARK)
+    assert mark is not None
+    return mark
+
+
+def docker_problem(mark_path: Path = DOCKER_MARK) -> tuple[str | None, dict[str, str]]:
+    """Why the docker tests cannot run here (or None), and the environment that reaches the test
+    engine: this process's, without ``DOCKER_*`` (a user's engine or context), plus the socket
+    of the engine ``tests/infra/docker.sh`` started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    if os.environ.get("NEMORUN_SKIP_DOCKER"):
+        return "NEMORUN_SKIP_DOCKER is set", env
+    mark = read_mark(mark_path)
+    if mark is None or not mark.get("host"):
+        return (
+            f"no Docker engine started by tests/infra/docker.sh here (no mark {mark_path}); "
+            f"the tests use no other engine; {START_DOCKER}"
+        ), env
+    env["DOCKER_HOST"] = mark["host"]
+    if not pid_runs(mark.get("dockerd_pid", ""), "dockerd"):
+        return f"the test engine's dockerd is not running; {START_DOCKER}", env
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.DockerRootDir}}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        image = subprocess.run(
+            ["docker", "image", "inspect", mark["image"]], env=env, capture_output=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the test engine at {mark['host']} does not answer ({error}); {START_DOCKER}", env
+    if info.stdout.strip() != mark.get("data_root"):
+        return (
+            f"the engine at {mark['host']} is not the one tests/infra/docker.sh started (data "
+            f"root {info.stdout.strip() or info.stderr.strip()!r}); {START_DOCKER}"
+        ), env
+    if image.returncode != 0:
+        return f"the test image {mark['image']} is missing at {mark['host']}; {START_DOCKER}", env
+    return None, env
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> dict[str, str]:
+    """The environment that reaches the test engine (skips the test without it)."""
+    problem, env = docker_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    return env
+
+
+_SLURM_PROBLEM = slurm_problem()
+needs_slurm = pytest.mark.skipif(_SLURM_PROBLEM is not None, reason=_SLURM_PROBLEM or "")
+"""For tests that submit to the test cluster: skipped, with the reason, unless it is ours."""

@@ -14,6 +14,7 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
+# slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).
 if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_SLURM:-}" ]; then
   bash tests/infra/slurm.sh start ||
     echo "warning: the test Slurm did not start; Slurm tests will be skipped" >&2

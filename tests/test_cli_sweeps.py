@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,18 +43,10 @@ def test_run_gives_each_point_its_own_values(
     assert tags_by_point(logs.out) == dict(enumerate(tags))
 
 
-def slurm_reason() -> str | None:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return "no Slurm here: start one with bash tests/infra/slurm.sh start"
-    done = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30)
-    return None if done.returncode == 0 else f"the Slurm cluster does not answer: {done.stderr}"
-
-
 @pytest.mark.slow
-def test_slurm_array_gives_each_point_its_own_values(cli: Cli) -> None:
-    reason = slurm_reason()
-    if reason:
-        pytest.skip(reason)
+def test_slurm_array_gives_each_point_its_own_values(
+    cli: Cli, slurm_cluster: dict[str, str]
+) -> None:
     for overrides, tags in CASES[::2]:
         result = cli("launch", QUICKSTART, "--target", "slurm", "--wait", "steps=1", *overrides)
         assert result.code == 0, result.err

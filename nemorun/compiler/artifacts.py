@@ -41,14 +41,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nemorun.compiler.entry import Point, entry_point, sweep_points
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
-from nemorun.errors import KeyPath, SpecError, SpecErrors
+from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import (
     DEFAULT_TARGET,
@@ -313,6 +313,7 @@ def compile_spec(
             find_origin(spec.resolved.origins, ("launcher", "kind")),
         )
     _refuse_env_refs_in_options(spec)
+    _refuse_nul_characters(spec)
     python = job_python(spec.executor, module.HOST_FILESYSTEM, host_python)
     job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine)
     extra, more_warnings = module.plan(spec, job)
@@ -378,6 +379,50 @@ def _refuse_env_refs_in_options(spec: Spec) -> None:
                 )
     if errors:
         raise SpecErrors(errors)
+
+
+def _refuse_nul_characters(spec: Spec) -> None:
+    """A NUL character cannot reach a job through a shell: exec's arguments and the
+    environment are C strings that end there, and bash drops it from a script. So no value
+    that becomes a word of the job's shell (the run name, every executor and launcher option,
+    a script or command task) may hold one. Python task arguments reach the job inside the
+    entry, written as Python literals, and may."""
+    keys = ["name", "executor", "launcher"]
+    if spec.task.call is None:
+        keys.append("task")
+    errors = [
+        SpecError(
+            "a NUL character cannot reach the job: its arguments, environment and script "
+            "end or drop a string there",
+            path,
+            _value_origin(spec, path),
+            found=repr(value),
+            suggestion="remove the NUL character",
+        )
+        for key in keys
+        for path, value in _strings(spec.tree.get(key), (key,))
+        if "\0" in value
+    ]
+    if errors:
+        raise SpecErrors(errors)
+
+
+def _strings(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """Every string in ``value`` (mapping keys too), with its key path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, path)
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _value_origin(spec: Spec, path: KeyPath) -> Origin | None:
+    origin = find_origin(spec.resolved.origins, path)
+    return origin.at_value() if origin is not None and len(path) > 1 else origin
 
 
 def make_job(

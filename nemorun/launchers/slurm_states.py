@@ -238,7 +238,7 @@ SACCT_FIELDS = "JobID,JobIDRaw,State,ExitCode,Reason,NodeList"
 def parse_sacct(text: str) -> list[Seen]:
     """``sacct --parsable2 -n -X -o`` `SACCT_FIELDS` output → one `Seen` per element."""
     out: list[Seen] = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = line.split("|")
         if len(parts) < 6:
             continue
@@ -272,7 +272,7 @@ def parse_squeue(text: str) -> list[Seen]:
 
     squeue's ``exit_code`` is the raw wait status (``768`` for exit 3)."""
     out: list[Seen] = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = [p.strip() for p in line.split("|")]
         if len(parts) < 6:
             continue
@@ -303,7 +303,7 @@ def parse_squeue(text: str) -> list[Seen]:
 def parse_scontrol(text: str) -> list[Seen]:
     """``scontrol show job -o ID`` output (one line per record) → one `Seen` per element."""
     out: list[Seen] = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         fields = dict(re.findall(r"(\S+?)=(\S*)", line))
         if "JobId" not in fields or "JobState" not in fields:
             continue
@@ -345,6 +345,12 @@ OFFSET = re.compile(r'NEMORUN_POINT="\$\(\((\d+) \+ \$\{SLURM_ARRAY_TASK_ID')
 PART_NAME = re.compile(r"(.+)\.(\d+)\.sbatch")
 
 
+# What separates words and lines for Slurm (C's isspace, and lines end at "\n" only): Python's
+# own str.isspace and str.splitlines also break at "\x85", "\u2028"…, which a quoted value or
+# a job name may hold.
+SBATCH_SPACE = frozenset(" \t\n\v\f\r")
+
+
 def sbatch_words(text: str) -> list[str]:
     """The words of an ``#SBATCH`` line as sbatch's own parser reads them: shell-style quotes,
     and ``\\`` escaping the next character inside quotes too."""
@@ -367,7 +373,7 @@ def sbatch_words(text: str) -> list[str]:
         elif ch in "'\"":
             quote = ch
             word = word or []
-        elif ch.isspace():
+        elif ch in SBATCH_SPACE:
             if word is not None:
                 words.append("".join(word))
                 word = None
@@ -386,7 +392,7 @@ def sbatch_directives(script: str) -> dict[str, str | None]:
 
     sbatch reads them up to the first line that is neither blank nor a comment."""
     options: dict[str, str | None] = {}
-    for n, line in enumerate(script.splitlines()):
+    for n, line in enumerate(script.split("\n")):
         stripped = line.strip()
         if n == 0 and stripped.startswith("#!"):
             continue

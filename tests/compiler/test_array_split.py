@@ -26,20 +26,6 @@ LRS = ["0.01", "0.02", "0.03", "0.04", "0.05"]
 SWEEP = ["configs/quickstart.yaml", "--target", "slurm", f"optim.lr={','.join(LRS)}", "steps=2"]
 
 
-def slurm_answers() -> bool:
-    try:
-        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-needs_slurm = pytest.mark.skipif(
-    not slurm_answers(),
-    reason="no Slurm cluster answers (sinfo missing or failing); "
-    "start one with: tests/infra/slurm.sh start",
-)
-
-
 def nemorun(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*NEMORUN, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
@@ -130,7 +116,7 @@ def test_every_point_runs_once_with_its_own_values(tmp_path: Path) -> None:
     assert ran == [(str(i), lr) for i, lr in enumerate(LRS)]
 
 
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_every_part_passes_sbatch_test_only(tmp_path: Path) -> None:
     for part in split(tmp_path, "+executor.array_parallelism=2"):
         proc = subprocess.run(
@@ -141,7 +127,7 @@ def test_every_part_passes_sbatch_test_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_a_split_sweep_runs_on_slurm(tmp_path: Path) -> None:
     seen: dict[str, str] = {}
     for part in split(tmp_path):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -57,22 +56,6 @@ def bash(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     return subprocess.run(
         ["bash", str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
-
-
-def slurm_answers() -> bool:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return False
-    try:
-        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-needs_slurm = pytest.mark.skipif(
-    not slurm_answers(),
-    reason="no Slurm cluster answers (sbatch/sinfo missing or sinfo fails); "
-    "start one with: tests/infra/slurm.sh start",
-)
 
 
 # --- local --------------------------------------------------------------------------------------
@@ -391,7 +374,7 @@ def test_hostile_strings_reach_the_job_byte_exact(tmp_path: Path, text: str, val
 # --- slurm, for real ----------------------------------------------------------------------------
 
 
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_sbatch_passes_sbatch_test_only(config: Path, tmp_path: Path) -> None:
     script = tmp_path / "job.sbatch"
@@ -403,7 +386,7 @@ def test_every_sbatch_passes_sbatch_test_only(config: Path, tmp_path: Path) -> N
     assert "to start at" in proc.stderr
 
 
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_a_hostile_sbatch_value_reaches_slurm_intact(tmp_path: Path) -> None:
     comment = 'it\'s "$(x)" `y` \\ #z  %'
     spec = slurm_spec(tmp_path, f"  comment: {json.dumps(comment)}\n")
@@ -427,7 +410,7 @@ def test_a_hostile_sbatch_value_reaches_slurm_intact(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_a_four_point_sweep_runs_as_one_slurm_array(tmp_path: Path) -> None:
     proc = nemorun(
         "compile",
@@ -458,7 +441,7 @@ def test_a_four_point_sweep_runs_as_one_slurm_array(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_a_two_node_job_runs_the_task_once_per_node(tmp_path: Path) -> None:
     proc = nemorun(
         "compile", "configs/quickstart.yaml", "steps=2", "+executor.nodes=2", "--target", "slurm"

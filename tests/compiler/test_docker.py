@@ -4,8 +4,8 @@
   ``bash -n`` and is byte-identical when compiled twice, across hash seeds;
 - docker options become flags, and mistakes in them are located errors;
 - on the test engine (``tests/infra/docker.sh start``, root: a private dockerd on
-  ``unix:///run/nemorun-docker/docker.sock`` with the local image ``nemorun-test-python:1``;
-  ``$NEMORUN_DOCKER_HOST`` points elsewhere), compiled scripts run for real: a 2-point sweep
+  ``unix:///run/nemorun-docker/docker.sock`` with the local image ``nemorun-test-python:1``,
+  found by its mark: see tests/conftest.py), compiled scripts run for real: a 2-point sweep
   (each point its own values), failing tasks (non-zero exits), the options in effect inside
   the container, the container's name and labels, and hostile strings (hypothesis) reaching
   the task byte-exact through an env value, an argument, a path, the run name and a mount.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -46,8 +45,6 @@ GOLDEN = FIXTURES / "golden"
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 IMAGE = "nemorun-test-python:1"
 WITH_IMAGE = f"++executor.container.image={IMAGE}"
-DOCKER_HOST = os.environ.get("NEMORUN_DOCKER_HOST", "unix:///run/nemorun-docker/docker.sock")
-START = "start it with: tests/infra/docker.sh start (as root)"
 
 
 def nemorun(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
@@ -313,30 +310,6 @@ def test_a_code_directory_that_is_mounted_already_is_not_mounted_twice(tmp_path:
 # --- the real engine ----------------------------------------------------------------------------
 
 
-def engine_problem(env: dict[str, str]) -> str | None:
-    """Why docker tests cannot run here, or None."""
-    if shutil.which("docker") is None:
-        return f"no docker client on PATH; {START}"
-    try:
-        version = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Version}}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if version.returncode != 0:
-            return f"no Docker engine answers at {env['DOCKER_HOST']}; {START}"
-        image = subprocess.run(
-            ["docker", "image", "inspect", IMAGE], env=env, capture_output=True, timeout=20
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"the Docker engine at {env['DOCKER_HOST']} does not answer ({error}); {START}"
-    if image.returncode != 0:
-        return f"the test image {IMAGE} is missing at {env['DOCKER_HOST']}; {START}"
-    return None
-
-
 class EngineEnv(dict[str, str]):
     """The environment of a process that reaches the engine (short in hypothesis reports)."""
 
@@ -345,13 +318,9 @@ class EngineEnv(dict[str, str]):
 
 
 @pytest.fixture(scope="session")
-def engine() -> dict[str, str]:
-    """The environment that reaches the test engine (skips the test without one)."""
-    env = EngineEnv({**os.environ, "DOCKER_HOST": DOCKER_HOST})
-    problem = engine_problem(env)
-    if problem is not None:
-        pytest.skip(problem)
-    return env
+def engine(docker_engine: dict[str, str]) -> dict[str, str]:
+    """The environment that reaches the test engine (``docker_engine`` skips without it)."""
+    return EngineEnv(docker_engine)
 
 
 def run_script(

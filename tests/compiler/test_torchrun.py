@@ -34,19 +34,6 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 
 
-def slurm_answers() -> bool:
-    try:
-        return subprocess.run(["sinfo"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-needs_slurm = pytest.mark.skipif(
-    not slurm_answers(),
-    reason="no Slurm cluster answers (sinfo missing or failing); "
-    "start one with: tests/infra/slurm.sh start",
-)
-
 FAKE_TORCHRUN = '''#!/usr/bin/env python3
 """A fake torchrun for tests (torch is not installed): prints its argv and the rank environment
 it sets, then runs the program once per local worker, in turn."""
@@ -342,7 +329,7 @@ def test_the_sbatch_command_survives_hostile_words(tmp_path: Path) -> None:
     ]
 
 
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_torchrun_sbatch_passes_sbatch_test_only(tmp_path: Path) -> None:
     spec = worker_spec(tmp_path, "{target: slurm, nodes: 2, gpus_per_node: 2}")
     for args in ([], ["tag=a,b,c"]):
@@ -371,7 +358,7 @@ def _torchrun_lines(log: str) -> dict[int, str]:
 
 
 @pytest.mark.slow
-@needs_slurm
+@pytest.mark.usefixtures("slurm_cluster")
 def test_a_two_node_torchrun_job_runs_on_slurm(tmp_path: Path) -> None:
     spec = worker_spec(tmp_path, "{target: slurm, nodes: 2}")
     script = tmp_path / "tr.sbatch"

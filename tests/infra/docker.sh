@@ -7,6 +7,12 @@
 #
 # Run as root (Debian 12, no systemd needed: dockerd is started directly).
 #
+# Ownership: once the engine runs, this script writes $NEMORUN_DOCKER_DIR/mark (a token, the
+# dockerd pid, the socket, the data root). start and stop act only on an engine that mark (or
+# its data root) shows this script started; any other makes them refuse, exit 3, touching
+# nothing. The tests read the same mark and use only that engine, by its socket
+# (tests/conftest.py); they never use the default socket or $DOCKER_HOST.
+#
 # The engine: Debian's dockerd with its own socket (unix:///run/nemorun-docker/docker.sock),
 # data root under $NEMORUN_DOCKER_DIR (default /var/tmp/nemorun-docker), no bridge and no
 # iptables rules (containers run with --network=none or host). It does not touch a system
@@ -14,7 +20,7 @@
 #
 #   export DOCKER_HOST=unix:///run/nemorun-docker/docker.sock
 #
-# The tests find it there by themselves (or through $NEMORUN_DOCKER_HOST).
+# The tests find it by its mark (see Ownership above), never through $DOCKER_HOST.
 #
 # The image: there is no registry access here, so `start` builds nemorun-test-python:1 (Debian
 # bookworm, minbase, with python3) with debootstrap and `docker import`, once; the root file
@@ -42,6 +48,7 @@ DATA_DIR=$STATE_DIR/data
 LOG_DIR=$STATE_DIR/log
 PID_FILE=$RUN_DIR/dockerd.pid
 ROOTFS_TAR=$STATE_DIR/nemorun-test-python-1.tar
+MARK=$STATE_DIR/mark   # written once the engine runs: what proves the engine is ours
 
 # The engine and the client we call: Debian's, whatever else is first on PATH.
 DOCKERD=/usr/sbin/dockerd
@@ -59,6 +66,14 @@ die() {
 }
 
 usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# refuse ACTION REASON: leave an engine this script did not start alone (exit 3).
+refuse() {
+  printf '[docker.sh] refusing to %s: %s. This script starts and stops only the engine it\n' \
+    "$1" "$2" >&2
+  printf '[docker.sh] started itself (described by %s); it leaves this one alone.\n' "$MARK" >&2
+  exit 3
+}
 
 # elapsed T0: seconds since T0 (an $EPOCHREALTIME value), one decimal.
 elapsed() {
@@ -86,6 +101,9 @@ dockerd_pid() {
   pid_alive "$pid" dockerd || return 1
   echo "$pid"
 }
+
+# The data root of the engine answering on our socket (empty if none answers).
+engine_root() { "${CLIENT[@]}" info --format '{{.DockerRootDir}}' 2>/dev/null || true; }
 
 engine_answers() { "${CLIENT[@]}" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 image_exists() { "${CLIENT[@]}" image inspect "$IMAGE" >/dev/null 2>&1; }
@@ -205,6 +223,47 @@ ensure_image() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Ownership: the mark
+# ---------------------------------------------------------------------------------------------
+
+# mark_get KEY: the value of KEY in the mark (empty if there is none).
+mark_get() {
+  [[ -r $MARK ]] || return 0
+  sed -n "s/^$1=//p" "$MARK" | head -n 1
+}
+
+# assert_ours ACTION: refuse ACTION if a dockerd runs under our pid file or an engine answers
+# on our socket that this script did not start from this state directory: ours is the pid the
+# mark names, or (an engine started before marks existed) an engine whose data root is ours.
+assert_ours() {
+  local action=$1 pid root
+  pid=$(dockerd_pid) || pid=
+  root=$(engine_root)
+  [[ -z $pid && -z $root ]] && return 0
+  [[ -n $pid && -f $MARK && $(mark_get dockerd_pid) == "$pid" ]] && return 0
+  [[ $root == "$DATA_DIR" ]] && return 0
+  refuse "$action" "the engine on $SOCKET (dockerd pid ${pid:-unknown}, data root ${root:-unknown}) was not started by this script from $STATE_DIR"
+}
+
+# write_mark: record the engine this script runs (atomically; no pid once stopped).
+write_mark() {
+  local token pid
+  token=$(mark_get token)
+  [[ -n $token ]] || token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  pid=$(dockerd_pid) || pid=
+  cat >"$MARK.tmp" <<EOF
+# Written by tests/infra/docker.sh: it started this dockerd. The script and the tests use,
+# restart and stop an engine only while this file describes it.
+token=$token
+dockerd_pid=$pid
+host=$HOST
+data_root=$DATA_DIR
+image=$IMAGE
+EOF
+  mv "$MARK.tmp" "$MARK"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
 
@@ -218,6 +277,7 @@ cmd_start() {
   local t0=$EPOCHREALTIME driver
   [[ $EUID -eq 0 ]] || die "must run as root"
   take_lock
+  assert_ours start
   mkdir -p "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
   chmod 711 "$RUN_DIR"
   ensure_docker
@@ -237,6 +297,7 @@ cmd_start() {
     fi
     echo "$driver" >"$STATE_DIR/driver"
   fi
+  write_mark
   ensure_image
   log "engine and image ready in $(elapsed "$t0") s"
   echo "export DOCKER_HOST=$HOST"
@@ -249,8 +310,10 @@ cmd_stop() {
     return 0
   fi
   take_lock
+  assert_ours stop
   stop_dockerd
   rm -f "$SOCKET"
+  write_mark
   log "stopped"
 }
 

@@ -7,6 +7,12 @@
 #
 # Run as root (Debian 12, no systemd needed: every daemon is started directly).
 #
+# Ownership: after each start this script writes $NEMORUN_SLURM_DIR/mark (a token, the pid of
+# the slurmctld it started, the config path and its sha256). start (which may restart) and stop
+# act only on a Slurm that mark describes; any other Slurm on this host (a config in /etc/slurm
+# this script did not write, a daemon it did not start) makes them refuse, exit 3, touching
+# nothing. The tests read the same mark and skip without it (tests/conftest.py).
+#
 # The cluster: partition `debug` (default) with nodes node1 and node2, both emulated on this
 # host (one `slurmd -N nodeN` each, NodeAddr=127.0.0.1, ports 17001/17002), 4 CPUs each (more
 # than the host may have: SlurmdParameters=config_overrides) and 2 fake GPUs each
@@ -54,6 +60,7 @@ SPOOL_DIR=$STATE_DIR/spool   # slurmctld state and one slurmd spool dir per node
 MUNGE_DIR=$STATE_DIR/munge   # owned by the munge user: munged writes its pid and log files there
 DB_DIR=$STATE_DIR/mysql      # owned by the mysql user: datadir, socket, pid file
 MODE_FILE=$STATE_DIR/mode    # "accounting" or "none": the mode of the last start
+MARK=$STATE_DIR/mark         # written after a start: what proves the cluster is ours
 
 # Daemons get a clean environment: nothing from a calling test (SLURM_*, a venv, ...) leaks in.
 readonly DAEMON_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
@@ -102,6 +109,14 @@ die() {
 
 usage() {
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+# refuse ACTION REASON: leave a Slurm this script did not start alone (exit 3, nothing touched).
+refuse() {
+  printf '[slurm.sh] refusing to %s: %s. This script starts, restarts and stops only the Slurm\n' \
+    "$1" "$2" >&2
+  printf '[slurm.sh] it started itself (described by %s); it leaves this one alone.\n' "$MARK" >&2
+  exit 3
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -584,6 +599,73 @@ guard_foreign_daemons() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Ownership: the mark
+# ---------------------------------------------------------------------------------------------
+
+# mark_get KEY: the value of KEY in the mark (empty if there is none).
+mark_get() {
+  [[ -r $MARK ]] || return 0
+  sed -n "s/^$1=//p" "$MARK" | head -n 1
+}
+
+installed_sha256() { sha256sum "$SLURM_ETC/slurm.conf" 2>/dev/null | cut -d ' ' -f 1; }
+
+# our_pid PID COMM: true if one of the pid files under $RUN_DIR names PID.
+our_pid() {
+  local pid=$1 comm=$2 file
+  case $comm in
+    slurmd) set -- "$RUN_DIR"/slurmd-*.pid ;;
+    *) set -- "$RUN_DIR/$comm.pid" ;;
+  esac
+  for file; do [[ $(pidfile_alive "$file" "$comm") == "$pid" ]] && return 0; done
+  return 1
+}
+
+# assert_ours ACTION: refuse ACTION unless every Slurm daemon on this host is one we started
+# and the installed slurm.conf is the one the mark describes. Without a mark (a cluster
+# started before marks existed, or a first start), /etc/slurm/slurm.conf must be absent or
+# byte-identical to the copy this script generated in its own state directory.
+assert_ours() {
+  local action=$1 conf=$SLURM_ETC/slurm.conf comm pid
+  for comm in slurmctld slurmd slurmdbd; do
+    for pid in $(running_pids "$comm"); do
+      our_pid "$pid" "$comm" || refuse "$action" "a $comm this script did not start runs (pid $pid)"
+    done
+  done
+  if [[ -f $MARK ]]; then
+    [[ $(mark_get config) == "$conf" ]] ||
+      refuse "$action" "the mark describes the config $(mark_get config), not $conf"
+    [[ ! -e $conf || $(installed_sha256) == "$(mark_get config_sha256)" ]] ||
+      refuse "$action" "$conf changed since this script installed it"
+  elif [[ -e $conf ]] && ! cmp -s "$conf" "$ETC_DIR/slurm.conf"; then
+    refuse "$action" "$conf was not written by this script (no mark $MARK)"
+  elif [[ ! -e $conf ]] && timeout 10 scontrol ping >/dev/null 2>&1; then
+    # No config here, yet a controller answers: a configless cluster (DNS SRV, a cached config).
+    refuse "$action" "a Slurm controller answers without $conf (a configless cluster)"
+  fi
+}
+
+# write_mark MODE: record what this script installed and started (atomically). Called as soon
+# as the configs are installed (a start that fails later still owns them) and once slurmctld runs.
+write_mark() {
+  local token pid
+  token=$(mark_get token)
+  [[ -n $token ]] || token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  pid=$(pidfile_alive "$RUN_DIR/slurmctld.pid" slurmctld) || pid=
+  cat >"$MARK.tmp" <<EOF
+# Written by tests/infra/slurm.sh: it installed the config below and started this slurmctld.
+# The script and the tests start, restart and stop a Slurm only while this file describes it.
+token=$token
+slurmctld_pid=$pid
+config=$SLURM_ETC/slurm.conf
+config_sha256=$(installed_sha256)
+mode=$1
+cluster=$CLUSTER_NAME
+EOF
+  mv "$MARK.tmp" "$MARK"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Status
 # ---------------------------------------------------------------------------------------------
 
@@ -670,6 +752,7 @@ cmd_start() {
   done
   [[ $EUID -eq 0 ]] || die "must run as root"
   take_lock
+  assert_ours start
   make_dirs
   mark_logs
   ensure_packages
@@ -679,6 +762,7 @@ cmd_start() {
 
   if healthy; then
     if [[ $(current_mode) == "$mode" ]] && configs_installed; then
+      write_mark "$mode"
       summary "$mode" "already running"
       return 0
     elif [[ $(current_mode) != "$mode" ]]; then
@@ -692,6 +776,7 @@ cmd_start() {
   guard_foreign_daemons
 
   install_configs
+  write_mark "$mode"
   echo "$mode" >"$MODE_FILE"
 
   start_munge
@@ -700,6 +785,7 @@ cmd_start() {
     start_slurmdbd
   fi
   start_slurmctld
+  write_mark "$mode"
   local node since
   since=$(date +%s)
   for node in "${NODES[@]}"; do start_slurmd "$node"; done
@@ -740,12 +826,15 @@ cmd_stop() {
     return 0
   fi
   take_lock
+  assert_ours stop
   stop_daemons
+  write_mark "$(current_mode)"
   rm -f "$MODE_FILE"
   log "stopped"
 }
 
 cmd_status() {
+  printf '%-16s %s\n' mark "$( [[ -f $MARK ]] && echo "$MARK" || echo "none: not started by this script")"
   if healthy verbose; then
     echo "status: up"
   else

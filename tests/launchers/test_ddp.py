@@ -18,7 +18,6 @@ import importlib.util
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -45,21 +44,6 @@ pytestmark = [
         reason="torch is not installed: pip install 'nemorun[torch]' (torch==2.13.0, CPU)",
     ),
 ]
-
-
-def slurm_problem() -> str | None:
-    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
-        return "Slurm is not installed; start the test cluster: tests/infra/slurm.sh start"
-    try:
-        proc = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15
-        )
-    except subprocess.TimeoutExpired:
-        return "sinfo does not answer; start the test cluster: tests/infra/slurm.sh start"
-    states = proc.stdout.split()
-    if proc.returncode != 0 or not any(s.startswith(("idle", "mix", "alloc")) for s in states):
-        return "no Slurm node is up; start the test cluster: tests/infra/slurm.sh start"
-    return None
 
 
 def job_env() -> dict[str, str]:
@@ -136,10 +120,8 @@ def submit_and_wait(script: Path, timeout: float = 600) -> tuple[str, str, str]:
     raise AssertionError(f"job {job} did not end in {timeout} s: {fields.get('JobState')}")
 
 
+@pytest.mark.usefixtures("slurm_cluster")
 def test_ddp_trains_on_two_slurm_nodes_with_four_ranks(tmp_path: Path) -> None:
-    problem = slurm_problem()
-    if problem is not None:
-        pytest.skip(problem)
     loaded, warnings = load_for_target(SPEC, (), "slurm")
     script = tmp_path / "ddp.sbatch"
     script.write_text(compile_spec(loaded, warnings=warnings).main.text, encoding="utf-8")

@@ -3,8 +3,8 @@
 Artifacts are compiled by nemorun's compiler into a temporary run directory, then submitted,
 watched, read and cancelled through the target. The engine is the test engine
 (``tests/infra/docker.sh start``, root: a private dockerd on
-``unix:///run/nemorun-docker/docker.sock`` with the local image ``nemorun-test-python:1``;
-``$NEMORUN_DOCKER_HOST`` points elsewhere); without it these tests skip, saying how to start
+``unix:///run/nemorun-docker/docker.sock`` with the local image ``nemorun-test-python:1``,
+found by its mark: see tests/conftest.py); without it these tests skip, saying how to start
 it, except the one that checks the error where no engine answers.
 """
 
@@ -23,12 +23,10 @@ import yaml
 from nemorun.compiler.artifacts import RunContext, load_for_target
 from nemorun.compiler.tasks import compile_tasks
 from nemorun.launchers.base import JobState, LaunchError, RunHandle, summarize
-from nemorun.launchers.docker import DockerTarget, engine_problem, read_script
+from nemorun.launchers.docker import DockerTarget, read_script
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "nemorun-test-python:1"
-DOCKER_HOST = os.environ.get("NEMORUN_DOCKER_HOST", "unix:///run/nemorun-docker/docker.sock")
-START = "start it with: tests/infra/docker.sh start (as root)"
 
 TASKS = '''
 """Tasks for the docker launch tests (standard library only: they run in the test image)."""
@@ -51,19 +49,9 @@ def fail(code: int, tag: str = "") -> None:
 
 
 @pytest.fixture(scope="session")
-def engine() -> dict[str, str]:
-    """The environment that reaches the test engine (skips the test without one)."""
-    env = {**os.environ, "DOCKER_HOST": DOCKER_HOST}
-    problem = engine_problem(env)
-    if problem is None:
-        image = subprocess.run(
-            ["docker", "image", "inspect", IMAGE], env=env, capture_output=True, timeout=20
-        )
-        if image.returncode != 0:
-            problem = f"the test image {IMAGE} is missing at {DOCKER_HOST}"
-    if problem is not None:
-        pytest.skip(f"{problem}; {START}")
-    return env
+def engine(docker_engine: dict[str, str]) -> dict[str, str]:
+    """The environment that reaches the test engine (``docker_engine`` skips without it)."""
+    return docker_engine
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """The slurm target: parsing (no cluster needed), then real jobs on the test cluster.
 
 The cluster tests need the cluster of ``tests/infra/slurm.sh`` (``bash tests/infra/slurm.sh
-start``) and skip, saying so, when ``sinfo`` does not answer. They only ever cancel the jobs
-they submitted. The last test restarts the cluster without accounting and restores it, so it
-runs last in this file (``test_zz_…``).
+start``) and skip, saying so, without its mark (see tests/conftest.py): they never touch another
+Slurm. They only ever cancel the jobs they submitted. The last test restarts the (marked) cluster
+without accounting and restores it, so it runs last in this file (``test_zz_…``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -143,6 +142,18 @@ def test_parse_scontrol() -> None:
     assert (seen["385_1"].raw_id, seen["385_1"].node) == ("390", "node1")
 
 
+def test_parsers_split_lines_and_words_as_slurm_does() -> None:
+    """Only "\\n" ends a line and only ASCII white space a word: a job name or a quoted value may
+    hold "\\x85", "\\u2028" or "\\v" (Python's splitlines and isspace break at them)."""
+    record = (
+        "JobId=7 JobName=a\u2028b\x85c UserId=root(0) JobState=FAILED Reason=NonZeroExitCode "
+        "ExitCode=3:0 NodeList=node1 BatchHost=node1\n"
+    )
+    assert [(s.id, s.state, s.exit_code) for s in parse_scontrol(record)] == [("7", "FAILED", 3)]
+    script = "#!/bin/bash\n#SBATCH --comment='a\x0bb\u2028c' --job-name='x\x85y'\necho\n"
+    assert sbatch_directives(script) == {"comment": "a\x0bb\u2028c", "job-name": "x\x85y"}
+
+
 def test_sbatch_directives() -> None:
     script = textwrap.dedent(
         """\
@@ -198,23 +209,9 @@ def test_log_patterns() -> None:
 # --- the cluster --------------------------------------------------------------------------------
 
 
-def cluster_reason() -> str | None:
-    if shutil.which("sinfo") is None:
-        return "no Slurm here (sinfo not on PATH): start one with bash tests/infra/slurm.sh start"
-    result = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        return (
-            f"the Slurm cluster does not answer ({result.stderr.strip()}): "
-            "start it with bash tests/infra/slurm.sh start"
-        )
-    return None
-
-
 @pytest.fixture
-def target() -> SlurmTarget:
-    reason = cluster_reason()
-    if reason:
-        pytest.skip(reason)
+def target(slurm_cluster: dict[str, str]) -> SlurmTarget:
+    """The target, on the test cluster (``slurm_cluster`` in tests/conftest.py skips without)."""
     return SlurmTarget()
 
 

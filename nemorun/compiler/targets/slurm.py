@@ -28,10 +28,11 @@ entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is t
 machine (array tasks sharing a node) would both listen on ``rdzv_port``: give such jobs whole
 nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
 
-Value formats (times, GPU counts, memory sizes…) are declared on `SlurmOptions`' fields and
-checked by the validator. Checks done here, each a located `SpecError`: mutually exclusive
-memory options, ``gpus_per_task`` without a task count, unknown ``extra`` options, and line
-breaks in any ``#SBATCH`` value.
+Value formats (times, GPU counts, memory sizes, counts…) are declared on `SlurmOptions`' fields
+and checked by the validator. Checks done here, each a located `SpecError`: mutually exclusive
+memory options, ``gpus_per_task`` without a task count, unknown ``extra`` options, a comma in a
+container mount, and a line break, carriage return or NUL in any ``#SBATCH`` value (checked on
+the directives as rendered, the log paths included).
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ from nemorun.compiler.machine import Machine
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
-from nemorun.errors import KeyPath, SpecError, did_you_mean
+from nemorun.errors import KeyPath, did_you_mean
 from nemorun.schemas.options import ExecutorOptions, SlurmOptions
-from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
@@ -110,6 +110,14 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         check.error(
             "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
         )
+    for index, mount in enumerate(options.container.mounts if options.container else ()):
+        if "," in mount:  # --container-mounts is one comma-separated list
+            check.error(
+                ("container", "mounts", index),
+                "a container mount cannot hold a comma: srun reads the mounts as one "
+                "comma-separated list",
+                found=repr(mount),
+            )
     warnings: list[str] = []
     srun: tuple[Word, ...] = ()
     command: tuple[Word, ...] | None = None
@@ -145,11 +153,11 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
     directives += check.extra(_extra(spec, options), job.machine)
-    check.one_line(directives, job)
-    check.done()
     logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
     directives.append(("error", options.error or f"{logs}.err"))
+    check.one_line(directives, options)
+    check.done()
     mounts = ",".join(options.container.mounts) if options.container else None
     base = SlurmPlan(
         tuple(directives),
@@ -258,22 +266,25 @@ class _Checks(OptionChecks):
                 out.append((name, None if value is True else value))
         return out
 
-    def one_line(self, directives: list[tuple[str, Any]], job: Job) -> None:
-        """sbatch reads each ``#SBATCH`` line alone: a value cannot hold a line break."""
+    def one_line(self, directives: list[tuple[str, Any]], options: SlurmOptions) -> None:
+        """sbatch reads each ``#SBATCH`` line alone: no value of one (every directive, checked
+        as rendered) may hold a line break, a carriage return or a NUL."""
         fields = {f.name for f in dataclasses.fields(SlurmOptions)}
+        extra_keys = {k.replace("_", "-").lstrip("-"): k for k in options.extra}
         for name, value in directives:
             if not (isinstance(value, str) and any(ch in value for ch in "\n\r\0")):
                 continue
             key = name.replace("-", "_")
-            path: KeyPath = ("executor", key) if key in fields else ("executor", "extra")
-            if name == "job-name" and getattr(job.options, "job_name", None) is None:
+            path: KeyPath | None = None
+            if key in fields and getattr(options, key) is not None:
+                path = ("executor", key)
+            elif name == "job-name":
                 path = ("name",)
-            origin = find_origin(self.origins, path)
-            self.errors.append(
-                SpecError(
-                    "an sbatch option cannot hold a line break",
-                    path,
-                    origin.at_value() if origin is not None else None,
-                    found=repr(value),
-                )
-            )
+            elif name in extra_keys:
+                path = ("executor", "extra", extra_keys[name])
+            message = "an sbatch option cannot hold a line break, carriage return or NUL"
+            if path is None:  # a log path nemorun made: the run's directory is to blame
+                message = f"--{name} ({value!r}) cannot be written on an #SBATCH line"
+                self.error_at(("executor", key), message, suggestion="set executor." + key)
+            else:
+                self.error_at(path, message, found=repr(value))
