@@ -94,4 +94,4 @@ def test_a_time_in_minutes_may_be_zero_but_not_negative(compile_with: Compile) -
     assert sbatch_directives(compile_with({"time": 0}).out)["time"] == "0"
     refused = compile_with({"time": -1})
     assert refused.code == 2
-    assert refused.error_lines[0].startswith("job.yaml:3:9: executor.time: not a Slurm time: ")
+    assert refused.error_lines[0] == "job.yaml:3:9: executor.time: must be at least 0: found -1"
