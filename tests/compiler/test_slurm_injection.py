@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
+from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
+from nemorun.errors import SpecErrors
 from nemorun.launchers.slurm_states import sbatch_directives
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +189,12 @@ def test_a_hostile_value_is_refused_where_written_or_kept_exactly(
         located = re.compile(rf"job\.yaml:\d+:\d+: {re.escape(option.key)}: ")
         assert any(located.match(e) for e in compiled.errors), compiled.errors
         assert not (refused(option, value) is False and option.text), compiled.errors
+        own_rule = option.formatted or option.path == ("name",)  # the run name: no controls
+        if option.directive is not None and "\0" not in value and not own_rule:
+            assert (
+                f"{option.key}: an sbatch option cannot hold a line break, carriage return or "
+                f"NUL: found {value!r}" in "\n".join(compiled.errors)
+            )
         return
 
     script = workdir / "job.sbatch"
@@ -327,3 +335,23 @@ def test_the_spec_path_and_overrides_stay_in_their_comment_lines(
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
     comments = "\n".join(line for line in result.out.split("\n") if line.startswith("# "))
     assert hostile.replace("\n", "\\n") in comments and note.replace("\n", "\\n") in comments
+
+
+def test_a_run_directory_with_a_line_break_is_refused_for_its_log_paths(tmp_path: Path) -> None:
+    """The log paths of a run are under its directory: one with a line break cannot be written
+    on an ``#SBATCH`` line, and the error says which option and how to avoid it."""
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(spec_tree(OPTIONS["env"], "plain")), encoding="utf-8")
+    loaded, warnings = load_for_target(spec, (), "slurm")
+    run = RunContext("r1", tmp_path / "runs\nx")
+    with pytest.raises(SpecErrors) as raised:
+        compile_spec(loaded, warnings=warnings, run=run)
+    logs = str(run.logs_dir)
+    found = [e.format() for e in raised.value.errors]
+    assert len(found) == 2
+    for error, (name, ext) in zip(found, (("output", "out"), ("error", "err"))):
+        assert error.startswith(str(spec)), error  # located in the spec (at executor)
+        assert error.endswith(
+            f": executor.{name}: --{name} ({logs + '/inj-%j.' + ext!r}) cannot be written on an "
+            f"#SBATCH line; set executor.{name}"
+        ), error
