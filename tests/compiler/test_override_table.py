@@ -279,6 +279,13 @@ ROWS: R = [
         pts({"cfg.a": {"x": 1}}, {"cfg.a": {"x": 2}}),
     ),
     ("sweep-dicts-merge", ["cfg.b={c:5},{c:6}"], pts({"cfg.b.c": 5}, {"cfg.b.c": 6})),
+    (
+        "sweep-dicts-quoted",
+        ["cfg.a={x:'a b'},{x:c}"],
+        pts({"cfg.a": {"x": "a b"}}, {"cfg.a": {"x": "c"}}),
+    ),
+    # A computed sweep (sort, range) has no text per value: a number for a str is refused.
+    ("sweep-sort-str-floats", ["tag=sort(2.50,1.50)"], Err("expected a string")),
     ("sweep-str-zeros", ["tag=007,008"], pts({"tag": "007"}, {"tag": "008"})),
     ("sweep-str-floats", ["tag=1.0,2.50"], pts({"tag": "1.0"}, {"tag": "2.50"})),
     ("sweep-str-bools", ["tag=true,no"], pts({"tag": "true"}, {"tag": "no"})),
