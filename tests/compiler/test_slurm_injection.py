@@ -16,6 +16,7 @@ the value byte-exact:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -32,6 +33,8 @@ import yaml
 from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
 from nemorun.errors import SpecErrors
 from nemorun.launchers.slurm_states import sbatch_directives
+from nemorun.schemas.formats import formats_of
+from nemorun.schemas.options import SlurmOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,8 +100,11 @@ PLAIN = [
     "wckey",
     "licenses",
 ]
+# Fields whose format the validator checks (declared on `SlurmOptions`): every hostile value
+# there is refused by its format, before the line-break rule sees it.
+FORMATTED = {f.name for f in dataclasses.fields(SlurmOptions) if formats_of(f)}
 OPTIONS = {
-    **{name: sbatch(name) for name in PLAIN},
+    **{name: sbatch(name, formatted=name in FORMATTED) for name in PLAIN},
     **{name: sbatch(name, text=True) for name in ("comment", "job_name", "output", "error")},
     **{
         name: sbatch(name, formatted=True) for name in ("time", "time_min", "gpus", "gpus_per_node")
