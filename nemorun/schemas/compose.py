@@ -88,8 +88,19 @@ def _compose(document: Document, stack: tuple[Path, ...]) -> Composed:
     files = [document.path]
     errors: list[SpecError] = []
     for index, name in enumerate(bases):
-        base_path = (document.path.parent / name).resolve()
         origin = origins.get((EXTENDS_KEY, index)) or origins.get((EXTENDS_KEY,))
+        if "\0" in name:
+            errors.append(
+                SpecError(
+                    "a file path cannot hold a NUL character",
+                    path=(EXTENDS_KEY, index),
+                    origin=origin.at_value() if origin else None,
+                    found=repr(name),
+                    suggestion="remove the NUL character",
+                )
+            )
+            continue
+        base_path = (document.path.parent / name).resolve()
         if base_path in stack:
             chain = " → ".join(p.name for p in (*stack, base_path))
             errors.append(

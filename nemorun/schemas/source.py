@@ -103,6 +103,10 @@ def load_document(path: Path) -> Document:
         raise SpecErrors([SpecError("no such spec file", file=display)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecErrors([SpecError(f"cannot read spec file: {exc}", file=display)]) from None
+    except ValueError:  # a NUL character in the path
+        raise SpecErrors(
+            [SpecError("a file path cannot hold a NUL character", file=repr(display))]
+        ) from None
     return parse_document(text, path, display)
 
 

@@ -577,7 +577,24 @@ def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> 
             )
         )
         return []
-    return [(_written_in(resolved, ("pythonpath", i)) / p).resolve() for i, p in enumerate(raw)]
+    nul = [i for i, p in enumerate(raw) if "\0" in p]
+    for i in nul:
+        errors.add(_nul_in_path(("pythonpath", i), raw[i], resolved))
+    return [
+        (_written_in(resolved, ("pythonpath", i)) / p).resolve()
+        for i, p in enumerate(raw)
+        if i not in nul
+    ]
+
+
+def _nul_in_path(path: KeyPath, value: str, resolved: Resolved) -> SpecError:
+    return SpecError(
+        "a path cannot hold a NUL character",
+        path,
+        _at_value(resolved.origins, path),
+        found=repr(value),
+        suggestion="remove the NUL character",
+    )
 
 
 def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path | None:
@@ -586,6 +603,9 @@ def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path |
         return None
     value = v.value(raw, str, ("templates",))
     if value is INVALID:
+        return None
+    if "\0" in value:
+        v.errors.add(_nul_in_path(("templates",), value, resolved))
         return None
     directory = (_written_in(resolved, ("templates",)) / value).resolve()
     if not directory.is_dir():

@@ -67,6 +67,17 @@ CASES = [
     ("big.toml", 'nemorun = 1\n[task]\ncommand = "true"\nn = ' + "9" * 5000, "cannot read a value"),
     ("big.json", '{"nemorun": 1, "task": {"n": ' + "9" * 5000 + "}}", "cannot read a value"),
     (
+        "nulpath.yaml",
+        V1 + 'pythonpath: ["a\\0b"]\n' + CMD,
+        "pythonpath[0]: a path cannot hold a NUL",
+    ),
+    ("nultpl.yaml", V1 + 'templates: "a\\0b"\n' + CMD, "templates: a path cannot hold a NUL"),
+    (
+        "nulext.yaml",
+        V1 + 'extends: ["a\\0b.yaml"]\n' + CMD,
+        "extends[0]: a file path cannot hold a NUL",
+    ),
+    (
         "lone.json",
         '{"nemorun": 1, "name": "a\\ud800", "task": {"command": "true"}}',
         "lone.json: name: a \\ud800-\\udfff escape that is half of a pair",
