@@ -115,7 +115,7 @@ def _compose(document: Document, stack: tuple[Path, ...]) -> Composed:
         try:
             base = _compose(load_document(base_path), (*stack, base_path))
         except SpecErrors as exc:
-            if not base_path.exists():
+            if not _exists(base_path):
                 errors.append(
                     SpecError(
                         f"base spec '{name}' not found (looked for {base_path})",
@@ -166,6 +166,14 @@ def merge_into(
 def split_path(text: str) -> KeyPath:
     """``tasks.train.layers.0`` → ("tasks", "train", "layers", 0)."""
     return tuple(int(p) if p.isdigit() else p for p in text.split(".") if p != "")
+
+
+def _exists(path: Path) -> bool:
+    """`Path.exists`, False for a name the file system cannot even look up (too long, …)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def child_key(node: Any, part: Any) -> Any:

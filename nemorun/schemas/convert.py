@@ -421,7 +421,14 @@ class Validator:
         out: dict[Any, Any] = {}
         for key, item in raw.items():
             k = key
-            if _strip_annotated(key_type) is str and not isinstance(key, str):
+            if is_env_template(key):  # a key names something here; the job cannot rename it
+                k = self._error(
+                    (*path, key),
+                    "a mapping key cannot be an environment reference",
+                    found=repr(key),
+                    suggestion="write the key itself; references go in values",
+                )
+            elif _strip_annotated(key_type) is str and not isinstance(key, str):
                 k = str(key)
             elif key_type is not Any:
                 k = self.value(key, key_type, (*path, key))

@@ -78,6 +78,12 @@ CASES = [
         "extends[0]: a file path cannot hold a NUL",
     ),
     (
+        "envkey.yaml",
+        V1 + CMD + 'executor: {env: {"A${oc.env:HOME}": 1}}\n',
+        "a mapping key cannot be an environment reference",
+    ),
+    ("longext.yaml", V1 + "extends: " + "x" * 5000 + "\n" + CMD, "extends[0]: base spec"),
+    (
         "lone.json",
         '{"nemorun": 1, "name": "a\\ud800", "task": {"command": "true"}}',
         "lone.json: name: a \\ud800-\\udfff escape that is half of a pair",
