@@ -444,18 +444,23 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _lone_surrogates(node: Any, path: KeyPath) -> Iterator[KeyPath]:
     """Paths whose key or text holds a lone surrogate (JSON's ``\\ud800`` escape decodes to
     one; no file, command line or environment can carry it)."""
-    if isinstance(node, str):
-        if _SURROGATE.search(node):
-            yield path
-    elif isinstance(node, dict):
+    for at, value in _leaves(node, path):
+        if isinstance(value, str) and _SURROGATE.search(value):
+            yield at
+
+
+def _leaves(node: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
+    """Every scalar of a loaded tree and every mapping key, with its path (a key's path is the
+    path it names)."""
+    if isinstance(node, dict):
         for key, child in node.items():
-            if isinstance(key, str) and _SURROGATE.search(key):
-                yield (*path, key)
-            else:
-                yield from _lone_surrogates(child, (*path, key))
+            yield (*path, key), key
+            yield from _leaves(child, (*path, key))
     elif isinstance(node, list):
         for i, child in enumerate(node):
-            yield from _lone_surrogates(child, (*path, i))
+            yield from _leaves(child, (*path, i))
+    else:
+        yield path, node
 
 
 # --- TOML -------------------------------------------------------------------------------------
@@ -528,14 +533,9 @@ def _load_toml(text: str, path: Path, display: str) -> Document:
 def _toml_dates(node: Any, path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
     import datetime
 
-    if isinstance(node, (datetime.date, datetime.time)):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, child in node.items():
-            yield from _toml_dates(child, (*path, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _toml_dates(child, (*path, i))
+    for at, value in _leaves(node, path):
+        if isinstance(value, (datetime.date, datetime.time)):
+            yield at, value
 
 
 def _split_toml_key(raw: str) -> list[str]:

@@ -225,10 +225,10 @@ def _validate_point(
                         del origins[stale]
                     origins[axis.path] = value_origin
 
-        values = [axis.values[index] for axis, index in zip(axes, point)]
-        if resolved.interpolations or _holds_interpolation(values):
-            from nemorun.compiler.interpolate import reinterpolate
+        from nemorun.compiler.interpolate import needs_interpolation, reinterpolate
 
+        values = [axis.values[index] for axis, index in zip(axes, point)]
+        if resolved.interpolations or needs_interpolation(values):
             try:
                 reinterpolate(tree, origins, resolved.interpolations, assign)
             except SpecErrors as exc:
@@ -251,16 +251,6 @@ def _unresolved(resolved: Resolved) -> bool:
                 return True
         except KeyError:
             continue
-    return False
-
-
-def _holds_interpolation(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(_holds_interpolation(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_interpolation(v) for v in value)
     return False
 
 

@@ -19,6 +19,7 @@ QUICKSTART = ROOT / "configs" / "quickstart.yaml"
     "overrides",
     [
         ("tag=0.1,007,true",),
+        ("tag=1.50,2.0",),
         ("name=0.5",),
         ("++executor.target=slurm", "++executor.partition=nan", "++executor.account=007"),
     ],
