@@ -19,7 +19,6 @@ the top of the directory; several tasks' artifacts go into one subdirectory each
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,23 +32,15 @@ from nemorun.compiler.artifacts import (
     file_stem,
 )
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, in_order
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.spec import Spec, validate_tree
 
-MANIFEST = "tasks.json"
-MANIFEST_VERSION = 1
-
 
 def task_order(spec: Spec) -> list[str]:
     """The tasks' names, each after those it runs ``after`` (stable: the spec's order)."""
-    done: list[str] = []
-    pending = list(spec.tasks)
-    while pending:
-        ready = next(n for n in pending if all(d in done for d in spec.tasks[n].after))
-        done.append(ready)
-        pending.remove(ready)
-    return done
+    return in_order(list(spec.tasks), lambda name: spec.tasks[name].after)
 
 
 def task_spec(spec: Spec, name: str, target: str | None = None) -> tuple[Spec, list[str]]:
@@ -160,17 +151,17 @@ class TaskBuild:
         prefix = f"{self.directory}/" if self.directory else ""
         return [(prefix + a.name, a) for a in self.artifacts.all()]
 
-    def entry(self) -> dict[str, Any]:
+    def entry(self) -> TaskEntry:
         prefix = f"{self.directory}/" if self.directory else ""
-        return {
-            "name": self.name,
-            "after": list(self.after),
-            "target": self.artifacts.target,
-            "mains": [prefix + a.name for a in self.artifacts.mains],
-            "points": len(self.artifacts.points),
-            "max_parallel": self.max_parallel,
-            "logs": self.artifacts.logs,
-        }
+        return TaskEntry(
+            self.name,
+            self.after,
+            self.artifacts.target,
+            tuple(prefix + a.name for a in self.artifacts.mains),
+            len(self.artifacts.points),
+            self.max_parallel,
+            self.artifacts.logs,
+        )
 
 
 @dataclass(frozen=True)
@@ -188,9 +179,8 @@ class Build:
         return tuple(seen)
 
     def manifest(self) -> str:
-        """The ``tasks.json`` text (see the module docstring)."""
-        body = {"nemorun_tasks": MANIFEST_VERSION, "tasks": [t.entry() for t in self.tasks]}
-        return json.dumps(body, indent=2) + "\n"
+        """The ``tasks.json`` text (`nemorun.compiler.manifest`)."""
+        return Manifest(tuple(t.entry() for t in self.tasks)).text()
 
     def files(self) -> list[tuple[str, Artifact]]:
         return [file for task in self.tasks for file in task.files()]

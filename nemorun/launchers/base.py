@@ -18,13 +18,10 @@ the CLI's.
 
 **What ``submit`` finds in the run directory** (``run.artifacts_dir``):
 
-- ``tasks.json``: the tasks in the order they must start (each after those it names in
-  ``after``), one entry each: ``name``, ``after`` (task names), ``target``, ``mains`` (its main
-  artifacts, relative to the artifacts directory: one, or several parts of a split Slurm
-  sweep, submitted in order), ``points`` (how many sweep points), ``max_parallel`` (local
-  only) and ``logs`` (``output``/``error``/``status`` paths, with the target's placeholders:
-  ``%j``/``%A``/``%a`` for Slurm, ``{point}`` for local). A single-task spec has one task named
-  ``task``; several tasks have their artifacts in one subdirectory each.
+- ``tasks.json``: the tasks and their order, read with `planned_tasks` (the one reader,
+  `nemorun.compiler.manifest`: parents first, each with the points to run), each with its main
+  artifacts (relative to the artifacts directory), its number of points and its log paths,
+  with the target's placeholders (``%j``/``%A``/``%a`` for Slurm, ``{point}`` for local).
 - ``run.points``: when not empty, submit only those points of those tasks (``rerun
   --failed``); a task that is not listed is not submitted at all. (Slurm: ``--array=1,3`` on
   the command line, which overrides the script's own ``#SBATCH --array``.)
@@ -46,12 +43,13 @@ from __future__ import annotations
 
 import abc
 import enum
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nemorun.compiler.manifest import Manifest, ManifestError, PlannedTask, read_manifest
 
 
 class JobState(enum.Enum):
@@ -121,17 +119,22 @@ class RunHandle:
         return self.dir / "logs"
 
 
-def planned_tasks(run: RunHandle) -> list[dict[str, Any]]:
-    """The tasks of the run's ``tasks.json`` to submit, in order; each entry also has
-    ``selected``: the points to run (all of them, or those of ``run.points``)."""
-    manifest = json.loads((run.artifacts_dir / "tasks.json").read_text(encoding="utf-8"))
-    tasks = []
-    for task in manifest["tasks"]:
-        if run.points and task["name"] not in run.points:
-            continue
-        selected = run.points.get(task["name"], tuple(range(task["points"])))
-        tasks.append({**task, "selected": list(selected)})
-    return tasks
+def run_manifest(run: RunHandle) -> Manifest:
+    """The run's compiled ``tasks.json``; `LaunchError` when it cannot be read."""
+    try:
+        return read_manifest(run.artifacts_dir)
+    except ManifestError as error:
+        raise LaunchError(str(error)) from None
+
+
+def planned_tasks(run: RunHandle) -> list[PlannedTask]:
+    """The tasks of the run's ``tasks.json`` to submit, parents first, each with the points to
+    run (all of them, or those of ``run.points``); `LaunchError` when it cannot be read, names
+    a task or point it does not have, or was compiled for another target than ``run.target``."""
+    try:
+        return run_manifest(run).plan(run.points, run.target)
+    except ManifestError as error:
+        raise LaunchError(str(error)) from None
 
 
 class LaunchError(Exception):

@@ -10,13 +10,11 @@ launch layer sets it (each container has its own name, ``-POINT``, so points run
 do not collide). It inherits the launching environment: the engine
 (``DOCKER_HOST``…, recorded, see below) and the ``${oc.env:…}`` values the script reads.
 
-**Tasks** are ``run.state["tasks"]`` (``[{"name", "scripts", "after"}]``) when the launch layer
-gives them, else the compiled ``tasks.json`` (`planned_tasks`: in order, with their ``after``
-and main artifacts; only the points of ``run.points`` when it is set, for ``rerun --failed``),
-else the one ``*.sh`` of the run is task ``task``. The supervisor orders them itself: tasks run one
-after the other in that order, and a task whose ``after`` names a task of this submission that
-did not complete is not run: its jobs are **failed**, reason ``dependency failed: <parents>``
-(a parent left out of the submission counts as done).
+**Tasks** come from the compiled ``tasks.json`` (`planned_tasks`: parents first; only the
+points of ``run.points`` when it is set, for ``rerun --failed``). Tasks run one after the other
+in that order, and a task whose ``after`` names a task of this submission that did not complete
+is not run: its jobs are **failed**, reason ``dependency failed: <parents>`` (a parent left out
+of the submission counts as done).
 
 **Jobs.** One `JobRef` per task and sweep point; its id is the point's container name as the
 script names it (``nemorun-<run name>[-<task>][-POINT]``, or ``executor.name``), read from the
@@ -100,7 +98,6 @@ ENV_KEYS = (
 )
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 INSPECT_FORMAT = "{{.Name}} {{.State.Status}} {{.State.ExitCode}}"
-MANIFEST = "tasks.json"
 DEPENDENCY_FAILED = "dependency failed"
 EXIT_REASONS = {
     125: "docker could not create or start the container (exit 125)",
@@ -124,18 +121,6 @@ class Script:
         return self.name.replace("$1", str(point))
 
 
-@dataclass(frozen=True)
-class _Task:
-    name: str
-    scripts: tuple[str, ...]
-    """Its compiled scripts, relative to the artifacts directory."""
-    after: tuple[str, ...]
-    selected: tuple[int, ...] | None
-    """The points to run (None: all)."""
-    max_parallel: int | None = None
-    """How many of its points may run at once, when ``tasks.json`` says."""
-
-
 class DockerTarget(Target):
     """Runs the compiled docker scripts on the engine ``DOCKER_HOST`` names (module docstring)."""
 
@@ -155,7 +140,7 @@ class DockerTarget(Target):
         problem = self.available()
         if problem is not None:
             raise LaunchError(problem)
-        tasks = _tasks(run)
+        tasks = planned_tasks(run)
         parallel = int(run.state.get("max_parallel") or self.max_parallel or 1)
         if parallel < 1:
             raise LaunchError(f"max_parallel must be at least 1, not {parallel}")
@@ -164,8 +149,11 @@ class DockerTarget(Target):
             raise LaunchError(f"run {run.id} was submitted already ({state_dir} exists)")
         jobs: list[JobRef] = []
         plan: list[dict[str, Any]] = []
-        for task in tasks:
-            for file in task.scripts:
+        for planned in tasks:
+            task = planned.task
+            if not task.mains:
+                raise LaunchError(f"task {task.name} has no script to submit")
+            for file in task.mains:
                 script = read_script(run.artifacts_dir / file)
                 stem = script.path.name.removesuffix(SUFFIX)
                 refs = [
@@ -177,7 +165,7 @@ class DockerTarget(Target):
                         extra={"script": script.path.name, "after": list(task.after)},
                     )
                     for point in range(script.points)
-                    if task.selected is None or point in task.selected
+                    if point in planned.points
                 ]
                 ids = [ref.id for ref in jobs + refs]
                 if len(set(ids)) != len(ids):
@@ -382,61 +370,6 @@ def _inspect(run: RunHandle, names: list[str]) -> dict[str, tuple[str, int]]:
 
 
 # --- the artifacts --------------------------------------------------------------------------
-
-
-def _tasks(run: RunHandle) -> list[_Task]:
-    """The run's tasks, parents before children: ``run.state["tasks"]``, else the compiled
-    ``tasks.json`` (`planned_tasks`: only the points of ``run.points`` when it is set), else
-    the one ``*.sh`` of the run as task ``task``."""
-    given: list[dict[str, Any]] = run.state.get("tasks") or []
-    if not given and (run.artifacts_dir / MANIFEST).exists():
-        try:
-            given = planned_tasks(run)
-        except (OSError, ValueError, KeyError) as error:
-            raise LaunchError(f"cannot read {run.artifacts_dir / MANIFEST}: {error}") from None
-    if not given:
-        scripts = sorted(p.name for p in run.artifacts_dir.glob(f"*{SUFFIX}"))
-        if len(scripts) != 1:
-            found = ", ".join(scripts) or "none"
-            raise LaunchError(
-                f"expected one compiled docker script (*{SUFFIX}) in {run.artifacts_dir}, "
-                f"found {found}"
-            )
-        return [_Task("task", tuple(scripts), (), None)]
-    tasks: list[_Task] = []
-    for entry in given:
-        target = entry.get("target", "docker")
-        if target != "docker":
-            raise LaunchError(f"task {entry['name']} is compiled for {target}, not docker")
-        selected = entry.get("selected")
-        tasks.append(
-            _Task(
-                str(entry["name"]),
-                tuple(entry.get("scripts", entry.get("mains", ()))),
-                tuple(entry.get("after", ())),
-                None if selected is None else tuple(int(p) for p in selected),
-                int(entry["max_parallel"]) if entry.get("max_parallel") else None,
-            )
-        )
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise LaunchError(f"task names repeat: {', '.join(names)}")
-    ordered: list[_Task] = []
-    done: set[str] = set()
-    waiting = list(tasks)
-    while waiting:
-        # a parent that is not part of this submission (rerun --failed) counts as done
-        ready = [t for t in waiting if set(t.after) & set(names) <= done]
-        if not ready:
-            cycle = ", ".join(t.name for t in waiting)
-            raise LaunchError(f"tasks come after each other in a cycle: {cycle}")
-        for t in ready:
-            if not t.scripts:
-                raise LaunchError(f"task {t.name} has no script to submit")
-            ordered.append(t)
-            done.add(t.name)
-            waiting.remove(t)
-    return ordered
 
 
 def read_script(path: Path) -> Script:

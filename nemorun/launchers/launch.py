@@ -501,12 +501,12 @@ def points_to_rerun(run: RunHandle, statuses: list[JobStatus]) -> dict[str, tupl
     found: dict[str, tuple[int, ...]] = {}
     for task in planned_tasks(run):
         again = []
-        for point in task["selected"]:
-            state = states.get((task["name"], point))
+        for point in task.points:
+            state = states.get((task.name, point))
             if state is None or state in RERUN_STATES:
                 again.append(point)
         if again:
-            found[task["name"]] = tuple(sorted(again))
+            found[task.name] = tuple(sorted(again))
     return found
 
 

@@ -42,8 +42,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
+from nemorun.compiler.manifest import TaskEntry
 from nemorun.files import PRIVATE_DIR, open_private
 from nemorun.launchers.base import (
     JobRef,
@@ -53,6 +53,7 @@ from nemorun.launchers.base import (
     RunHandle,
     Target,
     planned_tasks,
+    run_manifest,
 )
 from nemorun.launchers.supervise import cancel_marker
 
@@ -90,14 +91,14 @@ class LocalTarget(Target):
         self._children[run.id] = process
         pid = process.pid
         extra = {"pid": pid, "start_time": process_start_time(pid), "host": socket.gethostname()}
-        several = len(tasks) > 1 or any(t["name"] != "task" for t in tasks)
+        several = len(tasks) > 1 or any(t.name != "task" for t in tasks)
         jobs = []
-        for task in tasks:
-            points = tuple(task["selected"])
-            output = task["logs"]["output"]
+        for planned in tasks:
+            points = planned.points
+            output = planned.task.logs["output"]
             log_path = output.format(point=points[0]) if len(points) == 1 else output
-            job_id = f"{pid}/{task['name']}" if several else str(pid)
-            jobs.append(JobRef(job_id, task["name"], points, log_path, dict(extra)))
+            job_id = f"{pid}/{planned.name}" if several else str(pid)
+            jobs.append(JobRef(job_id, planned.name, points, log_path, dict(extra)))
         return jobs
 
     def status(self, run: RunHandle) -> list[JobStatus]:
@@ -105,11 +106,11 @@ class LocalTarget(Target):
         # Read before the files (see _point_state); None: another machine's, cannot tell.
         alive = None if elsewhere is not None else self._supervisor_alive(run)
         cancelled = (run.dir / "local" / CANCELLED).exists()
-        tasks = _manifest(run)
+        manifest = run_manifest(run)
         out = []
         unfinished: set[str] = set()
         for job in run.jobs:
-            index, task = tasks[job.task]
+            index, task = manifest.entry(job.task)
             skipped = _read(run.dir / "local" / f"{index}.skipped")
             for point in job.points:
                 stopped = cancelled or cancel_marker(run.dir / "local", index, point).exists()
@@ -117,18 +118,17 @@ class LocalTarget(Target):
                 if state is JobState.UNKNOWN and alive is None:
                     reason = f"runs on {elsewhere}, not on this machine"
                 if state is JobState.PENDING:
-                    waiting = [t for t in task["after"] if t in unfinished]
+                    waiting = [t for t in task.after if t in unfinished]
                     reason = f"waiting for {', '.join(waiting)}" if waiting else None
                 if state is not JobState.COMPLETED:
                     unfinished.add(job.task)
-                point_id = f"{job.id}_{point}" if task["points"] > 1 else job.id
+                point_id = f"{job.id}_{point}" if task.points > 1 else job.id
                 out.append(JobStatus(point_id, state, reason, code, point))
         return out
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
-        tasks = _manifest(run)
-        _, task = tasks[job.task]
-        paths = {p: Path(task["logs"]["output"].format(point=p)) for p in job.points}
+        _, task = run_manifest(run).entry(job.task)
+        paths = {p: Path(task.logs["output"].format(point=p)) for p in job.points}
         several = len(job.points) > 1
         if not follow:
             for point, path in paths.items():
@@ -191,17 +191,17 @@ class LocalTarget(Target):
         supervisor = _supervisor(run)
         # Points run in the supervisor's session, which it leads (only while it lives).
         session = supervisor[0] if supervisor is not None and _same_process(*supervisor) else None
-        tasks = _manifest(run)
+        manifest = run_manifest(run)
         stopping: list[tuple[int, Path]] = []  # (process group, status file) of running points
         for job in run.jobs:
-            index, task = tasks[job.task]
+            index, task = manifest.entry(job.task)
             for point in job.points:
                 if point not in points.get(job.task, ()):
                     continue
                 # The marker first: the supervisor looks at it again once the point started.
                 write_atomic(cancel_marker(run.dir / "local", index, point), "cancelled\n")
                 started = _read(run.dir / "local" / f"{index}.{point}.started") or ""
-                status = Path(task["logs"]["status"].format(point=point))
+                status = Path(task.logs["status"].format(point=point))
                 if session is None or not started.isdigit() or status.exists():
                     continue  # not running: the supervisor will not start it
                 if _is_point_of(int(started), session):
@@ -242,7 +242,7 @@ class LocalTarget(Target):
 def _point_state(
     run: RunHandle,
     index: int,
-    task: dict[str, Any],
+    task: TaskEntry,
     point: int,
     alive: bool | None,
     cancelled: bool,
@@ -251,7 +251,7 @@ def _point_state(
     """``cancelled``: the run or this point was cancelled."""
     # `alive` was read before the files: a supervisor that ended in between has written
     # everything it ever will, so a point without a status file then really has none.
-    code_text = _read(Path(task["logs"]["status"].format(point=point)))
+    code_text = _read(Path(task.logs["status"].format(point=point)))
     if code_text is not None:
         try:
             code = int(code_text)
@@ -274,13 +274,6 @@ def _point_state(
     if cancelled:
         return JobState.CANCELLED, "cancelled", None
     return JobState.FAILED, "ended without an exit status (killed?)", None
-
-
-def _manifest(run: RunHandle) -> dict[str, tuple[int, dict[str, Any]]]:
-    import json
-
-    data = json.loads((run.artifacts_dir / "tasks.json").read_text(encoding="utf-8"))
-    return {t["name"]: (i, t) for i, t in enumerate(data["tasks"])}
 
 
 def _host(run: RunHandle) -> str | None:

@@ -21,8 +21,8 @@ task), made valid for SkyPilot (lower case, at most 35 characters). If a launch 
 clusters already launched for the run are torn down and `LaunchError` carries SkyPilot's
 message: a run is launched whole or not at all.
 
-Tasks come from ``run.state["tasks"]``, else the compiled ``tasks.json`` (only the points of
-``run.points`` when it is set), else every ``*.yaml`` of the artifacts; several tasks are
+Tasks come from the compiled ``tasks.json`` (`planned_tasks`: only the points of
+``run.points`` when it is set); several tasks are
 launched together, and a task that comes ``after`` another of the submission is refused
 (ordering them would need a supervisor, as the docker target has; not done for SkyPilot).
 
@@ -67,7 +67,6 @@ from nemorun.launchers.base import (
 )
 
 SUFFIX = ".yaml"
-MANIFEST = "tasks.json"
 CHECK_TIMEOUT = 180.0
 """Seconds ``sky check`` may take (it may start SkyPilot's API server first)."""
 LAUNCH_TIMEOUT = 3600.0
@@ -126,7 +125,7 @@ class SkyPilotTarget(Target):
         try:
             for task, file, selected in _scripts(run):
                 for point, path, doc_name in _documents(run, file):
-                    if selected is not None and point not in selected:
+                    if point not in selected:
                         continue
                     cluster = cluster_name(run.id, len(jobs))
                     launched.append(cluster)
@@ -364,36 +363,19 @@ def cluster_name(run_id: str, index: int) -> str:
     return f"nr-{slug}"[: MAX_CLUSTER_NAME - len(tail)].rstrip("-") + tail
 
 
-def _scripts(run: RunHandle) -> list[tuple[str, str, tuple[int, ...] | None]]:
-    """(task, file, points to launch or None for all) of every task YAML to launch:
-    ``run.state["tasks"]``, else the compiled ``tasks.json`` (`planned_tasks`, which applies
-    ``run.points``), else every ``*.yaml`` of the artifacts as task ``task``."""
-    given: list[dict[str, Any]] = run.state.get("tasks") or []
-    if not given and (run.artifacts_dir / MANIFEST).exists():
-        try:
-            given = planned_tasks(run)
-        except (OSError, ValueError, KeyError) as error:
-            raise LaunchError(f"cannot read {run.artifacts_dir / MANIFEST}: {error}") from None
-    if not given:
-        files = sorted(p.name for p in run.artifacts_dir.glob(f"*{SUFFIX}"))
-        if not files:
-            raise LaunchError(f"no {SUFFIX} task in {run.artifacts_dir}")
-        return [("task", file, None) for file in files]
-    names = {str(entry["name"]) for entry in given}
-    for entry in given:
-        parents = [p for p in entry.get("after", ()) if p in names]
+def _scripts(run: RunHandle) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(task, file, points to launch) of every task YAML to launch, from the compiled
+    ``tasks.json`` (`planned_tasks`, which applies ``run.points``)."""
+    given = planned_tasks(run)
+    names = {planned.name for planned in given}
+    for planned in given:
+        parents = [p for p in planned.task.after if p in names]
         if parents:
             raise LaunchError(
-                f"task {entry['name']} comes after {', '.join(parents)}: the skypilot target "
+                f"task {planned.name} comes after {', '.join(parents)}: the skypilot target "
                 "does not order tasks yet (launch them as separate runs)"
             )
-    out = []
-    for entry in given:
-        selected = entry.get("selected")
-        points = None if selected is None else tuple(int(p) for p in selected)
-        for file in entry.get("scripts", entry.get("mains", ())):
-            out.append((str(entry["name"]), str(file), points))
-    return out
+    return [(p.name, file, p.points) for p in given for file in p.task.mains]
 
 
 def _documents(run: RunHandle, file: str) -> list[tuple[int, Path, str]]:

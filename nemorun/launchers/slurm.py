@@ -1,10 +1,8 @@
 """The ``slurm`` target: ``sbatch --parsable`` on the compiled scripts, states from Slurm's tools.
 
-**Submit.** Every main script of the run (``*.sbatch`` in ``run.artifacts_dir``) is submitted
-as it is, from ``run.dir`` (so relative log paths land there), with ``sbatch --parsable``. A
-multi-task run gives its tasks in ``run.state["tasks"]`` (``[{"name", "scripts", "after"}]``,
-script paths relative to ``run.artifacts_dir``), else in the compiled ``tasks.json`` manifest
-(`nemorun.compiler.tasks`, ``"mains"`` for the scripts). A task's scripts get
+**Submit.** Every main script of every task of the compiled ``tasks.json`` (`planned_tasks`,
+parents first) is submitted as it is, from ``run.dir`` (so relative log paths land there),
+with ``sbatch --parsable``. A task's scripts get
 ``--dependency=afterok:<ids>`` (every job of every task it comes after) and
 ``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm itself ends a job whose
 parent failed instead of leaving it pending forever. When sbatch refuses a script, the jobs
@@ -46,17 +44,24 @@ first).
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle, Target
+from nemorun.compiler.manifest import TaskEntry
+from nemorun.launchers.base import (
+    JobRef,
+    JobState,
+    JobStatus,
+    LaunchError,
+    RunHandle,
+    Target,
+    planned_tasks,
+)
 from nemorun.launchers.records import journal_job
 from nemorun.launchers.slurm_states import (
     FAILURE_REASONS,
@@ -78,8 +83,6 @@ from nemorun.launchers.slurm_states import (
     resolve_log,
 )
 
-SUFFIX = ".sbatch"
-MANIFEST = "tasks.json"
 UTF8 = codecs.getincrementaldecoder("utf-8")
 TIMEOUT = 60.0
 """Seconds any one Slurm command may take before it counts as not answering."""
@@ -89,13 +92,6 @@ ACCOUNTING_OFF = "accounting storage is disabled"
 INVALID_ID = "Invalid job id"
 # scancel's complaints about jobs that have already ended.
 ALREADY_OVER = ("already completing or completed", INVALID_ID)
-
-
-@dataclass(frozen=True)
-class _Task:
-    name: str
-    scripts: tuple[str, ...]
-    after: tuple[str, ...]
 
 
 class SlurmTarget(Target):
@@ -127,24 +123,25 @@ class SlurmTarget(Target):
     def submit(self, run: RunHandle) -> list[JobRef]:
         if not Path(run.dir).is_dir():
             raise LaunchError(f"the run directory {run.dir} does not exist")
-        tasks = self._tasks(run)
-        chosen = {name: set(pts) for name, pts in (getattr(run, "points", None) or {}).items()}
+        tasks = planned_tasks(run)
         ids_of: dict[str, list[str]] = {}
         refs: list[JobRef] = []
         try:
-            for task in tasks:
-                if chosen and task.name not in chosen:
-                    continue  # rerun of some points: this task's all succeeded
+            for planned in tasks:
+                task = planned.task
+                if not task.mains:
+                    raise LaunchError(f"task {task.name} has no script to submit")
                 # Parents not submitted now (a rerun's) already succeeded: nothing to wait for.
                 after_ids = [i for parent in task.after for i in ids_of.get(parent, [])]
-                infos = [self._script(run, file) for file in task.scripts]
+                infos = [self._script(run, file) for file in task.mains]
                 fill_offsets(infos)
                 ids_of[task.name] = []
+                chosen = set(planned.points)
                 for info in infos:
                     indices = None
-                    if task.name in chosen:
-                        indices = [i for i in info.indices if info.point(i) in chosen[task.name]]
-                        if not (indices or (not info.array and info.offset in chosen[task.name])):
+                    if run.points:  # a rerun of some points: only those
+                        indices = [i for i in info.indices if info.point(i) in chosen]
+                        if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
                     ref = self._submit_one(run, task, info, after_ids, indices)
                     refs.append(ref)
@@ -157,59 +154,6 @@ class SlurmTarget(Target):
         slurm.setdefault("last", {})
         slurm.pop("cancelled", None)
         return refs
-
-    def _tasks(self, run: RunHandle) -> list[_Task]:
-        """The run's tasks in submission order: ``run.state["tasks"]``, else the compiled
-        ``tasks.json`` manifest, else every ``*.sbatch`` as one task named ``task``."""
-        given = run.state.get("tasks") or self._manifest(run)
-        if not given:
-            scripts = sorted(p.name for p in run.artifacts_dir.glob(f"*{SUFFIX}"))
-            if not scripts:
-                raise LaunchError(f"no {SUFFIX} script in {run.artifacts_dir}")
-            return [_Task("task", tuple(scripts), ())]
-        tasks = []
-        for t in given:
-            target = t.get("target", self.name)
-            if target != self.name:
-                raise LaunchError(f"task {t['name']} is compiled for {target}, not slurm")
-            scripts = t.get("scripts", t.get("mains", ()))
-            tasks.append(_Task(str(t["name"]), tuple(scripts), tuple(t.get("after", ()))))
-        names = [t.name for t in tasks]
-        if len(set(names)) != len(names):
-            raise LaunchError(f"task names repeat: {', '.join(names)}")
-        ordered: list[_Task] = []
-        done: set[str] = set()
-        waiting = list(tasks)
-        while waiting:
-            ready = [t for t in waiting if set(t.after) <= done]
-            if not ready:
-                unknown = {a for t in waiting for a in t.after} - set(names)
-                if unknown:
-                    raise LaunchError(f"tasks come after unknown tasks: {', '.join(unknown)}")
-                cycle = ", ".join(t.name for t in waiting)
-                raise LaunchError(f"tasks come after each other in a cycle: {cycle}")
-            for t in ready:
-                if not t.scripts:
-                    raise LaunchError(f"task {t.name} has no script to submit")
-                ordered.append(t)
-                done.add(t.name)
-                waiting.remove(t)
-        return ordered
-
-    @staticmethod
-    def _manifest(run: RunHandle) -> list[dict[str, Any]]:
-        """The tasks of ``tasks.json`` (`nemorun.compiler.tasks`), if the artifacts have one."""
-        path = run.artifacts_dir / MANIFEST
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError) as error:
-            raise LaunchError(f"cannot read {path}: {error}") from None
-        tasks = data.get("tasks") if isinstance(data, dict) else None
-        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-            raise LaunchError(f"{path} lists no tasks")
-        return tasks
 
     def _script(self, run: RunHandle, file: str) -> ScriptInfo:
         path = run.artifacts_dir / file
@@ -225,7 +169,7 @@ class SlurmTarget(Target):
     def _submit_one(
         self,
         run: RunHandle,
-        task: _Task,
+        task: TaskEntry,
         info: ScriptInfo,
         after_ids: list[str],
         indices: list[int] | None = None,

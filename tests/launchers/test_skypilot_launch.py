@@ -25,7 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.compiler.artifacts import load_for_target
+from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry
+from nemorun.compiler.tasks import compile_tasks
+from nemorun.files import write_atomic
 from nemorun.launchers import skypilot
 from nemorun.launchers.base import LaunchError, RunHandle
 from nemorun.launchers.skypilot import (
@@ -47,7 +50,7 @@ needs_sky = pytest.mark.skipif(
 def make_run(tmp_path: Path, *overrides: str, spec: Path = ROOT / "configs/pretrain.yaml"):
     """Compile ``spec`` for skypilot into a fresh run directory, as the launch layer would."""
     loaded, warnings = load_for_target(spec, overrides, "skypilot")
-    compile_spec(loaded, warnings=warnings).write(tmp_path / "run" / "artifacts")
+    compile_tasks(loaded, warnings=warnings).write(tmp_path / "run" / "artifacts")
     return RunHandle(id="20250101-abc", name="x", dir=tmp_path / "run", target="skypilot")
 
 
@@ -148,10 +151,11 @@ def test_a_single_document_is_launched_from_the_artifact_itself(tmp_path: Path) 
 
 def test_tasks_with_after_are_refused(tmp_path: Path) -> None:
     run = make_run(tmp_path, spec=ROOT / "configs/quickstart.yaml")
-    run.state["tasks"] = [
-        {"name": "a", "scripts": ["quickstart.yaml"], "after": []},
-        {"name": "b", "scripts": ["quickstart.yaml"], "after": ["a"]},
-    ]
+    entries = (
+        TaskEntry("a", (), "skypilot", ("quickstart.yaml",)),
+        TaskEntry("b", ("a",), "skypilot", ("quickstart.yaml",)),
+    )
+    write_atomic(run.artifacts_dir / MANIFEST, Manifest(entries).text())
     with pytest.raises(LaunchError, match="does not order tasks yet"):
         skypilot._scripts(run)
 

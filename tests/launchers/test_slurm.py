@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, read_manifest
+from nemorun.compiler.tasks import compile_tasks
+from nemorun.files import write_atomic
 from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle
 from nemorun.launchers.slurm import SlurmTarget
 from nemorun.launchers.slurm_states import (
@@ -232,9 +235,8 @@ def compiled_run(
     """A run directory holding the compiled slurm artifacts of ``spec``, as the launch layer
     writes them (``Artifacts.write`` into ``RUN/artifacts``)."""
     loaded, warnings = load_for_target(spec, overrides, "slurm")
-    artifacts = compile_spec(loaded, "slurm", warnings=warnings)
     run = RunHandle(f"test-{uuid.uuid4().hex[:8]}", name, directory / name, "slurm")
-    artifacts.write(run.artifacts_dir)
+    compile_tasks(loaded, "slurm", warnings=warnings).write(run.artifacts_dir)
     return run
 
 
@@ -246,33 +248,26 @@ def command_spec(directory: Path, name: str, command: str) -> Path:
     return path
 
 
-def task_run(
-    directory: Path, name: str, tasks: dict[str, tuple[str, list[str]]], manifest: bool = False
-) -> RunHandle:
-    """A multi-task run: each task a command spec compiled on its own, its order given in
-    ``run.state["tasks"]`` as the launch layer gives it, or with ``manifest`` in a
-    ``tasks.json`` beside one subdirectory per task (as `nemorun.compiler.tasks` writes them).
+def task_run(directory: Path, name: str, tasks: dict[str, tuple[str, list[str]]]) -> RunHandle:
+    """A multi-task run: each task a command spec compiled on its own into a subdirectory,
+    their order in a ``tasks.json`` (`nemorun.compiler.manifest`, as compile writes it).
     ``tasks``: name → (command, after). Job names get a unique suffix so tests can find them."""
     suffix = uuid.uuid4().hex[:6]
     run = RunHandle(f"test-{suffix}", name, directory / name, "slurm")
-    order = []
+    entries = []
     for task, (command, after) in tasks.items():
         spec = command_spec(directory, f"{task}-{suffix}", command)
         loaded, warnings = load_for_target(spec, (), "slurm")
-        where = f"{task}/" if manifest else ""
-        compile_spec(loaded, "slurm", warnings=warnings).write(run.artifacts_dir / where)
-        order.append({"name": task, "scripts": [f"{where}{task}-{suffix}.sbatch"], "after": after})
-    if manifest:
-        entries = [
-            {"name": t["name"], "after": t["after"], "target": "slurm", "mains": t["scripts"]}
-            for t in order
-        ]
-        (run.artifacts_dir / "tasks.json").write_text(
-            json.dumps({"nemorun_tasks": 1, "tasks": entries})
-        )
-    else:
-        run.state["tasks"] = order
+        compile_spec(loaded, "slurm", warnings=warnings).write(run.artifacts_dir / task)
+        main = f"{task}/{task}-{suffix}.sbatch"
+        entries.append(TaskEntry(task, tuple(after), "slurm", (main,)))
+    write_atomic(run.artifacts_dir / MANIFEST, Manifest(tuple(entries)).text())
     return run
+
+
+def main_of(run: RunHandle, index: int) -> str:
+    """The main script of the run's task ``index``, relative to its artifacts."""
+    return read_manifest(run.artifacts_dir).tasks[index].mains[0]
 
 
 def wait_final(target: SlurmTarget, run: RunHandle, timeout: float = 90) -> list[JobStatus]:
@@ -417,7 +412,6 @@ def test_tasks_run_in_dependency_order(
             "second": (f"echo start $({stamp})", ["first"]),
             "first": (f"sleep 2; echo end $({stamp})", []),
         },
-        manifest=True,
     )
     runs.append(run)
     run.jobs = target.submit(run)
@@ -529,7 +523,7 @@ def test_failed_job_and_its_never_satisfied_dependant(
     # Once slurmctld has forgotten them (MinJobAge), sacct alone says CANCELLED, with the
     # reason they had before (Dependency): still failed, even for a record that never saw them.
     monkeypatch.setattr(target, "_controller", lambda ids: ([], None))
-    fresh = RunHandle(run.id, run.name, run.dir, "slurm", run.jobs, {"tasks": run.state["tasks"]})
+    fresh = RunHandle(run.id, run.name, run.dir, "slurm", run.jobs, {})
     later = by_id(wait_final(target, fresh))
     assert {k: (v.state, v.reason) for k, v in later.items()} == {
         k: (v.state, v.reason) for k, v in statuses.items()
@@ -545,7 +539,7 @@ def test_never_satisfied_dependency_left_pending_is_cancelled(
     reports it failed and cancels it."""
     run = task_run(tmp_path, "kept", {"prep": ("exit 3", []), "train": ("true", ["prep"])})
     runs.append(run)
-    script = run.artifacts_dir / run.state["tasks"][1]["scripts"][0]
+    script = run.artifacts_dir / main_of(run, 1)
     text = script.read_text()
     script.write_text(text.replace("#SBATCH", "#SBATCH --kill-on-invalid-dep=no\n#SBATCH", 1))
     run.jobs = target.submit(run)
@@ -578,9 +572,9 @@ def test_refused_submission_cancels_what_was_submitted(
         target.submit(run)
     # The second task is refused: the first one, already submitted, is cancelled.
     run = task_run(tmp_path, "half", {"ok": ("sleep 300", []), "bad": ("true", ["ok"])})
-    bad = run.artifacts_dir / run.state["tasks"][1]["scripts"][0]
+    bad = run.artifacts_dir / main_of(run, 1)
     bad.write_text(bad.read_text().replace("#SBATCH", "#SBATCH --gpus-per-node=9\n#SBATCH", 1))
-    name = run.state["tasks"][0]["scripts"][0].removesuffix(".sbatch")
+    name = Path(main_of(run, 0)).name.removesuffix(".sbatch")
     with pytest.raises(LaunchError, match=r"sbatch refused bad-\w+\.sbatch: .*not available"):
         target.submit(run)
     # Cancelled (a job that had started passes through COMPLETING first).
@@ -614,19 +608,11 @@ def test_caller_sbatch_variables_do_not_override_the_script(
     assert list(target.logs(run, run.jobs[0])) == ["ok"]
 
 
-def test_task_order_is_checked(tmp_path: Path) -> None:
+def test_a_manifest_in_a_cycle_is_refused_before_anything_is_submitted(tmp_path: Path) -> None:
     run = RunHandle("x", "x", tmp_path, "slurm")
-    run.state["tasks"] = [
-        {"name": "a", "scripts": ["a.sbatch"], "after": ["b"]},
-        {"name": "b", "scripts": ["b.sbatch"], "after": ["a"]},
-    ]
-    with pytest.raises(LaunchError, match="cycle: a, b"):
-        SlurmTarget().submit(run)
-    run.state["tasks"] = [{"name": "a", "scripts": ["a.sbatch"], "after": ["z"]}]
-    with pytest.raises(LaunchError, match="after unknown tasks: z"):
-        SlurmTarget().submit(run)
-    run.state["tasks"] = []
-    with pytest.raises(LaunchError, match=r"no \.sbatch script in"):
+    entries = (TaskEntry("a", ("b",), "slurm", ("a.sbatch",)), TaskEntry("b", ("a",), "slurm"))
+    write_atomic(run.artifacts_dir / MANIFEST, Manifest(entries).text())
+    with pytest.raises(LaunchError, match=r"tasks\.json: tasks come after each other in a cycle"):
         SlurmTarget().submit(run)
 
 
