@@ -575,7 +575,7 @@ def test_refused_submission_cancels_what_was_submitted(
     bad = run.artifacts_dir / main_of(run, 1)
     bad.write_text(bad.read_text().replace("#SBATCH", "#SBATCH --gpus-per-node=9\n#SBATCH", 1))
     name = Path(main_of(run, 0)).name.removesuffix(".sbatch")
-    with pytest.raises(LaunchError, match=r"sbatch refused bad-\w+\.sbatch: .*not available"):
+    with pytest.raises(LaunchError, match=r"sbatch refused bad/bad-\w+\.sbatch: .*not available"):
         target.submit(run)
     # Cancelled (a job that had started passes through COMPLETING first).
     deadline = time.monotonic() + 30
