@@ -1,5 +1,6 @@
-"""Shared test helpers: spec files written into a temporary working directory, the CLI, and the
-real Slurm and Docker engine of ``tests/infra``.
+"""Shared test helpers: spec files written into a temporary working directory, the CLI (in
+process: `cli`; in a fresh interpreter: `nemorun`), golden files (`assert_golden`), and the real
+Slurm and Docker engine of ``tests/infra`` (`needs_slurm`, `needs_docker`, or the fixtures).
 
 The tests use a Slurm or Docker engine only when the mark its ``tests/infra`` script wrote says
 that script started it (a token, the daemon's pid, the config or socket): never a cluster or
@@ -12,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from nemorun.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ZOO = Path(__file__).resolve().parent / "schemas"
+GOLDEN = Path(__file__).resolve().parent / "compiler" / "golden"
+NEMORUN = [sys.executable, "-m", "nemorun.cli"]
+"""The command line of nemorun, run by this interpreter."""
 
 WriteSpec = Callable[[str, str], Path]
 
@@ -76,6 +81,38 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+def nemorun(
+    *args: str,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    **extra: str,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user does, in a fresh interpreter (cold start, real exit code), in
+    ``cwd``, with ``env`` (this process's environment by default) plus the ``extra`` variables."""
+    return subprocess.run(
+        [*NEMORUN, *args],
+        cwd=cwd,
+        env={**(os.environ if env is None else env), **extra},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_golden(name: str, text: str) -> None:
+    """``text`` equals the golden file ``tests/compiler/golden/NAME``, once this interpreter's
+    path reads ``<PYTHON>`` and the repository's ``<ROOT>``. Regenerate every golden file with
+    ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden`` (and review the diff)."""
+    text = text.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
+    golden = GOLDEN / name
+    if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -218,3 +255,7 @@ def docker_engine() -> dict[str, str]:
 _SLURM_PROBLEM = slurm_problem()
 needs_slurm = pytest.mark.skipif(_SLURM_PROBLEM is not None, reason=_SLURM_PROBLEM or "")
 """For tests that submit to the test cluster: skipped, with the reason, unless it is ours."""
+_DOCKER_PROBLEM, DOCKER_ENV = docker_problem()
+needs_docker = pytest.mark.skipif(_DOCKER_PROBLEM is not None, reason=_DOCKER_PROBLEM or "")
+"""For tests that use the test engine (reached with `DOCKER_ENV`): skipped, with the reason,
+unless it is ours."""

@@ -12,22 +12,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, nemorun
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
 from nemorun.errors import SpecError
 
-ROOT = Path(__file__).resolve().parents[2]
-NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 LRS = ["0.01", "0.02", "0.03", "0.04", "0.05"]
 SWEEP = ["configs/quickstart.yaml", "--target", "slurm", f"optim.lr={','.join(LRS)}", "steps=2"]
-
-
-def nemorun(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NEMORUN, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def split(tmp_path: Path, *extra: str) -> list[Path]:

@@ -12,7 +12,7 @@
 Golden files (``tests/compiler/golden/``) hold representative artifacts, with the checkout's
 path replaced by ``<ROOT>``. Regenerate them with::
 
-    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler/test_compile.py -k golden
+    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden
 """
 
 from __future__ import annotations
@@ -21,35 +21,21 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CliResult
+from conftest import ROOT, CliResult, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent
-NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 TARGETS = ("local", "slurm")
-
-
-def nemorun(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NEMORUN, *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def bash(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -196,7 +182,6 @@ def test_a_user_template_directory_comes_first(tmp_path: Path) -> None:
     assert proc.stdout == "# mine: pretrain has 3 points\n"
 
 
-GOLDEN = FIXTURES / "golden"
 GOLDEN_CASES = [
     ("quickstart.sh", ["configs/quickstart.yaml", "--target", "local", "+executor.python=python3"]),
     ("quickstart.sbatch", ["configs/quickstart.yaml", "--target", "slurm"]),
@@ -218,13 +203,7 @@ GOLDEN_CASES = [
 def test_golden_artifacts(name: str, args: list[str]) -> None:
     proc = nemorun("compile", *args)
     assert proc.returncode == 0, proc.stderr
-    # nemorun runs under this interpreter: Slurm jobs default to it
-    text = proc.stdout.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
-    golden = GOLDEN / name
-    if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_golden(name, proc.stdout)  # nemorun runs under this interpreter: jobs default to it
 
 
 # --- slurm options ------------------------------------------------------------------------------

@@ -14,13 +14,12 @@
 Golden files (``tests/compiler/golden/*-docker.sh``) hold representative artifacts, with the
 checkout's path replaced by ``<ROOT>``. Regenerate them with::
 
-    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler/test_docker.py -k golden
+    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -38,24 +38,10 @@ from nemorun.compiler.targets.docker import container_name
 from nemorun.errors import SpecErrors
 from nemorun.schemas.options import DOCKER_CONTAINER_NAME
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent
-GOLDEN = FIXTURES / "golden"
-NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 IMAGE = "nemorun-test-python:1"
 WITH_IMAGE = f"++executor.container.image={IMAGE}"
-
-
-def nemorun(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NEMORUN, *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def compile_docker(spec: Path, *overrides: str) -> str:
@@ -124,12 +110,7 @@ def test_golden_artifacts(name: str, args: list[str], tmp_path: Path) -> None:
     proc = nemorun("compile", *args)
     assert proc.returncode == 0, proc.stderr
     bash_n(proc.stdout, tmp_path)
-    text = proc.stdout.replace(str(ROOT), "<ROOT>")
-    golden = GOLDEN / name
-    if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_golden(name, proc.stdout)
 
 
 def test_options_become_docker_run_flags(tmp_path: Path) -> None:

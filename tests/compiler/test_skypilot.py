@@ -12,7 +12,7 @@
   task's arguments, parsed by both PyYAML loaders SkyPilot may use;
 - bad options are refused by nemorun at their line, before SkyPilot could see them;
 - golden file ``tests/compiler/golden/pretrain-sweep.skypilot.yaml``, regenerated with
-  ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden``.
+  ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden``.
 """
 
 from __future__ import annotations
@@ -29,33 +29,20 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent
-GOLDEN = FIXTURES / "golden"
-NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 LOADERS = [yaml.SafeLoader, *([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])]
 
 needs_sky = pytest.mark.skipif(
     importlib.util.find_spec("sky") is None,
     reason="SkyPilot is not installed: pip install -e '.[skypilot]' (tests/run.sh does)",
 )
-
-
-def nemorun(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NEMORUN, *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def documents(text: str) -> list[str]:
@@ -257,12 +244,7 @@ GOLDEN_CASE = [
 def test_golden_skypilot_task() -> None:
     proc = nemorun("compile", *GOLDEN_CASE)
     assert proc.returncode == 0, proc.stderr
-    text = proc.stdout.replace(str(ROOT), "<ROOT>")
-    golden = GOLDEN / "pretrain-sweep.skypilot.yaml"
-    if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_golden("pretrain-sweep.skypilot.yaml", proc.stdout)
 
 
 # --- SkyPilot reads them ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ on the allocation's first node and ``--rdzv-id`` = the job id.
 
 Golden files: ``tests/compiler/golden/torchrun*``; regenerate all golden files with::
 
-    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden
+    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_golden, nemorun
 
 from nemorun.compiler import torchrun
 from nemorun.compiler.render import shell_quote
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.schemas.options import LauncherOptions
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = Path(__file__).resolve().parent / "golden"
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 
 
@@ -90,10 +89,6 @@ def report(tag: str) -> None:
     keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "NEMORUN_POINT")
     print(f"worker {tag} " + " ".join(f"{k}={os.environ.get(k)}" for k in keys), flush=True)
 """
-
-
-def nemorun(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*NEMORUN, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def fake_torchrun(tmp_path: Path) -> dict[str, str]:
@@ -199,12 +194,7 @@ GOLDEN_CASES = [
 def test_golden_torchrun_artifacts(name: str, args: list[str], tmp_path: Path) -> None:
     proc = nemorun("compile", *args)
     assert proc.returncode == 0, proc.stderr
-    # nemorun runs under this interpreter: Slurm jobs default to it
-    text = proc.stdout.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
-    golden = GOLDEN / name
-    if os.environ.get("NEMORUN_UPDATE_GOLDEN"):
-        golden.write_text(text, encoding="utf-8")
-    assert text == golden.read_text(encoding="utf-8")
+    assert_golden(name, proc.stdout)  # nemorun runs under this interpreter: jobs default to it
     artifact = tmp_path / name
     artifact.write_text(proc.stdout, encoding="utf-8")
     assert subprocess.run(["bash", "-n", str(artifact)], capture_output=True).returncode == 0

@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import NEMORUN, ROOT
 
 from nemorun.errors import SpecError
 from nemorun.launchers.base import JobState, JobStatus
@@ -31,8 +31,6 @@ from nemorun.launchers.records import (
     save_state,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-NEMORUN = [sys.executable, "-m", "nemorun.cli"]
 UTC_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
