@@ -167,6 +167,8 @@ class Manifest:
         for task in self.tasks:
             if target and task.target and task.target != target:
                 raise ManifestError(f"task {task.name} is compiled for {task.target}, not {target}")
+            if not task.mains:
+                raise ManifestError(f"task {task.name} has no artifact to submit")
         chosen = dict(points or {})
         for name, picked in chosen.items():
             _, task = self.entry(name)

@@ -42,12 +42,12 @@ from fiddle._src.codegen.auto_config import code_ir
 from fiddle.codegen import py_val_to_cst_converter as pyval
 
 from nemorun.compiler.export import relative_path
+from nemorun.compiler.manifest import in_order
+from nemorun.compiler.pylayout import INDENT, Layout
 from nemorun.errors import SpecError, SpecErrors, format_path
 from nemorun.schemas.source import display_name
 from nemorun.schemas.spec import Spec
 
-INDENT = "    "
-ONE_LINE_LIMIT = 72
 _RENAMED = "_nemorun_keyword_"
 
 
@@ -110,7 +110,7 @@ def python_module(spec: Spec, dest_dir: Path) -> str:
         graph, renamed = _rename_keywords(task_graph(spec, task))
         code = _codegen(graph, fn)
         extra = [f"import {m}" for m in _modules_in_sets(graph)]
-        module = cst.parse_module("\n".join(extra) + "\n" + code).visit(_Layout(renamed))
+        module = cst.parse_module("\n".join(extra) + "\n" + code).visit(Layout(renamed))
         module = _unclash(module, bound)
         for statement in module.body:
             text = cst.Module(body=[statement]).code.strip()
@@ -378,160 +378,14 @@ def _sorted_imports(imports: list[str]) -> list[str]:
 
 
 def _run_order(spec: Spec, names: list[str]) -> list[str]:
-    """Task builders in dependency order (``after:`` first)."""
+    """Task builders in the order the tasks run (`in_order`: ``after:`` first)."""
     by_task = dict(zip(spec.tasks, names))
-    done: list[str] = []
-
-    def visit(task: str) -> None:
-        if task in done:
-            return
-        for dep in spec.tasks[task].after:
-            visit(dep)
-        done.append(task)
-
-    for task in spec.tasks:
-        visit(task)
-    return [by_task[t] for t in done]
+    return [by_task[t] for t in in_order(list(spec.tasks), lambda t: spec.tasks[t].after)]
 
 
 def _identifier(name: str) -> str:
     text = re.sub(r"\W", "_", name)
     return text if text and not text[0].isdigit() else f"task_{text}"
-
-
-_Bracketed = cst.List | cst.Tuple | cst.Set | cst.Dict
-
-
-class _Layout(cst.CSTTransformer):
-    """One argument per line with its provenance comment; short comment-free calls inline.
-
-    Lists, tuples, sets and dicts stay on one line unless an item spans lines (a config) or the
-    line would be long; then each item gets its own line, like the arguments of a call.
-    """
-
-    def __init__(self, renamed: dict[str, str] | None = None) -> None:
-        self.depth = 0
-        self.renamed = renamed or {}
-
-    def _enter(self, node: cst.CSTNode) -> bool:
-        self.depth += 1
-        return True
-
-    visit_Call = visit_List = visit_Tuple = visit_Set = visit_Dict = _enter
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        depth = self.depth
-        self.depth -= 1
-        updated = updated.with_changes(
-            args=[_keyword_arg(arg, self.renamed) for arg in updated.args]
-        )
-        comments = [_comment_of(arg) for arg in updated.args]
-        inline = _inline(updated)
-        if not any(comments) and _fits(inline):
-            return inline
-        args = [
-            arg.with_changes(
-                comma=_line_end(depth, i == len(updated.args) - 1, comment),
-                whitespace_after_arg=cst.SimpleWhitespace(""),
-            )
-            for i, (arg, comment) in enumerate(zip(updated.args, comments))
-        ]
-        return updated.with_changes(args=args, whitespace_before_args=_line_start(depth))
-
-    def _leave_bracketed(self, original: _Bracketed, updated: _Bracketed) -> cst.BaseExpression:
-        depth = self.depth
-        self.depth -= 1
-        elements: Sequence[Any] = updated.elements
-        if not elements or _fits(updated):
-            return updated
-        exploded = [
-            element.with_changes(comma=_line_end(depth, i == len(elements) - 1))
-            for i, element in enumerate(elements)
-        ]
-        if isinstance(updated, cst.List):
-            opener: Any = {"lbracket": cst.LeftSquareBracket(whitespace_after=_line_start(depth))}
-        elif isinstance(updated, cst.Tuple):
-            opener = {"lpar": [cst.LeftParen(whitespace_after=_line_start(depth))]}
-        else:
-            opener = {"lbrace": cst.LeftCurlyBrace(whitespace_after=_line_start(depth))}
-        return updated.with_changes(elements=exploded, **opener)
-
-    def leave_List(self, original: cst.List, updated: cst.List) -> cst.BaseExpression:
-        return self._leave_bracketed(original, updated)
-
-    def leave_Tuple(self, original: cst.Tuple, updated: cst.Tuple) -> cst.BaseExpression:
-        return self._leave_bracketed(original, updated)
-
-    def leave_Set(self, original: cst.Set, updated: cst.Set) -> cst.BaseExpression:
-        return self._leave_bracketed(original, updated)
-
-    def leave_Dict(self, original: cst.Dict, updated: cst.Dict) -> cst.BaseExpression:
-        return self._leave_bracketed(original, updated)
-
-
-def _fits(node: cst.CSTNode) -> bool:
-    """True when ``node`` is one short line."""
-    text = cst.Module(body=[]).code_for_node(node)
-    return "\n" not in text and len(text) <= ONE_LINE_LIMIT
-
-
-def _line_start(depth: int) -> cst.ParenthesizedWhitespace:
-    return cst.ParenthesizedWhitespace(
-        first_line=cst.TrailingWhitespace(),
-        indent=True,
-        last_line=cst.SimpleWhitespace(INDENT * depth),
-    )
-
-
-def _line_end(depth: int, last: bool, comment: str | None = None) -> cst.Comma:
-    """The comma after an item, the item's comment, and the next line's indentation."""
-    return cst.Comma(
-        whitespace_before=cst.SimpleWhitespace(""),
-        whitespace_after=cst.ParenthesizedWhitespace(
-            first_line=cst.TrailingWhitespace(
-                whitespace=cst.SimpleWhitespace("  " if comment else ""),
-                comment=cst.Comment(comment) if comment else None,
-            ),
-            indent=True,
-            last_line=cst.SimpleWhitespace(INDENT * (depth - 1 if last else depth)),
-        ),
-    )
-
-
-def _comment_of(arg: cst.Arg) -> str | None:
-    comma = arg.comma if isinstance(arg.comma, cst.Comma) else None
-    for ws in (arg.whitespace_after_arg, comma.whitespace_after if comma else None):
-        if isinstance(ws, cst.ParenthesizedWhitespace) and ws.first_line.comment is not None:
-            return ws.first_line.comment.value
-    return None
-
-
-def _keyword_arg(arg: cst.Arg, renamed: dict[str, str]) -> cst.Arg:
-    if arg.keyword is None or arg.keyword.value not in renamed:
-        return arg
-    name = renamed[arg.keyword.value]
-    return arg.with_changes(
-        keyword=None,
-        equal=cst.MaybeSentinel.DEFAULT,
-        star="**",
-        value=cst.Dict([cst.DictElement(cst.SimpleString(repr(name)), arg.value)]),
-    )
-
-
-def _inline(call: cst.Call) -> cst.Call:
-    args = []
-    for i, arg in enumerate(call.args):
-        last = i == len(call.args) - 1
-        comma: Any = (
-            cst.MaybeSentinel.DEFAULT
-            if last
-            else cst.Comma(
-                whitespace_before=cst.SimpleWhitespace(""),
-                whitespace_after=cst.SimpleWhitespace(" "),
-            )
-        )
-        args.append(arg.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace("")))
-    return call.with_changes(args=args, whitespace_before_args=cst.SimpleWhitespace(""))
 
 
 __all__: Sequence[str] = ["python_module"]

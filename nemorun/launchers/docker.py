@@ -1,52 +1,19 @@
 """The ``docker`` target: runs the compiled docker scripts, detached, where an engine answers.
 
 **Submit.** Each compiled artifact (``artifacts/STEM.sh``: one ``docker run --rm`` per sweep
-point, `nemorun.compiler.targets.docker`) runs unchanged, as ``bash STEM.sh POINT`` for each
-point, under a small *supervisor* process started in its own session (``setsid -f``): `submit`
-returns at once and the run survives the shell that launched it. The supervisor runs a task's
-points one after the other (like the script itself), or up to N at a time: the task's
-``max_parallel`` in ``tasks.json`` if it has one, else ``run.state["max_parallel"]`` when the
-launch layer sets it (each container has its own name, ``-POINT``, so points running together
-do not collide). It inherits the launching environment: the engine
-(``DOCKER_HOST``…, recorded, see below) and the ``${oc.env:…}`` values the script reads.
+point) runs unchanged, as ``bash STEM.sh POINT``, under the point supervisor the local target
+uses too (`nemorun.launchers.supervise`), started in its own session (``setsid -f``), so the run
+survives the shell that launched it. It inherits the launching environment: the engine
+(``DOCKER_HOST``…, kept in ``run.state["env"]`` and used by status and cancel, whatever the
+environment of those later commands) and the ``${oc.env:…}`` values the script reads.
 
-**Tasks** come from the compiled ``tasks.json`` (`planned_tasks`: parents first; only the
-points of ``run.points`` when it is set, for ``rerun --failed``). Tasks run one after the other
-in that order, and a task whose ``after`` names a task of this submission that did not complete
-is not run: its jobs are **failed**, reason ``dependency failed: <parents>`` (a parent left out
-of the submission counts as done).
+**Jobs.** One `JobRef` per task and sweep point, named after the point's container
+(``nemorun-<run name>[-<task>][-POINT]``, or ``executor.name``, read from the artifact); its
+output goes to ``RUN/logs/STEM.POINT.log``. States come from the supervisor's files
+(`nemorun.launchers.docker_states`), refined by ``docker inspect`` of the containers under way.
 
-**Jobs.** One `JobRef` per task and sweep point; its id is the point's container name as the
-script names it (``nemorun-<run name>[-<task>][-POINT]``, or ``executor.name``), read from the
-artifact (so each job has exactly one point). Its output (stdout and stderr, interleaved as
-they came) goes to ``RUN/logs/STEM.POINT.log`` (the local target's naming; STEM is the task's
-name, or the run's for one task). The supervisor's own files are under ``RUN/docker/``:
-``plan.json`` (what to run), ``supervisor`` (its pid and start time:
-``/proc/PID/stat`` field 22, because PIDs wrap and a pid alone proves nothing), per job
-``ID.started`` / ``ID.exit`` (the exit status of ``bash STEM.sh POINT``: the container's, or
-docker's own 125-127) / ``ID.blocked`` (why it never ran), each written atomically, then
-``cancelled`` (by `cancel`) and ``done`` (the supervisor's last act).
-
-**Status** comes from those files, refined by one ``docker inspect`` of the containers under
-way (``created`` is still pending, ``running`` is running). The last state seen of each job is
-kept in ``run.state["last"]``, so a point whose container has just been removed does not
-flicker back to pending. A supervisor that died without recording a point's exit status
-(killed, machine rebooted) makes the point **failed**, with that reason (running, if its
-container still runs).
-
-**Logs** are read from the log files; following stops once the job has ended. Lines are
-yielded without their line break.
-
-**Cancel** writes ``cancelled`` (nothing new starts), kills the supervisor's process group
-(``SIGKILL``: the point scripts and their ``docker run`` clients with it), then ``docker rm -f``
-the containers of the jobs under way, and looks again (a container whose creation was in
-flight when its client died appears a moment later). Jobs that had not ended are
-**cancelled**. ``cancel_points`` writes ``ID.cancelled`` for those jobs (the supervisor does
-not start them) and removes their containers under way until their exit status is recorded.
-
-**The engine** is the one ``DOCKER_HOST`` (or ``DOCKER_CONTEXT``, ``DOCKER_CONFIG``, the TLS
-variables) named when the run was submitted: they are kept in ``run.state["env"]`` and used by
-status and cancel, whatever the environment of those later commands.
+**Cancel** writes ``cancelled``, kills the supervisor's process group (the point scripts and
+their ``docker run`` clients with it), then ``docker rm -f`` the containers under way.
 
 Limit: default container names come from the run's *name*, so two runs of one name cannot run
 at the same time on one engine (docker refuses the second container: exit 125, "Conflict").
@@ -68,20 +35,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nemorun.compiler.manifest import PlannedTask
 from nemorun.files import PRIVATE_DIR, open_private, write_atomic
 from nemorun.launchers.base import (
     JobRef,
-    JobState,
     JobStatus,
     LaunchError,
     RunHandle,
     Target,
     planned_tasks,
 )
+from nemorun.launchers.docker_states import DockerView, alive, cancel_marker, docker_dir
 
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 ENGINE_TIMEOUT = 15.0
-NOT_RUN = -1
-"""The code `_run_points` counts for a point it did not start (cancelled): not a success."""
 """Seconds a ``docker`` call may take before the engine counts as not answering."""
 START_TIMEOUT = 10.0
 """Seconds `submit` waits for the supervisor to record itself."""
@@ -98,13 +65,6 @@ ENV_KEYS = (
 )
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 INSPECT_FORMAT = "{{.Name}} {{.State.Status}} {{.State.ExitCode}}"
-DEPENDENCY_FAILED = "dependency failed"
-EXIT_REASONS = {
-    125: "docker could not create or start the container (exit 125)",
-    126: "the container's command could not be invoked (exit 126)",
-    127: "the container's command was not found (exit 127)",
-    137: "killed (exit 137: SIGKILL, docker kill or out of memory)",
-}
 
 
 @dataclass(frozen=True)
@@ -144,54 +104,26 @@ class DockerTarget(Target):
         parallel = int(run.state.get("max_parallel") or self.max_parallel or 1)
         if parallel < 1:
             raise LaunchError(f"max_parallel must be at least 1, not {parallel}")
-        state_dir = _state_dir(run)
+        state_dir = docker_dir(run)
         if state_dir.exists() and any(state_dir.iterdir()):
             raise LaunchError(f"run {run.id} was submitted already ({state_dir} exists)")
         jobs: list[JobRef] = []
         plan: list[dict[str, Any]] = []
         for planned in tasks:
-            task = planned.task
-            if not task.mains:
-                raise LaunchError(f"task {task.name} has no script to submit")
-            for file in task.mains:
-                script = read_script(run.artifacts_dir / file)
-                stem = script.path.name.removesuffix(SUFFIX)
-                refs = [
-                    JobRef(
-                        id=script.container(point),
-                        task=task.name,
-                        points=(point,),
-                        log=str((run.logs_dir / f"{stem}.{point}.log").resolve()),
-                        extra={"script": script.path.name, "after": list(task.after)},
-                    )
-                    for point in range(script.points)
-                    if point in planned.points
-                ]
+            for file in planned.task.mains:
+                refs = _jobs(run, planned, read_script(run.artifacts_dir / file))
                 ids = [ref.id for ref in jobs + refs]
                 if len(set(ids)) != len(ids):
                     raise LaunchError(f"two jobs of run {run.id} have one container name")
                 jobs += refs
-                plan.append(
-                    {
-                        "task": task.name,
-                        "after": list(task.after),
-                        "parallel": task.max_parallel or parallel,
-                        "script": str(script.path.resolve()),
-                        "jobs": [{"id": r.id, "point": r.points[0], "log": r.log} for r in refs],
-                    }
-                )
+                plan.append(_plan_task(run, planned, file, refs, parallel))
         state_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         run.logs_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         plan_path = state_dir / "plan.json"
-        _write(plan_path, json.dumps({"parallel": parallel, "tasks": plan}, indent=1))
+        _write(plan_path, json.dumps(_plan(run, plan), indent=1))
         # Isolated (-I -S): nothing of the run directory, the user's site or PYTHON* can shadow
-        # nemorun; the environment still reaches the scripts it runs.
-        source = str(Path(__file__).resolve().parents[2])
-        code = (
-            f"import sys; sys.path.insert(0, {source!r}); "
-            "from nemorun.launchers.docker import supervise; supervise(sys.argv[1])"
-        )
-        argv = [sys.executable, "-I", "-S", "-c", code, str(plan_path.resolve())]
+        # the supervisor; the environment still reaches the scripts it runs.
+        argv = [sys.executable, "-I", "-S", str(SUPERVISOR), str(plan_path.resolve())]
         _detach(argv, cwd=run.dir, stderr=state_dir / "supervisor.log")
         supervisor = _wait_for_supervisor(state_dir)
         run.state.update(
@@ -207,7 +139,7 @@ class DockerTarget(Target):
     # --- status -------------------------------------------------------------------------------
 
     def status(self, run: RunHandle) -> list[JobStatus]:
-        view = _View(run)
+        view = DockerView(run)
         jobs = [job for job in run.jobs if job.points]
         under_way = [job.id for job in jobs if view.started(job.id) and view.exit(job.id) is None]
         containers = _inspect(run, under_way) if under_way else {}
@@ -224,7 +156,7 @@ class DockerTarget(Target):
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
         path = Path(job.log) if job.log else run.logs_dir / f"{job.id}.log"
-        view = _View(run)
+        view = DockerView(run)
         offset = 0
         pending = b""
         while True:
@@ -250,17 +182,17 @@ class DockerTarget(Target):
     # --- cancel -------------------------------------------------------------------------------
 
     def cancel(self, run: RunHandle) -> None:
-        state_dir = _state_dir(run)
+        state_dir = docker_dir(run)
         if not state_dir.is_dir():
             return
-        view = _View(run)
+        view = DockerView(run)
         _write(state_dir / "cancelled", f"{time.time()}\n")
         supervisor = view.supervisor()
-        if supervisor is not None and _alive(*supervisor):
+        if supervisor is not None and alive(*supervisor):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(supervisor[0], signal.SIGKILL)
             deadline = time.monotonic() + 10
-            while _alive(*supervisor) and time.monotonic() < deadline:
+            while alive(*supervisor) and time.monotonic() < deadline:
                 time.sleep(0.01)
         names = [job.id for job in run.jobs if view.started(job.id) and view.exit(job.id) is None]
         _remove_containers(run, names)
@@ -268,13 +200,13 @@ class DockerTarget(Target):
     def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
         """Each point is a job: its marker stops the supervisor from starting it; a container
         under way is removed (its ``docker run`` then ends, and its exit status is recorded)."""
-        state_dir = _state_dir(run)
+        state_dir = docker_dir(run)
         if not state_dir.is_dir():
             return
-        view = _View(run)
+        view = DockerView(run)
         chosen = [j.id for j in run.jobs if j.points and j.points[0] in points.get(j.task, ())]
         for job in chosen:
-            _write(_cancel_marker(state_dir, job), f"{time.time()}\n")
+            _write(cancel_marker(state_dir, job), f"{time.time()}\n")
         names = [job for job in chosen if view.started(job) and view.exit(job) is None]
         # Its client lives on until the container is gone: one created late is removed too.
         deadline = time.monotonic() + ENGINE_TIMEOUT
@@ -394,175 +326,65 @@ def read_script(path: Path) -> Script:
     return Script(path, points, name, run_name)
 
 
-# --- the supervisor -------------------------------------------------------------------------
+# --- the supervisor's plan ------------------------------------------------------------------
 
 
-def supervise(plan_path: str) -> None:
-    """The detached supervisor (``python -c … supervise PLAN``): runs the plan's tasks in
-    order, each point as ``bash SCRIPT POINT`` with its output in its log, recording each
-    job's start and exit status beside the plan (module docstring)."""
-    state = Path(plan_path).parent
-    plan = json.loads(Path(plan_path).read_text(encoding="utf-8"))
-    stat = Path(f"/proc/{os.getpid()}/stat").read_text()
-    _write(state / "supervisor", f"{os.getpid()} {stat.rpartition(')')[2].split()[19]}\n")
-    parallel = max(1, int(plan["parallel"]))
-    failed: dict[str, str] = {}  # the tasks that did not complete → why
-    for task in plan["tasks"]:
-        if (state / "cancelled").exists():
-            break
-        parents = [p for p in task["after"] if p in failed]
-        if parents:
-            why = f"{DEPENDENCY_FAILED}: {', '.join(parents)}"
-            for job in task["jobs"]:
-                _write(state / f"{job['id']}.blocked", why + "\n")
-            failed[task["task"]] = why
-            continue
-        codes = _run_points(state, task["script"], task["jobs"], task.get("parallel", parallel))
-        if any(code != 0 for code in codes):
-            failed[task["task"]] = "failed"
-    _write(state / "done", "")
+def _jobs(run: RunHandle, planned: PlannedTask, script: Script) -> list[JobRef]:
+    """One job per point of ``script`` that the run submits, named after its container."""
+    stem = script.path.name.removesuffix(SUFFIX)
+    return [
+        JobRef(
+            id=script.container(point),
+            task=planned.name,
+            points=(point,),
+            log=str((run.logs_dir / f"{stem}.{point}.log").resolve()),
+            extra={"script": script.path.name, "after": list(planned.task.after)},
+        )
+        for point in range(script.points)
+        if point in planned.points
+    ]
 
 
-def _run_points(state: Path, script: str, jobs: list[dict[str, Any]], parallel: int) -> list[int]:
-    running: dict[subprocess.Popen[bytes], str] = {}
-    codes: list[int] = []
-
-    def reap(block: bool) -> None:
-        while running:
-            for proc in list(running):
-                code = proc.poll()
-                if code is not None:
-                    _write(state / f"{running.pop(proc)}.exit", f"{code}\n")
-                    codes.append(code)
-                    return
-            if not block:
-                return
-            time.sleep(0.05)
-
-    for job in jobs:
-        while len(running) >= parallel:
-            reap(block=True)
-        if (state / "cancelled").exists():
-            break
-        marker, started = _cancel_marker(state, job["id"]), state / f"{job['id']}.started"
-        if marker.exists():
-            codes.append(NOT_RUN)
-            continue
-        _write(started, f"{time.time()}\n")
-        if marker.exists():  # cancelled before `cancel_points` could see it started
-            started.unlink()
-            codes.append(NOT_RUN)
-            continue
-        with open_private(job["log"]) as log:
-            proc = subprocess.Popen(
-                ["bash", script, str(job["point"])],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        running[proc] = job["id"]
-    while running:
-        reap(block=True)
-    return codes
+def _plan(run: RunHandle, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the shared supervisor runs (`nemorun.launchers.supervise.Plan`), in the files
+    `DockerView` reads: ``docker/ID.started``, ``ID.exit``, ``ID.blocked``, ``done``…"""
+    state = docker_dir(run).resolve()
+    return {
+        "cwd": str(run.dir.resolve()),
+        "record": None,  # detached by setsid(1): the launcher is not its parent to watch
+        "supervisor": str(state / "supervisor"),
+        "done": str(state / "done"),
+        "cancelled": str(state / "cancelled"),
+        "own_groups": False,  # `cancel` kills the supervisor's group, points included
+        "tasks": tasks,
+    }
 
 
-def _state_dir(run: RunHandle) -> Path:
-    return run.dir / "docker"
-
-
-def _cancel_marker(state_dir: Path, job: str) -> Path:
-    """The file whose presence says that job (one sweep point) is cancelled."""
-    return state_dir / f"{job}.cancelled"
+def _plan_task(
+    run: RunHandle, planned: PlannedTask, file: str, refs: list[JobRef], parallel: int
+) -> dict[str, Any]:
+    state = docker_dir(run).resolve()
+    return {
+        "name": planned.name,
+        "after": list(planned.task.after),
+        "parallel": planned.task.max_parallel or parallel,
+        "script": str((run.artifacts_dir / file).resolve()),
+        "blocked": [str(state / f"{r.id}.blocked") for r in refs],
+        "points": [
+            {
+                "point": r.points[0],
+                "log": r.log,
+                "exit": str(state / f"{r.id}.exit"),
+                "started": str(state / f"{r.id}.started"),
+                "cancel": str(cancel_marker(state, r.id)),
+            }
+            for r in refs
+        ],
+    }
 
 
 def _write(path: Path, text: str) -> None:
     write_atomic(path, text)
-
-
-class _View:
-    """What the supervisor's files say about a run (read afresh for each question)."""
-
-    def __init__(self, run: RunHandle) -> None:
-        self.run = run
-        self.dir = _state_dir(run)
-
-    def supervisor(self) -> tuple[int, int] | None:
-        try:
-            pid, start = (self.dir / "supervisor").read_text().split()
-            return int(pid), int(start)
-        except (OSError, ValueError):
-            recorded = self.run.state.get("supervisor")
-            return (int(recorded[0]), int(recorded[1])) if recorded else None
-
-    def supervisor_alive(self) -> bool:
-        supervisor = self.supervisor()
-        return supervisor is not None and not self.done() and _alive(*supervisor)
-
-    def done(self) -> bool:
-        return (self.dir / "done").exists()
-
-    def started(self, job: str) -> bool:
-        return (self.dir / f"{job}.started").exists()
-
-    def exit(self, job: str) -> int | None:
-        try:
-            return int((self.dir / f"{job}.exit").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def blocked(self, job: str) -> str | None:
-        try:
-            return (self.dir / f"{job}.blocked").read_text().strip()
-        except OSError:
-            return None
-
-    def cancelled(self, job: str) -> bool:
-        """True when the run, or this job alone, was cancelled."""
-        return (self.dir / "cancelled").exists() or _cancel_marker(self.dir, job).exists()
-
-    def ended(self, job: str) -> bool:
-        return (
-            self.exit(job) is not None
-            or self.blocked(job) is not None
-            or (self.cancelled(job) and not self.started(job))
-            or not self.supervisor_alive()
-        )
-
-    def state(
-        self, job: JobRef, container: tuple[str, int] | None, last: str | None, alive: bool
-    ) -> tuple[JobState, str | None, int | None]:
-        code = self.exit(job.id)
-        if code is not None:
-            if code == 0:
-                return JobState.COMPLETED, None, 0
-            if self.cancelled(job.id):
-                return JobState.CANCELLED, "cancelled", code
-            return JobState.FAILED, EXIT_REASONS.get(code, f"exit code {code}"), code
-        blocked = self.blocked(job.id)
-        if blocked is not None:
-            return JobState.FAILED, blocked, None
-        if self.cancelled(job.id) and not (self.started(job.id) and alive):
-            return JobState.CANCELLED, "cancelled", None
-        if not self.started(job.id):
-            if alive:
-                after = job.extra.get("after") or []
-                waiting = f"waiting for {', '.join(after)}" if after else None
-                if waiting is None:
-                    waiting = "waiting for earlier points (max_parallel)"
-                return JobState.PENDING, waiting, None
-            return JobState.FAILED, "never started: the supervisor is gone", None
-        docker_state = container[0] if container else None
-        if docker_state in ("running", "restarting", "paused"):
-            reason = None if alive else "the supervisor is gone; the container still runs"
-            return JobState.RUNNING, reason, None
-        if not alive:
-            why = "the supervisor ended without recording the exit status (killed?)"
-            return JobState.FAILED, why, None
-        if docker_state == "created":
-            return JobState.PENDING, "container created, not started yet", None
-        if last == JobState.RUNNING.value or docker_state in ("exited", "dead", "removing"):
-            return JobState.RUNNING, None, None  # ending: its exit status is being written
-        return JobState.PENDING, "creating the container", None
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -611,13 +433,3 @@ def _wait_for_supervisor(state_dir: Path) -> tuple[int, int]:
         f"the docker supervisor did not start within {START_TIMEOUT:g} s"
         + (f": {said.splitlines()[-1]}" if said else "")
     )
-
-
-def _alive(pid: int, start: int) -> bool:
-    """``pid`` runs, is not a zombie, and started at ``start`` (clock ticks since boot)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rpartition(")")[2].split()
-    return len(fields) > 19 and fields[0] not in ("Z", "X") and int(fields[19]) == start

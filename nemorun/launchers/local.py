@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -42,9 +43,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from nemorun.compiler.manifest import TaskEntry
-from nemorun.files import PRIVATE_DIR, open_private
+from nemorun.compiler.manifest import PlannedTask, TaskEntry
+from nemorun.files import PRIVATE_DIR, PRIVATE_FILE, open_private, write_atomic
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -76,10 +78,12 @@ class LocalTarget(Target):
         tasks = planned_tasks(run)
         (run.dir / "local").mkdir(mode=PRIVATE_DIR, exist_ok=True)
         run.logs_dir.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        plan = run.dir / "local" / "plan.json"
+        write_atomic(plan, json.dumps(_plan(run, tasks), indent=1), PRIVATE_FILE)
         with open_private(run.logs_dir / "supervisor.log") as log:
             try:
                 process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(run.dir), str(os.getpid())],
+                    [sys.executable, "-I", "-S", str(SUPERVISOR), str(plan), str(os.getpid())],
                     cwd=run.dir,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -171,8 +175,6 @@ class LocalTarget(Target):
             delay = min(delay * 1.5, POLL)
 
     def cancel(self, run: RunHandle) -> None:
-        from nemorun.files import write_atomic
-
         elsewhere = _host(run)
         if elsewhere is not None:
             raise LaunchError(f"run {run.id} runs on {elsewhere}: cancel it there")
@@ -183,8 +185,6 @@ class LocalTarget(Target):
         self._stop(run, lambda: _members(SESSION, supervisor[0]))
 
     def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
-        from nemorun.files import write_atomic
-
         elsewhere = _host(run)
         if elsewhere is not None:
             raise LaunchError(f"run {run.id} runs on {elsewhere}: cancel it there")
@@ -237,6 +237,41 @@ class LocalTarget(Target):
         child = self._children.get(run.id)
         if child is not None and child.poll() is not None:
             self._children.pop(run.id, None)  # watch's threads may race here
+
+
+def _plan(run: RunHandle, tasks: list[PlannedTask]) -> dict[str, Any]:
+    """What the supervisor runs (`nemorun.launchers.supervise.Plan`), in the files this
+    target's status reads: ``local/INDEX.POINT.started``, the artifact's own status file…"""
+    run_dir = Path(os.path.abspath(run.dir))
+    state = run_dir / "local"
+    return {
+        "cwd": os.getcwd(),
+        "record": str(run_dir / "run.json"),
+        "supervisor": None,
+        "done": None,
+        "cancelled": str(state / CANCELLED),
+        "own_groups": True,
+        "tasks": [
+            {
+                "name": p.name,
+                "after": list(p.task.after),
+                "parallel": p.task.max_parallel or 1,
+                "script": str(run_dir / "artifacts" / p.task.mains[0]),
+                "blocked": [str(state / f"{p.index}.skipped")],
+                "points": [
+                    {
+                        "point": point,
+                        "log": str(run_dir / p.task.logs["output"].format(point=point)),
+                        "exit": str(run_dir / p.task.logs["status"].format(point=point)),
+                        "started": str(state / f"{p.index}.{point}.started"),
+                        "cancel": str(cancel_marker(state, p.index, point)),
+                    }
+                    for point in p.points
+                ],
+            }
+            for p in tasks
+        ],
+    }
 
 
 def _point_state(

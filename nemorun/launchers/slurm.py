@@ -129,8 +129,6 @@ class SlurmTarget(Target):
         try:
             for planned in tasks:
                 task = planned.task
-                if not task.mains:
-                    raise LaunchError(f"task {task.name} has no script to submit")
                 # Parents not submitted now (a rerun's) already succeeded: nothing to wait for.
                 after_ids = [i for parent in task.after for i in ids_of.get(parent, [])]
                 infos = [self._script(run, file) for file in task.mains]

@@ -1,31 +1,22 @@
-"""The local target's supervisor: one detached process per run that runs its points.
+"""The point supervisor of the local and docker targets: one detached process per run that runs
+its points, ``bash ARTIFACT POINT`` each, and leaves what happened in files.
 
-Started by `nemorun.launchers.local.LocalTarget.submit` as ``python -I -S supervise.py RUN_DIR
-LAUNCHER_PID`` in a session of its own (so the launching shell's Ctrl-C and hang-up never
-reach it, and ``cancel`` stops it and every point with one signal to its process group). It
-imports the standard library only, as a plain script: a fast start, and nothing of nemorun
-(nor of the user's working directory) on its path.
+Started as ``python -I -S supervise.py PLAN [LAUNCHER_PID]`` in a session of its own (so the
+launching shell's Ctrl-C and hang-up never reach it). It imports the standard library only, as a
+plain script: a fast start, and nothing of nemorun (nor of the user's working directory) on its
+path. Everything it needs is in ``PLAN``, which the target writes (`Plan`): its tasks in run
+order, each point's log and the files to write, so each target keeps its own file layout.
 
-What it does, in order:
-
-1. **Waits for the record.** It runs nothing until ``run.json`` exists: the launch writes that
-   file last, after ``submit`` returned. If the launching process dies first (the parent pid
-   is no longer ``LAUNCHER_PID``) or gives up (the run directory is removed), the supervisor
-   exits without running anything: a killed launch never leaves jobs running without a record.
-2. **Runs the tasks** of ``artifacts/tasks.json`` in that order, each only after the tasks it
-   runs ``after`` succeeded; a task whose dependency failed is not started: its marker
-   ``local/<task index>.skipped`` holds the reason (``dependency failed: prep``).
-3. **Runs each task's points** (those of its job in ``run.json``) as ``bash ARTIFACT POINT``,
-   at most ``max_parallel`` at a time, in the working directory the run was launched from. A
-   point's stdout and stderr go to its log (``logs.output`` in ``tasks.json``), truncated when
-   it starts; ``local/<task index>.<point>.started`` holds its pid. The artifact writes the
-   point's exit status beside its log; if bash ends before it could (a failing ``setup``
-   line), the supervisor writes the status itself. Each point leads a process group of its
-   own (in this process's session), so ``cancel --point`` stops it and its children alone; a
-   point whose `cancel_marker` exists is not started (and is stopped if it was just started).
-
-The states that `LocalTarget.status` reports are read from those files and from whether this
-process is still alive (by pid *and* start time, so a reused pid is not mistaken for it).
+1. With ``record`` in the plan, it **waits for the record** (the launch writes it last) and
+   exits without running anything if the launcher (``LAUNCHER_PID``, its parent) dies first or
+   the run directory goes: a killed launch never leaves jobs running without a record.
+2. **Tasks run in order**; a task whose ``after`` names a task that did not succeed is not run:
+   its ``blocked`` files get ``dependency failed: <parents>``.
+3. **Points run** at most ``parallel`` at a time, each with its output in its log (truncated).
+   Its ``started`` file holds its pid; its ``exit`` file its exit status (128 + N for signal N),
+   unless the artifact wrote it first. A point whose ``cancel`` file, or the run's ``cancelled``
+   file, exists is not started; with ``own_groups`` each point leads a process group, and one
+   cancelled just as it started is stopped (`cancel_marker` protocol in `_start_point`).
 """
 
 from __future__ import annotations
@@ -40,94 +31,118 @@ import time
 from pathlib import Path
 from typing import Any
 
+Plan = dict[str, Any]
+"""``{"cwd", "record", "supervisor", "cancelled", "done", "own_groups", "tasks": [{"name",
+"after", "parallel", "script", "blocked": [path], "points": [{"point", "log", "exit", "started",
+"cancel"}]}]}``; ``record``, ``supervisor`` and ``done`` may be null (paths are absolute)."""
+
 
 def main(argv: list[str]) -> int:
-    run_dir, launcher = Path(argv[1]), int(argv[2])
-    record_file = run_dir / "run.json"
-    while not record_file.exists():
-        # The launcher's pid comes as an argument: if it died before this process started,
-        # our parent is already someone else, and comparing with a later getppid() never fires.
-        if os.getppid() != launcher or not run_dir.is_dir():
-            return 0  # the launch died or gave up before its record was whole: run nothing
-        time.sleep(0.002)
-    record = json.loads(record_file.read_text(encoding="utf-8"))
-    manifest = json.loads((run_dir / "artifacts" / "tasks.json").read_text(encoding="utf-8"))
-    selected = {job["task"]: job["points"] for job in record["jobs"]}
-    state_dir = run_dir / "local"
-    state_dir.mkdir(mode=0o700, exist_ok=True)
+    plan: Plan = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    if plan.get("supervisor"):
+        stat = Path(f"/proc/{os.getpid()}/stat").read_text()
+        _put(Path(plan["supervisor"]), f"{os.getpid()} {stat.rpartition(')')[2].split()[19]}\n")
+    if plan.get("record") and not _record_written(Path(plan["record"]), int(argv[2])):
+        return 0  # the launch died or gave up before its record was whole: run nothing
     failed: set[str] = set()
-    for index, task in enumerate(manifest["tasks"]):
-        name = task["name"]
-        if name not in selected:
-            continue
+    for task in plan["tasks"]:
+        if Path(plan["cancelled"]).exists():
+            break
         blocked = [d for d in task["after"] if d in failed]
         if blocked:
-            _put(state_dir / f"{index}.skipped", f"dependency failed: {', '.join(blocked)}\n")
-            failed.add(name)
+            for path in task["blocked"]:
+                _put(Path(path), f"dependency failed: {', '.join(blocked)}\n")
+            failed.add(task["name"])
             continue
-        if not _run_points(run_dir, record["cwd"], index, task, selected[name]):
-            failed.add(name)
+        if not _run_points(plan, task):
+            failed.add(task["name"])
+    if plan.get("done"):
+        _put(Path(plan["done"]), "")
     return 1 if failed else 0
 
 
-def _run_points(
-    run_dir: Path, cwd: str, index: int, task: dict[str, Any], points: list[int]
-) -> bool:
-    """Run ``points`` of ``task``, at most ``max_parallel`` at once; True if all succeeded."""
-    artifact = run_dir / "artifacts" / task["mains"][0]
-    output, status_file = task["logs"]["output"], task["logs"]["status"]
-    limit = max(1, int(task.get("max_parallel") or 1))
-    queue = list(points)
-    running: dict[int, int] = {}  # pid → point
+def _record_written(record: Path, launcher: int) -> bool:
+    """Wait until ``record`` exists; False when the launcher died or removed the run first."""
+    while not record.exists():
+        # The launcher's pid comes as an argument: if it died before this process started,
+        # our parent is already someone else, and comparing with a later getppid() never fires.
+        if os.getppid() != launcher or not record.parent.is_dir():
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _run_points(plan: Plan, task: dict[str, Any]) -> bool:
+    """Run the task's points, at most ``parallel`` at once; True if all succeeded."""
+    limit = max(1, int(task.get("parallel") or 1))
+    queue = list(task["points"])
+    running: dict[int, dict[str, Any]] = {}  # pid → point
     ok = True
     while queue or running:
-        while queue and len(running) < limit:
+        while queue and len(running) < limit and not Path(plan["cancelled"]).exists():
             point = queue.pop(0)
-            cancelled = cancel_marker(run_dir / "local", index, point)
-            if cancelled.exists():
-                ok = False
-                continue
-            pid = _start(artifact, point, cwd, Path(output.format(point=point)))
+            pid = _start_point(plan, task["script"], point)
             if pid is None:
-                _put(Path(status_file.format(point=point)), "127\n")
                 ok = False
-                continue
-            _put(run_dir / "local" / f"{index}.{point}.started", f"{pid}\n")
-            running[pid] = point
-            if cancelled.exists():  # cancelled between the look above and the started file
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGTERM)
+            else:
+                running[pid] = point
         if not running:
-            break
+            return ok and not queue
         pid, wait_status = os.wait()
-        if pid not in running:
+        point = running.pop(pid, None)
+        if point is None:
             continue
-        point = running.pop(pid)
         code = os.waitstatus_to_exitcode(wait_status)
         code = 128 - code if code < 0 else code
         ok = ok and code == 0
-        status = Path(status_file.format(point=point))
-        if not status.exists():
-            _put(status, f"{code}\n")
+        if not Path(point["exit"]).exists():
+            _put(Path(point["exit"]), f"{code}\n")
     return ok
 
 
-def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
+def _start_point(plan: Plan, script: str, point: dict[str, Any]) -> int | None:
+    """Start one point; its pid, or None when it was cancelled or could not start.
+
+    The protocol with a target's ``cancel --point`` (which writes ``cancel`` first, then looks
+    at ``started``): ``started`` is written before the look at ``cancel`` that precedes the
+    start, so either the target sees the point started (and stops it its own way) or this
+    process sees the marker and starts nothing. With ``own_groups``, a marker that appears just
+    after the start stops the point's group here too."""
+    cancel, started = Path(point["cancel"]), Path(point["started"])
+    if cancel.exists():
+        return None
+    _put(started, "starting\n")
+    if cancel.exists():
+        started.unlink()
+        return None
+    pid = _start(script, point, plan["cwd"], bool(plan.get("own_groups")))
+    if pid is None:
+        _put(Path(point["exit"]), "127\n")
+        return None
+    _put(started, f"{pid}\n")
+    if plan.get("own_groups") and cancel.exists():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    return pid
+
+
+def _start(script: str, point: dict[str, Any], cwd: str, own_group: bool) -> int | None:
+    log = Path(point["log"])
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Private like the rest of the record; O_NOFOLLOW: a link planted at the log's path fails.
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with open(fd, "wb") as handle:
         try:
             process = subprocess.Popen(
-                ["bash", str(artifact), str(point)],
+                ["bash", script, str(point["point"])],
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
-                preexec_fn=os.setpgrp,  # a group of its own; this process has no threads
+                preexec_fn=os.setpgrp if own_group else None,  # this process has no threads
             )
         except OSError as exc:
-            handle.write(f"nemorun: cannot start point {point}: {exc}\n".encode())
+            handle.write(f"nemorun: cannot start point {point['point']}: {exc}\n".encode())
             return None
     # The pid is reaped by os.wait above; stop Popen from warning that it is still running.
     process.returncode = 0
@@ -135,7 +150,8 @@ def _start(artifact: Path, point: int, cwd: str, log: Path) -> int | None:
 
 
 def cancel_marker(state_dir: Path, index: int, point: int) -> Path:
-    """The file whose presence says that point ``point`` of task ``index`` is cancelled."""
+    """The local target's file whose presence says that point ``point`` of task ``index`` is
+    cancelled."""
     return state_dir / f"{index}.{point}.cancelled"
 
 

@@ -86,10 +86,10 @@ def test_a_missing_manifest_is_an_error_that_names_the_file(tmp_path: Path) -> N
 
 TASKS = Manifest(
     (
-        TaskEntry("eval", ("train",), points=1),
-        TaskEntry("prep", points=1),
-        TaskEntry("train", ("prep",), points=4),
-        TaskEntry("other", points=2),
+        TaskEntry("eval", ("train",), mains=("eval.sh",)),
+        TaskEntry("prep", mains=("prep.sh",)),
+        TaskEntry("train", ("prep",), mains=("train.sh",), points=4),
+        TaskEntry("other", mains=("other.sh",), points=2),
     )
 )
 
@@ -118,12 +118,15 @@ def test_plan_applies_the_points_and_orders_the_tasks(
         ({"trian": (0,)}, None, "no task named 'trian'"),
         ({"train": (4,)}, None, "task train has no point 4"),
         (None, "slurm", "task eval is compiled for local, not slurm"),
+        (None, None, "task eval has no artifact to submit"),
     ],
 )
 def test_plan_refuses_what_the_manifest_does_not_have(
     points: dict[str, tuple[int, ...]] | None, target: str | None, message: str
 ) -> None:
     manifest = Manifest((TaskEntry("eval", target="local"), *TASKS.tasks[1:]))
+    if points is not None:
+        manifest = TASKS
     with pytest.raises(ManifestError, match=message):
         manifest.plan(points, target)
 
@@ -131,9 +134,9 @@ def test_plan_refuses_what_the_manifest_does_not_have(
 def test_the_targets_read_the_manifest_through_the_one_reader(tmp_path: Path) -> None:
     """A target sees the plan, or a `LaunchError` that names the file (exit 1, no traceback)."""
     run = RunHandle("r", "r", tmp_path, "local", points={"train": (2,)})
-    write(run.artifacts_dir, json.loads(Manifest((TaskEntry("prep"), FULL)).text()))
+    write(run.artifacts_dir, json.loads(Manifest((TaskEntry("prep", mains=("prep.sh",)), FULL)).text()))
     assert [(p.name, p.points, p.index) for p in planned_tasks(run)] == [("train", (2,), 1)]
-    write(run.artifacts_dir, {"tasks": [{"name": "train", "after": ["train"]}]})
+    write(run.artifacts_dir, {"tasks": [{"name": "train", "after": ["train"], "mains": ["t.sh"]}]})
     with pytest.raises(LaunchError, match=f"{run.artifacts_dir / MANIFEST}: .*cycle: train"):
         planned_tasks(run)
 

@@ -389,7 +389,7 @@ def test_tasks_run_in_order_and_a_failed_parent_fails_its_children(
     )
     state = run.dir / "docker"
     prep_end = (state / f"{jobs['prep'].id}.exit").stat().st_mtime
-    train_start = float((state / f"{jobs['train'].id}.started").read_text())
+    train_start = (state / f"{jobs['train'].id}.started").stat().st_mtime
     assert train_start >= prep_end - 0.05
     assert not (state / f"{jobs['report'].id}.started").exists()
     assert list(target.logs(run, jobs["report"], follow=True)) == []

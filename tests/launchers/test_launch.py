@@ -13,7 +13,10 @@ def handle(tmp_path: Path, jobs: list[JobRef], points: dict[str, tuple[int, ...]
     """A run of two tasks, ``prep`` (1 point) then ``train`` (4 points)."""
     run = RunHandle("r", "r", tmp_path, "slurm", jobs=jobs, points=points)
     run.artifacts_dir.mkdir(exist_ok=True)
-    tasks = [{"name": "prep", "points": 1}, {"name": "train", "points": 4}]
+    tasks = [
+        {"name": "prep", "points": 1, "mains": ["prep/prep.sbatch"]},
+        {"name": "train", "points": 4, "after": ["prep"], "mains": ["train/train.sbatch"]},
+    ]
     (run.artifacts_dir / "tasks.json").write_text(json.dumps({"tasks": tasks}))
     return run
 

@@ -6,6 +6,7 @@ Every test records its runs under its own ``NEMORUN_HOME`` (``tmp_path``).
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import time
@@ -351,8 +352,20 @@ def test_a_supervisor_whose_launcher_is_already_gone_runs_nothing(tmp_path: Path
     gone.wait()
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    script = tmp_path / "job.sh"
+    script.write_text(f"touch {run_dir}/ran\n")
+    point = {name: str(run_dir / name) for name in ("log", "exit", "started", "cancel")}
+    task = {"name": "task", "after": [], "script": str(script), "blocked": []}
+    plan = {
+        "cwd": str(tmp_path),
+        "record": str(run_dir / "run.json"),
+        "cancelled": str(run_dir / "cancelled"),
+        "tasks": [{**task, "points": [{"point": 0, **point}]}],
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
     done = subprocess.run(
-        [sys.executable, "-I", "-S", str(SUPERVISOR), str(run_dir), str(gone.pid)], timeout=10
+        [sys.executable, "-I", "-S", str(SUPERVISOR), str(tmp_path / "plan.json"), str(gone.pid)],
+        timeout=10,
     )
     assert done.returncode == 0
     assert sorted(p.name for p in run_dir.iterdir()) == []
