@@ -1,49 +1,22 @@
 """The ``slurm`` target: ``sbatch --parsable`` on the compiled scripts, states from Slurm's tools.
 
-**Submit.** Every main script of every task of the compiled ``tasks.json`` (`planned_tasks`,
-parents first) is submitted as it is, from ``run.dir`` (so relative log paths land there),
-with ``sbatch --parsable``. A task's scripts get
-``--dependency=afterok:<ids>`` (every job of every task it comes after) and
-``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm itself ends a job whose
-parent failed instead of leaving it pending forever. When sbatch refuses a script, the jobs
-already submitted for the run are cancelled and `LaunchError` carries sbatch's message: a run
-is submitted whole or not at all. ``run.points`` (a rerun of some points) submits only
-those points of those tasks: ``--array=1,3`` on the command line replaces the script's own
-range (its ``%`` limit kept), scripts and tasks without a chosen point are not submitted, and
-a task whose parents are not resubmitted waits for nothing. ``SBATCH_*`` variables of the
-caller are not passed to sbatch: they would override the script's own ``#SBATCH`` lines, and
-the script is what runs.
+**Submit** (`SlurmTarget.submit`): every main script of every task of ``tasks.json``, parents
+first, as it is, from ``run.dir``; a task waits for its parents with ``--dependency=afterok``.
+A run is submitted whole or not at all. ``SBATCH_*`` variables of the caller are not passed to
+sbatch: they would override the script's own ``#SBATCH`` lines, and the script is what runs.
 
-**Status**, one `JobStatus` per job and per array element (``123_4``, with its sweep point):
+**Status** (`SlurmTarget.status`) merges ``sacct`` (knows finished jobs, but lags) and
+slurmctld (``squeue``, else ``scontrol``: current, but forgets finished jobs after
+``MinJobAge``), and keeps the last state seen in ``run.state["slurm"]``. A job whose parent
+failed reads **failed** (``dependency never satisfied: …``), never cancelled.
 
-- ``sacct`` (accounting) knows every job, finished ones included, but lags slurmctld by a
-  moment (a just-submitted job is missing, a running one may still read PENDING);
-- ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element, but only
-  until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins where it answers;
-  ``scontrol show job -o`` stands in when squeue does not answer;
-- the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job that no
-  tool knows any more (no accounting, and older than MinJobAge) keeps its last *final* state; a
-  job last seen unfinished, or never seen, is ``unknown``.
-
-A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is reported as
-**failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at once
-(``--kill-on-invalid-dep=yes``); if it is still pending (a script that asked
-``kill-on-invalid-dep=no``), `status` cancels it. Either way it then reads as failed, never as
-cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some elements: their
-ids are kept in ``run.state["slurm"]["cancelled_elements"]``).
-
-**Logs** come from the files the scripts name (``--output``/``--error``, ``%A``/``%a``/``%j``/
-``%x``/``%N``/``%u`` filled in from what the tools said); an array's elements each under a
-``==> 123_4 (point 4): FILE <==`` header; a job narrowed to some points (``job.points``) or
-named as one element (``123_4``) gives those elements only. Lines are yielded without their
-line break. ``JobRef.log`` is the output file, ``{point}`` standing for the point in an array
-that starts at point 0 (a later part of a split sweep keeps ``%a``: its point minus the part's
-first).
+**Logs** are the files the scripts name (`nemorun.launchers.slurm_logs`). ``JobRef.log`` is the
+output file, ``{point}`` standing for the point in an array that starts at point 0 (a later part
+of a split sweep keeps ``%a``: its point minus the part's first).
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 import shutil
 import subprocess
@@ -63,27 +36,34 @@ from nemorun.launchers.base import (
     planned_tasks,
 )
 from nemorun.launchers.records import journal_job
-from nemorun.launchers.slurm_states import (
-    FAILURE_REASONS,
-    NEVER_SATISFIED,
-    SACCT_FIELDS,
-    SQUEUE_FORMAT,
+from nemorun.launchers.slurm_logs import (
+    absolute,
+    array_elements,
+    follow_logs,
+    log_job,
+    read_logs,
+)
+from nemorun.launchers.slurm_script import (
     ScriptInfo,
-    Seen,
-    array_indices,
-    array_throttle,
-    compact_indices,
-    element_id,
     fill_offsets,
-    job_state,
-    parse_sacct,
-    parse_scontrol,
-    parse_squeue,
     read_script,
     resolve_log,
 )
+from nemorun.launchers.slurm_states import (
+    NEVER_SATISFIED,
+    SACCT_FIELDS,
+    SQUEUE_FORMAT,
+    Seen,
+    array_throttle,
+    compact_indices,
+    element_id,
+    failed_parent,
+    parse_sacct,
+    parse_scontrol,
+    parse_squeue,
+    status_from_seen,
+)
 
-UTF8 = codecs.getincrementaldecoder("utf-8")
 TIMEOUT = 60.0
 """Seconds any one Slurm command may take before it counts as not answering."""
 # The caller's variables that would change what a command does behind its arguments.
@@ -121,6 +101,14 @@ class SlurmTarget(Target):
     # --- submit ------------------------------------------------------------------------------
 
     def submit(self, run: RunHandle) -> list[JobRef]:
+        """A task's scripts get ``--dependency=afterok:<ids>`` (every job of every task it
+        comes after) and ``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm
+        itself ends a job whose parent failed instead of leaving it pending forever. When sbatch
+        refuses a script, the jobs already submitted for the run are cancelled and `LaunchError`
+        carries sbatch's message. ``run.points`` (a rerun of some points) submits only those
+        points of those tasks: ``--array=1,3`` on the command line replaces the script's own
+        range (its ``%`` limit kept), scripts and tasks without a chosen point are not
+        submitted, and a task whose parents are not resubmitted waits for nothing."""
         if not Path(run.dir).is_dir():
             raise LaunchError(f"the run directory {run.dir} does not exist")
         tasks = planned_tasks(run)
@@ -213,7 +201,7 @@ class SlurmTarget(Target):
         warnings = result.stderr.strip()
         if warnings:
             extra["sbatch_stderr"] = warnings
-        log = str(_absolute(workdir, resolve_log(info.output, job=job_id, name=info.job_name)))
+        log = str(absolute(workdir, resolve_log(info.output, job=job_id, name=info.job_name)))
         if array and info.offset == 0:
             log = log.replace("%a", "{point}")  # index = point; else %a stays (point - offset)
         return JobRef(job_id, task.name, points, log, extra)
@@ -221,6 +209,23 @@ class SlurmTarget(Target):
     # --- status ------------------------------------------------------------------------------
 
     def status(self, run: RunHandle) -> list[JobStatus]:
+        """One `JobStatus` per job and per array element (``123_4``, with its sweep point).
+
+        - ``sacct`` (accounting) knows every job, finished ones included, but lags slurmctld by
+          a moment (a just-submitted job is missing, a running one may still read PENDING);
+        - ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element,
+          but only until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins
+          where it answers; ``scontrol show job -o`` stands in when squeue does not answer;
+        - the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job
+          that no tool knows any more keeps its last *final* state; a job last seen unfinished,
+          or never seen, is ``unknown``.
+
+        A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is
+        **failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at
+        once (``--kill-on-invalid-dep=yes``); if it is still pending (a script that asked
+        ``kill-on-invalid-dep=no``), this cancels it. Either way it then reads as failed, never
+        as cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some
+        elements: their ids are kept in ``run.state["slurm"]["cancelled_elements"]``)."""
         slurm = run.state.setdefault("slurm", {})
         last: dict[str, dict[str, Any]] = slurm.setdefault("last", {})
         never: dict[str, str] = slurm.setdefault("never", {})
@@ -232,7 +237,7 @@ class SlurmTarget(Target):
         by_task: dict[str, list[JobStatus]] = {}
         to_cancel: list[str] = []
         for ref in jobs:
-            for index in _indices(ref):
+            for index in array_elements(ref):
                 eid = element_id(ref.id, index)
                 point = int(ref.extra.get("offset", 0)) + (index or 0)
                 fresh = seen.get(eid)
@@ -242,10 +247,10 @@ class SlurmTarget(Target):
                         if getattr(fresh, name) is None and previous.get(name) is not None:
                             setattr(fresh, name, previous[name])
                     last[eid] = fresh.to_json()
-                    status = self._from_seen(eid, point, fresh)
+                    status = status_from_seen(eid, point, fresh)
                 elif eid in last:
                     old = Seen.from_json(eid, last[eid])
-                    status = self._from_seen(eid, point, old)
+                    status = status_from_seen(eid, point, old)
                     if not status.state.is_final():
                         why = "; ".join(problems) or "Slurm no longer knows the job"
                         status = JobStatus(
@@ -260,34 +265,6 @@ class SlurmTarget(Target):
         if to_cancel:
             self._scancel(to_cancel)
         return statuses
-
-    def _from_seen(self, eid: str, point: int, seen: Seen) -> JobStatus:
-        state = job_state(seen.state)
-        reason: str | None = None
-        exit_code = seen.exit_code
-        if state is JobState.PENDING:
-            reason = seen.reason or (seen.state if seen.state != "PENDING" else None)
-            exit_code = None
-        elif state is JobState.RUNNING:
-            reason = seen.state if seen.state != "RUNNING" else None
-            exit_code = None
-        elif state is JobState.FAILED:
-            if seen.signal:
-                exit_code = None
-            if seen.state in FAILURE_REASONS:
-                reason = FAILURE_REASONS[seen.state]
-            elif seen.signal:
-                reason = f"killed by signal {seen.signal}"
-            elif exit_code:
-                reason = f"exit code {exit_code}"
-            else:
-                reason = seen.reason
-        elif state is JobState.CANCELLED:
-            reason = NEVER_SATISFIED if seen.reason == NEVER_SATISFIED else None
-            exit_code = None
-        elif state is JobState.UNKNOWN:
-            reason = f"Slurm state {seen.state or '(none)'}"
-        return JobStatus(eid, state, reason, exit_code, point)
 
     def _dependency(
         self,
@@ -304,7 +281,7 @@ class SlurmTarget(Target):
             return JobStatus(eid, JobState.FAILED, never[eid], None, status.point)
         pending_forever = status.state is JobState.PENDING and status.reason == NEVER_SATISFIED
         killed = status.state is JobState.CANCELLED and status.reason == NEVER_SATISFIED
-        parent = self._failed_parent(ref, by_task)
+        parent = failed_parent(ref, by_task)
         # sacct keeps the reason a job had before Slurm killed it ("Dependency"): a job that
         # never started, was cancelled without `cancel`, and whose parent failed, was killed
         # for its dependency.
@@ -322,18 +299,6 @@ class SlurmTarget(Target):
         if pending_forever:
             to_cancel.append(eid)
         return JobStatus(eid, JobState.FAILED, reason, None, status.point)
-
-    @staticmethod
-    def _failed_parent(ref: JobRef, by_task: dict[str, list[JobStatus]]) -> str | None:
-        """``NAME failed (job 12)`` for the first task ``ref`` comes after that did not
-        succeed, or None."""
-        for parent in ref.extra.get("after", ()):
-            states = by_task.get(parent, [])
-            for word, state in (("failed", JobState.FAILED), ("cancelled", JobState.CANCELLED)):
-                bad = [s.id for s in states if s.state is state]
-                if bad:
-                    return f"{parent} {word} (job {', '.join(bad[:3])})"
-        return None
 
     def _query(self, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
         """What sacct, then slurmctld (squeue, else scontrol), say about ``ids``' elements;
@@ -384,138 +349,11 @@ class SlurmTarget(Target):
     # --- logs --------------------------------------------------------------------------------
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
-        ref, only = self._log_job(run, job)
-        if not follow:
-            for header, path, optional in self._log_files(run, ref, only):
-                text = _read(path).decode(errors="replace")
-                if not text and (optional or header is None):
-                    continue
-                if header is not None:
-                    yield header
-                yield from text.splitlines()
-            return
-        yield from self._follow(run, ref, only)
-
-    def _log_job(self, run: RunHandle, job: JobRef) -> tuple[JobRef, set[int] | None]:
-        """The submitted job, and the array indices asked for (None: all of them): those of
-        ``job.points`` when the CLI narrowed the job to some points, or the element of an id
-        ``123_4``."""
-        base, _, index = job.id.partition("_")
-        ref = next((r for r in run.jobs if r.id == base), job)
-        if index.isdigit():
-            return ref, {int(index)}
-        if "array" not in ref.extra or tuple(job.points) == tuple(ref.points):
-            return ref, None
-        offset = int(ref.extra.get("offset", 0))
-        return ref, {p - offset for p in job.points}
-
-    def _log_files(
-        self, run: RunHandle, ref: JobRef, only: set[int] | None
-    ) -> list[tuple[str | None, Path, bool]]:
-        """(header or None, file, optional) for every log file of ``ref``: stdout, then stderr
-        when it is a file of its own (optional: not shown while empty). An array's elements
-        each get a header; a plain job's stderr too."""
-        last = run.state.get("slurm", {}).get("last", {})
-        workdir = Path(ref.extra.get("workdir") or run.dir)
-        name = ref.extra.get("name")
-        out_pattern = ref.extra.get("output") or ref.log or ""
-        err_pattern = ref.extra.get("error")
-        is_array = "array" in ref.extra
-        files: list[tuple[str | None, Path, bool]] = []
-        for index in _indices(ref):
-            if only is not None and index not in only:
-                continue
-            eid = element_id(ref.id, index)
-            seen = last.get(eid, {})
-            fill: dict[str, Any] = {
-                "job": ref.id,
-                "index": index,
-                "raw_id": seen.get("raw_id"),
-                "name": name,
-                "node": seen.get("node"),
-            }
-            out = self._find(workdir, resolve_log(out_pattern, **fill, wildcard=True))
-            label = eid
-            if is_array:
-                point = int(ref.extra.get("offset", 0)) + (index or 0)
-                label = f"{eid} (point {point})"
-            files.append((f"==> {label}: {out} <==" if is_array else None, out, False))
-            if err_pattern:
-                err = self._find(workdir, resolve_log(err_pattern, **fill, wildcard=True))
-                if err != out:
-                    files.append((f"==> {label} stderr: {err} <==", err, True))
-        return files
-
-    @staticmethod
-    def _find(workdir: Path, pattern: str) -> Path:
-        path = _absolute(workdir, pattern)
-        if "*" not in pattern:
-            return path
-        matches = sorted(path.parent.glob(path.name))
-        return matches[0] if matches else path
-
-    def _follow(self, run: RunHandle, ref: JobRef, only: set[int] | None) -> Iterator[str]:
-        offsets: dict[Path, int] = {}
-        partial: dict[Path, str] = {}
-        decoders: dict[Path, codecs.IncrementalDecoder] = {}
-        shown: str | None = None
-        next_status = 0.0
-        quiet = 0
-        done = False
-        unknown_since: float | None = None
-        files = self._log_files(run, ref, only)
-        while True:
-            grew = False
-            for header, path, _ in files:
-                data = _read(path, offsets.get(path, 0))
-                if not data:
-                    continue
-                grew = True
-                offsets[path] = offsets.get(path, 0) + len(data)
-                decoder = decoders.setdefault(path, UTF8(errors="replace"))
-                text = partial.pop(path, "") + decoder.decode(data)
-                lines = text.split("\n")
-                if lines[-1]:
-                    partial[path] = lines[-1]
-                lines = [line.removesuffix("\r") for line in lines[:-1]]
-                if lines:
-                    label = header or ""
-                    if label != shown and (label or shown is not None):
-                        yield label or f"==> {path} <=="
-                    shown = label
-                    yield from lines
-            now = time.monotonic()
-            if now >= next_status:
-                next_status = now + self.status_interval
-                mine = [s for s in self.status(run) if _belongs(s.id, ref, only)]
-                done = bool(mine) and all(s.state.is_final() for s in mine)
-                # A job Slurm does not know (and never will) must not be followed forever.
-                if (
-                    mine
-                    and all(s.state.is_final() or s.state is JobState.UNKNOWN for s in mine)
-                    and not done
-                ):
-                    unknown_since = unknown_since or now
-                    done = now - unknown_since >= self.unknown_grace
-                else:
-                    unknown_since = None
-                files = self._log_files(run, ref, only)  # element ids now known
-            if done and not grew:
-                quiet += 1
-                if quiet >= 2:
-                    break
-            else:
-                quiet = 0
-            if not grew:
-                time.sleep(self.poll_interval)
-        for header, path, _ in files:
-            rest = partial.pop(path, "")
-            if rest:
-                label = header or ""
-                if label != shown:
-                    yield label or f"==> {path} <=="
-                    shown = label
-                yield rest
+        ref, only = log_job(run, job)
+        if follow:
+            yield from follow_logs(self, run, ref, only)
+        else:
+            yield from read_logs(run, ref, only)
 
     # --- cancel ------------------------------------------------------------------------------
 
@@ -532,7 +370,9 @@ class SlurmTarget(Target):
         for ref in run.jobs:
             wanted = points.get(ref.task, ())
             offset = int(ref.extra.get("offset", 0))
-            ids += [element_id(ref.id, i) for i in _indices(ref) if offset + (i or 0) in wanted]
+            ids += [
+                element_id(ref.id, i) for i in array_elements(ref) if offset + (i or 0) in wanted
+            ]
         slurm = run.state.setdefault("slurm", {})
         slurm["cancelled_elements"] = sorted({*slurm.get("cancelled_elements", []), *ids})
         if ids:
@@ -577,35 +417,6 @@ class SlurmTarget(Target):
             raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
         except OSError as error:
             raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
-
-
-def _indices(ref: JobRef) -> list[int | None]:
-    """The array indices of a submitted job, or [None] for a plain job."""
-    array = ref.extra.get("array")
-    if not array:
-        return [None]
-    return list(array_indices(str(array)))
-
-
-def _belongs(eid: str, ref: JobRef, only: set[int] | None) -> bool:
-    if only is not None:
-        return eid in {element_id(ref.id, i) for i in only}
-    return eid == ref.id or eid.startswith(f"{ref.id}_")
-
-
-def _absolute(workdir: Path, path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else workdir / p
-
-
-def _read(path: Path, offset: int = 0) -> bytes:
-    """The bytes of ``path`` from ``offset`` on (nothing when it does not exist yet)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read()
-    except OSError:
-        return b""
 
 
 def _message(result: subprocess.CompletedProcess[str]) -> str:

@@ -134,7 +134,10 @@ def test_plan_refuses_what_the_manifest_does_not_have(
 def test_the_targets_read_the_manifest_through_the_one_reader(tmp_path: Path) -> None:
     """A target sees the plan, or a `LaunchError` that names the file (exit 1, no traceback)."""
     run = RunHandle("r", "r", tmp_path, "local", points={"train": (2,)})
-    write(run.artifacts_dir, json.loads(Manifest((TaskEntry("prep", mains=("prep.sh",)), FULL)).text()))
+    write(
+        run.artifacts_dir,
+        json.loads(Manifest((TaskEntry("prep", mains=("prep.sh",)), FULL)).text()),
+    )
     assert [(p.name, p.points, p.index) for p in planned_tasks(run)] == [("train", (2,), 1)]
     write(run.artifacts_dir, {"tasks": [{"name": "train", "after": ["train"], "mains": ["t.sh"]}]})
     with pytest.raises(LaunchError, match=f"{run.artifacts_dir / MANIFEST}: .*cycle: train"):

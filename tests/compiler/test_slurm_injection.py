@@ -32,7 +32,9 @@ import yaml
 
 from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
 from nemorun.errors import SpecErrors
-from nemorun.launchers.slurm_states import sbatch_directives
+from nemorun.launchers.slurm_script import (
+    sbatch_directives,
+)
 from nemorun.schemas.formats import formats_of
 from nemorun.schemas.options import SlurmOptions
 

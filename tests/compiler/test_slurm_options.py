@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nemorun.launchers.slurm_states import sbatch_directives
+from nemorun.launchers.slurm_script import (
+    sbatch_directives,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,17 +28,19 @@ from nemorun.compiler.tasks import compile_tasks
 from nemorun.files import write_atomic
 from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle
 from nemorun.launchers.slurm import SlurmTarget
+from nemorun.launchers.slurm_script import (
+    fill_offsets,
+    read_script,
+    resolve_log,
+    sbatch_directives,
+)
 from nemorun.launchers.slurm_states import (
     array_indices,
     expand_job_id,
-    fill_offsets,
     job_state,
     parse_sacct,
     parse_scontrol,
     parse_squeue,
-    read_script,
-    resolve_log,
-    sbatch_directives,
     slurm_state,
 )
 
