@@ -1,36 +1,15 @@
-"""The interface every launch target implements, and the data it exchanges.
+"""The interface every launch target implements (`Target`), and the data it exchanges.
 
-A target turns a compiled artifact into running jobs and answers for them afterwards:
+A target sends the artifacts already compiled into ``run.dir`` (exactly those bytes: what you
+compile is what you launch), then answers for its jobs: ``status``, ``logs``, ``cancel``,
+optionally ``cancel_points``. No method prints: progress and output are the CLI's.
 
-- ``submit(run)``: send the artifacts already compiled into ``run.dir`` (exactly those bytes:
-  what you compile is what you launch) and return one `JobRef` per scheduler job;
-- ``status(run)``: the current `JobState` of every job (and array element), with the scheduler's
-  reason where it gives one;
-- ``logs(run, job, follow)``: the job's output, as lines;
-- ``cancel(run)``: stop every job of the run that has not ended;
-- ``cancel_points(run, points)`` (optional): stop only some sweep points of some tasks.
-
-Compiling is not the target's business: `nemorun.compiler.artifacts.compile_spec` produces the
-artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
-Targets are found by name through the ``nemorun.targets`` entry-point group (see `registry`), so
-a plugin package adds one without touching nemorun. No method prints: progress and output are
-the CLI's.
-
-**What ``submit`` finds in the run directory** (``run.artifacts_dir``):
-
-- ``tasks.json``: the tasks and their order, read with `planned_tasks` (the one reader,
-  `nemorun.compiler.manifest`: parents first, each with the points to run), each with its main
-  artifacts (relative to the artifacts directory), its number of points and its log paths,
-  with the target's placeholders (``%j``/``%A``/``%a`` for Slurm, ``{point}`` for local).
-- ``run.points``: when not empty, submit only those points of those tasks (``rerun
-  --failed``); a task that is not listed is not submitted at all. (Slurm: ``--array=1,3`` on
-  the command line, which overrides the script's own ``#SBATCH --array``.)
-- A task whose ``after`` names tasks of the same submission must not start before they
-  succeed: Slurm's ``--dependency=afterok:<ids>`` (with ``--kill-on-invalid-dep=yes``, so a
-  dependency that can never be satisfied ends the job instead of leaving it pending); targets
-  without dependencies order the tasks themselves (the local supervisor does). A task that
-  cannot run because a dependency failed is reported ``failed``, reason ``dependency failed``.
-- The run directory's ``logs/`` exists; jobs write there.
+**What ``submit`` finds**: the artifacts and ``tasks.json``, read with `planned_tasks` (the one
+reader, `nemorun.compiler.manifest`: parents first, each task with the points to run, only
+those of ``run.points`` for ``rerun --failed``); the run's ``logs/``. A task must not start
+before the tasks it comes ``after`` succeeded (Slurm's ``--dependency=afterok``; the point
+supervisor of the local and docker targets orders them itself); one whose dependency failed
+is reported ``failed``, reason ``dependency failed``.
 
 One `JobRef` per scheduler job (a whole Slurm array is one job; its elements come back from
 ``status`` one by one, each with its ``point``). ``JobRef.log`` is the job's output file; for

@@ -2,32 +2,19 @@
 point, on this machine.
 
 **Why our own supervisor and not submitit's ``LocalExecutor``.** submitit runs a *pickled
-Python function* in a child it controls (its own ``_submit`` module must be importable there,
-and results come back as pickles); it cannot run the bash artifact `nemorun compile` printed,
-so "what you compile is what you launch" would stop at the local target. It also keeps no
-state a second process could read: its job objects live in the launching Python process, and
-its status of a job started by another ``nemorun`` is unknown. Ours (`supervise`) is 150 lines
-of standard library: it runs the very artifact (``bash ARTIFACT POINT``), orders the tasks of
-a multi-task spec, bounds the parallelism of a sweep (``max_parallel``), and leaves everything
-it knows in files under the run directory, so ``status``, ``logs`` and ``cancel`` work from any
-process, after the launcher has gone, and across reboots (a dead supervisor is noticed).
+Python function* in a child it controls; it cannot run the bash artifact `nemorun compile`
+printed, and keeps no state a second process could read. Ours (`supervise`, standard library
+only, shared with the docker target) runs the very artifact, orders the tasks, bounds a sweep's
+parallelism (``max_parallel``) and leaves what it knows in files under the run directory, so
+``status``, ``logs`` and ``cancel`` work from any process, after the launcher has gone.
 
-**Job ids.** One `JobRef` per task: the supervisor's pid (``<pid>/<task>`` when the spec has
-several tasks); each point's status has the id ``<job>_<point>`` when the job is a sweep, like a
-Slurm array element. The pid and the process's start time (``/proc/PID/stat``, field 22) are in
-``JobRef.extra``: a pid is taken as the supervisor's only while its start time matches, so a
-pid reused by another process after a reboot is never mistaken for it (nor signalled).
+**Job ids.** One `JobRef` per task: the supervisor's pid (``<pid>/<task>`` for several tasks);
+a point of a sweep reads ``<job>_<point>``. The pid's start time (``/proc/PID/stat`` field 22)
+is in ``JobRef.extra``: a pid reused after a reboot is never mistaken for it (nor signalled).
 
-**States** of each point, from the files `supervise` and the artifact write: an exit status
-file → completed (0) or failed (``exit code N``); a ``.skipped`` marker → failed (``dependency
-failed: …``); no status yet → running (started) or pending while the supervisor lives, and
-once it is gone, cancelled (``cancel`` leaves a marker first) or failed (``ended without an exit
-status``: killed, or the machine rebooted).
-
-**Cancel** writes the marker, then sends SIGTERM to every process of the supervisor's session
-(it leads one: every point is in it, each point in a process group of its own) and SIGKILL two
-seconds later to anything left. ``cancel --point`` writes the point's marker (`supervise` will
-not start it) and stops a running point's process group alone.
+**Cancel** writes the marker, then SIGTERMs every process of the supervisor's session (every
+point is in it, each in a process group of its own), SIGKILL two seconds later. ``cancel
+--point`` writes the point's marker and stops a running point's process group alone.
 """
 
 from __future__ import annotations
@@ -283,7 +270,11 @@ def _point_state(
     cancelled: bool,
     skipped: str | None,
 ) -> tuple[JobState, str | None, int | None]:
-    """``cancelled``: the run or this point was cancelled."""
+    """A point's state from the files the supervisor and the artifact write: an exit status
+    → completed (0) or failed (``exit code N``); a ``.skipped`` marker → failed (``dependency
+    failed: …``); no status yet → running (started) or pending while the supervisor lives, and
+    once it is gone, cancelled (``cancelled``: the run or this point was) or failed (``ended
+    without an exit status``: killed, or the machine rebooted)."""
     # `alive` was read before the files: a supervisor that ended in between has written
     # everything it ever will, so a point without a status file then really has none.
     code_text = _read(Path(task.logs["status"].format(point=point)))

@@ -1,39 +1,15 @@
 """The ``skypilot`` target: ``sky launch`` of the compiled task YAML, one cluster per point.
 
-**Availability.** SkyPilot must be installed (``pip install 'nemorun[skypilot]'``) and have
-an enabled cloud or infra. `available` runs ``sky check -o json`` (a subprocess, at most
-`CHECK_TIMEOUT` seconds) and reads the enabled infra of every workspace. Every ``sky`` command
-talks to SkyPilot's API server and starts a local one when none answers; when the check
-started it, the check stops it again (``sky api stop``), and a server that was already running
-is left alone. Measured here (SkyPilot 0.14.1, nothing enabled): about 12 s for the check plus
-2 s for the stop, so the answer is kept for the life of the process.
-
-**Submit.** The compiled YAML (``artifacts/STEM.yaml``) is a stream of one document per sweep
-point (`nemorun.compiler.targets.skypilot`); ``sky launch`` takes one document, so each is
-launched on its own cluster: ``sky launch -y -d -c CLUSTER -i IDLE --down FILE`` where
-``FILE`` is the artifact itself for a single document, or the point's document (its text cut
-out of the stream unchanged) in ``RUN/skypilot/STEM.POINT.yaml``. ``-d`` returns once the job
-is submitted (provisioning is waited for: minutes on a real cloud); ``--down`` with ``-i``
-(`idle_minutes`, default 5) tears each cluster down after its job ends and the cluster has been
-idle that long, so status and logs stay readable for a while and nothing runs up a bill.
-Cluster names are ``nr-<run id>-<n>`` (``n`` numbers the run's jobs: the point, for one
-task), made valid for SkyPilot (lower case, at most 35 characters). If a launch fails, the
-clusters already launched for the run are torn down and `LaunchError` carries SkyPilot's
-message: a run is launched whole or not at all.
-
-Tasks come from the compiled ``tasks.json`` (`planned_tasks`: only the points of
-``run.points`` when it is set); several tasks are
-launched together, and a task that comes ``after`` another of the submission is refused
-(ordering them would need a supervisor, as the docker target has; not done for SkyPilot).
+**Submit.** The compiled YAML is a stream of one document per sweep point; ``sky launch`` takes
+one document, so each is launched on its own cluster (``nr-<run id>-<n>``), detached, torn down
+once its job ended and the cluster was idle ``idle_minutes``. A run is launched whole or not at
+all. Tasks come from ``tasks.json`` (`planned_tasks`); a task that comes ``after`` another of
+the submission is refused (ordering them would need the point supervisor; not done here).
 
 **Jobs**: one `JobRef` per point, id = its cluster's name (``extra``: the SkyPilot job id).
-**Status**: ``sky queue -o json CLUSTER…`` (SkyPilot's job states: ``SUCCEEDED`` →
-completed, ``FAILED*`` → failed, ``CANCELLED`` → cancelled, ``INIT``/``PENDING``/``SETTING_UP``
-→ pending, ``RUNNING`` → running). The last state seen is kept in ``run.state["last"]``: once
-a cluster is torn down its queue is gone, and the job keeps its last final state (or
-``unknown`` if it was last seen unfinished). **Logs**: ``sky logs CLUSTER JOB [--no-follow]``.
-**Cancel**: ``sky cancel -y CLUSTER -a`` then ``sky down -y CLUSTER`` for every cluster of the
-run; jobs that had not ended read ``cancelled`` from then on.
+**Status**: ``sky queue -o json CLUSTER…``, the last state seen kept in ``run.state["last"]``
+(once a cluster is torn down its queue is gone). **Logs**: ``sky logs CLUSTER JOB``.
+**Cancel**: ``sky cancel -y CLUSTER -a`` then ``sky down -y CLUSTER`` for every cluster.
 
 Untested against a real cloud here (none is configured on these machines): only the
 availability check runs for real in the tests.
@@ -104,6 +80,13 @@ class SkyPilotTarget(Target):
     # --- availability -------------------------------------------------------------------------
 
     def available(self) -> str | None:
+        """SkyPilot must be installed (``pip install 'nemorun[skypilot]'``) and have an enabled
+        cloud or infra: ``sky check -o json`` (a subprocess, at most `CHECK_TIMEOUT` seconds),
+        the enabled infra of every workspace. Every ``sky`` command talks to SkyPilot's API
+        server and starts a local one when none answers; when the check started it, the check
+        stops it again (``sky api stop``); a server that was already running is left alone.
+        Measured here (SkyPilot 0.14.1, nothing enabled): about 12 s for the check plus 2 s for
+        the stop, so the answer is kept for the life of the process."""
         if importlib.util.find_spec("sky") is None or sky_command() is None:
             return NOT_INSTALLED
         key = tuple(
@@ -117,6 +100,13 @@ class SkyPilotTarget(Target):
     # --- submit -------------------------------------------------------------------------------
 
     def submit(self, run: RunHandle) -> list[JobRef]:
+        """Each point: ``sky launch -y -d -c CLUSTER -i IDLE --down FILE``, ``FILE`` the artifact
+        itself for a single document, or the point's document (its text cut out of the stream
+        unchanged) in ``RUN/skypilot/STEM.POINT.yaml``. ``-d`` returns once the job is submitted
+        (provisioning is waited for); ``--down`` with ``-i`` tears the cluster down after its job
+        ends and it has been idle that long, so status and logs stay readable for a while and
+        nothing runs up a bill. If a launch fails, the clusters already launched are torn down
+        and `LaunchError` carries SkyPilot's message."""
         problem = self.available()
         if problem is not None:
             raise LaunchError(problem)
@@ -164,6 +154,10 @@ class SkyPilotTarget(Target):
     # --- status -------------------------------------------------------------------------------
 
     def status(self, run: RunHandle) -> list[JobStatus]:
+        """SkyPilot's job states: ``SUCCEEDED`` → completed, ``FAILED*`` → failed,
+        ``CANCELLED`` → cancelled, ``INIT``/``PENDING``/``SETTING_UP`` → pending, ``RUNNING`` →
+        running. A job whose cluster is gone keeps its last final state (``unknown`` if it was
+        last seen unfinished)."""
         clusters = [job.id for job in run.jobs]
         queues = _queues(clusters) if clusters else {}
         last: dict[str, Any] = run.state.setdefault("last", {})
