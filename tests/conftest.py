@@ -11,6 +11,8 @@ engine a user runs on their machine, which are skipped with a reason. ``NEMORUN_
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import itertools
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +41,25 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary current directory, so messages show short relative file names."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def home(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs are recorded under ``WORKDIR/home`` (``NEMORUN_HOME``), never in the user's."""
+    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
+    return workdir / "home"
+
+
+_module_ids = itertools.count()
+
+
+def import_file(path: Path) -> Any:
+    """Import a module from ``path`` without registering it in ``sys.modules``."""
+    module_spec = importlib.util.spec_from_file_location(f"_exported_{next(_module_ids)}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -31,10 +31,7 @@ def work(point: int, fail_if: str) -> None:
 """
 
 
-@pytest.fixture(autouse=True)
-def home(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
-    return workdir / "home"
+pytestmark = pytest.mark.usefixtures("home")  # runs recorded in the test's own directory
 
 
 def write(path: Path, text: str) -> Path:

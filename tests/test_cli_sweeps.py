@@ -22,10 +22,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def home(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NEMORUN_HOME", str(workdir / "home"))
-    return workdir / "home"
+pytestmark = pytest.mark.usefixtures("home")  # runs recorded in the test's own directory
 
 
 def tags_by_point(text: str) -> dict[int, str]:

@@ -144,10 +144,10 @@ class DockerTarget(Target):
         under_way = [job.id for job in jobs if view.started(job.id) and view.exit(job.id) is None]
         containers = _inspect(run, under_way) if under_way else {}
         last = run.state.setdefault("last", {})
-        alive = view.supervisor_alive()
+        living = view.supervisor_alive()
         out = []
         for job in jobs:
-            state, reason, code = view.state(job, containers.get(job.id), last.get(job.id), alive)
+            state, reason, code = view.state(job, containers.get(job.id), last.get(job.id), living)
             last[job.id] = state.value
             out.append(JobStatus(job.id, state, reason, code, job.points[0]))
         return out

@@ -4,8 +4,6 @@ environment references, and what each format cannot say (TOML null, JSON infinit
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import os
 import re
 import subprocess
@@ -17,6 +15,7 @@ from typing import Any
 import fiddle as fdl
 import libcst as cst
 import pytest
+from conftest import import_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS_DIR = ROOT / "tests"
@@ -32,8 +31,6 @@ CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml"
 SPEC_FORMATS = ("yaml", "toml", "json")
 SUFFIX = {"yaml": ".yaml", "toml": ".toml", "json": ".json", "python": ".py"}
 ENV_VARS = ("DATA_DIR", "ZOO_COUNT", "ZOO_LEVEL", "ZOO_FLAG", "ZOO_RANK", "ZOO_EITHER", "ZOO_RATIO")
-
-_module_ids = itertools.count()
 
 
 @pytest.fixture
@@ -70,14 +67,6 @@ def exported(spec: Any, fmt: str, directory: Path, name: str = "exported") -> Pa
     path = directory / f"{name}{SUFFIX[fmt]}"
     path.write_text(export(spec, fmt, directory), encoding="utf-8")
     return path
-
-
-def import_file(path: Path) -> Any:
-    module_spec = importlib.util.spec_from_file_location(f"_exported_{next(_module_ids)}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
 
 
 def run_python(

@@ -9,8 +9,6 @@ values should give, exported to yaml, toml, json and python, read back, and comp
 from __future__ import annotations
 
 import enum
-import importlib.util
-import itertools
 import math
 import pathlib
 import sys
@@ -21,6 +19,7 @@ from typing import Any
 import fiddle as fdl
 import pytest
 import yaml
+from conftest import import_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -377,18 +376,6 @@ def write_source(directory: Path, task: Node | dict[str, Node], description: str
         encoding="utf-8",
     )
     return path
-
-
-_module_ids = itertools.count()
-
-
-def import_file(path: Path) -> Any:
-    """Import a module from ``path`` without registering it in ``sys.modules``."""
-    module_spec = importlib.util.spec_from_file_location(f"_exported_{next(_module_ids)}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
 
 
 def round_trip(spec: Any, fmt: str, directory: Path) -> tuple[Any, Any, str]:

@@ -38,11 +38,7 @@ def work(out: str, seconds: float = 0.3, point: int = 0) -> None:
 """
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NEMORUN_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("home")  # runs recorded in the test's own directory
 
 
 def spec(tmp_path: Path, name: str, text: str) -> Path:
