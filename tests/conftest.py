@@ -128,7 +128,7 @@ def nemorun(
 def assert_golden(name: str, text: str) -> None:
     """``text`` equals the golden file ``tests/compiler/golden/NAME``, once this interpreter's
     path reads ``<PYTHON>`` and the repository's ``<ROOT>``. Regenerate every golden file with
-    ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden`` (and review the diff)."""
+    ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden`` (and review the diff)."""
     text = text.replace(sys.executable, "<PYTHON>").replace(str(ROOT), "<ROOT>")
     golden = GOLDEN / name
     if os.environ.get("NEMORUN_UPDATE_GOLDEN"):

@@ -12,7 +12,7 @@
 Golden files (``tests/compiler/golden/``) hold representative artifacts, with the checkout's
 path replaced by ``<ROOT>``. Regenerate them with::
 
-    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden
+    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden
 """
 
 from __future__ import annotations

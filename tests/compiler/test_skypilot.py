@@ -12,7 +12,7 @@
   task's arguments, parsed by both PyYAML loaders SkyPilot may use;
 - bad options are refused by nemorun at their line, before SkyPilot could see them;
 - golden file ``tests/compiler/golden/pretrain-sweep.skypilot.yaml``, regenerated with
-  ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden``.
+  ``NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ on the allocation's first node and ``--rdzv-id`` = the job id.
 
 Golden files: ``tests/compiler/golden/torchrun*``; regenerate all golden files with::
 
-    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests -k golden
+    NEMORUN_UPDATE_GOLDEN=1 .venv/bin/pytest tests/compiler -k golden
 """
 
 from __future__ import annotations
