@@ -9,12 +9,10 @@ origin moves with its value, so an error still points at the line that wrote it 
 reads ``task.…``, the path in the task's own spec).
 
 `compile_tasks` compiles every task in `task_order` (each task after those it names in
-``after:``, otherwise in the spec's order) into a `Build`. Its `manifest` (``tasks.json``) is
-the handoff to the launch targets: for each task, in that order, its name, what it runs
-``after``, its target, its main artifacts (paths relative to the manifest's directory), its
-number of points, the local target's ``max_parallel`` and, compiled for a run, its log paths
-(`Artifacts.logs`). A single-task spec has one task, named ``task``, whose artifacts sit at
-the top of the directory; several tasks' artifacts go into one subdirectory each.
+``after:``, otherwise in the spec's order) into a `Build`. Its `manifest` (``tasks.json``,
+`nemorun.compiler.manifest`) is the handoff to the launch targets. A single-task spec has one
+task, named ``task``, whose artifacts sit at the top of the directory; several tasks' artifacts
+go into one subdirectory each.
 """
 
 from __future__ import annotations
