@@ -17,6 +17,7 @@ import functools
 import inspect
 import re
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,3 +202,105 @@ def _param_docs(doc: str) -> dict[str, str]:
         elif current and line.strip():
             out[current] = (out[current] + " " + line.strip()).strip()
     return out
+
+
+# --- what a callable makes: class-typed hints, factories and protocols ---------------------------
+
+
+def made_by(target: Any) -> type | None:
+    """The class of what calling ``target`` makes: ``target`` itself when it is a class, else the
+    class its return annotation names (``-> Model``, ``-> Model | None``, ``-> Self`` on a
+    classmethod). None when that cannot be told: no return annotation, or one naming no class."""
+    if isinstance(target, type):
+        return target
+    try:
+        returned = typing.get_type_hints(target).get("return")
+    except Exception:  # an unresolvable return annotation says nothing we can check
+        return None
+    if returned is typing_self():
+        owner = getattr(target, "__self__", None)
+        return owner if isinstance(owner, type) else None
+    options = typing.get_args(returned) if _is_union(returned) else (returned,)
+    classes = [typing.get_origin(o) or o for o in options if o is not type(None)]
+    if len(classes) == 1 and isinstance(classes[0], type):
+        return classes[0]
+    return None
+
+
+def produces(target: Any, expected: Any) -> bool | None:
+    """Whether calling ``target`` makes an ``expected``: True, False, or None when it cannot be
+    told (a factory without a return annotation, a protocol member only assigned in
+    ``__init__``)."""
+    expected = typing.get_origin(expected) or expected
+    if expected is Any or expected is object or not isinstance(expected, type):
+        return True
+    made = made_by(target)
+    if made is None:
+        return None
+    if is_protocol(expected):
+        return implements(made, expected)
+    try:
+        return issubclass(made, expected)
+    except TypeError:
+        return None
+
+
+def is_protocol(tp: Any) -> bool:
+    """True for a `typing.Protocol` class (not for its concrete subclasses)."""
+    return isinstance(tp, type) and bool(tp.__dict__.get("_is_protocol", False))
+
+
+def implements(cls: type, protocol: type) -> bool | None:
+    """Whether instances of ``cls`` have every member of ``protocol``: False when a method is
+    missing, None when only a data member is (it may be set in ``__init__``)."""
+    missing = [name for name in protocol_members(protocol) if not hasattr(cls, name)]
+    if not missing:
+        return True
+    annotated = {n for c in cls.__mro__ for n in vars(c).get("__annotations__", {})}
+    data = _protocol_data(protocol)
+    if any(name not in data for name in missing):
+        return False
+    return True if all(name in annotated for name in missing) else None
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The names a class must have to implement ``protocol``, its own and its base protocols'."""
+    names: list[str] = []
+    for base in protocol.__mro__:
+        if base is object or not is_protocol(base) or base is typing.Protocol:
+            continue
+        for name in [*vars(base), *vars(base).get("__annotations__", {})]:
+            if name not in _PROTOCOL_INTERNALS and not name.startswith("_abc_"):
+                names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def _protocol_data(protocol: type) -> set[str]:
+    """Members declared only by annotation (``name: int``), with no value in the class."""
+    out: set[str] = set()
+    for base in protocol.__mro__:
+        if is_protocol(base):
+            out.update(n for n in vars(base).get("__annotations__", {}) if n not in vars(base))
+    return out
+
+
+_PROTOCOL_INTERNALS = frozenset(
+    {
+        "__abstractmethods__", "__annotations__", "__dict__", "__doc__", "__init__",
+        "__module__", "__new__", "__slots__", "__subclasshook__", "__weakref__",
+        "__class_getitem__", "__parameters__", "__orig_bases__", "__qualname__",
+        "__protocol_attrs__", "__non_callable_proto_members__", "__type_params__",
+        "__firstlineno__", "__static_attributes__", "__callable_proto_members_only__",
+        "_is_protocol", "_is_runtime_protocol", "__annotate__", "__annotate_func__",
+        "__annotations_cache__",
+    }
+)  # fmt: skip
+
+
+def typing_self() -> Any:
+    """`typing.Self` where this Python has it (3.11+), else a value no annotation equals."""
+    return getattr(typing, "Self", _Missing)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
