@@ -295,7 +295,7 @@ class Validator:
             why = "a member it only annotates" if made is not None else "no return annotation"
             self._warn(
                 (*path, TARGET_KEY),
-                f"cannot check that '{ref}' makes a {name} ({why}); the job will tell",
+                f"cannot check that '{ref}' makes {_a(name)} ({why}); the job will tell",
             )
             return True
         if is_protocol(expected):
@@ -306,7 +306,7 @@ class Validator:
             message = f"'{ref}' is not a subclass of {name}"
             wanted = f"{name} or a subclass of it"
         else:
-            message = f"'{ref}' returns {_type_name(made)}, not a {name}"
+            message = f"'{ref}' returns {_type_name(made)}, not {_a(name)}"
             wanted = f"{name}, a subclass, or a factory returning one"
         self._error((*path, TARGET_KEY), message, expected=wanted, at_value=True)
         return False
@@ -349,7 +349,9 @@ class Validator:
         return INVALID if len(raw) > 1 else obj
 
     def _warn(self, path: KeyPath, message: str, suggestion: str | None = None) -> None:
+        """A located warning, at the value: shown, but the spec stays valid."""
         origin = find_origin(self.origins, path)
+        origin = origin.at_value() if origin is not None else None
         text = SpecError(message, path, origin, suggestion=suggestion).format()
         if text not in self.warnings:
             self.warnings.append(text)
@@ -596,7 +598,7 @@ class Validator:
         if returned is not None and produces(obj, returned) is False:
             return self._error(
                 path,
-                f"'{reference_text(obj)}' does not make a {_type_name(returned)}",
+                f"'{reference_text(obj)}' does not make {_a(_type_name(returned))}",
                 expected=describe(annotation),
                 found=describe_value(raw),
                 at_value=True,
@@ -610,7 +612,7 @@ class Validator:
             name = target.__qualname__
             return self._error(
                 path,
-                f"calling {name} makes a {name}, which is not callable",
+                f"{name}(...) makes an object that is not callable",
                 expected=describe(annotation),
                 found="a mapping without '_partial_: true'",
                 suggestion=f"add '{PARTIAL_KEY}: true' to pass {name} with these arguments, "
@@ -724,6 +726,17 @@ _YAML12_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _REFERENCE_TEXT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
+def takes_reference_text(annotation: Any) -> bool:
+    """True when ``annotation`` reads ``module:name`` text as the object it names (``Callable``,
+    ``type[X]``, optionally None): elsewhere an object is written ``{_call_: module:name}``."""
+    annotation = _strip_annotated(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return all(takes_reference_text(a) for a in options)
+    return (origin or annotation) in (collections.abc.Callable, type)
+
+
 def is_reference(raw: Any) -> bool:
     """True for ``{_call_: ...}``: an object by reference, not a call."""
     return isinstance(raw, dict) and CALL_KEY in raw and TARGET_KEY not in raw
@@ -796,6 +809,11 @@ def _type_name(tp: Any) -> str:
     return re.sub(r"\b(typing|collections\.abc|builtins)\.", "", str(tp))
 
 
+def _a(name: str) -> str:
+    """``an Optimizer``, ``a Module``."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _names(names: list[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
@@ -835,7 +853,7 @@ def describe(annotation: Any) -> str:
         return f"a mapping of names to {_plural(args[1])}" if args else "a mapping"
     if origin in (collections.abc.Callable,) or annotation is collections.abc.Callable:
         returned = _callable_return(annotation)
-        making = f" making a {_type_name(returned)}" if returned is not None else ""
+        making = f" making {_a(_type_name(returned))}" if returned is not None else ""
         return f"a 'module:name' reference to a callable{making}"
     if origin is type:
         return f"a 'module:name' reference to {_type_name(args[0])} or a subclass"
@@ -1037,4 +1055,5 @@ __all__ = [
     "env_reading",
     "example_for",
     "reference_of",
+    "takes_reference_text",
 ]
