@@ -10,7 +10,6 @@ gets, not only what validation believes.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -480,11 +479,3 @@ def test_call_key_in_nemoruns_own_options_is_refused_before_import(
     )
     (error,) = load_errors(path)
     assert "executor.env.A._call_: nemorun's own options take no '_call_'" in error
-
-
-def test_json_export_text_is_valid_json(
-    write_spec: Callable[[str, str], Path],
-) -> None:
-    body = "  lr_lambda: {_call_: siglib:warmup}\n"
-    text = export(load(write_spec("exp.yaml", spec_text("fit_untyped", body))), "json")
-    assert json.loads(text)["task"]["lr_lambda"] == {"_call_": "siglib:warmup"}
