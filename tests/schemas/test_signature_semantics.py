@@ -479,3 +479,19 @@ def test_call_key_in_nemoruns_own_options_is_refused_before_import(
     )
     (error,) = load_errors(path)
     assert "executor.env.A._call_: nemorun's own options take no '_call_'" in error
+
+
+def test_a_nemo_run_function_reference_migrates_to_the_function(
+    workdir: Path, cli: Callable[..., Any]
+) -> None:
+    old = workdir / "old.yaml"
+    old.write_text(
+        "_target_: siglib.fit_untyped\n_partial_: true\n"
+        "lr_lambda: {_target_: siglib.warmup, _call_: false}\n",
+        encoding="utf-8",
+    )
+    assert cli("migrate", str(old), "--in-place").code == 0
+    text = old.read_text(encoding="utf-8")
+    old.write_text(text.replace("nemorun: 1\n", f"nemorun: 1\npythonpath: [{SIGLIB}]\n"))
+    got = fdl.build(task_graph(load(old)))()
+    assert got["lr_lambda"] is siglib.warmup
