@@ -8,8 +8,12 @@ compiler turns into an ``fdl.Config``.
 Design points:
 - Dispatch is a table keyed by ``typing.get_origin`` (or the type itself), not an if-chain.
 - Errors never stop the walk: each goes to the `Collector` and the walk continues, so one run
-  reports every mistake. `Union` tries each alternative in a sandbox (errors and memo restored)
-  and reports all of them when none fits.
+  reports every mistake. `Union` tries each alternative in a sandbox (errors, warnings and memo
+  restored): the one taking the value's own YAML type exactly wins, a ``str`` reading a number
+  as typed only when nothing else fits; when none fits, the error is inside the alternative
+  clearly meant, if one is, else one error lists them all.
+- An explicit ``_target_`` under a class, protocol or ``Callable[..., R]`` must make one (see
+  `nemorun.schemas.hints.produces`); ``{_call_: ref}`` is the object itself, for any hint.
 - A mapping reached twice (a YAML alias) gives the *same* `Call` both times: sharing survives.
 - A dataclass field may declare formats beyond its type (`nemorun.schemas.formats`): a
   converted value is checked against them, with the error at the value.
@@ -226,8 +230,8 @@ class Validator:
 
     def _formats(self, raw: Any, value: Any, formats: tuple[Format, ...], path: KeyPath) -> Any:
         """``value`` when it fits every format of its field, else INVALID after an error at each
-        part that does not (the value, or an item, key or value of it). A number written where
-        a string is accepted (``gpus: 0`` on ``str | int``) becomes the text the job gets, and
+        part that does not (the value, or an item, key or value of it). A number only a string
+        takes (``time: 1.5`` on ``str | int``) becomes the text the job gets, and
         is still held to the format's bounds, as the JSON Schema holds it."""
         ok = True
         for fmt in formats:
