@@ -514,6 +514,10 @@ class Validator:
         ``Optional[X]``, or the only one that took a mapping or list's shape and found a
         mistake inside); else one error listing the alternatives."""
         telling = [(o, errors) for o, errors in failures if _telling(errors, path)]
+        if isinstance(raw, dict) and TARGET_KEY in raw:  # not the classes the target cannot make
+            target = _peek(raw[TARGET_KEY])
+            fitting = [t for t in telling if produces(target, t[0]) is not False]
+            telling = fitting or telling
         structured = isinstance(raw, (dict, list))
         if len(failures) == 1 or (structured and len(telling) == 1):
             self.errors.extend((failures if len(failures) == 1 else telling)[0][1])
@@ -629,8 +633,8 @@ class Validator:
                 if name in raw:
                     self._error(
                         (*path, name),
-                        f"'{name}' is passed by the caller of this partial",
-                        suggestion=f"remove it: {describe(annotation)} gets it when called",
+                        f"'{name}' is passed when the partial is called",
+                        suggestion="remove it here",
                     )
         return result
 

@@ -170,6 +170,7 @@ def fit_classes(
     sink: Sink | None = None,
     named: Named | None = None,
     loggers: Logger | list[Logger] | bool = False,
+    either: Callback | Logger | None = None,
 ) -> dict[str, Any]:
     return dict(locals())
 

@@ -186,9 +186,8 @@ FACTORY_ERRORS = [
     ),
     (
         "optimizer: {_target_: siglib:SGD, params: [1.0], _partial_: true}",
-        "exp.yaml:5:37: task.optimizer.params: 'params' is passed by the caller of this partial; "
-        "remove it: a 'module:name' reference to a callable making an Optimizer gets it when "
-        "called",
+        "exp.yaml:5:37: task.optimizer.params: 'params' is passed when the partial is called; "
+        "remove it here",
     ),
     (
         "make: siglib:Linear",
@@ -444,6 +443,11 @@ UNION_ERRORS = [
         "loggers: {_target_: siglib:Checkpoint}",
         "exp.yaml:5:23: task.loggers._target_: 'siglib:Checkpoint' is not a subclass of Logger: "
         "expected Logger or a subclass of it",
+    ),
+    (  # the target is a Logger, not a Callback: the mistake is inside the Logger
+        "fit_classes",
+        "either: {_target_: siglib:CSVLogger, save_dir: x, flsh: 1}",
+        "exp.yaml:5:53: task.either.flsh: unknown argument of CSVLogger; did you mean 'flush'?",
     ),
     (  # nothing says which: every alternative, shortest first, no typing reprs
         "fit_classes",
