@@ -84,6 +84,10 @@ class Validator:
         self.errors = errors
         # Keyed by id(); the raw mapping is kept alive beside its Call so no id is ever reused.
         self.memo: dict[int, tuple[Any, Call]] = {}
+        self.warnings: list[str] = []
+        """Located warnings: values accepted unchecked (a hint that cannot be resolved)."""
+        self.bindings: dict[Any, Any] = {}
+        """Type variables bound by the generic class being read (``Bucket[int]``: T → int)."""
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -91,11 +95,18 @@ class Validator:
         """``raw`` converted to ``annotation``, or INVALID after recording an error."""
         if is_env_template(raw):
             return self._env_ref(raw, annotation, path)
-        annotation = _strip_annotated(annotation)
+        from nemorun.schemas import constructs  # it builds on this module
+
+        if typing.get_origin(annotation) is typing.Annotated:
+            return constructs.annotated(self, raw, annotation, path)
+        if isinstance(annotation, typing.TypeVar):
+            annotation = self.bindings.get(annotation, Any)
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
             return self._any(raw, path)
         origin = typing.get_origin(annotation)
         handler = _BY_ORIGIN.get(origin) if origin is not None else _BY_TYPE.get(annotation)
+        if handler is None:
+            handler = constructs.handler_for(annotation)
         if handler is not None:
             return handler(self, raw, annotation, path)
         if annotation is None or annotation is type(None):

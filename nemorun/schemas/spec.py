@@ -326,6 +326,7 @@ def _validate_top(
         pythonpath=pythonpath,
         point=point,
         templates=_templates(v, tree, resolved),
+        warnings=list(dict.fromkeys(v.warnings)),
     )
 
 
