@@ -35,6 +35,7 @@ import fiddle as fdl
 
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.compose import REF_KEY
+from nemorun.schemas.constructs import constant_reference
 from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
@@ -405,6 +406,9 @@ class GraphWriter:
             return escape_text(value)
         if callable(value) and not isinstance(value, (int, float, bool)):
             return reference_of(value)
+        constant = constant_reference(value)
+        if constant is not None:  # torch.float16: read back by its hint (`constructs`)
+            return ".".join(constant)
         return value
 
     def _again(self, shared: _Shared, path: KeyPath) -> dict[str, Any]:

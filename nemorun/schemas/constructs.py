@@ -244,7 +244,10 @@ def _torch_dtype(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
 
 
 def _torch_device(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
-    """``cpu``, ``cuda``, ``cuda:0`` → ``torch.device(type=…, index=…)``."""
+    """``cpu``, ``cuda``, ``cuda:0`` (or ``{type: cuda, index: 0}``, as exports write it) →
+    ``torch.device(type=…, index=…)``."""
+    if isinstance(raw, dict):
+        return v.call(raw, annotation, path)
     if isinstance(raw, str):
         try:
             device = annotation(raw)
