@@ -51,10 +51,10 @@ def run_job(spec: Path, where: Path, isolated: bool = True) -> dict[str, Any]:
 def received(workdir: Path) -> Callable[..., dict[str, Any]]:
     """``received("size: [3]")`` → what ``constructs_zoo.probe`` got, as its report shows it."""
 
-    def run(lines: str, task: str = "constructs_zoo:probe") -> dict[str, Any]:
+    def run(lines: str, task: str = "constructs_zoo:probe", isolated: bool = True) -> Any:
         spec = workdir / "exp.yaml"
         spec.write_text(spec_text(task, lines, workdir / "out.json"), encoding="utf-8")
-        return run_job(spec, workdir)
+        return run_job(spec, workdir, isolated)
 
     return run
 
@@ -291,3 +291,67 @@ def test_the_python_export_builds_the_same_values(workdir: Path) -> None:
     subprocess.run([sys.executable, str(module)], check=True, timeout=120)
 
     assert json.loads((workdir / "out.json").read_text(encoding="utf-8")) == original
+
+
+# --- Annotated bounds of the real libraries ------------------------------------------------------
+
+REAL_BOUNDS = [
+    ("workers: -1", "6:12: task.workers: out of range: expected at least 0, found -1 (an integer)"),
+    ("ratio: 1", "6:10: task.ratio: out of range: expected less than 1, found 1 (an integer)"),
+    ("step: 12", "6:9: task.step: out of range: expected a multiple of 8, found 12 (an integer)"),
+    (
+        "name: abcde",
+        "6:9: task.name: wrong length: expected a length of at most 4, "
+        "found 'abcde' (a string) of length 5",
+    ),
+    ("size: 0", "6:9: task.size: out of range: expected greater than 0, found 0 (an integer)"),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), REAL_BOUNDS, ids=[r[0] for r in REAL_BOUNDS])
+def test_annotated_types_and_pydantic_bounds_are_checked(
+    errors_of: Callable[..., list[str]], line: str, error: str
+) -> None:
+    pytest.importorskip("annotated_types")
+    pytest.importorskip("pydantic")
+    assert errors_of(line, "constructs_bounds:bounded") == [f"exp.yaml:{error}"]
+
+
+def test_values_within_real_bounds_reach_the_job(received: Callable[..., dict[str, Any]]) -> None:
+    pytest.importorskip("annotated_types")
+    pytest.importorskip("pydantic")
+    lines = "workers: 0\nratio: 0.25\nstep: 16\nname: abcd\nsize: 3"
+    report = received(lines, "constructs_bounds:bounded", isolated=False)
+    assert report == {"workers": 0, "ratio": 0.25, "step": 16, "name": "abcd", "size": 3}
+
+
+# --- hints naming what is imported only for type checkers ---------------------------------------
+
+
+def test_a_type_checking_import_is_made_to_check_the_hint(
+    received: Callable[..., dict[str, Any]], errors_of: Callable[..., list[str]]
+) -> None:
+    report = received("size: [3]", "constructs_typing_only:prepare")
+    assert report["size"] == "ImageSize(width=3, height=224)"
+    assert errors_of("size: {widht: 3}", "constructs_typing_only:prepare") == [
+        "exp.yaml:6:3: task.size: missing required argument 'width' of ImageSize; add 'width: 1'",
+        "exp.yaml:6:10: task.size.widht: unknown argument of ImageSize; did you mean 'width'?",
+    ]
+
+
+def test_a_hint_that_cannot_be_resolved_is_accepted_with_a_warning_naming_it(
+    workdir: Path,
+) -> None:
+    spec = workdir / "exp.yaml"
+    lines = "size: [3]\ntokenizer: {vocab: 3}"
+    spec.write_text(spec_text("constructs_typing_only:prepare", lines, workdir / "o.json"))
+
+    loaded = load(spec)
+
+    assert loaded.warnings == [
+        "exp.yaml:7:3: task.tokenizer: argument 'tokenizer' of prepare is not checked: its type "
+        "hint 'Tokenizer | None' names 'Tokenizer', imported only under 'if TYPE_CHECKING:' "
+        "from 'not_installed_anywhere', which cannot be imported here"
+    ]
+    assert loaded.task.call is not None
+    assert loaded.task.call.args["tokenizer"] == {"vocab": 3}
