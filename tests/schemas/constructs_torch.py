@@ -7,8 +7,16 @@ import json
 import torch
 
 
-def probe(out: str, dtype: torch.dtype, device: torch.device | None = None) -> None:
-    received = {"dtype": repr(dtype), "device": repr(device), "types": [type(dtype).__name__]}
-    received["types"].append(type(device).__name__)
+def probe(
+    out: str,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
+    module: torch.nn.Module | None = None,
+) -> None:
+    received = {
+        "dtype": [type(dtype).__name__, repr(dtype)],
+        "device": [type(device).__name__, repr(device)],
+        "module": [type(module).__name__, repr(module)],
+    }
     with open(out, "w", encoding="utf-8") as f:
         json.dump(received, f)

@@ -355,3 +355,82 @@ def test_a_hint_that_cannot_be_resolved_is_accepted_with_a_warning_naming_it(
     ]
     assert loaded.task.call is not None
     assert loaded.task.call.args["tokenizer"] == {"vocab": 3}
+
+
+# --- torch's own types (where torch is installed) -----------------------------------------------
+
+TORCH_ACCEPTED = [
+    ("dtype: float16", "dtype", ["dtype", "torch.float16"]),
+    ("dtype: torch.bfloat16", "dtype", ["dtype", "torch.bfloat16"]),
+    ("device: cpu", "device", ["device", "device(type='cpu')"]),
+    ("device: cuda:1", "device", ["device", "device(type='cuda', index=1)"]),
+    (
+        "module: {_target_: torch.nn.LSTM, input_size: 2, hidden_size: 3, num_layers: 2}",
+        "module",
+        ["LSTM", "LSTM(2, 3, num_layers=2)"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "expected"), TORCH_ACCEPTED, ids=[r[0] for r in TORCH_ACCEPTED]
+)
+def test_torch_values_reach_the_job(
+    received: Callable[..., dict[str, Any]], line: str, name: str, expected: Any
+) -> None:
+    pytest.importorskip("torch")
+    assert received(line, "constructs_torch:probe", isolated=False)[name] == expected
+
+
+TORCH_REFUSED = [
+    (
+        "dtype: float17",
+        "6:10: task.dtype: not a torch dtype: expected a dtype name such as 'float32' or "
+        "'torch.bfloat16', found 'float17' (a string); did you mean 'float16'?",
+    ),
+    (
+        "device: gpu:0",
+        "6:11: task.device: wrong type: expected a device such as 'cpu', 'cuda' or 'cuda:0', "
+        "found 'gpu:0' (a string)",
+    ),
+    (
+        "module: {_target_: torch.nn.LSTM, input_size: 2, hiden_size: 3}",
+        "6:52: task.module.hiden_size: unknown argument of LSTM; did you mean 'hidden_size'?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "error"), TORCH_REFUSED, ids=[r[0] for r in TORCH_REFUSED])
+def test_torch_values_that_do_not_fit_are_located_errors(
+    errors_of: Callable[..., list[str]], line: str, error: str
+) -> None:
+    pytest.importorskip("torch")
+    assert f"exp.yaml:{error}" in errors_of(line, "constructs_torch:probe")
+
+
+def test_torch_values_survive_an_export(workdir: Path) -> None:
+    pytest.importorskip("torch")
+    spec = workdir / "exp.yaml"
+    lines = "dtype: bfloat16\ndevice: cuda:0"
+    spec.write_text(spec_text("constructs_torch:probe", lines, workdir / "out.json"))
+    original = run_job(spec, workdir, isolated=False)
+    exported = workdir / "again.yaml"
+    exported.write_text(export(load(spec), "yaml", workdir), encoding="utf-8")
+
+    assert run_job(exported, workdir, isolated=False) == original
+    assert original["device"] == ["device", "device(type='cuda', index=0)"]
+
+
+def test_validating_without_torch_hints_never_imports_torch(workdir: Path) -> None:
+    spec = workdir / "exp.yaml"
+    spec.write_text(spec_text("constructs_zoo:probe", EVERY_CONSTRUCT, workdir / "out.json"))
+    code = (
+        "import sys\nfrom nemorun.api import load\nfrom nemorun.compiler.entry import entry_point\n"
+        f"entry_point(load({str(spec)!r}))\nprint('torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}  # this checkout's nemorun
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
