@@ -94,13 +94,14 @@ def forwarded_to(cls: type) -> Forwarded | None:
     parameters, explicit keywords fill theirs. Any other body (the keywords could go anywhere)
     leaves the class unchecked, as before.
     """
-    init = cls.__dict__.get("__init__")
-    if init is None or not _only_varargs(init):
+    owners = [c for c in cls.__mro__ if "__init__" in c.__dict__]
+    init = owners[0].__dict__["__init__"]  # a subclass without one of its own inherits it
+    if not inspect.isfunction(init) or not _only_varargs(init):
         return None
     for overload in _overloads(init):
         if not _only_varargs(overload):
             return Forwarded(overload=overload)
-    base = next((b for b in cls.__mro__[1:] if "__init__" in b.__dict__), object)
+    base = owners[1] if len(owners) > 1 else object
     if base is object:
         return None
     filled = _super_call(init)

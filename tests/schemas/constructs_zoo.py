@@ -161,3 +161,7 @@ def probe(
     del received["out"]
     with open(out, "w", encoding="utf-8") as f:
         json.dump({k: _shown(v) for k, v in received.items()}, f)
+
+
+class StackedLstm(Lstm):
+    """Inherits `Lstm`'s forwarding ``__init__``."""

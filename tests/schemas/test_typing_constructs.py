@@ -235,6 +235,10 @@ REFUSED = [
         "6:55: task.model.hidden_size: wrong type: expected an integer, found 'many' (a string)",
     ),
     (
+        "model: {_target_: constructs_zoo:StackedLstm, layer: 3}",
+        "6:49: task.model.layer: unknown argument of StackedLstm; did you mean 'layers'?",
+    ),
+    (
         "model: {_target_: constructs_zoo:Gru, hidden_size: 3, mode: x}",
         "6:57: task.model.mode: unknown argument of Gru",
     ),
