@@ -46,7 +46,7 @@ def handler_for(annotation: Any) -> Handler | None:
         if origin is os.PathLike:
             return _path_like
         return _generic if _is_generic_class(origin) else None
-    if annotation in _COLLECTIONS:
+    if any(annotation is c for c in _COLLECTIONS):  # a hint need not be hashable
         return _collection
     if annotation is os.PathLike:
         return _path_like
