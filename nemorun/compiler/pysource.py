@@ -1,9 +1,10 @@
 """Validated values as Python source text: the expression writer behind the job's entry point.
 
 A value from a validated spec (numbers, strings, paths, enum members, containers, `Call`s,
-callables, `EnvRef`s, module constants such as ``torch.float16``) becomes an expression in a small layout tree (`Group`), and `layout`
-prints that tree: a group that fits on its line stays there, one that does not puts each item
-on its own line with a trailing comma (the black style, so generated code reads like code).
+callables, `EnvRef`s, module constants such as ``torch.float16``) becomes an expression in a
+small layout tree (`Group`), and `layout` prints that tree: a group that fits on its line stays
+there, one that does not puts each item on its own line with a trailing comma (the black style,
+so generated code reads like code).
 
 Two things are tricky:
 - **Names.** Every object the code refers to is imported by name (``from trainlib.loop import

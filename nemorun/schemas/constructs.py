@@ -29,7 +29,17 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nemorun.errors import KeyPath, SpecError, did_you_mean
-from nemorun.schemas.convert import INVALID, Call, EnvRef, Validator, describe_value, example_for
+from nemorun.runtime import env_convert, env_default
+from nemorun.schemas.convert import (
+    ENV_REF,
+    INVALID,
+    Call,
+    EnvRef,
+    Validator,
+    describe_value,
+    env_reading,
+    example_for,
+)
 from nemorun.schemas.hints import inspect_callable, type_hints
 from nemorun.schemas.signatures import Unchecked
 from nemorun.schemas.source import find_origin
@@ -293,8 +303,33 @@ def annotated(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
             origin = find_origin(v.origins, path)
             v.warnings.append(SpecError(item.warning(), path, origin).format())
     value = v.value(raw, inner, path)
-    if value is INVALID or isinstance(value, (Call, EnvRef)):
+    if isinstance(value, EnvRef):
+        default = _env_default_value(value, inner)
+        found = f"{describe_value(default)}, the default of {raw!r}"
+        if default is not None and _broken_bounds(v, default, found, metadata, path):
+            return INVALID
         return value
+    if value is INVALID or isinstance(value, Call):
+        return value
+    return INVALID if _broken_bounds(v, value, describe_value(raw), metadata, path) else value
+
+
+def _env_default_value(ref: EnvRef, annotation: Any) -> Any:
+    """The value the job gets from ``ref``'s default (None without one): the job reads the
+    variable itself, so only the default can be held to bounds here."""
+    whole = ENV_REF.fullmatch(ref.template)
+    if whole is None or whole.group(2) is None:
+        return None
+    try:
+        return env_convert(env_default(whole.group(2)), **env_reading(annotation))
+    except ValueError:  # already reported as a default that does not fit the type
+        return None
+
+
+def _broken_bounds(
+    v: Validator, value: Any, found: str, metadata: list[Any], path: KeyPath
+) -> bool:
+    """True after an error for each bound in ``metadata`` that ``value`` breaks."""
     ok = True
     for name, limit in constraints(metadata):
         words, holds = _BOUNDS[name]
@@ -309,10 +344,10 @@ def annotated(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
                 path,
                 "wrong length" if length else "out of range",
                 expected=words.format(limit),
-                found=describe_value(raw) + (f" of length {len(value)}" if length else ""),
+                found=found + (f" of length {len(value)}" if length else ""),
                 at_value=True,
             )
-    return value if ok else INVALID
+    return not ok
 
 
 def constraints(metadata: Iterable[Any]) -> Iterator[tuple[str, Any]]:

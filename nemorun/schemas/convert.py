@@ -93,12 +93,12 @@ class Validator:
 
     def value(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         """``raw`` converted to ``annotation``, or INVALID after recording an error."""
-        if is_env_template(raw):
-            return self._env_ref(raw, annotation, path)
         from nemorun.schemas import constructs  # it builds on this module
 
         if typing.get_origin(annotation) is typing.Annotated:
             return constructs.annotated(self, raw, annotation, path)
+        if is_env_template(raw):
+            return self._env_ref(raw, annotation, path)
         if isinstance(annotation, typing.TypeVar):
             annotation = self.bindings.get(annotation, Any)
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):

@@ -215,6 +215,11 @@ REFUSED = [
         "6:12: task.dropout: out of range: expected at most 1.0, found 1.5 (a number)",
     ),
     (
+        "batch: ${oc.env:BATCH,0}",
+        "6:10: task.batch: out of range: expected at least 1, found 0 (an integer), "
+        "the default of '${oc.env:BATCH,0}'",
+    ),
+    (
         "tags: []",
         "6:9: task.tags: wrong length: expected a length of at least 1, found a list of length 0",
     ),
