@@ -5,9 +5,12 @@ This is the "inspect" step of inspect → validate → emit. It runs once per ca
 the same code reads nemorun's own option dataclasses, so user arguments and executor options are
 checked by one validator.
 
-Hints are resolved with `typing.get_type_hints`; a hint that cannot be resolved (a forward
-reference to a name the module never defines) degrades to `Any` rather than failing: the
-parameter is still known, only unchecked.
+Hints are resolved with `typing.get_type_hints` (``Annotated`` kept, for its bounds). A hint
+naming something imported only under ``if TYPE_CHECKING:`` is resolved by making that import;
+one that still cannot be resolved becomes ``Annotated[Any, Unchecked(...)]`` rather than
+failing: the parameter is still known, accepted unchecked with a warning that names it. Types
+without a signature, and classes that forward ``*args, **kwargs`` to a base, are read as
+`nemorun.schemas.signatures` says.
 """
 
 from __future__ import annotations
