@@ -102,15 +102,23 @@ class Validator:
         # Keyed by id(); the raw mapping is kept alive beside its Call so no id is ever reused.
         self.memo: dict[int, tuple[Any, Call]] = {}
         self.warnings: list[str] = []
-        """Located doubts that do not stop the spec: checks that could not be made."""
+        """Located doubts that do not stop the spec: checks that could not be made, values
+        accepted unchecked (a hint that cannot be resolved)."""
+        self.bindings: dict[Any, Any] = {}
+        """Type variables bound by the generic class being read (``Bucket[int]``: T → int)."""
 
     # --- entry points -------------------------------------------------------------------------
 
     def value(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         """``raw`` converted to ``annotation``, or INVALID after recording an error."""
+        from nemorun.schemas import constructs  # it builds on this module
+
+        if typing.get_origin(annotation) is typing.Annotated:
+            return constructs.annotated(self, raw, annotation, path)
         if is_env_template(raw):
             return self._env_ref(raw, annotation, path)
-        annotation = _strip_annotated(annotation)
+        if isinstance(annotation, typing.TypeVar):
+            annotation = self.bindings.get(annotation, Any)
         if is_reference(raw) and not _is_mapping_hint(annotation):
             obj = self._reference(raw, path)  # the object itself, then held to the hint
             return obj if obj is INVALID else self.value(obj, annotation, path)
@@ -118,6 +126,8 @@ class Validator:
             return self._any(raw, path)
         origin = typing.get_origin(annotation)
         handler = _BY_ORIGIN.get(origin) if origin is not None else _BY_TYPE.get(annotation)
+        if handler is None:
+            handler = constructs.handler_for(annotation)
         if handler is not None:
             return handler(self, raw, annotation, path)
         if annotation is None or annotation is type(None):

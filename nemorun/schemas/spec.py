@@ -332,8 +332,8 @@ def _validate_top(
         packager=packager if packager in PACKAGERS else "none",
         pythonpath=pythonpath,
         point=point,
-        warnings=v.warnings,
         templates=_templates(v, tree, resolved),
+        warnings=list(dict.fromkeys(v.warnings)),
     )
 
 
