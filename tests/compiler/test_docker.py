@@ -34,9 +34,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
-from nemorun.compiler.targets.docker import container_name
+from nemorun.compiler.targets.docker import DOCKER_CONTAINER_NAME, container_name
 from nemorun.errors import SpecErrors
-from nemorun.schemas.options import DOCKER_CONTAINER_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
