@@ -25,6 +25,7 @@ import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
@@ -69,6 +70,9 @@ class TargetDef:
     """The main artifact's file suffix (``.sbatch``)."""
     launch: str
     """``module:Class`` of the launch half, a `nemorun.launchers.base.Target` subclass."""
+    template_dir: Path | None = None
+    """Where ``template`` is (a plugin's own directory); None: nemorun's ``templates/``. A
+    user's ``--templates`` directory still comes first."""
     host_filesystem: bool = False
     """True when the job runs on this machine's files outside a container: it may then run
     nemorun's own interpreter (see `nemorun.compiler.artifacts.job_python`)."""

@@ -310,7 +310,7 @@ def compile_spec(
     extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 
-    template = load_template(declared.template, templates)
+    template = load_template(declared.template, templates, declared.template_dir)
     stem = job.stem
     why_several = None
     if isinstance(extra, Parts):
