@@ -48,18 +48,8 @@ from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions, LauncherOpt
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
-JOB_VARIABLES = (
-    "NEMORUN_RUN_NAME",
-    "NEMORUN_RUN_ID",
-    "NEMORUN_RUN_DIR",
-    "NEMORUN_POINT",
-    "NEMORUN_POINT_DIR",
-    "NEMORUN_HEAD_NODE",
-)
-"""The variables nemorun gives a job (the README lists them); ``env`` may not set them."""
 DEFAULT_PYTHON = "python3"
 """The job's interpreter where this machine's is not reachable (containers, clouds)."""
 
@@ -480,32 +470,8 @@ def _argv(spec: Spec, python: str) -> tuple[str, ...]:
 
 
 def _env(spec: Spec) -> tuple[tuple[str, str | EnvRef], ...]:
-    """The spec's ``env``, checked: valid names, none of nemorun's own (`JOB_VARIABLES`), which
-    would silently change the job's point or directories on some targets."""
-    errors = []
-    for name in spec.executor.env:
-        path: KeyPath = ("executor", "env", name)
-        if name in JOB_VARIABLES:
-            errors.append(
-                SpecError(
-                    f"nemorun sets {name} itself",
-                    path,
-                    find_origin(spec.resolved.origins, path),
-                    suggestion="use a name of your own",
-                )
-            )
-        elif not ENV_NAME.fullmatch(name):
-            errors.append(
-                SpecError(
-                    "not a valid environment variable name",
-                    path,
-                    find_origin(spec.resolved.origins, path),
-                    expected="letters, digits and '_', not starting with a digit",
-                    found=repr(name),
-                )
-            )
-    if errors:
-        raise SpecErrors(errors)
+    """The spec's ``env`` (its names were checked by the validator: `ENV_NAME`'s format, none
+    of `JOB_VARIABLES`)."""
     return tuple(spec.executor.env.items())
 
 

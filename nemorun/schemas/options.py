@@ -23,12 +23,24 @@ from typing import Literal
 from nemorun.errors import KeyPath, Origin
 from nemorun.schemas.formats import Format, option
 
+JOB_VARIABLES = (
+    "NEMORUN_RUN_NAME",
+    "NEMORUN_RUN_ID",
+    "NEMORUN_RUN_DIR",
+    "NEMORUN_POINT",
+    "NEMORUN_POINT_DIR",
+    "NEMORUN_HEAD_NODE",
+)
+"""The variables nemorun gives a job (the README lists them); ``env`` may not set them: on some
+targets they would silently change the job's point or directories."""
+
 COUNT = Format("a count", minimum=1)
 ENV_NAME = Format(
     "a valid environment variable name",
     pattern="[A-Za-z_][A-Za-z0-9_]*",
     expected="letters, digits and '_', not starting with a digit",
     applies_to="keys",
+    reserved=JOB_VARIABLES,
 )
 PORT = Format("a TCP port", minimum=1, maximum=65535)
 

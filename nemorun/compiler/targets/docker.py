@@ -38,11 +38,11 @@ Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``
 ``nemorun-<run name>`` (characters docker refuses become ``_``, and a short hash of the real
 name is added when anything was changed); a sweep adds ``-<point>``. Labels
 ``nemorun.run-name`` and ``nemorun.point`` are always set. The docker syntax of ``gpus``,
-``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys is declared on
-`DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's rules for
-fields every target shares: the image cannot look like an option, mounts have the form
-``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and distinct
-container paths, ``workdir`` is absolute; and nemorun's own labels are not the user's.
+``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys (not nemorun's own) is
+declared on `DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's
+rules for fields every target shares: the image cannot look like an option, mounts have the
+form ``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and
+distinct container paths, ``workdir`` is absolute.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ if TYPE_CHECKING:
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 MOUNT_MODES = ("ro", "rw")
-RESERVED_LABELS = ("nemorun.run-name", "nemorun.point")
 MAX_NAME = 63
 
 
@@ -114,6 +113,9 @@ DOCKER_LABEL_KEY = Format(
     pattern=r"[A-Za-z0-9][A-Za-z0-9_./-]*",
     expected="letters, digits, '.', '_', '/' and '-', like com.example.team",
     applies_to="keys",
+    reserved=("nemorun.run-name", "nemorun.point"),  # written by the template
+    reserved_message="nemorun sets the label {!r} itself",
+    reserved_hint=None,
 )
 
 
@@ -247,9 +249,6 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
         name = container_name(f"{job.job_name}-{job.run.id.rsplit('-', 1)[-1]}")
     else:
         name = container_name(job.job_name)
-    for key in options.labels:
-        if key in RESERVED_LABELS:
-            check.error(("labels", key), f"nemorun sets the label '{key}' itself")
     check.done()
 
     env: list[DockerEnv] = []

@@ -53,13 +53,6 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
     assert isinstance(options, LocalOptions)
     origins = spec.resolved.origins
     warnings = []
-    if options.max_parallel < 1:
-        raise SpecError(
-            "max_parallel must be at least 1",
-            ("executor", "max_parallel"),
-            find_origin(origins, ("executor", "max_parallel")),
-            found=str(options.max_parallel),
-        )
     if options.container is not None:
         raise SpecError(
             "containers are not supported by the local target yet",
