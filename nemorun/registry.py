@@ -158,7 +158,6 @@ def _load(reference: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-@functools.cache
 def _builtin(name: str) -> TargetDef:
     target = _load(BUILTIN[name])
     assert isinstance(target, TargetDef) and target.name == name, BUILTIN[name]
