@@ -85,6 +85,9 @@ class TargetDef:
     log_paths: Callable[[Job, Any], dict[str, str]] | None = None
     """``(job, context) → {output, error, status}``: where a run's output goes, with the
     target's own placeholders; None when the launch half finds its logs itself."""
+    stop_command: str | None = None
+    """The shell line that stops jobs by id (``scancel {ids}``), shown for jobs that a killed
+    ``launch`` submitted but never recorded; None: the hint names the target and the ids."""
 
     def __post_init__(self) -> None:
         from nemorun.schemas.options import ExecutorOptions
@@ -151,6 +154,20 @@ def get_target(
         or f"a plugin package adds one in the '{GROUP}' entry-point group",
         file=None if path else where,
     )
+
+
+def stop_hint(name: str, job_ids: str) -> str:
+    """How to stop the jobs ``job_ids`` (space-separated) of target ``name`` by hand: its
+    ``stop_command``, else in words (also for a target no longer installed or loadable)."""
+    from nemorun.launchers.base import TargetUnavailable
+
+    try:
+        declared = find_target(name)
+    except TargetUnavailable:
+        declared = None
+    if declared is None or declared.stop_command is None:
+        return f"stop {name} jobs {job_ids}"
+    return declared.stop_command.format(ids=job_ids)
 
 
 def _load(reference: str) -> Any:

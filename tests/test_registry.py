@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nemorun.launchers.base import Target
-from nemorun.registry import BUILTIN, TargetDef, get_target
+from nemorun.registry import BUILTIN, TargetDef, get_target, stop_hint
 from nemorun.schemas.formats import formats_of
 from nemorun.schemas.options import ExecutorOptions
 
@@ -75,3 +75,17 @@ def test_a_built_in_name_reads_no_package_metadata() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert proc.stdout == "False\nTrue\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "hint"),
+    [
+        ("slurm", "scancel 12 13"),  # its declared stop_command
+        ("local", "stop local jobs 12 13"),  # none declared
+        ("uninstalled", "stop uninstalled jobs 12 13"),  # a plugin no longer installed
+    ],
+)
+def test_the_hint_for_jobs_a_killed_launch_left_comes_from_the_target(
+    target: str, hint: str
+) -> None:
+    assert stop_hint(target, "12 13") == hint

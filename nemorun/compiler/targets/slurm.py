@@ -389,4 +389,5 @@ TARGET = TargetDef(
     launchers=("none", "torchrun"),
     parallel_option="array_parallelism",
     log_paths=log_paths,
+    stop_command="scancel {ids}",
 )
