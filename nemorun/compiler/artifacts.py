@@ -233,12 +233,8 @@ def executor_for_target(
         for key, value in raw.items():
             if key == "target":
                 continue
-            owners = (
-                []
-                if key in known
-                else [name for name in target_names() if key in get_target(name).option_names()]
-            )
-            if key in known or not owners:
+            owners = () if key in known else _owners(key, target_names())
+            if not owners:
                 kept[key] = value
             else:
                 warnings.append(
@@ -249,6 +245,13 @@ def executor_for_target(
     if raw is None and target is not None:
         return {"target": target}, warnings
     return raw, warnings
+
+
+def _owners(option: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The targets among ``names`` that have ``option``."""
+    from nemorun.registry import get_target
+
+    return tuple(name for name in names if option in get_target(name).option_names())
 
 
 def compile_spec(
