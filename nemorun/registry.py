@@ -102,7 +102,8 @@ class TargetDef:
         return frozenset(f.name for f in dataclasses.fields(self.options))
 
     def launcher(self) -> Target:
-        """A new instance of the launch half; `TargetUnavailable` when it cannot be had."""
+        """A new instance of the launch half, named after this target; `TargetUnavailable`
+        when it cannot be had."""
         from nemorun.launchers.base import Target, TargetUnavailable
 
         try:
@@ -116,7 +117,9 @@ class TargetDef:
             raise TargetUnavailable(
                 f"target '{self.name}': {self.launch} is not a nemorun.launchers.base.Target"
             )
-        return cls()
+        target = cls()
+        target.name = self.name  # one home for the name: this declaration
+        return target
 
 
 def target_names() -> tuple[str, ...]:

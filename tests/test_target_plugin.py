@@ -102,8 +102,6 @@ from nemorun.launchers.base import JobRef, JobState, JobStatus, Target
 
 
 class PbsLauncher(Target):
-    name = "pbs"
-
     def submit(self, run):
         (script,) = sorted(run.artifacts_dir.glob("*.pbs"))
         log, done = run.logs_dir / "pbs.log", run.dir / "pbs.exit"
