@@ -4,6 +4,9 @@ A target sends the artifacts already compiled into ``run.dir`` (exactly those by
 compile is what you launch), then answers for its jobs: ``status``, ``logs``, ``cancel``,
 optionally ``cancel_points``. No method prints: progress and output are the CLI's.
 
+A target's `nemorun.registry.TargetDef` names its launch half (``launch``), so a plugin package
+adds one without touching nemorun.
+
 **What ``submit`` finds**: the artifacts and ``tasks.json``, read with `planned_tasks` (the one
 reader, `nemorun.compiler.manifest`: parents first, each task with the points to run, only
 those of ``run.points`` for ``rerun --failed``); the run's ``logs/``. A task must not start
@@ -120,9 +123,13 @@ class LaunchError(Exception):
     """The scheduler refused or failed (exit code 1), as opposed to a bad spec (2)."""
 
 
+class TargetUnavailable(LaunchError):
+    """The target is registered but cannot be used here (its module fails to import…)."""
+
+
 class Target(abc.ABC):
-    """A place jobs run. Implement the four abstract methods and register the class under
-    the ``nemorun.targets`` entry-point group with the target's name."""
+    """A place jobs run: the launch half of a target. Implement the four abstract methods and
+    name the class in the target's `nemorun.registry.TargetDef` (``launch="module:Class"``)."""
 
     name: str = ""
     deadline: float | None = None
