@@ -14,14 +14,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import jsonschema
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+from conftest import nemorun as run_cli
 
 TARGET_MODULE = '''
 """A PBS-like target for the test: options, plan and declaration in one module."""
@@ -195,19 +194,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def nemorun(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
-        "NEMORUN_HOME": str(cwd / "home"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "nemorun.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The CLI with the plugin's distribution on its path, runs recorded under ``cwd/home``."""
+    pythonpath = os.pathsep.join([str(site), str(ROOT)])
+    return run_cli(*args, cwd=cwd, PYTHONPATH=pythonpath, NEMORUN_HOME=str(cwd / "home"))
 
 
 def test_validate_and_a_bad_option_value_located(site: Path, project: Path) -> None:
