@@ -147,3 +147,40 @@ def test_the_targets_read_the_manifest_through_the_one_reader(tmp_path: Path) ->
 def test_in_order_is_stable_and_counts_absent_parents_as_done() -> None:
     after = {"c": ["a"], "a": ["gone"], "b": []}
     assert in_order(["c", "a", "b"], lambda n: after[n]) == ["a", "c", "b"]
+
+
+def test_compile_writes_the_manifest_the_reader_reads(write_spec: Any, workdir: Path) -> None:
+    """What compile writes for a spec of several tasks reads back as the same entries, in run
+    order (parents first, otherwise the spec's order), with each task's artifacts beside it."""
+    from nemorun.compiler.artifacts import load_for_target
+    from nemorun.compiler.tasks import compile_tasks
+
+    spec = write_spec(
+        "multi.yaml",
+        """
+        nemorun: 1
+        name: multi
+        pythonpath: ["{examples}"]
+        tasks:
+          report: {task: {command: "echo report"}, after: [train]}
+          train:
+            after: [prep]
+            task:
+              _target_: trainlib:train
+              model: {hidden_size: 4}
+          prep: {task: {command: "echo prep"}}
+        sweep: {tasks.train.task.optim.lr: [0.1, 0.2]}
+        executor: {target: local, max_parallel: 2}
+        """,
+    )
+    loaded, warnings = load_for_target(spec, (), None)
+    build = compile_tasks(loaded, warnings=warnings)
+    build.write(workdir / "out")
+    manifest = read_manifest(workdir / "out")
+    assert manifest.tasks == tuple(task.entry() for task in build.tasks)
+    assert [(t.name, t.after, t.points, t.max_parallel) for t in manifest.tasks] == [
+        ("prep", (), 1, 2),
+        ("train", ("prep",), 2, 2),
+        ("report", ("train",), 1, 2),
+    ]
+    assert all((workdir / "out" / main).is_file() for t in manifest.tasks for main in t.mains)
