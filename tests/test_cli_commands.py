@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from conftest import nemorun as run_cli
 
 from nemorun.cli import main
 
@@ -166,15 +167,7 @@ def test_an_imported_spec_validates_and_runs_from_anywhere(
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NEMORUN_HOME": str(tmp_path / "home")}
     for command in ("validate", "run"):
-        result = subprocess.run(
-            [sys.executable, "-m", "nemorun.cli", command, str(out)],
-            cwd=elsewhere,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_cli(command, str(out), cwd=elsewhere, env=env)
         assert result.returncode == 0, result.stderr
     assert "[imported] point=0 model=7x3 RELU optim=sgd lr=0.5" in result.stdout
 

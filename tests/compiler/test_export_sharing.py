@@ -9,14 +9,12 @@ export to the next. The multi-task round-trip property lives in `test_roundtrip`
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, ROOT, CliResult
+from conftest import EXAMPLES, ROOT, CliResult, nemorun
 
 from nemorun.api import load
 from nemorun.compiler.export import export
@@ -105,15 +103,7 @@ def test_exports_in_separate_processes_are_byte_identical(tmp_path: Path) -> Non
     expected = export(load(spec_path), "yaml", tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(3):
-        result = subprocess.run(
-            [sys.executable, "-m", "nemorun.cli", "export", str(spec_path), "--format", "yaml"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = nemorun("export", str(spec_path), "--format", "yaml", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert result.stdout == expected
 

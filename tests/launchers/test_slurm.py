@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from conftest import nemorun
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
 from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, read_manifest
@@ -694,14 +695,7 @@ def test_nemorun_called_by_path_runs_slurm_jobs_under_its_own_python(
     env = {**os.environ, "PATH": path, "NEMORUN_HOME": str(tmp_path / "home")}
     env.pop("VIRTUAL_ENV", None)
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "nemorun.cli", "launch", str(spec), "--wait"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = nemorun("launch", str(spec), "--wait", env=env, timeout=180)
 
     assert proc.returncode == 0, proc.stderr
     assert json.loads(out.read_text()) == {"executable": sys.executable}
