@@ -10,7 +10,7 @@ A target turns a compiled artifact into running jobs and answers for them afterw
 - ``cancel(run)``: stop every job of the run that has not ended;
 - ``cancel_points(run, points)`` (optional): stop only some sweep points of some tasks.
 
-Compiling is not the target's business: `nemorun.compiler.artifacts.compile_spec` produces the
+Compiling is not the target's business: `nemorun.compiler.driver.compile_spec` produces the
 artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
 Targets are found by name through the ``nemorun.targets`` entry-point group (see `registry`), so
 a plugin package adds one without touching nemorun. No method prints: progress and output are

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,7 +33,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.targets.docker import container_name
 from nemorun.errors import SpecErrors
 from nemorun.schemas.options import DOCKER_CONTAINER_NAME

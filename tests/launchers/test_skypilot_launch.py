@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.launchers import skypilot
 from nemorun.launchers.base import LaunchError, RunHandle
 from nemorun.launchers.skypilot import (

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle
 from nemorun.launchers.slurm import SlurmTarget
 from nemorun.launchers.slurm_states import (

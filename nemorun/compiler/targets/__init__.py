@@ -4,7 +4,7 @@ A target module defines:
 - ``TEMPLATE``: the template file name (``slurm.sbatch.j2``), looked up user directory first;
 - ``SUFFIX``: the main artifact's file suffix (``.sbatch``);
 - ``HOST_FILESYSTEM``: True when the job runs on this machine's filesystem (outside a container
-  it can then run nemorun's own interpreter; see `nemorun.compiler.artifacts.job_python`);
+  it can then run nemorun's own interpreter; see `nemorun.compiler.driver.job_python`);
 - ``plan(spec, job) → (context, warnings)``: checks the target's own options (raising located
   `SpecError`s) and returns the typed object templates see as ``target``.
 
@@ -21,7 +21,7 @@ from nemorun.errors import SpecError
 from nemorun.schemas.options import target_options
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 TARGETS: dict[str, str] = {

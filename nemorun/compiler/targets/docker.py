@@ -60,7 +60,7 @@ from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DockerOptions
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 TEMPLATE = "docker.sh.j2"

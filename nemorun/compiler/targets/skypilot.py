@@ -52,7 +52,7 @@ from nemorun.schemas.options import SkyPilotOptions
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 TEMPLATE = "skypilot.yaml.j2"

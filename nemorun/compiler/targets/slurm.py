@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
-from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
@@ -51,7 +51,7 @@ from nemorun.errors import KeyPath, did_you_mean
 from nemorun.schemas.options import ExecutorOptions, SlurmOptions
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 TEMPLATE = "slurm.sbatch.j2"
