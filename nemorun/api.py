@@ -32,7 +32,7 @@ SpecFormat = Literal["yaml", "toml", "json"]
 
 def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
     """The spec tree after ``extends``, overrides and interpolation, not yet validated."""
-    from nemorun.compiler.interpolate import resolve_interpolations
+    from nemorun.schemas.interpolate import resolve_interpolations
 
     source = Path(path)
     composed = compose(source)

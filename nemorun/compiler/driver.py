@@ -121,23 +121,19 @@ def compile_spec(
     machine: Machine = UNKNOWN_MACHINE,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
-    when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
-    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec).
+    when given. ``spec`` has one task: one task of several is compiled as the single-task
+    spec `nemorun.compiler.tasks.task_spec` gives, with ``task`` naming it (and the artifacts'
+    stem); `nemorun.compiler.tasks.compile_tasks` does both for every task.
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
     ``machine`` is what compile may know of the machine (the options its sbatch takes); by
     default, nothing."""
     from nemorun.compiler.targets import target_module
 
     if not spec.single_task:
-        from nemorun.compiler.tasks import task_spec
-
-        if task is None:
-            raise SpecError(
-                f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
-                suggestion="write them all into a directory with -o DIR",
-            )
-        spec, more = task_spec(spec, task, target)
-        warnings = (*warnings, *more)
+        raise SpecError(
+            f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
+            suggestion="write them all into a directory with -o DIR",
+        )
     name = target or spec.target
     module = target_module(name)
     if name != spec.target:
