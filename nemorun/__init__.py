@@ -5,6 +5,7 @@ Everything the ``nemorun`` command does, from Python (each loaded on first use, 
 
 Specs (`nemorun.api`)
     load(path, overrides=(), target=None) -> Spec    compose, override, validate
+    resolve(path, overrides=()) -> Resolved           the same tree, before validation
     compile(spec, target=None) -> Build               the artifacts of every task (pure)
     points(spec) -> tuple[Point, ...]                 the sweep's points and their values
     export(spec, format="yaml", dest_dir=None) -> str python, yaml, toml or json
