@@ -141,6 +141,14 @@ class RunStatus:
 
         return summarize([s.state for s in self.jobs])
 
+    def to_json(self) -> dict[str, Any]:
+        """The run and its jobs' states, as ``nemorun status --json`` prints them."""
+        from nemorun.launchers.records import status_to_json
+
+        body = {**self.record.summary(), "status": self.state.value}
+        body["jobs"] = [status_to_json(s) for s in self.jobs]
+        return body
+
 
 def status(query: str, timeout: float | None = None) -> RunStatus:
     """The states of run ``query``'s jobs (and array elements), asked of its scheduler within

@@ -68,17 +68,14 @@ def _build_status() -> argparse.ArgumentParser:
 
 def _run_status(ns: argparse.Namespace) -> int:
     from nemorun import api_runs
-    from nemorun.launchers.records import status_to_json
 
     found = api_runs.status(ns.run)
     if found.stale is not None:
         print(f"warning: {found.stale}; showing the states last seen", file=sys.stderr)
-    record, statuses, state = found.record, found.jobs, found.state
     if ns.json:
-        body = {**record.summary(), "status": state.value}
-        body["jobs"] = [status_to_json(s) for s in statuses]
-        print(json.dumps(body, indent=2))
+        print(json.dumps(found.to_json(), indent=2))
         return EXIT_OK
+    record, statuses, state = found.record, found.jobs, found.state
     print(
         f"run {record.id}  {record.name}  {record.target}  {state.value}  created {record.created}"
     )

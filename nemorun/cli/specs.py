@@ -250,10 +250,7 @@ def _build_compile() -> argparse.ArgumentParser:
 
 def _run_compile(ns: argparse.Namespace) -> int:
     from nemorun import api
-    from nemorun.compiler.targets import target_module
 
-    if ns.target is not None:
-        target_module(ns.target)  # refuse a target that cannot compile before loading
     spec = api.load(ns.spec, ns.overrides, ns.target)
     warn(spec.warnings)
     if ns.list_points:
