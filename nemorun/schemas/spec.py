@@ -27,7 +27,14 @@ from nemorun.errors import (
     did_you_mean,
     format_path,
 )
-from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator, is_env_template
+from nemorun.schemas.convert import (
+    CODE_KEYS,
+    INVALID,
+    TARGET_KEY,
+    Call,
+    Validator,
+    is_env_template,
+)
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.options import (
@@ -326,6 +333,7 @@ def _validate_top(
         pythonpath=pythonpath,
         point=point,
         templates=_templates(v, tree, resolved),
+        warnings=list(dict.fromkeys(v.warnings)),
     )
 
 
@@ -477,14 +485,15 @@ def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
 
 
 def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
-    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` anywhere in it
-    is refused before anything is imported: these options are built while validating, so a
-    spec naming a callable there (``_target_: os:system``) would run it on this machine."""
+    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` (or ``_call_``)
+    anywhere in it is refused before anything is imported: these options are built while
+    validating, so a spec naming a callable there (``_target_: os:system``) would run it on
+    this machine."""
     found = _targets_in(raw, path)
     for where in found:
         v._error(
             where,
-            f"nemorun's own options take no '{TARGET_KEY}'",
+            f"nemorun's own options take no '{where[-1]}'",
             expected=f"the keys of {cls.__name__}",
             found=repr(_at(raw, where[len(path) :])),
             suggestion="remove it: the target's options are chosen by 'target:', and code "
@@ -495,7 +504,7 @@ def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
 
 def _targets_in(node: Any, path: KeyPath) -> list[KeyPath]:
     if isinstance(node, dict):
-        here = [(*path, TARGET_KEY)] if TARGET_KEY in node else []
+        here = [(*path, key) for key in CODE_KEYS if key in node]
         return here + [p for k, c in node.items() for p in _targets_in(c, (*path, k))]
     if isinstance(node, list):
         return [p for i, c in enumerate(node) for p in _targets_in(c, (*path, i))]
