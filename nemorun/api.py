@@ -60,10 +60,10 @@ def load_for_target(
     """`load`, with the warnings about options of other targets returned beside the spec
     instead of in ``spec.warnings``."""
     from nemorun.compiler.driver import executor_for_target
-    from nemorun.compiler.targets import target_module
+    from nemorun.registry import get_target
 
     if target is not None:
-        target_module(target)  # a target that cannot be compiled for is refused before loading
+        get_target(target)  # an unknown target is refused before loading
     resolved = resolve(path, overrides)
     executor, warnings = executor_for_target(resolved.tree.get("executor"), target)
     if executor is not None:

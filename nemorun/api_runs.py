@@ -286,11 +286,12 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
 def _interrupted() -> list[str]:
     """A warning for each launch that died between submitting jobs and recording them."""
     from nemorun.launchers.records import interrupted_launches
+    from nemorun.registry import stop_hint
 
     warnings = []
     for launch in interrupted_launches():
         ids = " ".join(launch.job_ids)
-        stop = f"scancel {ids}" if launch.target == "slurm" else f"stop {launch.target} jobs {ids}"
+        stop = stop_hint(launch.target, ids)
         warnings.append(
             f"a launch was killed after submitting {launch.target} job(s) {ids} and before "
             f"recording them, so no run tracks them ({launch.dir}); if they are not "

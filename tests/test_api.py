@@ -131,7 +131,7 @@ def test_migrate_and_import_config(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert yaml.safe_load(migration.text)["task"]["steps"] == 7
     assert old.read_text().startswith("_partial_")  # nothing written
 
-    (tmp_path / "myconfigs.py").write_text(
+    (tmp_path / "api_session_configs.py").write_text(
         textwrap.dedent(
             """
             import fiddle as fdl
@@ -146,7 +146,7 @@ def test_migrate_and_import_config(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.syspath_prepend(str(tmp_path))
-    text = nemorun.import_config("myconfigs:small", "toml", tmp_path)
+    text = nemorun.import_config("api_session_configs:small", "toml", tmp_path)
     imported = tmp_path / "small.toml"
     imported.write_text(text)
     task = nemorun.load(imported).tree["task"]

@@ -21,10 +21,13 @@ LAYERS = (
 KNOWN_CYCLES = [
     {"nemorun.compiler.export", "nemorun.compiler.pyexport"},
     {"nemorun.schemas.constructs", "nemorun.schemas.convert"},
+    {"nemorun.registry", "nemorun.schemas.options"},
 ]
 """Cycles through imports inside functions, left for the splits of those modules: ``export``
 dispatches to ``pyexport``, which reuses ``export.relative_path``; the validator in
-``convert`` hands typing constructs to ``constructs``, which builds on it."""
+``convert`` hands typing constructs to ``constructs``, which builds on it; the target registry
+checks a `TargetDef`'s options against ``ExecutorOptions``, and ``options`` looks targets up in
+the registry."""
 
 
 def modules() -> dict[str, Path]:
@@ -39,6 +42,9 @@ def modules() -> dict[str, Path]:
 def imports(path: Path, top_level_only: bool = False) -> Iterator[tuple[str, list[str], int]]:
     """(module, names imported from it, line) of every import of a nemorun module."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    for block in ast.walk(tree):  # annotations only: never imported when the code runs
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test):
+            block.body = []
     nodes = tree.body if top_level_only else ast.walk(tree)
     for node in nodes:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nemorun"):

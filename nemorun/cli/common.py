@@ -44,16 +44,17 @@ def spec_and_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def target_option(p: argparse.ArgumentParser) -> None:
-    """``--target``: checked by `nemorun.schemas.options.target_options` (as every target name
-    is), not by argparse, so a typo gets the same "did you mean" as in a spec."""
-    from nemorun.schemas.options import TARGET_OPTIONS
+    """``--target``: checked by the registry (`nemorun.registry.get_target`, as every target
+    name is), not by argparse ``choices``, so a typo gets the same "did you mean" as in a spec
+    and building the parser lists no plugins."""
+    from nemorun.registry import BUILTIN
 
     p.add_argument(
         "--target",
         "-t",
         metavar="T",
-        help=f"where the job runs: {', '.join(TARGET_OPTIONS)} (default: the spec's "
-        "executor.target, else local)",
+        help=f"where the job runs: {', '.join(BUILTIN)} or a plugin's target (default: the "
+        "spec's executor.target, else local)",
     )
 
 

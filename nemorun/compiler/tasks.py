@@ -27,8 +27,8 @@ from typing import Any
 from nemorun.compiler.driver import compile_spec, executor_for_target
 from nemorun.compiler.job import Artifact, Artifacts, RunContext, file_stem
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.targets.local import LocalOptions
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
-from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.spec import Spec, validate_tree
 
 MANIFEST = "tasks.json"

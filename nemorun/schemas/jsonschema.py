@@ -25,7 +25,7 @@ from nemorun.schemas.convert import _strip_annotated
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
 from nemorun.schemas.options import (
-    TARGET_OPTIONS,
+    DEFAULT_TARGET,
     CommandTask,
     LauncherOptions,
     ScriptTask,
@@ -157,10 +157,13 @@ class _Builder:
 
     def executor(self) -> dict[str, Any]:
         variants = []
-        for name, cls in TARGET_OPTIONS.items():
+        from nemorun.registry import get_target, target_names
+
+        for name in target_names():
+            cls = get_target(name).options
             body = self.arguments(inspect_callable(typing.cast(Any, cls)), with_target=False)
             body["properties"] = {"target": {"const": name}, **body["properties"]}
-            if self.whole and name != "local":
+            if self.whole and name != DEFAULT_TARGET:
                 body["required"] = ["target"]
             variants.append(body)
         return {"description": "Where the job runs and the target's options.", "anyOf": variants}

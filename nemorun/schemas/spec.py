@@ -461,7 +461,7 @@ def _executor(
         errors.add(error)
         return DEFAULT_TARGET, None
     options = {k: val for k, val in raw.items() if k != "target"}
-    opts = _instantiate(_own_options(v, options, cls, path))
+    opts = _instantiate(_own_options(v, options, cls, path), cls.__module__)
     return target, opts if opts is not INVALID else None
 
 
@@ -520,13 +520,15 @@ def _at(node: Any, rel: KeyPath) -> Any:
 _OWN_MODULE = "nemorun."
 
 
-def _instantiate(value: Any) -> Any:
-    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes are
-    ever called here (`_own_options` refused every other name); user code is never called."""
+def _instantiate(value: Any, home: str = _OWN_MODULE) -> Any:
+    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes, and
+    those of the module that declares a target's options (``home``: a plugin's), are ever
+    called here (`_own_options` refused every other name); user code is never called."""
     if isinstance(value, Call):
-        if not getattr(value.target, "__module__", "").startswith(_OWN_MODULE):
+        module = getattr(value.target, "__module__", "")
+        if not (module.startswith(_OWN_MODULE) or module == home):
             raise TypeError(f"refusing to call {value.target!r} while validating")
-        return value.target(**{k: _instantiate(a) for k, a in value.args.items()})
+        return value.target(**{k: _instantiate(a, home) for k, a in value.args.items()})
     return value
 
 

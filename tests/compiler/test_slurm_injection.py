@@ -33,10 +33,10 @@ import yaml
 from nemorun.api import load_for_target
 from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.job import RunContext
+from nemorun.compiler.targets.slurm import SlurmOptions
 from nemorun.errors import SpecErrors
 from nemorun.launchers.slurm_states import sbatch_directives
 from nemorun.schemas.formats import formats_of
-from nemorun.schemas.options import SlurmOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 
