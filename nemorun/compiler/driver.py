@@ -6,10 +6,10 @@ depends on the clock or the machine beyond the paths the spec itself names. The 
 is self-contained: it embeds the entry Python (and its table of sweep points) in a heredoc.
 
 The target is chosen before validation (`nemorun.api.load` with ``target``, through
-`executor_for_target`): ``--target``, else
-``executor.target``, else ``local``. Executor options of another target (``partition`` when
-compiling for ``local``) are removed with a warning naming them; options no target knows stay,
-so the validator reports them with a suggestion.
+`executor_for_target`): ``--target``, else ``executor.target``, else ``local``. Executor
+options of another target (``partition`` when compiling for ``local``) are removed with a
+warning naming them; options no target knows stay, so the validator reports them with a
+suggestion.
 
 Each target is declared by a `nemorun.registry.TargetDef` (its module plus its template); the
 typed context every template gets is `Job` (and the target's own plan object). A ``launcher.kind``
