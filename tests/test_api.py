@@ -35,7 +35,9 @@ def test_import_nemorun_loads_no_api_until_a_name_is_used() -> None:
         "import sys, nemorun; before = set(sys.modules); nemorun.load; "
         "print(sorted(m for m in before if m.startswith('nemorun')), 'nemorun.api' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["['nemorun']", "True"]
 
 
