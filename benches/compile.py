@@ -55,7 +55,8 @@ def process(args: Sequence[str]) -> Callable[[], object]:
 
 def in_process(overrides: Sequence[str]) -> Callable[[], object]:
     def run() -> object:
-        from nemorun.compiler.artifacts import compile_spec, load_for_target
+        from nemorun.api import load_for_target
+        from nemorun.compiler.driver import compile_spec
 
         spec, warnings = load_for_target(ROOT / QUICKSTART, overrides, "slurm")
         artifacts = compile_spec(spec, warnings=warnings)

@@ -1,6 +1,28 @@
 """nemorun: experiment specs compiled to Fiddle graphs and cluster artifacts.
 
-Importing the package is cheap: the API is loaded on first use.
+Everything the ``nemorun`` command does, from Python (each loaded on first use, so
+``import nemorun`` stays light):
+
+Specs (`nemorun.api`)
+    load(path, overrides=(), target=None) -> Spec    compose, override, validate
+    resolve(path, overrides=()) -> Resolved           the same tree, before validation
+    compile(spec, target=None) -> Build               the artifacts of every task (pure)
+    points(spec) -> tuple[Point, ...]                 the sweep's points and their values
+    export(spec, format="yaml", dest_dir=None) -> str python, yaml, toml or json
+    schema(spec) -> dict                              the spec's JSON Schema
+    migrate(path) -> Migration                        an older spec in the current format
+    import_config("mod:fn", format="yaml") -> str     a Fiddle config as a spec
+    diff(a, b) -> Diff                                what changed between runs or spec files
+
+Runs (`nemorun.api_runs`)
+    launch(path, overrides=(), target=None) -> Run    submit and record a new run
+    run(path, overrides=()) -> Run                    launch here (local) and wait
+    rerun(run, overrides=(), failed=False) -> Run     the same run again, from its record
+    runs(name=None, status=None, target=None)         the recorded runs, newest first
+    open_run(query) -> Run                            .status() .logs() .watch() .cancel()
+
+Bad input raises `SpecErrors` (a list of located `SpecError`s); a target that refuses raises
+`LaunchError`.
 """
 
 from __future__ import annotations
@@ -10,33 +32,72 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from nemorun.api import load, resolve
+    from nemorun.api import (
+        compile,
+        diff,
+        export,
+        import_config,
+        load,
+        migrate,
+        points,
+        resolve,
+        schema,
+    )
+    from nemorun.api_runs import launch, open_run, rerun, run, runs
     from nemorun.errors import SpecError, SpecErrors
-    from nemorun.launchers.launch import launch, open_run, rerun
+    from nemorun.launchers.base import LaunchError
+
+_HOMES = {
+    "nemorun.api": (
+        "compile",
+        "diff",
+        "export",
+        "import_config",
+        "load",
+        "migrate",
+        "points",
+        "resolve",
+        "schema",
+    ),
+    "nemorun.api_runs": ("launch", "open_run", "rerun", "run", "runs"),
+    "nemorun.errors": ("SpecError", "SpecErrors"),
+    "nemorun.launchers.base": ("LaunchError",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "LaunchError",
     "SpecError",
     "SpecErrors",
     "__version__",
+    "compile",
+    "diff",
+    "export",
+    "import_config",
     "launch",
     "load",
+    "migrate",
     "open_run",
+    "points",
     "rerun",
     "resolve",
+    "run",
+    "runs",
+    "schema",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("load", "resolve"):
-        from nemorun import api
+    """PEP 562: import an API name's module when the name is first used."""
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nemorun' has no attribute {name!r}")
+    import importlib
 
-        return getattr(api, name)
-    if name in ("launch", "open_run", "rerun"):
-        from nemorun.launchers import launch
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(launch, name)
-    if name in ("SpecError", "SpecErrors"):
-        from nemorun import errors
 
-        return getattr(errors, name)
-    raise AttributeError(f"module 'nemorun' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

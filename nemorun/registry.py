@@ -33,7 +33,7 @@ from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.launchers.base import Target
     from nemorun.schemas.options import ExecutorOptions
     from nemorun.schemas.spec import Spec
@@ -56,7 +56,7 @@ class TargetDef:
     Compile reads ``options`` (the ``executor`` keys the spec may write, with their formats),
     ``launchers``, ``host_filesystem``, then calls ``plan(spec, job) → (context, warnings)``:
     pure, it raises located `SpecError`s for rules between options and returns the object
-    ``template`` sees as ``target`` (or `nemorun.compiler.artifacts.Parts` for several main
+    ``template`` sees as ``target`` (or `nemorun.compiler.job.Parts` for several main
     artifacts, ``NAME.i SUFFIX``). Launching imports ``launch`` and calls its methods.
     """
 
@@ -75,7 +75,7 @@ class TargetDef:
     user's ``--templates`` directory still comes first."""
     host_filesystem: bool = False
     """True when the job runs on this machine's files outside a container: it may then run
-    nemorun's own interpreter (see `nemorun.compiler.artifacts.job_python`)."""
+    nemorun's own interpreter (see `nemorun.compiler.driver.job_python`)."""
     launchers: tuple[str, ...] = ("none",)
     """The ``launcher.kind`` values it compiles (torchrun's words: `nemorun.compiler.torchrun`,
     with the target's own variables, chosen by ``plan``)."""

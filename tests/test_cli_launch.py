@@ -398,7 +398,9 @@ def test_tasks_of_one_run_must_share_a_target(cli: Cli, workdir: Path) -> None:
 
 
 def test_compiled_for_a_run_slurm_logs_go_to_the_run_directory(workdir: Path) -> None:
-    from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
+    from nemorun.api import load_for_target
+    from nemorun.compiler.driver import compile_spec
+    from nemorun.compiler.job import RunContext
 
     spec, _ = load_for_target(QUICKSTART, ["seed=1,2"], "slurm")
     run = RunContext("20261121-101500-quickstart-abcdef", Path("/runs/100%/r"))
@@ -441,7 +443,7 @@ def test_logs_job_picks_one_point_or_task_and_ls_filters(cli: Cli, workdir: Path
 def test_on_a_terminal_a_sweep_shows_one_redrawn_progress_line() -> None:
     import io
 
-    from nemorun.cli_runs import _Display
+    from nemorun.cli.launching import Display as _Display
     from nemorun.launchers.base import JobState, JobStatus
     from nemorun.launchers.launch import Progress
 

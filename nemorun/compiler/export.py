@@ -96,7 +96,7 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     if raw.get("packager") is not None:
         out["packager"] = _plain(raw["packager"], fmt)
     # Sweep values are written as the spec wrote them: interpolations in them resolve at
-    # each point (see `interpolate`), so they are not escaped as resolved text is.
+    # each point (see `nemorun.schemas.interpolate`), so they are not escaped as resolved text is.
     sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
     for i, axis in enumerate(spec.axes):
         if axis.source != "spec":

@@ -2,7 +2,7 @@
 
 Templates live in ``nemorun/templates/`` (one per artifact: ``local.sh.j2``,
 ``slurm.sbatch.j2``); a user directory, when given, is searched first, so a team can replace a
-template and keep the same typed context (`nemorun.compiler.artifacts.Job`).
+template and keep the same typed context (`nemorun.compiler.job.Job`).
 
 Rules that keep the output safe and reproducible:
 - ``StrictUndefined``: a misspelt variable is an error, never an empty string.

@@ -21,14 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nemorun.compiler.artifacts import (
-    Artifact,
-    Artifacts,
-    RunContext,
-    compile_spec,
-    executor_for_target,
-    file_stem,
-)
+from nemorun.compiler.driver import compile_spec, executor_for_target
+from nemorun.compiler.job import Artifact, Artifacts, RunContext, file_stem
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, in_order
 from nemorun.compiler.targets.local import LocalOptions

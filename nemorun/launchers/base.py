@@ -4,6 +4,8 @@ A target sends the artifacts already compiled into ``run.dir`` (exactly those by
 compile is what you launch), then answers for its jobs: ``status``, ``logs``, ``cancel``,
 optionally ``cancel_points``. No method prints: progress and output are the CLI's.
 
+Compiling is not the target's business: `nemorun.compiler.driver.compile_spec` produces the
+artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
 A target's `nemorun.registry.TargetDef` names its launch half (``launch``), so a plugin package
 adds one without touching nemorun.
 

@@ -11,6 +11,7 @@ with both values) and a unified diff of the two YAML texts. Fiddle's own diffing
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,17 +46,16 @@ class Change:
         return f"~ {self.path}: {_show(self.before)} → {_show(self.after)}"
 
 
-def side(ref: str) -> Side:
-    """A spec file's resolved spec, or a run's (by id, prefix or name)."""
+def side(ref: str, resolved_yaml: Callable[[Path], str]) -> Side:
+    """A spec file's resolved spec, or a run's (by id, prefix or name). ``resolved_yaml(path)``
+    loads a spec file and exports it as YAML, as a launch records it (`nemorun.api.diff`
+    passes it: loading is above this layer)."""
     import yaml
 
     path = Path(ref)
     if path.is_file():
-        from nemorun.compiler.artifacts import load_for_target
-        from nemorun.compiler.export import export
-
         base = path.resolve().parent
-        text = export(load_for_target(path)[0], "yaml", base)
+        text = resolved_yaml(path)
         label = str(path)
     elif "/" in ref or path.suffix.lower() in (".yaml", ".yml", ".toml", ".json"):
         from nemorun.errors import SpecError

@@ -1,19 +1,21 @@
-"""Launch a spec and manage its run: ``launch``, ``open_run``, ``rerun``, and the `Run` they give.
+"""Start a run from a loaded spec and manage it: ``start_run``, ``open_run``, ``replay``, and
+the `Run` they give. Loading the spec is the caller's (`nemorun.api_runs`).
 
-``launch(spec, overrides, target)`` does, in order: load and validate the spec; claim a run
-directory (its id and path are then *inputs* of compile, like the spec); compile every task for
-that run (`nemorun.compiler.tasks.compile_tasks`, pure); write the record's files (spec copies,
-resolved spec, artifacts, provenance); hand the run to the target's ``submit``, which sends the
+``start_run(spec, path, overrides, target)`` does, in order: claim a run directory (its id and
+path are then *inputs* of compile, like the spec); compile every task for that run
+(`nemorun.compiler.tasks.compile_tasks`, pure); write the record's files (spec copies, resolved
+spec, artifacts, provenance); hand the run to the target's ``submit``, which sends the
 artifacts exactly as written; and last, write ``run.json`` with the jobs it got, which makes
 the record valid (`nemorun.launchers.records`). Anything that fails before that removes the
 directory again; a kill leaves a directory no listing shows.
 
 Options that change what runs are spec overrides, so they are compiled into the artifact and
 recorded with the others: ``max_parallel=N`` adds ``++executor.max_parallel=N`` (local) or
-``++executor.array_parallelism=N`` (slurm). ``rerun`` replays a record: the copied spec files
-(read in place of the originals, `nemorun.schemas.source.read_from`), the same overrides and
-target, from the directory the run was launched in, so its artifacts are the original's byte
-for byte apart from the run's own id and directory.
+``++executor.array_parallelism=N`` (slurm), see `parallel_overrides`. A rerun replays a record
+(`replay`): the copied spec files (read in place of the originals,
+`nemorun.schemas.source.read_from`), the same overrides and target, from the directory the run
+was launched in, so its artifacts are the original's byte for byte apart from the run's own id
+and directory.
 
 Nothing here prints: `Run.watch` yields log lines and state changes for the CLI to show.
 """
@@ -30,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -203,26 +205,27 @@ def open_run(query: str) -> Run:
     return Run(record, load_target(record.target))
 
 
-def launch(
+def start_run(
+    spec: Spec,
     spec_path: str | Path,
     overrides: Sequence[str] = (),
     target: str | None = None,
-    wait: bool = False,
-    max_parallel: int | None = None,
+    warnings: Sequence[str] = (),
     points: dict[str, tuple[int, ...]] | None = None,
     rerun_of: str | None = None,
 ) -> Run:
-    """Compile ``spec_path`` for a new run, submit it, record it; see the module docstring.
+    """Compile ``spec`` (loaded from ``spec_path`` with ``overrides``, for ``target``) for a new
+    run, submit it, record it; see the module docstring. ``warnings`` (the loader's) are the
+    run's too. ``points`` submits only those points of those tasks.
 
-    ``points`` submits only those points of those tasks; ``wait`` blocks until the run ends.
     Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
     """
-    from nemorun.compiler.artifacts import RunContext
+    from nemorun.compiler.job import RunContext
     from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     path = Path(spec_path)
-    spec, overrides, warnings = _load(path, overrides, target, max_parallel)
+    overrides = list(overrides)
     target_name = run_target(spec, target)
     runner = _ready_target(target_name)
     name = spec.name or path.stem
@@ -236,7 +239,7 @@ def launch(
                 spec,
                 target,
                 spec.templates,
-                warnings,
+                list(warnings),
                 RunContext(run_id, run_dir, Path.cwd()),
                 pythonpath,
                 host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
@@ -271,10 +274,7 @@ def launch(
                 runner.cancel(handle)
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    run = Run(record, runner, tuple(build.warnings))
-    if wait:
-        run.wait()
-    return run
+    return Run(record, runner, tuple(build.warnings))
 
 
 class LaunchInterrupted(BaseException):
@@ -315,20 +315,6 @@ def _package_code(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:
     info = package(repo, run_dir / "code")
     tree = unpack(info, run_dir / "code" / "tree")
     return [relocate(p, info, tree) for p in spec.pythonpath] or [tree]
-
-
-def _load(
-    path: Path, overrides: Sequence[str], target: str | None, max_parallel: int | None
-) -> tuple[Spec, list[str], list[str]]:
-    """The spec for ``target``, the overrides (``max_parallel``'s included), the warnings."""
-    from nemorun.compiler.artifacts import load_for_target
-
-    overrides = list(overrides)
-    spec, warnings = load_for_target(path, overrides, target)
-    if max_parallel is not None:
-        overrides += parallel_overrides(spec, max_parallel, target)
-        spec, warnings = load_for_target(path, overrides, target)
-    return spec, overrides, warnings
 
 
 def _ready_target(name: str) -> Target:
@@ -451,10 +437,35 @@ def _hashes(directory: Path) -> dict[str, str]:
     }
 
 
-def rerun(query: str, overrides: Sequence[str] = (), failed: bool = False) -> Run:
-    """Launch run ``query`` again from its record alone (more ``overrides`` apply last);
-    with ``failed``, only its points that did not run to the end (see `points_to_rerun`)."""
-    old = open_run(query)
+@dataclass(frozen=True)
+class Replay:
+    """A recorded run's inputs, read from its record alone: what ``rerun`` launches again."""
+
+    of: str
+    """The recorded run's id."""
+    spec: Path
+    overrides: tuple[str, ...]
+    target: str | None
+    """The ``--target`` the run was launched with (None: the spec's own)."""
+    points: dict[str, tuple[int, ...]] | None
+    """Only these points of these tasks (``rerun --failed``); None: all of them."""
+    copies: dict[Path, Path]
+    """Each spec file the run read → its copy in the record, read in its place."""
+    cwd: Path
+
+    @contextmanager
+    def inputs(self) -> Iterator[bool]:
+        """Read the spec files from the record's copies and work in the run's directory
+        while the body runs; yields whether that directory still exists (else: stay here)."""
+        from nemorun.schemas.source import read_from
+
+        with read_from(self.copies), _working_directory(self.cwd) as moved:
+            yield moved
+
+
+def replay(old: Run, failed: bool = False) -> Replay:
+    """What rerunning ``old`` launches; with ``failed``, only its points that did not run to
+    the end (see `points_to_rerun`), and a `SpecError` when there are none."""
     data = old.record.data
     points = None
     if failed:
@@ -464,24 +475,15 @@ def rerun(query: str, overrides: Sequence[str] = (), failed: bool = False) -> Ru
                 f"run {old.id} has no failed, cancelled or never-started points",
                 suggestion=f"nemorun rerun {old.id}",
             )
-    stand_ins = {Path(f["path"]): old.record.dir / f["copy"] for f in data["files"]}
-    from nemorun.schemas.source import read_from
-
-    with read_from(stand_ins), _working_directory(Path(data["cwd"])) as moved:
-        run = launch(
-            data["spec"],
-            [*data["overrides"], *overrides],
-            data.get("target_option"),
-            points=points,
-            rerun_of=old.id,
-        )
-    if not moved:
-        note = (
-            f"the run's working directory {data['cwd']} is gone: the rerun starts in "
-            f"{os.getcwd()}, and its artifacts name the spec from there"
-        )
-        run = replace(run, warnings=(note, *run.warnings))
-    return run
+    return Replay(
+        of=old.id,
+        spec=Path(data["spec"]),
+        overrides=tuple(data["overrides"]),
+        target=data.get("target_option"),
+        points=points,
+        copies={Path(f["path"]): old.record.dir / f["copy"] for f in data["files"]},
+        cwd=Path(data["cwd"]),
+    )
 
 
 RERUN_STATES = (JobState.FAILED, JobState.CANCELLED)

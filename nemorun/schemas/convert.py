@@ -144,8 +144,22 @@ class Validator:
             if isinstance(raw, annotation):
                 return raw
             if isinstance(raw, dict) and TARGET_KEY in raw:
+                self._partial_for_class(raw, annotation, path)
                 return self.call(raw, None, path, expected=annotation)
         return self._fail(path, describe(annotation), raw)
+
+    def _partial_for_class(self, raw: dict[str, Any], cls: type, path: KeyPath) -> None:
+        """A ``_partial_: true`` where the hint asks for an instance: the task will get a
+        callable instead. Hydra users do this with loosely typed code, so it is kept, not
+        refused, but never silently."""
+        if raw.get(PARTIAL_KEY) is True:
+            self._warn(
+                (*path, PARTIAL_KEY),
+                f"'{PARTIAL_KEY}: true' gives the task a functools.partial where its hint "
+                f"asks for a {cls.__qualname__}",
+                suggestion=f"remove '{PARTIAL_KEY}', or type the argument "
+                f"Callable[..., {cls.__qualname__}]",
+            )
 
     def call(
         self, raw: dict[str, Any], default_target: Any, path: KeyPath, expected: Any = None
@@ -328,6 +342,7 @@ class Validator:
     def _protocol(self, raw: Any, protocol: type, path: KeyPath) -> Any:
         """A ``_target_`` whose class structurally has the protocol's members."""
         if isinstance(raw, dict) and TARGET_KEY in raw:
+            self._partial_for_class(raw, protocol, path)
             return self.call(raw, None, path, expected=protocol)
         if isinstance(raw, Call) or (
             getattr(protocol, "_is_runtime_protocol", False) and isinstance(raw, protocol)
@@ -372,6 +387,7 @@ class Validator:
 
     def _config(self, raw: Any, cls: type, path: KeyPath) -> Any:
         if isinstance(raw, dict):
+            self._partial_for_class(raw, cls, path)
             return self.call(raw, cls, path)
         if isinstance(raw, (cls, Call)):
             return raw

@@ -232,7 +232,7 @@ def _validate_point(
                         del origins[stale]
                     origins[axis.path] = value_origin
 
-        from nemorun.compiler.interpolate import needs_interpolation, reinterpolate
+        from nemorun.schemas.interpolate import needs_interpolation, reinterpolate
 
         values = [axis.values[index] for axis, index in zip(axes, point)]
         if resolved.interpolations or needs_interpolation(values):

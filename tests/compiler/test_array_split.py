@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, nemorun
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.errors import SpecError
 
 LRS = ["0.01", "0.02", "0.03", "0.04", "0.05"]

@@ -31,7 +31,8 @@ from conftest import ROOT, CliResult, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent

@@ -33,7 +33,8 @@ from conftest import ROOT, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.targets.docker import DOCKER_CONTAINER_NAME, container_name
 from nemorun.errors import SpecErrors
 

@@ -152,7 +152,7 @@ def test_in_order_is_stable_and_counts_absent_parents_as_done() -> None:
 def test_compile_writes_the_manifest_the_reader_reads(write_spec: Any, workdir: Path) -> None:
     """What compile writes for a spec of several tasks reads back as the same entries, in run
     order (parents first, otherwise the spec's order), with each task's artifacts beside it."""
-    from nemorun.compiler.artifacts import load_for_target
+    from nemorun.api import load_for_target
     from nemorun.compiler.tasks import compile_tasks
 
     spec = write_spec(

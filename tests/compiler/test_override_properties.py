@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nemorun.api import load
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load, load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.entry import specs_at
 from nemorun.compiler.export import export
 from nemorun.schemas.convert import Call

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from nemorun.api import load_for_target
 from nemorun.compiler import machine
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.machine import Machine
 from nemorun.compiler.sbatch_options import BUILTIN, from_help
 

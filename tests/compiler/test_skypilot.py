@@ -33,7 +33,8 @@ from conftest import ROOT, assert_golden, nemorun
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent
@@ -607,7 +608,7 @@ def test_a_task_name_skypilot_refuses_is_refused_with_a_fix(tmp_path: Path) -> N
 def test_each_point_of_a_run_gets_its_own_directory_and_code_on_the_node(tmp_path: Path) -> None:
     # No cloud here: each document's `run` script runs as SkyPilot runs it (its envs
     # exported), with HOME standing in for the node's home and the code "mounted" by a link.
-    from nemorun.compiler.artifacts import RunContext
+    from nemorun.compiler.job import RunContext
 
     out = tmp_path / "out.jsonl"
     tree = {

@@ -30,7 +30,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
+from nemorun.compiler.job import RunContext
 from nemorun.compiler.targets.slurm import SlurmOptions
 from nemorun.errors import SpecErrors
 from nemorun.launchers.slurm_script import (

@@ -259,8 +259,7 @@ def tasks_shape(spec: Any) -> Any:
 def check_one(path: Path, overrides: list[str], work: Path) -> bool:
     """True when the input was accepted; raises `SpecError(s)` for a clean refusal and
     AssertionError for a broken oracle."""
-    from nemorun.api import load
-    from nemorun.compiler.artifacts import load_for_target
+    from nemorun.api import load, load_for_target
     from nemorun.compiler.export import export
     from nemorun.compiler.tasks import compile_tasks
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "configs" / "ddp.yaml"

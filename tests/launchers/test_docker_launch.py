@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nemorun.compiler.artifacts import RunContext, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.job import RunContext
 from nemorun.compiler.tasks import compile_tasks
 from nemorun.launchers.base import JobState, LaunchError, RunHandle, summarize
 from nemorun.launchers.docker import DockerTarget, read_script

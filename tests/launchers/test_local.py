@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.api_runs import launch
+from nemorun.compiler.driver import compile_spec
+from nemorun.compiler.job import RunContext
 from nemorun.launchers.base import JobRef, JobState, RunHandle
-from nemorun.launchers.launch import LogLine, Progress, launch
+from nemorun.launchers.launch import LogLine, Progress
 from nemorun.launchers.local import LocalTarget, _same_process, process_start_time
 
 ROOT = Path(__file__).resolve().parents[2]

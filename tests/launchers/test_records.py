@@ -19,9 +19,9 @@ import pytest
 import yaml
 from conftest import NEMORUN, ROOT
 
+from nemorun.api_runs import launch
 from nemorun.errors import SpecError
 from nemorun.launchers.base import JobState, JobStatus
-from nemorun.launchers.launch import launch
 from nemorun.launchers.records import (
     create_run_dir,
     find_run,

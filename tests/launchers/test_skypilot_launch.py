@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nemorun.compiler.artifacts import load_for_target
+from nemorun.api import load_for_target
 from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry
 from nemorun.compiler.tasks import compile_tasks
 from nemorun.files import write_atomic

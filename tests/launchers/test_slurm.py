@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import nemorun
 
-from nemorun.compiler.artifacts import compile_spec, load_for_target
+from nemorun.api import load_for_target
+from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, read_manifest
 from nemorun.compiler.tasks import compile_tasks
 from nemorun.files import write_atomic

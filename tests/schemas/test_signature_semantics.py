@@ -499,3 +499,17 @@ def test_a_nemo_run_function_reference_migrates_to_the_function(
     old.write_text(text.replace("nemorun: 1\n", f"nemorun: 1\npythonpath: [{SIGLIB}]\n"))
     got = fdl.build(task_graph(load(old)))()
     assert got["lr_lambda"] is siglib.warmup
+
+
+def test_a_partial_under_a_class_hint_is_kept_with_a_warning(loaded: Callable[..., Spec]) -> None:
+    """The task gets a functools.partial where it asked for a Logger: said, not silent."""
+    spec = loaded("fit_classes", "  logger: {_target_: siglib:CSVLogger, _partial_: true}\n")
+    assert spec.warnings == [
+        "exp.yaml:5:51: task.logger._partial_: '_partial_: true' gives the task a "
+        "functools.partial where its hint asks for a Logger; remove '_partial_', or type the "
+        "argument Callable[..., Logger]"
+    ]
+    assert (
+        loaded("fit_classes", "  logger: {_target_: siglib:CSVLogger, save_dir: x}\n").warnings
+        == []
+    )

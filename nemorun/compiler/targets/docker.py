@@ -62,7 +62,7 @@ from nemorun.schemas.formats import Format, option
 from nemorun.schemas.options import ExecutorOptions
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")

@@ -24,7 +24,7 @@ from nemorun.schemas.options import COUNT, ExecutorOptions
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 
@@ -81,7 +81,7 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
 
 def macros(job: Job) -> Macros:
     """One node, this machine; the rendezvous id from the run's name and point."""
-    from nemorun.compiler.artifacts import file_stem
+    from nemorun.compiler.job import file_stem
 
     return Macros(
         node_rank=Word.of(0),

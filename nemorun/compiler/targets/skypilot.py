@@ -54,7 +54,7 @@ from nemorun.schemas.options import COUNT, ExecutorOptions
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 MACROS = Macros(

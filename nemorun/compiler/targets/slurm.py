@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
-from nemorun.compiler.artifacts import Parts
+from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
@@ -53,7 +53,7 @@ from nemorun.schemas.formats import Format, any_case, option
 from nemorun.schemas.options import COUNT, ExecutorOptions
 
 if TYPE_CHECKING:
-    from nemorun.compiler.artifacts import Job
+    from nemorun.compiler.job import Job
     from nemorun.schemas.spec import Spec
 
 MACROS = Macros(

@@ -1,14 +1,15 @@
-"""Compile a validated spec for a target: the job's entry point, then the target's artifact.
+"""The compile driver: a validated spec → the job's entry point → the target's artifact.
 
 ``compile_spec(spec, target) → Artifacts`` is pure: it reads the spec and the templates and
 returns text; nothing is written (``Artifacts.write`` does that, for ``-o DIR``), and nothing
 depends on the clock or the machine beyond the paths the spec itself names. The main artifact
 is self-contained: it embeds the entry Python (and its table of sweep points) in a heredoc.
 
-The target is chosen before validation (`load_for_target`): ``--target``, else
-``executor.target``, else ``local``. Executor options of another target (``partition`` when
-compiling for ``local``) are removed with a warning naming them; options no target knows stay,
-so the validator reports them with a suggestion.
+The target is chosen before validation (`nemorun.api.load` with ``target``, through
+`executor_for_target`): ``--target``, else ``executor.target``, else ``local``. Executor
+options of another target (``partition`` when compiling for ``local``) are removed with a
+warning naming them; options no target knows stay, so the validator reports them with a
+suggestion.
 
 Each target is declared by a `nemorun.registry.TargetDef` (its module plus its template); the
 typed context every template gets is `Job` (and the target's own plan object). A ``launcher.kind``
@@ -33,18 +34,16 @@ name, so several tasks' artifacts and logs sit side by side.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nemorun.compiler.entry import Point, entry_point, sweep_points
+from nemorun.compiler.entry import entry_point, sweep_points
+from nemorun.compiler.job import Artifact, Artifacts, Job, Parts, RunContext
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
-from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions, LauncherOptions
+from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
 
@@ -52,165 +51,6 @@ from nemorun.schemas.spec import Spec
 MAX_ENTRY_BYTES = 120_000
 DEFAULT_PYTHON = "python3"
 """The job's interpreter where this machine's is not reachable (containers, clouds)."""
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """The run an artifact is compiled for: its id and its directory (inputs, never made here)."""
-
-    id: str
-    dir: Path
-    cwd: Path | None = None
-    """The directory the run was launched from: a job on this machine's files (local, Slurm)
-    starts there unless the spec sets ``workdir``, whichever directory submits it."""
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.dir / "logs"
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file of a compiled job."""
-
-    name: str
-    text: str
-    executable: bool = False
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """What a compile produces: the main artifact(s) and side files.
-
-    ``mains`` holds one artifact, printed without ``-o``; a job that needs several (a Slurm
-    sweep above ``max_array_size``: one sbatch script per array) can only be written with
-    ``-o DIR``, so `main` refuses it with a `SpecError` that says so.
-    """
-
-    target: str
-    mains: tuple[Artifact, ...]
-    files: tuple[Artifact, ...] = ()
-    points: tuple[Point, ...] = ()
-    warnings: tuple[str, ...] = ()
-    why_several: str | None = None
-    """Why there are several ``mains`` (`Parts.reason`)."""
-    logs: dict[str, str] = dataclasses.field(default_factory=dict)
-    """Compiled for a run: where the job's output goes (``output``, ``error``, ``status``), as
-    paths with the target's own placeholders (``%j``/``%A``/``%a`` for Slurm, ``{point}`` for
-    the local target). Empty without a run."""
-
-    @property
-    def main(self) -> Artifact:
-        """The one main artifact (stdout without ``-o``)."""
-        if len(self.mains) != 1:
-            names = ", ".join(a.name for a in self.mains)
-            raise SpecError(
-                f"{self.why_several or 'the job has several main artifacts'}; "
-                f"its {len(self.mains)} scripts ({names}) cannot all go to stdout",
-                suggestion="write them into a directory with -o DIR",
-            )
-        return self.mains[0]
-
-    def all(self) -> tuple[Artifact, ...]:
-        return (*self.mains, *self.files)
-
-    def write(self, directory: Path) -> list[Path]:
-        """Write every artifact under ``directory`` (atomically); returns the paths."""
-        from nemorun.files import write_output
-
-        paths = []
-        for artifact in self.all():
-            path = directory / artifact.name
-            write_output(path, artifact.text, 0o755 if artifact.executable else 0o644)
-            paths.append(path)
-        return paths
-
-
-@dataclass(frozen=True)
-class Parts:
-    """A target plan for a job that needs several main artifacts: one template context each.
-
-    Part ``i`` is written as ``NAME.i SUFFIX`` (``pretrain.0.sbatch``, ``pretrain.1.sbatch``).
-    """
-
-    contexts: tuple[Any, ...]
-    reason: str
-    """Why there are several (said when they are asked for on stdout)."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """The typed context of every template: what to run, where, with which environment."""
-
-    name: str
-    """The run's name (``NEMORUN_RUN_NAME``): the spec's ``name``, else the file's stem."""
-    source: str
-    overrides: tuple[str, ...]
-    target: str
-    options: ExecutorOptions
-    points: tuple[Point, ...]
-    entry: str | None
-    """The entry module (Python tasks); None for script and command tasks."""
-    delimiter: str
-    """The heredoc delimiter around ``entry``: no line of it."""
-    python: str
-    argv: tuple[str, ...]
-    """The words that run a script or command task (quoted by the template)."""
-    env: tuple[tuple[str, str | EnvRef], ...]
-    setup: tuple[str, ...]
-    workdir: str | None
-    pythonpath: tuple[str, ...]
-    """The spec's code directories; every target adds them by `render.pythonpath_export`."""
-    launcher: LauncherOptions = dataclasses.field(default_factory=LauncherOptions)
-    """How the task's processes start: ``kind`` none, or torchrun (`nemorun.compiler.torchrun`)."""
-    run: RunContext | None = None
-    """The run this job is compiled for (its id and directory), or None for a plain compile."""
-    task: str | None = None
-    """The task's name in a spec with several tasks; None for a single-task spec."""
-    machine: Machine = UNKNOWN_MACHINE
-    """What compile was told about the machine it compiles on (`nemorun.compiler.machine`)."""
-
-    @property
-    def num_points(self) -> int:
-        return len(self.points)
-
-    @property
-    def stem(self) -> str:
-        """The file-name stem of the job's artifacts and logs: the task's name, else the run's."""
-        return file_stem(self.task if self.task is not None else self.name)
-
-    @property
-    def job_name(self) -> str:
-        """The name schedulers show: the run's name, with the task's for several tasks."""
-        return self.name if self.task is None else f"{self.name}-{self.task}"
-
-    def is_sweep(self) -> bool:
-        return len(self.points) > 1
-
-    @property
-    def points_subdir(self) -> str:
-        """Where, under the run's directory, each point gets its own (``NEMORUN_POINT_DIR`` is
-        this plus ``/POINT``): ``points``, or ``points/TASK`` for one task of several."""
-        return "points" if self.task is None else f"points/{self.stem}"
-
-    @property
-    def points_dir(self) -> str | None:
-        """``RUN_DIR/points`` (see `points_subdir`) on this machine; None without a run."""
-        return None if self.run is None else f"{self.run.dir}/{self.points_subdir}"
-
-
-def load_for_target(
-    path: str | Path, overrides: Sequence[str] = (), target: str | None = None
-) -> tuple[Spec, list[str]]:
-    """Load ``path`` with its executor read as ``target``'s options; returns the warnings too."""
-    from nemorun.api import resolve
-    from nemorun.schemas.spec import validate_tree
-
-    resolved = resolve(path, overrides)
-    executor, warnings = executor_for_target(resolved.tree.get("executor"), target)
-    if executor is not None:
-        resolved.tree["executor"] = executor
-    return validate_tree(resolved), warnings
 
 
 def executor_for_target(
@@ -265,29 +105,25 @@ def compile_spec(
     machine: Machine = UNKNOWN_MACHINE,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
-    when given. A spec with several tasks compiles one of them: ``task`` names it (and is the
-    artifacts' stem; `nemorun.compiler.tasks.task_spec` gives that task's own spec).
+    when given. ``spec`` has one task: one task of several is compiled as the single-task
+    spec `nemorun.compiler.tasks.task_spec` gives, with ``task`` naming it (and the artifacts'
+    stem); `nemorun.compiler.tasks.compile_tasks` does both for every task.
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
     ``machine`` is what compile may know of the machine (the options its sbatch takes); by
     default, nothing."""
     from nemorun.registry import get_target
 
     if not spec.single_task:
-        from nemorun.compiler.tasks import task_spec
-
-        if task is None:
-            raise SpecError(
-                f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
-                suggestion="write them all into a directory with -o DIR",
-            )
-        spec, more = task_spec(spec, task, target)
-        warnings = (*warnings, *more)
+        raise SpecError(
+            f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
+            suggestion="write them all into a directory with -o DIR",
+        )
     name = target or spec.target
     declared = get_target(name)
     if name != spec.target:
         raise SpecError(
             f"the spec was loaded for target {spec.target}, not {name}",
-            suggestion="load it with load_for_target(path, overrides, target)",
+            suggestion="load it with nemorun.load(path, overrides, target)",
         )
     kind = spec.launcher.kind
     if kind not in declared.launchers:
@@ -476,21 +312,6 @@ def _env(spec: Spec) -> tuple[tuple[str, str | EnvRef], ...]:
     """The spec's ``env`` (its names were checked by the validator: `ENV_NAME`'s format, none
     of `JOB_VARIABLES`)."""
     return tuple(spec.executor.env.items())
-
-
-MAX_STEM = 60
-"""Artifact and log names are ``STEM.POINT.log`` and the like: a stem of at most 60 characters
-keeps them far below a file system's 255-byte name limit, however long the run's name."""
-
-
-def file_stem(name: str) -> str:
-    """``name`` as a file-name stem: safe characters only, and a long name cut, with a hash of
-    the whole so that two long names that share a beginning stay apart."""
-    stem = re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".") or "job"
-    if len(stem) <= MAX_STEM:
-        return stem
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{stem[: MAX_STEM - 9]}-{digest}"
 
 
 def job_python(options: ExecutorOptions, host_filesystem: bool, host_python: str | None) -> str:
