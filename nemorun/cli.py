@@ -249,7 +249,8 @@ def _build_schema() -> argparse.ArgumentParser:
     p = _parser(
         "schema",
         "Print the JSON Schema of the whole spec for this spec's task(s), with parameter "
-        "docs from docstrings, for editor completion.\n\n"
+        "docs from docstrings, for editor completion. A spec with errors still gets a schema "
+        "of what resolves in it; the errors go to stderr and the exit status is 2.\n\n"
         "example: nemorun schema configs/quickstart.yaml > quickstart.schema.json",
     )
     p.add_argument("spec", type=Path, help="the spec file whose task the schema describes")
@@ -260,13 +261,24 @@ def _build_schema() -> argparse.ArgumentParser:
 def _run_schema(ns: argparse.Namespace) -> int:
     import json
 
+    from nemorun.api import resolve
     from nemorun.compiler.artifacts import load_for_target
-    from nemorun.schemas.jsonschema import spec_schema
+    from nemorun.schemas.jsonschema import resolved_schema, spec_schema
 
-    spec, warnings = load_for_target(ns.spec)  # as validate and compile read it
-    _warn([*spec.warnings, *warnings])
-    text = json.dumps(spec_schema(spec), indent=2, sort_keys=False) + "\n"
-    _write_output(text, ns.output)
+    errors: SpecErrors | None = None
+    try:
+        spec, warnings = load_for_target(ns.spec)  # as validate and compile read it
+        _warn([*spec.warnings, *warnings])
+        schema = spec_schema(spec)
+    except (SpecErrors, SpecError) as exc:
+        errors = exc if isinstance(exc, SpecErrors) else SpecErrors([exc])
+        # One mistake must not cost the editor its completion: describe what resolves. A file
+        # that cannot be read or composed has nothing to describe (its errors are raised).
+        schema = resolved_schema(resolve(ns.spec))
+    _write_output(json.dumps(schema, indent=2, sort_keys=False) + "\n", ns.output)
+    if errors is not None:
+        _print_errors(errors)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 

@@ -7,6 +7,14 @@ also stops recursion for self-referencing dataclasses. Parameter docs come from 
 A spec that extends others or sweeps is partial: its required keys may come from its base or
 its sweep, so only a spec that is neither is held to them (see `spec_schema`). A ``str``
 accepts any scalar, as the validator does (``tag: 007`` is the text typed).
+
+A mapping under a class hint may name a subclass or a factory with ``_target_``; its
+arguments are that target's. The schema switches on ``_target_`` (``if``/``then``, one
+branch per target the spec names that fits the hint, see `NamedTargets`), so an editor
+completes and checks a nested ``_target_`` mapping by its own signature.
+
+`resolved_schema` builds from an unvalidated spec: what resolves is described, a task whose
+``_target_`` does not import is any mapping. A spec being edited keeps its completion.
 """
 
 from __future__ import annotations
@@ -16,21 +24,26 @@ import dataclasses
 import enum
 import json
 import pathlib
+import re
 import types
 import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Union
 
 from nemorun.schemas.compose import REF_KEY
-from nemorun.schemas.convert import _strip_annotated
+from nemorun.schemas.convert import TARGET_KEY, _strip_annotated
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
+from nemorun.schemas.imports import TargetImportError, resolve, search_path
 from nemorun.schemas.options import (
     TARGET_OPTIONS,
     CommandTask,
     LauncherOptions,
     ScriptTask,
 )
-from nemorun.schemas.spec import PACKAGERS, Spec
+from nemorun.schemas.spec import PACKAGERS, Resolved, Spec, pythonpath_of
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -53,18 +66,28 @@ leaves out, required ones included."""
 
 
 def spec_schema(spec: Spec) -> dict[str, Any]:
-    """The schema of a format-1 spec whose task(s) are those of ``spec``.
+    """The schema of a format-1 spec whose task(s) are those of the validated ``spec``."""
+    return resolved_schema(spec.resolved, spec.pythonpath)
+
+
+def resolved_schema(resolved: Resolved, pythonpath: list[Path] | None = None) -> dict[str, Any]:
+    """The schema of a spec like ``resolved``, valid or not, from what in it resolves.
 
     Its properties (what editors complete) require nothing but ``nemorun``; a spec without
     `PARTIAL_WHEN` keys must also be whole, which the ``else`` branch checks with every
     required key (configs in ``$defs`` under ``whole.``).
     """
-    defs: dict[str, Any] = {}
-    partial = _spec_body(spec, _Builder(defs, whole=False))
-    whole = _spec_body(spec, _Builder(defs, whole=True))
+    tree = resolved.tree
+    with search_path(pythonpath_of(resolved) if pythonpath is None else pythonpath):
+        targets = NamedTargets.of(tree)
+        tasks = {name: _task_target(raw, targets) for name, raw in _task_entries(tree)}
+        defs: dict[str, Any] = {}
+        partial = _spec_body(tree, tasks, _Builder(defs, targets, whole=False))
+        whole = _spec_body(tree, tasks, _Builder(defs, targets, whole=True))
+    name = tree.get("name") if isinstance(tree.get("name"), str) else None
     return {
         "$schema": DRAFT,
-        "title": f"nemorun spec: {spec.name or spec.resolved.source.name}",
+        "title": f"nemorun spec: {name or resolved.source.name}",
         **partial,
         "if": {"anyOf": [{"required": [key]} for key in PARTIAL_WHEN]},
         "else": whole,
@@ -72,41 +95,41 @@ def spec_schema(spec: Spec) -> dict[str, Any]:
     }
 
 
-def _spec_body(spec: Spec, builder: _Builder) -> dict[str, Any]:
+_UNKNOWN_TASK = object()
+"""A task whose ``_target_`` does not resolve: its arguments cannot be described."""
+
+
+def _task_entries(tree: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(name, raw task) of each task of ``tree``: ``task`` alone, or each of ``tasks``."""
+    if "task" in tree:
+        yield "task", tree["task"]
+    elif isinstance(tree.get("tasks"), dict):
+        for name, entry in tree["tasks"].items():
+            yield str(name), entry.get("task") if isinstance(entry, dict) else None
+
+
+def _task_target(raw: Any, targets: NamedTargets) -> Any:
+    """The callable a raw task calls, None for a script or command, else `_UNKNOWN_TASK`."""
+    if not isinstance(raw, dict) or TARGET_KEY not in raw:
+        return None
+    return targets.by_spelling.get(raw[TARGET_KEY], _UNKNOWN_TASK)
+
+
+def _spec_body(tree: dict[str, Any], tasks: dict[str, Any], builder: _Builder) -> dict[str, Any]:
     required = [VERSION_KEY]
-    if spec.single_task:
-        task_schema = builder.task(spec.task.call.target if spec.task.call else None)
-        tasks_schema = None
-    else:
-        task_schema = None
-        entry_required = ["task"] if builder.whole else []
-        tasks_schema = {
-            "type": "object",
-            "properties": {
-                name: {
-                    "type": "object",
-                    "properties": {
-                        "task": builder.task(task.call.target if task.call else None),
-                        "executor": builder.executor(),
-                        "after": {"type": "array", "items": {"enum": list(spec.tasks)}},
-                    },
-                    **({"required": entry_required} if entry_required else {}),
-                    "additionalProperties": False,
-                }
-                for name, task in spec.tasks.items()
-            },
-            "additionalProperties": False,
-        }
     properties: dict[str, Any] = {
         VERSION_KEY: {"const": CURRENT_VERSION, "description": "Spec format version."},
-        "name": {"type": "string", "description": "Name of the experiment and its runs."},
-        "description": {"type": "string"},
+        "name": {"type": ["string", "null"], "description": "Name of the experiment and its runs."},
+        "description": {"type": ["string", "null"]},
         "extends": {
             "description": "Base specs, relative to this file, merged first (this file wins).",
             "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         },
         "executor": builder.executor(),
-        "launcher": builder.config(LauncherOptions, with_target=False),
+        "launcher": _described(
+            "How the task's processes are started.",
+            {"anyOf": [builder.config(LauncherOptions, with_target=False), {"type": "null"}]},
+        ),
         "sweep": {
             "type": "object",
             "description": "Key paths (like override paths) mapped to the values to sweep.",
@@ -118,17 +141,35 @@ def _spec_body(spec: Spec, builder: _Builder) -> dict[str, Any]:
             "description": "A directory of your own templates, searched before nemorun's.",
         },
         "pythonpath": {
-            "type": "array",
-            "items": {"type": "string"},
+            "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
             "description": "Directories (relative to this file) to import the task's code from.",
         },
     }
-    if task_schema is not None:
-        properties["task"] = task_schema
-    if tasks_schema is not None:
-        properties["tasks"] = tasks_schema
-    if builder.whole:
-        required.append("task" if task_schema is not None else "tasks")
+    if "task" in tree:
+        properties["task"] = builder.task(tasks["task"])
+        if builder.whole:
+            required.append("task")
+    else:
+        entry_required = ["task"] if builder.whole else []
+        properties["tasks"] = {
+            "type": "object",
+            "properties": {
+                name: {
+                    "type": "object",
+                    "properties": {
+                        "task": builder.task(target),
+                        "executor": builder.executor(),
+                        "after": {"type": "array", "items": {"enum": list(tasks)}},
+                    },
+                    **({"required": entry_required} if entry_required else {}),
+                    "additionalProperties": False,
+                }
+                for name, target in tasks.items()
+            },
+            "additionalProperties": False,
+        }
+        if builder.whole:
+            required.append("tasks")
     return {
         "type": "object",
         "properties": properties,
@@ -137,15 +178,73 @@ def _spec_body(spec: Spec, builder: _Builder) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class NamedTargets:
+    """The ``_target_`` references a spec writes (as written) and what each resolves to; those
+    that do not resolve are left out."""
+
+    by_spelling: dict[str, Any]
+
+    @classmethod
+    def of(cls, tree: Any) -> NamedTargets:
+        """Every ``_target_`` string at any depth of ``tree``, resolved (on the current path)."""
+        found: dict[str, Any] = {}
+        for ref in sorted(set(_target_strings(tree))):
+            try:
+                found[ref] = resolve(ref)
+            except TargetImportError:
+                continue
+        return cls(found)
+
+    def fitting(self, hint: type) -> list[tuple[list[str], Any]]:
+        """(spellings, target) of each named target that fits ``hint`` other than ``hint``
+        itself: a subclass, or a function not declared to return something else."""
+        grouped: dict[int, tuple[list[str], Any]] = {}
+        for ref, target in self.by_spelling.items():
+            if target is not hint and _fits(target, hint):
+                grouped.setdefault(id(target), ([], target))[0].append(ref)
+        return sorted(grouped.values(), key=lambda item: item[0])
+
+
+def _target_strings(tree: Any) -> Iterator[str]:
+    if isinstance(tree, dict):
+        if isinstance(tree.get(TARGET_KEY), str):
+            yield tree[TARGET_KEY]
+        for value in tree.values():
+            yield from _target_strings(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _target_strings(value)
+
+
+def _fits(target: Any, hint: type) -> bool:
+    try:
+        if isinstance(target, type):
+            return issubclass(target, hint)
+        if not callable(target):
+            return False
+        returns = typing.get_type_hints(target).get("return", Any)
+        return not isinstance(returns, type) or issubclass(returns, hint)
+    except Exception:  # a Protocol without runtime checks, an unresolvable hint: let it be
+        return True
+
+
+def _described(text: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": text, **schema}
+
+
 class _Builder:
     """Schemas of task arguments and target options; ``whole`` says whether required keys are
     required (not in a partial spec, whose base or sweep may give them)."""
 
-    def __init__(self, defs: dict[str, Any], whole: bool) -> None:
+    def __init__(self, defs: dict[str, Any], targets: NamedTargets, whole: bool) -> None:
         self.defs = defs
+        self.targets = targets
         self.whole = whole
 
     def task(self, target: Any) -> dict[str, Any]:
+        if target is _UNKNOWN_TASK:
+            return {"type": "object", "description": "A task whose '_target_' does not import."}
         if target is None:
             return {
                 "anyOf": [
@@ -153,9 +252,13 @@ class _Builder:
                     self.config(CommandTask, with_target=False),
                 ]
             }
-        return self.arguments(inspect_callable(target), with_target=True)
+        try:
+            return self.arguments(inspect_callable(target), with_target=True)
+        except (TypeError, ValueError):
+            return {"type": "object"}
 
     def executor(self) -> dict[str, Any]:
+        """Each target's options; or null, which means the defaults (all options left out)."""
         variants = []
         for name, cls in TARGET_OPTIONS.items():
             body = self.arguments(inspect_callable(typing.cast(Any, cls)), with_target=False)
@@ -163,14 +266,43 @@ class _Builder:
             if self.whole and name != "local":
                 body["required"] = ["target"]
             variants.append(body)
-        return {"description": "Where the job runs and the target's options.", "anyOf": variants}
+        return {
+            "description": "Where the job runs and the target's options.",
+            "anyOf": [*variants, {"type": "null"}],
+        }
 
-    def config(self, cls: type, with_target: bool = True) -> dict[str, Any]:
+    def config(self, cls: Any, with_target: bool = True) -> dict[str, Any]:
+        """A ``$ref`` to the arguments of ``cls``; under a class, switched on ``_target_``."""
         key = ("whole." if self.whole else "") + f"{cls.__module__}.{cls.__qualname__}"
         if key not in self.defs:
             self.defs[key] = {}  # placeholder stops recursion
-            self.defs[key] = self.arguments(inspect_callable(cls), with_target)
+            own = self.arguments(inspect_callable(cls), with_target)
+            if with_target and isinstance(cls, type):
+                own = self.switch(cls, own)
+            self.defs[key] = own
         return {"$ref": f"#/$defs/{key}"}
+
+    def switch(self, hint: type, otherwise: dict[str, Any]) -> dict[str, Any]:
+        """``otherwise``, unless ``_target_`` names a target of the spec that fits ``hint``:
+        then that target's arguments. Its own spellings are offered for completion."""
+        fitting = self.targets.fitting(hint)
+        if not fitting:
+            return otherwise
+        spellings = [ref for refs, _ in fitting for ref in refs]
+        out = otherwise
+        if "properties" in out and TARGET_KEY in out["properties"]:
+            prop = out["properties"][TARGET_KEY]
+            out = {
+                **out,
+                "properties": {**out["properties"], TARGET_KEY: {**prop, "examples": spellings}},
+            }
+        for refs, target in reversed(fitting):
+            out = {
+                "if": {"required": [TARGET_KEY], "properties": {TARGET_KEY: {"enum": refs}}},
+                "then": self.config(target),
+                "else": out,
+            }
+        return out
 
     def arguments(self, schema: CallableSchema, with_target: bool) -> dict[str, Any]:
         properties: dict[str, Any] = {}
@@ -185,8 +317,12 @@ class _Builder:
         required = []
         for param in schema.params.values():
             prop = _with_formats(self.type(param.annotation), param.formats)
-            if param.doc:
-                prop = {**prop, "description": param.doc}
+            if param.doc:  # hover shows markdownDescription, else description
+                prop = {
+                    **prop,
+                    "description": param.doc,
+                    "markdownDescription": _markdown(param.doc),
+                }
             default = _json_default(param.default)
             if default is not MISSING:
                 prop = {**prop, "default": default}
@@ -215,7 +351,7 @@ class _Builder:
         origin = typing.get_origin(annotation)
         args = typing.get_args(annotation)
         if origin is Literal:
-            return {"enum": list(args)}
+            return {"anyOf": [{"enum": list(args)}, _ENV_OR_INTERPOLATION]}
         if origin in (Union, types.UnionType):
             return {"anyOf": [self.type(a) for a in args]}
         if origin in (list, set, frozenset, collections.abc.Sequence, collections.abc.Set):
@@ -236,8 +372,10 @@ class _Builder:
             }
         if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
             return {"type": "object", "additionalProperties": self.type(args[1]) if args else {}}
-        if origin in (collections.abc.Callable, type):
-            return {"type": "string", "pattern": r"^[\w.]+:[\w.]+$|^[\w.]+\.[\w]+$"}
+        if origin is type:
+            return _REFERENCE
+        if origin is collections.abc.Callable:  # or a factory: {_target_: …, _partial_: true}
+            return {"anyOf": [_REFERENCE, self.switch(object, {"type": "object"})]}
         scalar = {int: "integer", float: "number", str: "string", bool: "boolean"}
         if annotation in scalar:
             base = {"type": scalar[annotation]}
@@ -250,12 +388,35 @@ class _Builder:
             return {"type": "null"}
         if isinstance(annotation, type):
             if issubclass(annotation, enum.Enum):
-                return {"enum": list(annotation.__members__)}
+                return {"anyOf": [{"enum": _enum_spellings(annotation)}, _ENV_OR_INTERPOLATION]}
             if issubclass(annotation, pathlib.PurePath):
                 return {"type": "string"}
             if is_config_class(annotation):
                 return self.config(annotation)
+            return self.switch(annotation, {})  # a class written only as a `_target_` mapping
         return {}
+
+
+_REFERENCE = {"type": "string", "pattern": r"^[\w.]+:[\w.]+$|^[\w.]+\.[\w]+$"}
+"""A ``module:name`` (or dotted) reference to a Python object."""
+
+
+def _enum_spellings(cls: type[enum.Enum]) -> list[Any]:
+    """An enum's member names, then the values that name one member alone, as the validator
+    reads them (a value of a JSON type; ``True`` never stands for ``1``)."""
+    values = [m.value for m in cls]
+    by_value = [
+        v
+        for v in values
+        if isinstance(v, (str, int, float))
+        and sum(type(w) is type(v) and w == v for w in values) == 1
+    ]
+    return list(dict.fromkeys([*cls.__members__, *by_value]))
+
+
+def _markdown(doc: str) -> str:
+    """A docstring's reStructuredText inline markup as Markdown: ``code`` and :role:`name`."""
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", doc.replace("``", "`"))
 
 
 def _with_formats(schema: dict[str, Any], formats: tuple[Format, ...]) -> dict[str, Any]:
