@@ -184,17 +184,25 @@ class NamedTargets:
     that do not resolve are left out."""
 
     by_spelling: dict[str, Any]
+    unresolved: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, tree: Any) -> NamedTargets:
         """Every ``_target_`` string at any depth of ``tree``, resolved (on the current path)."""
         found: dict[str, Any] = {}
+        unresolved = []
         for ref in sorted(set(_target_strings(tree))):
             try:
                 found[ref] = resolve(ref)
             except TargetImportError:
-                continue
-        return cls(found)
+                unresolved.append(ref)
+        return cls(found, tuple(unresolved))
+
+    def refused(self, hint: type) -> list[str]:
+        """The spellings that cannot stand where ``hint`` is expected: those that do not
+        import, and those naming neither ``hint`` nor a target that fits it."""
+        wrong = [r for r, t in self.by_spelling.items() if t is not hint and not _fits(t, hint)]
+        return sorted([*self.unresolved, *wrong])
 
     def fitting(self, hint: type) -> list[tuple[list[str], Any]]:
         """(spellings, target) of each named target that fits ``hint`` other than ``hint``
@@ -243,8 +251,11 @@ class _Builder:
         self.whole = whole
 
     def task(self, target: Any) -> dict[str, Any]:
-        if target is _UNKNOWN_TASK:
-            return {"type": "object", "description": "A task whose '_target_' does not import."}
+        if target is _UNKNOWN_TASK:  # any arguments; the `_target_` itself is refused
+            return {
+                "type": "object",
+                "properties": {TARGET_KEY: {"not": {"enum": list(self.targets.unresolved)}}},
+            }
         if target is None:
             return {
                 "anyOf": [
@@ -284,18 +295,20 @@ class _Builder:
 
     def switch(self, hint: type, otherwise: dict[str, Any]) -> dict[str, Any]:
         """``otherwise``, unless ``_target_`` names a target of the spec that fits ``hint``:
-        then that target's arguments. Its own spellings are offered for completion."""
+        then that target's arguments. A ``_target_`` of the spec that does not fit ``hint``
+        (or does not import) is refused, as validation refuses it; those that fit are offered
+        for completion."""
         fitting = self.targets.fitting(hint)
-        if not fitting:
-            return otherwise
         spellings = [ref for refs, _ in fitting for ref in refs]
+        refused = self.targets.refused(hint)
+        prop = dict(otherwise.get("properties", {}).get(TARGET_KEY, {}))
+        if spellings and prop:
+            prop["examples"] = spellings
+        if refused:
+            prop["not"] = {"enum": refused}
         out = otherwise
-        if "properties" in out and TARGET_KEY in out["properties"]:
-            prop = out["properties"][TARGET_KEY]
-            out = {
-                **out,
-                "properties": {**out["properties"], TARGET_KEY: {**prop, "examples": spellings}},
-            }
+        if prop:
+            out = {**out, "properties": {**out.get("properties", {}), TARGET_KEY: prop}}
         for refs, target in reversed(fitting):
             out = {
                 "if": {"required": [TARGET_KEY], "properties": {TARGET_KEY: {"enum": refs}}},

@@ -1,0 +1,144 @@
+"""The editor's schema and ``nemorun validate`` give the same verdict on every spec.
+
+Each row is a spec (Lightning-shaped code in ``editor_zoo.py``) that ``validate`` accepts or
+refuses; the schema ``nemorun schema`` prints for that same spec (it prints one for a spec with
+errors too, exit status 2) must accept or refuse the file as written, checked with the
+``jsonschema`` library. The example configs are checked the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import tomllib
+import yaml
+from conftest import ROOT, ZOO, CliResult
+
+HEAD = f"""\
+nemorun: 1
+pythonpath: [{ZOO}]
+"""
+
+TRAINER = """\
+task:
+  _target_: editor_zoo:fit
+  trainer:
+"""
+
+# (id, spec after HEAD, validate accepts it)
+ROWS: list[tuple[str, str, bool]] = [
+    ("defaults", TRAINER + "    max_epochs: 2\n", True),
+    ("enum-by-name", TRAINER + "    accelerator: GPU\n", True),
+    ("enum-by-value", TRAINER + "    accelerator: gpu\n", True),
+    ("enum-from-env", TRAINER + "    accelerator: ${oc.env:ACCEL,GPU}\n", True),
+    ("literal-from-env", TRAINER + "    precision: ${oc.env:PRECISION,16-mixed}\n", True),
+    ("int-from-env", TRAINER + "    max_epochs: ${oc.env:EPOCHS,3}\n", True),
+    ("number-for-str", TRAINER + "    default_root_dir: 1.5\n  tag: 7\n", True),
+    ("bool-for-str", TRAINER + "    max_epochs: 1\n  tag: no\n", True),
+    ("interpolation", TRAINER + "    max_epochs: 4\n  seed: ${task.trainer.max_epochs}\n", True),
+    (
+        "subclass-args",
+        TRAINER + "    logger:\n      _target_: editor_zoo:CSVLogger\n      save_dir: /tmp/x\n",
+        True,
+    ),
+    (
+        "subclass-dotted",
+        TRAINER + "    logger: {_target_: editor_zoo.TensorBoardLogger, log_dir: /tmp/tb}\n",
+        True,
+    ),
+    ("base-class-named", TRAINER + "    logger: {_target_: editor_zoo:Logger, prefix: a}\n", True),
+    ("factory", TRAINER + "    logger: {_target_: editor_zoo:make_logger, version: 3}\n", True),
+    ("partial", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger, _partial_: true}\n", True),
+    (
+        "list-of-subclasses",
+        TRAINER
+        + "    callbacks:\n"
+        + "      - {_target_: editor_zoo:ModelCheckpoint, monitor: val, save_top_k: 2}\n"
+        + "      - {_target_: editor_zoo:EarlyStopping, monitor: val, mode: max}\n",
+        True,
+    ),
+    ("null-executor", TRAINER + "    max_epochs: 1\nexecutor:\n  # target: slurm\n", True),
+    ("null-launcher", TRAINER + "    max_epochs: 1\nlauncher:\n", True),
+    (
+        "slurm-executor",
+        TRAINER + "    max_epochs: 1\nexecutor: {target: slurm, partition: debug, time: 10}\n",
+        True,
+    ),
+    ("missing-required", "task:\n  _target_: editor_zoo:fit\n", False),
+    ("nested-missing", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger}\n", False),
+    ("nested-typo", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger, save_dri: x}\n", False),
+    (
+        "list-item-typo",
+        TRAINER + "    callbacks: [{_target_: editor_zoo:EarlyStopping, monitor: a, patince: 3}]\n",
+        False,
+    ),
+    (
+        "list-item-type",
+        TRAINER + "    callbacks: [{_target_: editor_zoo:ModelCheckpoint, save_top_k: many}]\n",
+        False,
+    ),
+    ("factory-missing", TRAINER + "    logger: {_target_: editor_zoo:make_logger}\n", False),
+    (
+        "factory-typo",
+        TRAINER + "    logger: {_target_: editor_zoo:make_logger, versoin: 1}\n",
+        False,
+    ),
+    (
+        "other-subclass-args",
+        TRAINER + "    logger: {_target_: editor_zoo:TensorBoardLogger, save_dir: x}\n",
+        False,
+    ),
+    ("not-a-subclass", TRAINER + "    logger: {_target_: editor_zoo:ModelCheckpoint}\n", False),
+    ("target-typo", TRAINER + "    logger: {_target_: editor_zoo:CsvLogger, save_dir: x}\n", False),
+    ("task-target-typo", "task:\n  _target_: editor_zoo:fitt\n  trainer: {}\n", False),
+    ("base-typo", TRAINER + "    max_epoch: 3\n", False),
+    ("enum-wrong", TRAINER + "    accelerator: tpu\n", False),
+    ("literal-wrong", TRAINER + "    precision: '8'\n", False),
+    ("int-wrong", TRAINER + "    max_epochs: many\n", False),
+    ("top-level-typo", TRAINER + "    max_epochs: 1\nexecuter: {}\n", False),
+    (
+        "executor-typo",
+        TRAINER + "    max_epochs: 1\nexecutor: {target: slurm, partiton: debug}\n",
+        False,
+    ),
+]
+
+
+def schema_errors(schema: dict[str, Any], tree: Any) -> list[str]:
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(tree)
+    return [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def verdicts(cli: Any, path: Path, tree: Any) -> tuple[bool, list[str]]:
+    """(validate accepts ``path``, the errors of its own schema on ``tree``)."""
+    validated: CliResult = cli("validate", str(path))
+    out = path.with_suffix(".schema.json")
+    printed: CliResult = cli("schema", str(path), "-o", str(out))
+    assert printed.code == validated.code, printed.err  # 2 with errors, and the schema anyway
+    return validated.code == 0, schema_errors(json.loads(out.read_text()), tree)
+
+
+@pytest.mark.parametrize(("text", "valid"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_the_schema_and_validate_agree(text: str, valid: bool, cli: Any, workdir: Path) -> None:
+    path = workdir / "spec.yaml"
+    path.write_text(HEAD + textwrap.dedent(text), encoding="utf-8")
+    accepted, errors = verdicts(cli, path, yaml.safe_load(path.read_text()))
+    assert accepted == valid, "the row's own verdict is wrong"
+    assert (errors == []) == valid, errors
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").iterdir()))
+def test_the_example_configs_pass_their_own_schema(name: str, cli: Any) -> None:
+    path = ROOT / "configs" / name
+    text = path.read_text()
+    tree = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    validated: CliResult = cli("validate", str(path))
+    printed: CliResult = cli("schema", str(path))
+    assert (validated.code, printed.code) == (0, 0), validated.err + printed.err
+    assert schema_errors(json.loads(printed.out), tree) == []
