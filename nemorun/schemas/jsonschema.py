@@ -252,10 +252,8 @@ class _Builder:
 
     def task(self, target: Any) -> dict[str, Any]:
         if target is _UNKNOWN_TASK:  # any arguments; the `_target_` itself is refused
-            return {
-                "type": "object",
-                "properties": {TARGET_KEY: {"not": {"enum": list(self.targets.unresolved)}}},
-            }
+            refused = {"type": "string", "not": {"enum": list(self.targets.unresolved)}}
+            return {"type": "object", "properties": {TARGET_KEY: refused}}
         if target is None:
             return {
                 "anyOf": [
@@ -293,6 +291,17 @@ class _Builder:
             self.defs[key] = own
         return {"$ref": f"#/$defs/{key}"}
 
+    def any_value(self) -> dict[str, Any]:
+        """Any value; a mapping whose ``_target_`` the spec names is that target's call, at
+        any depth (the validator reads an untyped value's items and values the same way)."""
+        if not self.targets.by_spelling and not self.targets.unresolved:
+            return {}
+        key = ("whole." if self.whole else "") + "nemorun.any"
+        ref = {"$ref": f"#/$defs/{key}"}
+        if key not in self.defs:
+            self.defs[key] = self.switch(object, {"items": ref, "additionalProperties": ref})
+        return ref
+
     def switch(self, hint: type, otherwise: dict[str, Any]) -> dict[str, Any]:
         """``otherwise``, unless ``_target_`` names a target of the spec that fits ``hint``:
         then that target's arguments. A ``_target_`` of the spec that does not fit ``hint``
@@ -311,7 +320,11 @@ class _Builder:
             out = {**out, "properties": {**out.get("properties", {}), TARGET_KEY: prop}}
         for refs, target in reversed(fitting):
             out = {
-                "if": {"required": [TARGET_KEY], "properties": {TARGET_KEY: {"enum": refs}}},
+                "if": {
+                    "type": "object",  # else a scalar would pass the `if` and meet `then`
+                    "required": [TARGET_KEY],
+                    "properties": {TARGET_KEY: {"enum": refs}},
+                },
                 "then": self.config(target),
                 "else": out,
             }
@@ -360,7 +373,7 @@ class _Builder:
     def type(self, annotation: Any) -> dict[str, Any]:
         annotation = _strip_annotated(annotation)
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
-            return {}
+            return self.any_value()
         origin = typing.get_origin(annotation)
         args = typing.get_args(annotation)
         if origin is Literal:

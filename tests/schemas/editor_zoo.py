@@ -4,7 +4,7 @@ hints, subclasses named by ``_target_``, a factory, and docs in every style and 
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import Any, Literal
 
 
 class Accelerator(enum.Enum):
@@ -100,6 +100,7 @@ class Trainer:
         logger: Logger | None = None,
         callbacks: list[Callback] | None = None,
         default_root_dir: str | None = None,
+        plugins: Any = None,
     ) -> None:
         """Customize every aspect of training.
 
@@ -110,9 +111,11 @@ class Trainer:
             logger: Logger (or iterable collection of loggers) for experiment tracking.
             callbacks: Add a callback or list of callbacks.
             default_root_dir: Default path for logs and weights.
+            plugins: Anything at all (not annotated in the library).
         """
         self.max_epochs, self.accelerator, self.precision = max_epochs, accelerator, precision
         self.logger, self.callbacks, self.default_root_dir = logger, callbacks, default_root_dir
+        self.plugins = plugins
 
 
 def fit(trainer: Trainer, tag: str = "", seed: int = 0) -> str:

@@ -69,7 +69,24 @@ ROWS: list[tuple[str, str, bool]] = [
         TRAINER + "    max_epochs: 1\nexecutor: {target: slurm, partition: debug, time: 10}\n",
         True,
     ),
+    ("any-scalar", TRAINER + "    plugins: 3\n", True),
+    ("any-list", TRAINER + "    plugins: [a, {b: 1}]\n", True),
+    ("any-target", TRAINER + "    plugins: {_target_: editor_zoo:CSVLogger, save_dir: x}\n", True),
+    ("null-description", TRAINER + "    max_epochs: 1\ndescription:\nname:\n", True),
+    (
+        "tasks-null-executor",
+        "tasks:\n  a:\n    task: {command: echo}\n    executor:\n  b:\n    task:\n"
+        "      _target_: editor_zoo:fit\n      trainer: {}\n    after: [a]\n",
+        True,
+    ),
     ("missing-required", "task:\n  _target_: editor_zoo:fit\n", False),
+    (
+        "any-target-typo",
+        TRAINER + "    plugins: {_target_: editor_zoo:CSVLogger, save_dri: x}\n",
+        False,
+    ),
+    ("any-target-missing", TRAINER + "    plugins: [{_target_: editor_zoo:CSVLogger}]\n", False),
+    ("any-target-unknown", TRAINER + "    plugins: {_target_: editor_zoo:Nope}\n", False),
     ("nested-missing", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger}\n", False),
     ("nested-typo", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger, save_dri: x}\n", False),
     (
