@@ -28,7 +28,6 @@ import re
 import types
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -36,7 +35,8 @@ from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.convert import TARGET_KEY, _strip_annotated
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
-from nemorun.schemas.imports import TargetImportError, resolve, search_path
+from nemorun.schemas.imports import search_path
+from nemorun.schemas.named_targets import NamedTargets
 from nemorun.schemas.options import (
     TARGET_OPTIONS,
     CommandTask,
@@ -178,65 +178,6 @@ def _spec_body(tree: dict[str, Any], tasks: dict[str, Any], builder: _Builder) -
     }
 
 
-@dataclass(frozen=True)
-class NamedTargets:
-    """The ``_target_`` references a spec writes (as written) and what each resolves to; those
-    that do not resolve are left out."""
-
-    by_spelling: dict[str, Any]
-    unresolved: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, tree: Any) -> NamedTargets:
-        """Every ``_target_`` string at any depth of ``tree``, resolved (on the current path)."""
-        found: dict[str, Any] = {}
-        unresolved = []
-        for ref in sorted(set(_target_strings(tree))):
-            try:
-                found[ref] = resolve(ref)
-            except TargetImportError:
-                unresolved.append(ref)
-        return cls(found, tuple(unresolved))
-
-    def refused(self, hint: type) -> list[str]:
-        """The spellings that cannot stand where ``hint`` is expected: those that do not
-        import, and those naming neither ``hint`` nor a target that fits it."""
-        wrong = [r for r, t in self.by_spelling.items() if t is not hint and not _fits(t, hint)]
-        return sorted([*self.unresolved, *wrong])
-
-    def fitting(self, hint: type) -> list[tuple[list[str], Any]]:
-        """(spellings, target) of each named target that fits ``hint`` other than ``hint``
-        itself: a subclass, or a function not declared to return something else."""
-        grouped: dict[int, tuple[list[str], Any]] = {}
-        for ref, target in self.by_spelling.items():
-            if target is not hint and _fits(target, hint):
-                grouped.setdefault(id(target), ([], target))[0].append(ref)
-        return sorted(grouped.values(), key=lambda item: item[0])
-
-
-def _target_strings(tree: Any) -> Iterator[str]:
-    if isinstance(tree, dict):
-        if isinstance(tree.get(TARGET_KEY), str):
-            yield tree[TARGET_KEY]
-        for value in tree.values():
-            yield from _target_strings(value)
-    elif isinstance(tree, list):
-        for value in tree:
-            yield from _target_strings(value)
-
-
-def _fits(target: Any, hint: type) -> bool:
-    try:
-        if isinstance(target, type):
-            return issubclass(target, hint)
-        if not callable(target):
-            return False
-        returns = typing.get_type_hints(target).get("return", Any)
-        return not isinstance(returns, type) or issubclass(returns, hint)
-    except Exception:  # a Protocol without runtime checks, an unresolvable hint: let it be
-        return True
-
-
 def _described(text: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": text, **schema}
 
@@ -333,10 +274,10 @@ class _Builder:
     def arguments(self, schema: CallableSchema, with_target: bool) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         if with_target:
+            about = "module:qualname of the callable (a subclass where a class is expected)."
             properties["_target_"] = {
                 "type": "string",
-                "description": "module:qualname of the callable (a subclass where a class is "
-                "expected).",
+                "description": f"{schema.name}: {schema.doc}\n\n{about}" if schema.doc else about,
             }
             properties["_partial_"] = {"type": "boolean"}
             properties[REF_KEY] = _REF
@@ -356,8 +297,8 @@ class _Builder:
             if param.is_required() and self.whole:
                 required.append(param.name)
         out: dict[str, Any] = {"type": "object", "properties": properties}
-        if schema.doc:
-            out["description"] = schema.doc
+        if schema.doc and not with_target:  # else on `_target_`: hover on an argument that
+            out["description"] = schema.doc  # holds a config shows the argument's own docs
         if with_target:  # a config may be a reference to one written elsewhere, alone
             out["if"] = {"required": [REF_KEY]}
             out["then"] = _SHARED
@@ -441,8 +382,14 @@ def _enum_spellings(cls: type[enum.Enum]) -> list[Any]:
 
 
 def _markdown(doc: str) -> str:
-    """A docstring's reStructuredText inline markup as Markdown: ``code`` and :role:`name`."""
-    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", doc.replace("``", "`"))
+    """A docstring's reStructuredText inline markup as Markdown: ``code`` and :role:`name`
+    (:class:`~a.B` shows ``B``, as Sphinx does)."""
+
+    def role(match: re.Match[str]) -> str:
+        name = match.group(2)
+        return f"`{name.rsplit('.', 1)[-1] if match.group(1) else name}`"
+
+    return re.sub(r":[\w:]+:`(~?)([^`]+)`", role, doc.replace("``", "`"))
 
 
 def _with_formats(schema: dict[str, Any], formats: tuple[Format, ...]) -> dict[str, Any]:

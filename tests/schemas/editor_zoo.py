@@ -108,7 +108,8 @@ class Trainer:
             max_epochs: Stop training once this number of epochs is reached.
             accelerator: The hardware to run on.
             precision: Double, full or half precision.
-            logger: Logger (or iterable collection of loggers) for experiment tracking.
+            logger: Logger for experiment tracking: a :class:`~editor_zoo.Logger` or
+                ``None``.
             callbacks: Add a callback or list of callbacks.
             default_root_dir: Default path for logs and weights.
             plugins: Anything at all (not annotated in the library).

@@ -85,6 +85,7 @@ def test_completion_inside_nested_target_mappings(server: YamlLanguageServer, fi
         ("monitor", "Quantity to be monitored."),  # Sphinx, on __init__
         ("max_epochs", "Stop training once this number of epochs is reached."),
         ("tag", "A label for the run."),  # the task's own argument
+        ("logger", "a `Logger` or `None`."),  # reStructuredText markup as Markdown
     ],
 )
 def test_hover_shows_the_argument_doc(
