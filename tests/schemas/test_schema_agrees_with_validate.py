@@ -159,3 +159,23 @@ def test_the_example_configs_pass_their_own_schema(name: str, cli: Any) -> None:
     printed: CliResult = cli("schema", str(path))
     assert (validated.code, printed.code) == (0, 0), validated.err + printed.err
     assert schema_errors(json.loads(printed.out), tree) == []
+
+
+def test_a_spec_with_errors_still_gets_the_schema_of_what_resolves(cli: Any, workdir: Path) -> None:
+    """One typo must not cost the editor its completion: the errors go to stderr, exit 2."""
+    path = workdir / "spec.yaml"
+    path.write_text(
+        HEAD + TRAINER + "    max_epoch: 3\n    logger: {_target_: editor_zoo:CsvLogger}\n"
+    )
+    result = cli("schema", str(path))
+    assert result.code == 2
+    located = [line.split(": ")[:2] for line in result.error_lines]
+    assert located == [
+        [f"{path.name}:6:5", "task.trainer.max_epoch"],
+        [f"{path.name}:7:24", "task.trainer.logger._target_"],
+    ]
+    schema = json.loads(result.out)
+    trainer = schema["$defs"]["editor_zoo.Trainer"]["properties"]
+    assert {"max_epochs", "logger", "callbacks"} <= set(trainer)
+    task = schema["properties"]["task"]["properties"]
+    assert task["tag"]["description"] == "A label for the run."
