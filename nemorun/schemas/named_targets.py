@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from nemorun.schemas.convert import TARGET_KEY
+from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import TargetImportError, resolve
 
 
 @dataclass(frozen=True)
 class NamedTargets:
     """The ``_target_`` references a spec writes (as written): what each resolves to, and
-    those that do not import."""
+    those that do not import or have no signature to read (``unresolved``)."""
 
     by_spelling: dict[str, Any]
     unresolved: tuple[str, ...] = ()
@@ -33,9 +34,12 @@ class NamedTargets:
         unresolved = []
         for ref in sorted(set(_target_strings(tree))):
             try:
-                found[ref] = resolve(ref)
-            except TargetImportError:
+                target = resolve(ref)
+                inspect_callable(target)  # validation refuses what it cannot read, too
+            except (TargetImportError, TypeError, ValueError):
                 unresolved.append(ref)
+            else:
+                found[ref] = target
         return cls(found, tuple(unresolved))
 
     def refused(self, hint: type) -> list[str]:

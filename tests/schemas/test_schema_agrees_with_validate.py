@@ -87,6 +87,7 @@ ROWS: list[tuple[str, str, bool]] = [
     ),
     ("any-target-missing", TRAINER + "    plugins: [{_target_: editor_zoo:CSVLogger}]\n", False),
     ("any-target-unknown", TRAINER + "    plugins: {_target_: editor_zoo:Nope}\n", False),
+    ("any-target-unreadable", TRAINER + "    plugins: {_target_: builtins:dict}\n", False),
     ("nested-missing", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger}\n", False),
     ("nested-typo", TRAINER + "    logger: {_target_: editor_zoo:CSVLogger, save_dri: x}\n", False),
     (
