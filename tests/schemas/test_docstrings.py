@@ -173,3 +173,20 @@ def test_sections_that_name_no_parameters_are_not_read() -> None:
     doc = "Do it.\n\nReturns:\n    x: a value\n\nRaises\n------\nValueError\n    when bad.\n"
     assert parse_parameter_docs(doc) == {}
     assert "coef_" in parse_parameter_docs(inspect.getdoc(NumpyOnClass) or "")  # read, unused
+
+
+REAL = [
+    # (module, name, parameter, the start of its doc): where each library writes its docs
+    ("sklearn.linear_model", "LogisticRegression", "C", "Inverse of regularization strength"),
+    ("lightning.pytorch", "Trainer", "max_epochs", "Stop training once this number of epochs"),
+    ("lightning.pytorch.loggers", "CSVLogger", "flush_logs_every_n_steps", "How often to flush"),
+    ("torch.optim", "SGD", "lr", "learning rate"),
+]
+
+
+@pytest.mark.parametrize(("module", "name", "param", "start"), REAL, ids=[r[1] for r in REAL])
+def test_real_libraries_docs_are_read(module: str, name: str, param: str, start: str) -> None:
+    """numpy style on the class (scikit-learn), Google on ``__init__`` (Lightning), torch's own."""
+    target = getattr(pytest.importorskip(module), name)
+    doc = inspect_callable(target).params[param].doc
+    assert doc is not None and doc.startswith(start), doc

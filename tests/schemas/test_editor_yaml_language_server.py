@@ -126,3 +126,36 @@ launcher:
     uri = open_with_schema(server, typo, tmp_path, status=2)
     messages = [d["message"] for d in server.diagnostics_of(uri)]
     assert any("save_dri" in m for m in messages), messages
+
+
+LIGHTNING = """\
+nemorun: 1
+task:
+  _target_: lightning.pytorch:Trainer
+  max_epochs: 3
+  logger:
+    _target_: lightning.pytorch.loggers.CSVLogger
+    save_dir: /tmp/logs
+    <logger>
+  callbacks:
+    - _target_: lightning.pytorch.callbacks.EarlyStopping
+      monitor: val_loss
+      <callback>
+"""
+
+
+def test_lightning_trainer_completes_its_loggers_and_callbacks(
+    server: YamlLanguageServer, tmp_path: Path
+) -> None:
+    """The case as users meet it: Lightning's own Trainer, logger and callback classes."""
+    pytest.importorskip("lightning")
+    spec = tmp_path / "trainer.yaml"
+    spec.write_text(LIGHTNING.replace("<logger>", "").replace("<callback>", ""))
+    uri = open_with_schema(server, spec, tmp_path)
+    assert server.diagnostics_of(uri) == []
+    logger = {i["label"] for i in server.completion(uri, *position(LIGHTNING, "<logger>"))}
+    assert {"flush_logs_every_n_steps", "name", "version"} <= logger
+    callback = {i["label"] for i in server.completion(uri, *position(LIGHTNING, "<callback>"))}
+    assert {"patience", "min_delta", "mode"} <= callback
+    line, column = position(LIGHTNING, "max_epochs:")
+    assert "Stop training once this number of epochs" in server.hover(uri, line, column + 1)
