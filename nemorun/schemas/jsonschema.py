@@ -321,12 +321,10 @@ class _Builder:
             return {"anyOf": [{"enum": list(args)}, _ENV_OR_INTERPOLATION]}
         if origin in (Union, types.UnionType):
             return {"anyOf": [self.type(a) for a in args]}
-        if origin in (list, set, frozenset, collections.abc.Sequence, collections.abc.Set):
+        if origin in _ARRAYS:
             out: dict[str, Any] = {"type": "array"}
-            if args:
+            if args:  # a set's duplicates are not refused: the validator merges them
                 out["items"] = self.type(args[0])
-            if origin in (set, frozenset, collections.abc.Set):
-                out["uniqueItems"] = True
             return out
         if origin is tuple:
             if not args or (len(args) == 2 and args[1] is Ellipsis):
@@ -339,6 +337,8 @@ class _Builder:
             }
         if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
             return {"type": "object", "additionalProperties": self.type(args[1]) if args else {}}
+        if isinstance(origin, type) and is_config_class(origin):  # a generic class: Bucket[int]
+            return self.config(origin)
         if origin is type:
             return _REFERENCE
         if origin is collections.abc.Callable:  # or a factory: {_target_: …, _partial_: true}
@@ -363,6 +363,19 @@ class _Builder:
             return self.switch(annotation, {})  # a class written only as a `_target_` mapping
         return {}
 
+
+_ARRAYS = (
+    list,
+    set,
+    frozenset,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+)
+"""Origins whose value is written as a list (``Iterable[Logger]``: a list of loggers)."""
 
 _REFERENCE = {"type": "string", "pattern": r"^[\w.]+:[\w.]+$|^[\w.]+\.[\w]+$"}
 """A ``module:name`` (or dotted) reference to a Python object."""

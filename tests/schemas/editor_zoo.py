@@ -119,12 +119,13 @@ class Trainer:
         self.plugins = plugins
 
 
-def fit(trainer: Trainer, tag: str = "", seed: int = 0) -> str:
+def fit(trainer: Trainer, tag: str = "", seed: int = 0, labels: set[str] | None = None) -> str:
     """Fit a model and say what the job received.
 
     Args:
         trainer: The trainer that runs the loop.
         tag: A label for the run.
         seed: Random seed.
+        labels: More labels.
     """
     return f"{type(trainer.logger).__name__} {[type(c).__name__ for c in trainer.callbacks or []]}"
