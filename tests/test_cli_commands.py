@@ -66,7 +66,7 @@ def test_schema_carries_docstrings_and_types(capsys: pytest.CaptureFixture[str])
     optim = schema["$defs"]["trainlib.loop.OptimConfig"]["properties"]
     assert optim["name"]["anyOf"][0]["enum"] == ["sgd", "adam"]
     assert (
-        optim["betas"]["prefixItems"]
+        optim["betas"]["anyOf"][0]["prefixItems"]
         == [{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\$\\{.*\\}"}]}] * 2
     )
     bad = {"nemorun": 1, "task": {"_target_": "trainlib:train", "model": {"hiden_size": 3}}}

@@ -312,6 +312,14 @@ class _Builder:
         return out
 
     def type(self, annotation: Any) -> dict[str, Any]:
+        """The schema of a value of ``annotation``. A mapping or list may also be written as an
+        interpolation (``${task.model}``), resolved before validation as it is."""
+        schema = self._type(annotation)
+        if "$ref" in schema or schema.get("type") in ("object", "array"):
+            return {"anyOf": [schema, _INTERPOLATION]}
+        return schema
+
+    def _type(self, annotation: Any) -> dict[str, Any]:
         annotation = _strip_annotated(annotation)
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
             return self.any_value()
@@ -376,6 +384,9 @@ _ARRAYS = (
     collections.abc.Collection,
 )
 """Origins whose value is written as a list (``Iterable[Logger]``: a list of loggers)."""
+
+_INTERPOLATION = {"type": "string", "pattern": r"^\$\{(?!oc\.env:).*\}$"}
+"""A whole value taken from another key (an environment reference only fills scalars)."""
 
 _REFERENCE = {"type": "string", "pattern": r"^[\w.]+:[\w.]+$|^[\w.]+\.[\w]+$"}
 """A ``module:name`` (or dotted) reference to a Python object."""

@@ -72,6 +72,19 @@ ROWS: list[tuple[str, str, bool]] = [
     ("any-scalar", TRAINER + "    plugins: 3\n", True),
     ("any-list", TRAINER + "    plugins: [a, {b: 1}]\n", True),
     ("any-target", TRAINER + "    plugins: {_target_: editor_zoo:CSVLogger, save_dir: x}\n", True),
+    (
+        "interpolated-config",
+        TRAINER + "    plugins: {_target_: editor_zoo:CSVLogger, save_dir: x}\n"
+        "    logger: ${task.trainer.plugins}\n",
+        True,
+    ),
+    (
+        "interpolated-list",
+        TRAINER + "    plugins: [{_target_: editor_zoo:EarlyStopping, monitor: a}]\n"
+        "    callbacks: ${task.trainer.plugins}\n",
+        True,
+    ),
+    ("env-for-a-config", TRAINER + "    logger: ${oc.env:LOGGER}\n", False),
     ("set-duplicates", TRAINER + "    max_epochs: 1\n  labels: [a, b, a]\n", True),
     ("null-description", TRAINER + "    max_epochs: 1\ndescription:\nname:\n", True),
     (
