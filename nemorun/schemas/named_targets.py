@@ -28,11 +28,13 @@ class NamedTargets:
     unresolved: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, tree: Any) -> NamedTargets:
-        """Every ``_target_`` string at any depth of ``tree``, resolved (on the current path)."""
+    def of(cls, tree: dict[str, Any]) -> NamedTargets:
+        """Every ``_target_`` string at any depth of the spec's Python tasks and its sweep,
+        resolved (on the current path). Those in nemorun's own options (executor, launcher,
+        script and command tasks) are never imported: validation refuses them unread."""
         found: dict[str, Any] = {}
         unresolved = []
-        for ref in sorted(set(_target_strings(tree))):
+        for ref in sorted(set(_target_strings(_callable_parts(tree)))):
             try:
                 target = resolve(ref)
                 inspect_callable(target)  # validation refuses what it cannot read, too
@@ -56,6 +58,23 @@ class NamedTargets:
             if target is not hint and _fits(target, hint):
                 grouped.setdefault(id(target), ([], target))[0].append(ref)
         return sorted(grouped.values(), key=lambda item: item[0])
+
+
+def _callable_parts(tree: dict[str, Any]) -> list[Any]:
+    """The parts of a spec tree that hold the user's calls: Python tasks and sweep values."""
+    entries, sweep = tree.get("tasks"), tree.get("sweep")
+    entries = entries if isinstance(entries, dict) else {}
+    sweep = sweep if isinstance(sweep, dict) else {}
+    tasks = [tree.get("task"), *(e.get("task") for e in entries.values() if isinstance(e, dict))]
+    return [
+        *(t for t in tasks if isinstance(t, dict) and TARGET_KEY in t),
+        *(v for k, v in sweep.items() if not _names_own_options(str(k))),
+    ]
+
+
+def _names_own_options(key: str) -> bool:
+    parts = key.split(".")
+    return parts[0] in ("executor", "launcher") or "executor" in parts[1:3]
 
 
 def _target_strings(tree: Any) -> Iterator[str]:

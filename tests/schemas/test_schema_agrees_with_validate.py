@@ -194,3 +194,24 @@ def test_a_spec_with_errors_still_gets_the_schema_of_what_resolves(cli: Any, wor
     assert {"max_epochs", "logger", "callbacks"} <= set(trainer)
     task = schema["properties"]["task"]["properties"]
     assert task["tag"]["description"] == "A label for the run."
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        "executor:\n  target: docker\n  container: {_target_: sideeffect:thing}\n",
+        "launcher: {_target_: sideeffect:thing}\n",
+        "sweep:\n  executor.container: [{_target_: sideeffect:thing}]\n",
+    ],
+)
+def test_the_schema_never_imports_a_target_in_nemorun_options(
+    cli: Any, workdir: Path, place: str
+) -> None:
+    """As validate, which refuses such a ``_target_`` unread: importing runs the module."""
+    module = f"sideeffect_{workdir.name}"  # a module imported once stays in sys.modules
+    (workdir / f"{module}.py").write_text(f"open({str(workdir / 'imported')!r}, 'w')\nthing = 1\n")
+    path = workdir / "spec.yaml"
+    place = place.replace("sideeffect", module)
+    path.write_text(f"nemorun: 1\npythonpath: [.]\ntask: {{command: 'true'}}\n{place}")
+    assert cli("schema", str(path)).code == 2
+    assert not (workdir / "imported").exists()
