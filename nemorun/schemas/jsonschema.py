@@ -100,10 +100,12 @@ _UNKNOWN_TASK = object()
 
 
 def _task_entries(tree: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """(name, raw task) of each task of ``tree``: ``task`` alone, or each of ``tasks``."""
-    if "task" in tree:
-        yield "task", tree["task"]
-    elif isinstance(tree.get("tasks"), dict):
+    """(name, raw task) of each task of ``tree``: each of ``tasks``, else ``task`` (one not
+    written yet is an unknown task)."""
+    if "tasks" not in tree:
+        if "task" in tree:
+            yield "task", tree["task"]
+    elif isinstance(tree["tasks"], dict):
         for name, entry in tree["tasks"].items():
             yield str(name), entry.get("task") if isinstance(entry, dict) else None
 
@@ -145,35 +147,38 @@ def _spec_body(tree: dict[str, Any], tasks: dict[str, Any], builder: _Builder) -
             "description": "Directories (relative to this file) to import the task's code from.",
         },
     }
-    if "task" in tree:
-        properties["task"] = builder.task(tasks["task"])
-        if builder.whole:
-            required.append("task")
-    else:
-        entry_required = ["task"] if builder.whole else []
-        properties["tasks"] = {
-            "type": "object",
-            "properties": {
-                name: {
-                    "type": "object",
-                    "properties": {
-                        "task": builder.task(target),
-                        "executor": builder.executor(),
-                        "after": {"type": "array", "items": {"enum": list(tasks)}},
-                    },
-                    **({"required": entry_required} if entry_required else {}),
-                    "additionalProperties": False,
-                }
-                for name, target in tasks.items()
-            },
-            "additionalProperties": False,
-        }
-        if builder.whole:
-            required.append("tasks")
+    if "tasks" in tree:
+        properties["tasks"] = _tasks_schema(tasks, builder)
+    else:  # a spec that has no task yet is offered one
+        properties["task"] = builder.task(tasks.get("task", _UNKNOWN_TASK))
+    if builder.whole:
+        required.append("tasks" if "tasks" in tree else "task")
     return {
         "type": "object",
         "properties": properties,
         "required": required,
+        "additionalProperties": False,
+    }
+
+
+def _tasks_schema(tasks: dict[str, Any], builder: _Builder) -> dict[str, Any]:
+    """``tasks:``, each entry with its own task, executor and dependencies."""
+    entry_required = ["task"] if builder.whole else []
+    return {
+        "type": "object",
+        "properties": {
+            name: {
+                "type": "object",
+                "properties": {
+                    "task": builder.task(target),
+                    "executor": builder.executor(),
+                    "after": {"type": "array", "items": {"enum": list(tasks)}},
+                },
+                **({"required": entry_required} if entry_required else {}),
+                "additionalProperties": False,
+            }
+            for name, target in tasks.items()
+        },
         "additionalProperties": False,
     }
 

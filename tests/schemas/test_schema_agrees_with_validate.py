@@ -94,6 +94,8 @@ ROWS: list[tuple[str, str, bool]] = [
         True,
     ),
     ("missing-required", "task:\n  _target_: editor_zoo:fit\n", False),
+    ("no-task-yet", "name: draft\n", False),
+    ("task-and-tasks", TRAINER + "    max_epochs: 1\ntasks: {a: {task: {command: x}}}\n", False),
     (
         "any-target-typo",
         TRAINER + "    plugins: {_target_: editor_zoo:CSVLogger, save_dri: x}\n",
