@@ -114,7 +114,8 @@ def _task_target(raw: Any, targets: NamedTargets) -> Any:
     """The callable a raw task calls, None for a script or command, else `_UNKNOWN_TASK`."""
     if not isinstance(raw, dict) or TARGET_KEY not in raw:
         return None
-    return targets.by_spelling.get(raw[TARGET_KEY], _UNKNOWN_TASK)
+    ref = raw[TARGET_KEY]
+    return targets.by_spelling.get(ref, _UNKNOWN_TASK) if isinstance(ref, str) else _UNKNOWN_TASK
 
 
 def _spec_body(tree: dict[str, Any], tasks: dict[str, Any], builder: _Builder) -> dict[str, Any]:

@@ -95,6 +95,13 @@ ROWS: list[tuple[str, str, bool]] = [
     ),
     ("missing-required", "task:\n  _target_: editor_zoo:fit\n", False),
     ("no-task-yet", "name: draft\n", False),
+    ("task-not-a-mapping", "task: 5\nexecutor: [1]\n", False),
+    ("tasks-not-a-mapping", "tasks: [1]\n", False),
+    (
+        "task-target-a-mapping",
+        "tasks:\n  a:\n    task: {_target_: {x: 1}}\n  b: 3\nsweep: 5\n",
+        False,
+    ),
     ("task-and-tasks", TRAINER + "    max_epochs: 1\ntasks: {a: {task: {command: x}}}\n", False),
     (
         "any-target-typo",
