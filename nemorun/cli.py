@@ -109,16 +109,17 @@ def _spec_and_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def _target_option(parser: argparse.ArgumentParser) -> None:
-    """``--target``: checked by `nemorun.schemas.options.target_options` (as every target name
-    is), not by argparse, so a typo gets the same "did you mean" as in a spec."""
-    from nemorun.schemas.options import TARGET_OPTIONS
+    """``--target``: checked by the registry (`nemorun.registry.get_target`, as every target
+    name is), not by argparse ``choices``, so a typo gets the same "did you mean" as in a spec
+    and building the parser lists no plugins."""
+    from nemorun.registry import BUILTIN
 
     parser.add_argument(
         "--target",
         "-t",
         metavar="T",
-        help=f"where the job runs: {', '.join(TARGET_OPTIONS)} (default: the spec's "
-        "executor.target, else local)",
+        help=f"where the job runs: {', '.join(BUILTIN)} or a plugin's target (default: the "
+        "spec's executor.target, else local)",
     )
 
 
@@ -374,10 +375,10 @@ def _run_compile(ns: argparse.Namespace) -> int:
     from nemorun.compiler.artifacts import compile_spec, load_for_target
     from nemorun.compiler.entry import sweep_points
     from nemorun.compiler.machine import this_machine
-    from nemorun.compiler.targets import target_module
+    from nemorun.registry import get_target
 
     if ns.target is not None:
-        target_module(ns.target)  # refuse a target that cannot compile before loading
+        get_target(ns.target)  # refuse an unknown target before loading
     spec, warnings = load_for_target(ns.spec, ns.overrides, ns.target)
     _warn(spec.warnings)
     if ns.list_points:

@@ -246,10 +246,11 @@ def _run_ls(ns: argparse.Namespace) -> int:
 def _warn_interrupted() -> None:
     """Say so when a launch died between submitting jobs and recording them (SIGKILL)."""
     from nemorun.launchers.records import interrupted_launches
+    from nemorun.registry import stop_hint
 
     for launch in interrupted_launches():
         ids = " ".join(launch.job_ids)
-        stop = f"scancel {ids}" if launch.target == "slurm" else f"stop {launch.target} jobs {ids}"
+        stop = stop_hint(launch.target, ids)
         _warn(
             [
                 f"a launch was killed after submitting {launch.target} job(s) {ids} and before "

@@ -134,16 +134,19 @@ def test_bad_input_is_exit_2_and_leaves_no_record(cli: Cli, workdir: Path, home:
 def test_a_target_that_cannot_load_is_a_clear_error(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from importlib.metadata import EntryPoint
+    import dataclasses
 
-    from nemorun.launchers import registry
+    from nemorun import registry
 
-    broken = EntryPoint("slurm", "nemorun_no_such_module:SlurmTarget", registry.GROUP)
-    monkeypatch.setattr(registry, "_own", lambda: [broken])
+    broken = dataclasses.replace(
+        registry.get_target("slurm"), launch="nemorun_no_such_module:SlurmTarget"
+    )
+    monkeypatch.setitem(globals(), "BROKEN_SLURM", broken)
+    monkeypatch.setitem(registry.BUILTIN, "slurm", f"{__name__}:BROKEN_SLURM")
     result = cli("launch", QUICKSTART, "--target", "slurm")
     assert result.code == 1
     assert result.err == (
-        "error: target 'slurm' is registered (nemorun_no_such_module:SlurmTarget) but cannot "
+        "error: the launch half of target 'slurm' (nemorun_no_such_module:SlurmTarget) cannot "
         "be loaded: ModuleNotFoundError: No module named 'nemorun_no_such_module'\n"
     )
     assert "Traceback" not in result.err

@@ -10,17 +10,11 @@ The target is chosen before validation (`load_for_target`): ``--target``, else
 compiling for ``local``) are removed with a warning naming them; options no target knows stay,
 so the validator reports them with a suggestion.
 
-Each target is one module in `nemorun.compiler.targets` plus one template; the typed context
-every template gets is `Job` (and the target's own extra object). Two optional parts of a
-target module:
-
-- ``LAUNCHERS``: the launcher kinds it compiles (default ``("none",)``); any other
-  ``launcher.kind`` is refused at its line. torchrun's command comes from
-  `nemorun.compiler.torchrun`, with the target's own variable names (`torchrun.Macros`).
-- its ``plan`` may return `Parts`: several template contexts, one main artifact each
-  (``NAME.0.sbatch``, ``NAME.1.sbatch``…). They cannot go to stdout together: `Artifacts.main`
-  then raises a `SpecError` that suggests ``-o DIR``.
-- ``log_paths(job, context) → dict``: where the job's output goes when compiled for a run.
+Each target is declared by a `nemorun.registry.TargetDef` (its module plus its template); the
+typed context every template gets is `Job` (and the target's own plan object). A ``launcher.kind``
+the target does not list is refused at its line. Its ``plan`` may return `Parts`: several
+template contexts, one main artifact each (``NAME.0.sbatch``, ``NAME.1.sbatch``…), which cannot
+go to stdout together (`Artifacts.main` then suggests ``-o DIR``).
 
 **The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
 tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
@@ -50,28 +44,12 @@ from nemorun.compiler.entry import Point, entry_point, sweep_points
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
-from nemorun.schemas.options import (
-    DEFAULT_TARGET,
-    TARGET_OPTIONS,
-    ExecutorOptions,
-    LauncherOptions,
-    target_options,
-)
+from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions, LauncherOptions
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
-JOB_VARIABLES = (
-    "NEMORUN_RUN_NAME",
-    "NEMORUN_RUN_ID",
-    "NEMORUN_RUN_DIR",
-    "NEMORUN_POINT",
-    "NEMORUN_POINT_DIR",
-    "NEMORUN_HEAD_NODE",
-)
-"""The variables nemorun gives a job (the README lists them); ``env`` may not set them."""
 DEFAULT_PYTHON = "python3"
 """The job's interpreter where this machine's is not reachable (containers, clouds)."""
 
@@ -241,19 +219,22 @@ def executor_for_target(
     """The raw ``executor`` mapping read as ``target``'s options (default: its own target):
     another target's options are dropped, with a warning each. An unknown ``target`` is a
     `SpecError`; anything the validator must report about ``raw`` (not a mapping, an unknown
-    ``executor.target``) is returned unchanged."""
+    ``executor.target``) is returned unchanged. Only an option the chosen target does not know
+    makes the registry list every target (plugins included), to name its owners."""
+    from nemorun.registry import find_target, get_target, target_names
+
     warnings: list[str] = []
     if target is not None:
-        target_options(target)
-    if isinstance(raw, dict) and raw.get("target", DEFAULT_TARGET) in TARGET_OPTIONS:
+        get_target(target)
+    if isinstance(raw, dict) and find_target(raw.get("target", DEFAULT_TARGET)) is not None:
         chosen = target or raw.get("target", DEFAULT_TARGET)
-        known = {f.name for f in dataclasses.fields(target_options(chosen))}
+        known = get_target(chosen).option_names()
         kept: dict[str, Any] = {"target": chosen}
         for key, value in raw.items():
             if key == "target":
                 continue
-            owners = [t for t, cls in TARGET_OPTIONS.items() if _has_field(cls, key)]
-            if key in known or not owners:
+            owners = () if key in known else _owners(key, target_names())
+            if not owners:
                 kept[key] = value
             else:
                 warnings.append(
@@ -266,8 +247,11 @@ def executor_for_target(
     return raw, warnings
 
 
-def _has_field(cls: type, name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))
+def _owners(option: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The targets among ``names`` that have ``option``."""
+    from nemorun.registry import get_target
+
+    return tuple(name for name in names if option in get_target(name).option_names())
 
 
 def compile_spec(
@@ -286,7 +270,7 @@ def compile_spec(
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
     ``machine`` is what compile may know of the machine (the options its sbatch takes); by
     default, nothing."""
-    from nemorun.compiler.targets import target_module
+    from nemorun.registry import get_target
 
     if not spec.single_task:
         from nemorun.compiler.tasks import task_spec
@@ -299,14 +283,14 @@ def compile_spec(
         spec, more = task_spec(spec, task, target)
         warnings = (*warnings, *more)
     name = target or spec.target
-    module = target_module(name)
+    declared = get_target(name)
     if name != spec.target:
         raise SpecError(
             f"the spec was loaded for target {spec.target}, not {name}",
             suggestion="load it with load_for_target(path, overrides, target)",
         )
     kind = spec.launcher.kind
-    if kind not in getattr(module, "LAUNCHERS", ("none",)):
+    if kind not in declared.launchers:
         raise SpecError(
             f"launcher '{kind}' is not supported yet by target {name}",
             ("launcher", "kind"),
@@ -314,19 +298,19 @@ def compile_spec(
         )
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
-    python = job_python(spec.executor, module.HOST_FILESYSTEM, host_python)
+    python = job_python(spec.executor, declared.host_filesystem, host_python)
     job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine)
-    extra, more_warnings = module.plan(spec, job)
+    extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 
-    template = load_template(module.TEMPLATE, templates)
+    template = load_template(declared.template, templates, declared.template_dir)
     stem = job.stem
     why_several = None
     if isinstance(extra, Parts):
         contexts, why_several = extra.contexts, extra.reason
-        names = [f"{stem}.{i}{module.SUFFIX}" for i in range(len(contexts))]
+        names = [f"{stem}.{i}{declared.suffix}" for i in range(len(contexts))]
     else:
-        contexts, names = (extra,), [f"{stem}{module.SUFFIX}"]
+        contexts, names = (extra,), [f"{stem}{declared.suffix}"]
     mains = tuple(
         Artifact(file, render_template(template, {"job": job, "target": context}), executable=True)
         for file, context in zip(names, contexts)
@@ -334,7 +318,7 @@ def compile_spec(
     files: list[Artifact] = []
     if job.entry is not None:
         files.append(Artifact("entry.py", job.entry))
-    log_paths = getattr(module, "log_paths", None)
+    log_paths = declared.log_paths
     logs: dict[str, str] = log_paths(job, contexts[0]) if run and log_paths else {}
     return Artifacts(
         name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several, logs
@@ -489,32 +473,8 @@ def _argv(spec: Spec, python: str) -> tuple[str, ...]:
 
 
 def _env(spec: Spec) -> tuple[tuple[str, str | EnvRef], ...]:
-    """The spec's ``env``, checked: valid names, none of nemorun's own (`JOB_VARIABLES`), which
-    would silently change the job's point or directories on some targets."""
-    errors = []
-    for name in spec.executor.env:
-        path: KeyPath = ("executor", "env", name)
-        if name in JOB_VARIABLES:
-            errors.append(
-                SpecError(
-                    f"nemorun sets {name} itself",
-                    path,
-                    find_origin(spec.resolved.origins, path),
-                    suggestion="use a name of your own",
-                )
-            )
-        elif not ENV_NAME.fullmatch(name):
-            errors.append(
-                SpecError(
-                    "not a valid environment variable name",
-                    path,
-                    find_origin(spec.resolved.origins, path),
-                    expected="letters, digits and '_', not starting with a digit",
-                    found=repr(name),
-                )
-            )
-    if errors:
-        raise SpecErrors(errors)
+    """The spec's ``env`` (its names were checked by the validator: `ENV_NAME`'s format, none
+    of `JOB_VARIABLES`)."""
     return tuple(spec.executor.env.items())
 
 

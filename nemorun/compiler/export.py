@@ -35,7 +35,8 @@ import fiddle as fdl
 
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.compose import REF_KEY
-from nemorun.schemas.convert import _strip_annotated
+from nemorun.schemas.constructs import constant_reference
+from nemorun.schemas.convert import CALL_KEY, _strip_annotated, takes_reference_text
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
 from nemorun.schemas.spec import Spec, TaskSpec
@@ -404,7 +405,11 @@ class GraphWriter:
         if isinstance(value, str):
             return escape_text(value)
         if callable(value) and not isinstance(value, (int, float, bool)):
-            return reference_of(value)
+            ref = reference_of(value)
+            return ref if takes_reference_text(annotation) else {CALL_KEY: ref}
+        constant = constant_reference(value)
+        if constant is not None:  # torch.float16: read back by its hint (`constructs`)
+            return ".".join(constant)
         return value
 
     def _again(self, shared: _Shared, path: KeyPath) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from fiddle.codegen import py_val_to_cst_converter as pyval
 
 from nemorun.compiler.export import relative_path
 from nemorun.errors import SpecError, SpecErrors, format_path
+from nemorun.schemas.constructs import constant_reference
 from nemorun.schemas.source import display_name
 from nemorun.schemas.spec import Spec
 
@@ -83,6 +84,13 @@ def _convert_nonfinite(value: float, convert: Any) -> cst.BaseExpression:
     return cst.parse_expression(f"float({str(value)!r})")
 
 
+@pyval.register_py_val_to_cst_converter(lambda v: constant_reference(v) is not None)
+def _convert_constant(value: Any, convert: Any) -> cst.BaseExpression:
+    """``torch.float16``: a module's constant, by name (the module is imported whole)."""
+    module, name = constant_reference(value) or ("", "")
+    return cst.parse_expression(f"{module}.{name}")
+
+
 def python_module(spec: Spec, dest_dir: Path) -> str:
     """The text of a module defining ``build()`` (one ``build_<task>()`` per task);
     ``dest_dir`` is where it will live (the spec's pythonpath is written relative to it)."""
@@ -109,7 +117,7 @@ def python_module(spec: Spec, dest_dir: Path) -> str:
         names.append(fn)
         graph, renamed = _rename_keywords(task_graph(spec, task))
         code = _codegen(graph, fn)
-        extra = [f"import {m}" for m in _modules_in_sets(graph)]
+        extra = [f"import {m}" for m in _modules_in_sets(graph) + _constant_modules(graph)]
         module = cst.parse_module("\n".join(extra) + "\n" + code).visit(_Layout(renamed))
         module = _unclash(module, bound)
         for statement in module.body:
@@ -160,6 +168,27 @@ def _modules_in_sets(graph: Any) -> list[str]:
         for value in buildable.__arguments__.values():
             walk(value)
     return sorted(found - {"builtins", "__main__"})
+
+
+def _constant_modules(graph: Any) -> list[str]:
+    """Modules whose constants (`constant_reference`) the graph holds, imported whole."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        constant = constant_reference(node)
+        if constant is not None:
+            found.add(constant[0])
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    for buildable in _buildables(graph):
+        for value in buildable.__arguments__.values():
+            walk(value)
+    return sorted(found)
 
 
 def _binding(alias: cst.ImportAlias, statement: cst.Import | cst.ImportFrom) -> tuple[str, Any]:

@@ -1,9 +1,10 @@
 """Validated values as Python source text: the expression writer behind the job's entry point.
 
 A value from a validated spec (numbers, strings, paths, enum members, containers, `Call`s,
-callables, `EnvRef`s) becomes an expression in a small layout tree (`Group`), and `layout`
-prints that tree: a group that fits on its line stays there, one that does not puts each item
-on its own line with a trailing comma (the black style, so generated code reads like code).
+callables, `EnvRef`s, module constants such as ``torch.float16``) becomes an expression in a
+small layout tree (`Group`), and `layout` prints that tree: a group that fits on its line stays
+there, one that does not puts each item on its own line with a trailing comma (the black style,
+so generated code reads like code).
 
 Two things are tricky:
 - **Names.** Every object the code refers to is imported by name (``from trainlib.loop import
@@ -32,6 +33,7 @@ from typing import Any, Union
 
 from nemorun.errors import KeyPath, SpecError
 from nemorun.runtime import ENTRY_FUNCTIONS, ENTRY_MODULES, ENV_REFERENCE
+from nemorun.schemas.constructs import constant_reference
 from nemorun.schemas.convert import Call, EnvRef, env_reading
 
 WIDTH = 96
@@ -107,15 +109,19 @@ class Names:
         head, _, rest = qualname.partition(".")
         if _lookup(module, qualname) is not obj:
             raise _cannot_name(obj, path, f"'{module}:{qualname}' names something else")
-        key = (module, head)
+        return self.imported(module, head) + ("." + rest if rest else "")
+
+    def imported(self, module: str, name: str) -> str:
+        """The local name of ``from module import name``, importing it on first use."""
+        key = (module, name)
         if key not in self.local:
-            name, n = head, 1
-            while name in self.taken:
+            local, n = name, 1
+            while local in self.taken:
                 n += 1
-                name = f"{head}_{n}"
-            self.taken.add(name)
-            self.local[key] = name
-        return self.local[key] + ("." + rest if rest else "")
+                local = f"{name}_{n}"
+            self.taken.add(local)
+            self.local[key] = local
+        return self.local[key]
 
     def module(self, name: str) -> str:
         """Use a standard-library module (``os``, ``pathlib`` …) by its own name."""
@@ -185,6 +191,9 @@ class Writer:
             return f"{self.names.module('pathlib')}.{cls}({str(value)!r})"
         if callable(value):
             return self.names.of(value, path)
+        constant = constant_reference(value)
+        if constant is not None:
+            return self.names.imported(*constant)
         raise SpecError(
             f"a {type(value).__name__} value cannot be written into the job's entry point",
             path,

@@ -150,8 +150,9 @@ def _yaml_dumper(block: bool) -> Any:
     return Dumper
 
 
-def environment(user_dir: Path | None = None) -> Any:
-    """The Jinja environment: the user's template directory first, then nemorun's."""
+def environment(user_dir: Path | None = None, target_dir: Path | None = None) -> Any:
+    """The Jinja environment: the user's template directory first, then the target's own (a
+    plugin's), then nemorun's."""
     import jinja2
 
     if user_dir is not None and not user_dir.is_dir():
@@ -163,7 +164,7 @@ def environment(user_dir: Path | None = None) -> Any:
         )
     from jinja2.sandbox import SandboxedEnvironment
 
-    search = [str(user_dir)] if user_dir is not None else []
+    search = [str(d) for d in (user_dir, target_dir) if d is not None]
     env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
         undefined=jinja2.StrictUndefined,
@@ -185,12 +186,13 @@ def render(name: str, context: dict[str, Any], user_dir: Path | None = None) -> 
     return render_template(load_template(name, user_dir), context)
 
 
-def load_template(name: str, user_dir: Path | None = None) -> Any:
-    """Template ``name``, the user's directory first; a broken template is a `SpecError`."""
+def load_template(name: str, user_dir: Path | None = None, target_dir: Path | None = None) -> Any:
+    """Template ``name``, the user's directory first, then ``target_dir`` (see `environment`);
+    a broken template is a `SpecError`."""
     import jinja2
 
     try:
-        return environment(user_dir).get_template(name)
+        return environment(user_dir, target_dir).get_template(name)
     except jinja2.TemplateSyntaxError as exc:
         raise _template_error(exc, exc.filename or name, exc.lineno) from None
     except jinja2.TemplateError as exc:

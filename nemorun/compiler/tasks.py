@@ -33,8 +33,8 @@ from nemorun.compiler.artifacts import (
     file_stem,
 )
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.targets.local import LocalOptions
 from nemorun.errors import KeyPath, Origin, SpecError, did_you_mean
-from nemorun.schemas.options import LocalOptions
 from nemorun.schemas.spec import Spec, validate_tree
 
 MANIFEST = "tasks.json"

@@ -12,8 +12,8 @@ A target turns a compiled artifact into running jobs and answers for them afterw
 
 Compiling is not the target's business: `nemorun.compiler.artifacts.compile_spec` produces the
 artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
-Targets are found by name through the ``nemorun.targets`` entry-point group (see `registry`), so
-a plugin package adds one without touching nemorun. No method prints: progress and output are
+A target's `nemorun.registry.TargetDef` names its launch half (``launch``), so a plugin package
+adds one without touching nemorun. No method prints: progress and output are
 the CLI's.
 
 **What ``submit`` finds in the run directory** (``run.artifacts_dir``):
@@ -138,9 +138,13 @@ class LaunchError(Exception):
     """The scheduler refused or failed (exit code 1), as opposed to a bad spec (2)."""
 
 
+class TargetUnavailable(LaunchError):
+    """The target is registered but cannot be used here (its module fails to import…)."""
+
+
 class Target(abc.ABC):
-    """A place jobs run. Implement the four abstract methods and register the class under
-    the ``nemorun.targets`` entry-point group with the target's name."""
+    """A place jobs run: the launch half of a target. Implement the four abstract methods and
+    name the class in the target's `nemorun.registry.TargetDef` (``launch="module:Class"``)."""
 
     name: str = ""
     deadline: float | None = None

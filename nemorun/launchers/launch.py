@@ -64,9 +64,6 @@ if TYPE_CHECKING:
     from nemorun.compiler.tasks import Build
     from nemorun.schemas.spec import Spec
 
-PARALLEL_OPTION = {"local": "max_parallel", "slurm": "array_parallelism"}
-"""The executor option that bounds how many points run at once, per target."""
-
 
 @dataclass(frozen=True)
 class LogLine:
@@ -384,7 +381,10 @@ def run_target(spec: Spec, target: str | None) -> str:
 
 
 def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
-    """The overrides that bound a sweep's parallelism to ``count`` (see `PARALLEL_OPTION`)."""
+    """The overrides that bound a sweep's parallelism to ``count``: each target's
+    ``parallel_option`` (`nemorun.registry.TargetDef`)."""
+    from nemorun.registry import get_target, target_names
+
     if count < 1:
         raise SpecError("--max-parallel must be at least 1", found=str(count))
     wanted = {"executor": target or spec.target}
@@ -394,12 +394,14 @@ def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
                 wanted[f"tasks.{name}.executor"] = target or task.target or spec.target
     out = []
     for where, chosen in wanted.items():
-        if chosen not in PARALLEL_OPTION:
+        option = get_target(chosen).parallel_option
+        if option is None:
+            able = [n for n in target_names() if get_target(n).parallel_option is not None]
             raise SpecError(
-                f"--max-parallel applies to the local and slurm targets, not {chosen}",
+                f"--max-parallel applies to the {' and '.join(able)} targets, not {chosen}",
                 suggestion="drop --max-parallel",
             )
-        out.append(f"++{where}.{PARALLEL_OPTION[chosen]}={count}")
+        out.append(f"++{where}.{option}={count}")
     return out
 
 

@@ -8,8 +8,12 @@ compiler turns into an ``fdl.Config``.
 Design points:
 - Dispatch is a table keyed by ``typing.get_origin`` (or the type itself), not an if-chain.
 - Errors never stop the walk: each goes to the `Collector` and the walk continues, so one run
-  reports every mistake. `Union` tries each alternative in a sandbox (errors and memo restored)
-  and reports all of them when none fits.
+  reports every mistake. `Union` tries each alternative in a sandbox (errors, warnings and memo
+  restored): the one taking the value's own YAML type exactly wins, a ``str`` reading a number
+  as typed only when nothing else fits; when none fits, the error is inside the alternative
+  clearly meant, if one is, else one error lists them all.
+- An explicit ``_target_`` under a class, protocol or ``Callable[..., R]`` must make one (see
+  `nemorun.schemas.hints.produces`); ``{_call_: ref}`` is the object itself, for any hint.
 - A mapping reached twice (a YAML alias) gives the *same* `Call` both times: sharing survives.
 - A dataclass field may declare formats beyond its type (`nemorun.schemas.formats`): a
   converted value is checked against them, with the error at the value.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import collections.abc
 import enum
+import inspect
 import pathlib
 import re
 import types
@@ -32,12 +37,24 @@ from typing import Any, Literal, Union
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean, format_path
 from nemorun.runtime import ENV_REFERENCE, env_convert, env_default
 from nemorun.schemas.formats import Format
-from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class
+from nemorun.schemas.hints import (
+    MISSING,
+    inspect_callable,
+    is_config_class,
+    is_protocol,
+    made_by,
+    produces,
+    protocol_members,
+)
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.source import find_origin
 
 TARGET_KEY = "_target_"
 PARTIAL_KEY = "_partial_"
+CALL_KEY = "_call_"
+"""``{_call_: mypkg.fns:warmup}``: the object the reference names, itself (not called)."""
+CODE_KEYS = (TARGET_KEY, CALL_KEY)
+"""Keys that make a spec import code: refused in nemorun's own options."""
 ENV_REF = re.compile(ENV_REFERENCE)
 
 
@@ -84,18 +101,33 @@ class Validator:
         self.errors = errors
         # Keyed by id(); the raw mapping is kept alive beside its Call so no id is ever reused.
         self.memo: dict[int, tuple[Any, Call]] = {}
+        self.warnings: list[str] = []
+        """Located doubts that do not stop the spec: checks that could not be made, values
+        accepted unchecked (a hint that cannot be resolved)."""
+        self.bindings: dict[Any, Any] = {}
+        """Type variables bound by the generic class being read (``Bucket[int]``: T → int)."""
 
     # --- entry points -------------------------------------------------------------------------
 
     def value(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         """``raw`` converted to ``annotation``, or INVALID after recording an error."""
+        from nemorun.schemas import constructs  # it builds on this module
+
+        if typing.get_origin(annotation) is typing.Annotated:
+            return constructs.annotated(self, raw, annotation, path)
         if is_env_template(raw):
             return self._env_ref(raw, annotation, path)
-        annotation = _strip_annotated(annotation)
+        if isinstance(annotation, typing.TypeVar):
+            annotation = self.bindings.get(annotation, Any)
+        if is_reference(raw) and not _is_mapping_hint(annotation):
+            obj = self._reference(raw, path)  # the object itself, then held to the hint
+            return obj if obj is INVALID else self.value(obj, annotation, path)
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
             return self._any(raw, path)
         origin = typing.get_origin(annotation)
         handler = _BY_ORIGIN.get(origin) if origin is not None else _BY_TYPE.get(annotation)
+        if handler is None:
+            handler = constructs.handler_for(annotation)
         if handler is not None:
             return handler(self, raw, annotation, path)
         if annotation is None or annotation is type(None):
@@ -105,35 +137,36 @@ class Validator:
                 return self._enum(raw, annotation, path)
             if issubclass(annotation, pathlib.PurePath):
                 return self._path(raw, annotation, path)
+            if is_protocol(annotation):
+                return self._protocol(raw, annotation, path)
             if is_config_class(annotation):
                 return self._config(raw, annotation, path)
             if isinstance(raw, annotation):
                 return raw
             if isinstance(raw, dict) and TARGET_KEY in raw:
-                return self.call(raw, None, path)
+                return self.call(raw, None, path, expected=annotation)
         return self._fail(path, describe(annotation), raw)
 
-    def call(self, raw: dict[str, Any], default_target: Any, path: KeyPath) -> Any:
-        """A mapping of arguments → `Call` of its ``_target_`` (or of ``default_target``)."""
+    def call(
+        self, raw: dict[str, Any], default_target: Any, path: KeyPath, expected: Any = None
+    ) -> Any:
+        """A mapping of arguments → `Call` of its ``_target_`` (or of ``default_target``).
+
+        An explicit ``_target_`` must make an ``expected`` (default: ``default_target``, when
+        it is a class): name it, a subclass, or a factory whose return annotation is one. When
+        that cannot be told (no return annotation), the call is kept with a warning."""
         if id(raw) in self.memo:
             return self.memo[id(raw)][1]
         target = default_target
         explicit = TARGET_KEY in raw
+        if expected is None and isinstance(default_target, type):
+            expected = default_target
         if explicit:
             target = self._target(raw[TARGET_KEY], (*path, TARGET_KEY))
             if target is INVALID:
                 return INVALID
-            if (
-                isinstance(default_target, type)
-                and isinstance(target, type)
-                and not issubclass(target, default_target)
-            ):
-                return self._error(
-                    (*path, TARGET_KEY),
-                    f"'{raw[TARGET_KEY]}' is not a subclass of {default_target.__qualname__}",
-                    expected=f"{default_target.__qualname__} or a subclass of it",
-                    at_value=True,
-                )
+            if expected is not None and not self._makes(target, expected, raw, path):
+                return INVALID
         if target is None:
             return self._error(path, "no callable to call", expected=f"a '{TARGET_KEY}' key")
         partial = raw.get(PARTIAL_KEY, False)
@@ -207,8 +240,8 @@ class Validator:
 
     def _formats(self, raw: Any, value: Any, formats: tuple[Format, ...], path: KeyPath) -> Any:
         """``value`` when it fits every format of its field, else INVALID after an error at each
-        part that does not (the value, or an item, key or value of it). A number written where
-        a string is accepted (``gpus: 0`` on ``str | int``) becomes the text the job gets, and
+        part that does not (the value, or an item, key or value of it). A number only a string
+        takes (``time: 1.5`` on ``str | int``) becomes the text the job gets, and
         is still held to the format's bounds, as the JSON Schema holds it."""
         ok = True
         for fmt in formats:
@@ -241,9 +274,17 @@ class Validator:
         if isinstance(raw, dict):
             if TARGET_KEY in raw:
                 return self.call(raw, None, path)
+            if is_reference(raw):
+                return self._reference(raw, path)
             return {k: self._any(v, (*path, k)) for k, v in raw.items()}
         if isinstance(raw, list):
             return [self._any(v, (*path, i)) for i, v in enumerate(raw)]
+        if isinstance(raw, str) and _REFERENCE_TEXT.fullmatch(raw) and _names_callable(raw):
+            self._warn(
+                path,
+                f"'{raw}' reaches the task as text: nothing says this argument takes a function",
+                suggestion=f"to pass the function itself, write {{{CALL_KEY}: '{raw}'}}",
+            )
         return raw
 
     def _target(self, ref: Any, path: KeyPath) -> Any:
@@ -255,6 +296,79 @@ class Validator:
             return resolve(ref)
         except TargetImportError as exc:
             return self._error(path, exc.message, suggestion=exc.suggestion, at_value=True)
+
+    def _makes(self, target: Any, expected: Any, raw: dict[str, Any], path: KeyPath) -> bool:
+        """False after an error when ``target`` decidably does not make an ``expected``."""
+        verdict = produces(target, expected)
+        if verdict is True:
+            return True
+        name = _type_name(expected)
+        ref = raw[TARGET_KEY]
+        made = made_by(target)
+        if verdict is None:
+            why = "a member it only annotates" if made is not None else "no return annotation"
+            self._warn(
+                (*path, TARGET_KEY),
+                f"cannot check that '{ref}' makes {_a(name)} ({why}); the job will tell",
+            )
+            return True
+        if is_protocol(expected):
+            missing = [m for m in protocol_members(expected) if not hasattr(made, m)]
+            message = f"'{ref}' does not implement {name}: it has no {_names(missing)}"
+            wanted = f"a class with the members of {name}"
+        elif isinstance(target, type):
+            message = f"'{ref}' is not a subclass of {name}"
+            wanted = f"{name} or a subclass of it"
+        else:
+            message = f"'{ref}' returns {_type_name(made)}, not {_a(name)}"
+            wanted = f"{name}, a subclass, or a factory returning one"
+        self._error((*path, TARGET_KEY), message, expected=wanted, at_value=True)
+        return False
+
+    def _protocol(self, raw: Any, protocol: type, path: KeyPath) -> Any:
+        """A ``_target_`` whose class structurally has the protocol's members."""
+        if isinstance(raw, dict) and TARGET_KEY in raw:
+            return self.call(raw, None, path, expected=protocol)
+        if isinstance(raw, Call) or (
+            getattr(protocol, "_is_runtime_protocol", False) and isinstance(raw, protocol)
+        ):
+            return raw
+        return self._fail(path, describe(protocol), raw)
+
+    def _reference(self, raw: dict[str, Any], path: KeyPath) -> Any:
+        """``{_call_: 'mod:fn'}`` → the function itself, for hints that cannot say so."""
+        for key in raw:
+            if key != CALL_KEY:
+                both = key == TARGET_KEY
+                self._error(
+                    (*path, key),
+                    f"a '{CALL_KEY}' mapping holds nothing else",
+                    suggestion=f"write {{{CALL_KEY}: 'module:name'}} to pass the object itself, "
+                    f"or {{{TARGET_KEY}: 'module:name', ...}} to call it"
+                    if both
+                    else f"remove '{key}'",
+                )
+        ref = raw[CALL_KEY]
+        if not isinstance(ref, str):
+            return self._fail((*path, CALL_KEY), "a 'module:name' string", ref)
+        obj = self._target(ref, (*path, CALL_KEY))
+        if obj is not INVALID and not callable(obj):
+            return self._error(
+                (*path, CALL_KEY),
+                f"'{ref}' is not callable",
+                found=type(obj).__name__,
+                suggestion="name a function or a class",
+                at_value=True,
+            )
+        return INVALID if len(raw) > 1 else obj
+
+    def _warn(self, path: KeyPath, message: str, suggestion: str | None = None) -> None:
+        """A located warning, at the value: shown, but the spec stays valid."""
+        origin = find_origin(self.origins, path)
+        origin = origin.at_value() if origin is not None else None
+        text = SpecError(message, path, origin, suggestion=suggestion).format()
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def _config(self, raw: Any, cls: type, path: KeyPath) -> Any:
         if isinstance(raw, dict):
@@ -350,35 +464,85 @@ class Validator:
         )
 
     def _union(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
-        options = typing.get_args(annotation)
-        if raw is None and type(None) in options:
+        """The alternative that takes the value's own YAML/TOML type exactly (``2`` is an int,
+        even for ``str | int``) wins; else the first that takes it, a ``str`` reading a number
+        or boolean as typed (``1.10`` → ``'1.10'``) only when nothing else does."""
+        options = [o for o in typing.get_args(annotation) if o is not type(None)]
+        if raw is None and len(options) < len(typing.get_args(annotation)):
             return None
-        failures: list[str] = []
+        native = self._native(raw, path)
+        typed = isinstance(native, (int, float))  # a bool too: YAML typed it
+        fallback: _Trial | None = None
+        failures: list[tuple[Any, list[SpecError]]] = []
         for option in options:
-            if option is type(None):
+            trial = self._trial(raw, option, path)
+            if trial.errors:
+                failures.append((option, trial.errors))
                 continue
-            saved_errors, saved_memo = self.errors, dict(self.memo)
-            self.errors = Collector()
-            try:
-                result = self.value(raw, option, path)
-                trial = self.errors
-            finally:
-                self.errors = saved_errors
-            if not trial:
-                return result
-            self.memo = saved_memo
-            if len(options) == 2 and type(None) in options:
-                self.errors.extend(trial.errors)  # Optional[X]: X's own error is the clearest
-                return INVALID
-            failures.extend(_why_not(option, trial.errors[0], path))
+            value = trial.value
+            as_typed = isinstance(value, str) and not isinstance(native, str)
+            if not typed or (type(value) is type(native) and value == native):
+                return self._keep(trial)
+            if fallback is None or (fallback.as_text and not as_typed):
+                fallback = _Trial(value, [], trial.memo, trial.warnings, as_typed)
+        if fallback is not None:
+            return self._keep(fallback)
+        return self._union_error(raw, annotation, path, failures)
+
+    def _native(self, raw: Any, path: KeyPath) -> Any:
+        """``raw`` as YAML 1.2 reads what was typed: ``1e-3`` a number (PyYAML leaves it text),
+        ``no`` text (PyYAML makes it false)."""
+        text = self._written_text(path)
+        if text is None:
+            return raw
+        if isinstance(raw, bool):
+            return raw if text.lower() in ("true", "false") else text
+        if isinstance(raw, str) and text == raw and _YAML12_NUMBER.fullmatch(raw):
+            number = float(raw)
+            return int(number) if _YAML12_INT.fullmatch(raw) else number
+        return raw
+
+    def _trial(self, raw: Any, option: Any, path: KeyPath) -> _Trial:
+        """``raw`` as ``option``, in a sandbox: this validator's errors, warnings and memo are
+        as before; the trial's own are returned, for `_keep` to adopt."""
+        saved = self.errors, self.memo, self.warnings
+        self.errors, self.memo, self.warnings = Collector(), dict(self.memo), list(self.warnings)
+        try:
+            value = self.value(raw, option, path)
+            return _Trial(value, self.errors.errors, self.memo, self.warnings)
+        finally:
+            self.errors, self.memo, self.warnings = saved
+
+    def _keep(self, trial: _Trial) -> Any:
+        self.memo, self.warnings = trial.memo, trial.warnings
+        return trial.value
+
+    def _union_error(
+        self, raw: Any, annotation: Any, path: KeyPath, failures: list[tuple[Any, list[SpecError]]]
+    ) -> Any:
+        """One alternative's own errors when it clearly was meant (the only one, as in
+        ``Optional[X]``, or the only one that took a mapping or list's shape and found a
+        mistake inside); else one error listing the alternatives."""
+        telling = [(o, errors) for o, errors in failures if _telling(errors, path)]
+        if isinstance(raw, dict) and TARGET_KEY in raw:  # not the classes the target cannot make
+            target = _peek(raw[TARGET_KEY])
+            fitting = [t for t in telling if produces(target, t[0]) is not False]
+            telling = fitting or telling
+        structured = isinstance(raw, (dict, list))
+        if len(failures) == 1 or (structured and len(telling) == 1):
+            self.errors.extend((failures if len(failures) == 1 else telling)[0][1])
+            return INVALID
+        why = [_why_not(o, errors[0], path) for o, errors in telling]
         found = describe_value(raw)
-        if failures:  # only the informative ones: "wrong type" says nothing the list does not
-            found += " (" + "; ".join(failures) + ")"
+        if why:  # only the informative ones: "wrong type" says nothing the list does not
+            found += " (" + "; ".join(why) + ")"
+        hints = {e.suggestion for _, errors in telling for e in errors[:1] if e.suggestion}
         return self._error(
             path,
             "matches none of the allowed types",
             expected=describe(annotation),
             found=found,
+            suggestion=hints.pop() if len(hints) == 1 else None,
             at_value=True,
         )
 
@@ -438,15 +602,57 @@ class Validator:
         return out
 
     def _callable(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
-        if isinstance(raw, str):
-            return self._target(raw, path)
-        if callable(raw):
-            return raw
-        return self._fail(path, "a 'module:name' reference to a callable", raw)
+        """A reference (``module:name``) to a callable making what ``Callable[..., R]`` says, or
+        a ``_target_`` mapping: with ``_partial_: true`` a `functools.partial` of the target
+        (validated against its signature, the caller's arguments left to the caller)."""
+        if isinstance(raw, dict) and TARGET_KEY in raw:
+            return self._factory(raw, annotation, path)
+        obj = self._target(raw, path) if isinstance(raw, str) else raw
+        if obj is INVALID or isinstance(obj, Call):
+            return obj
+        if not callable(obj):
+            return self._fail(path, describe(annotation), raw)
+        returned = _callable_return(annotation)
+        if returned is not None and produces(obj, returned) is False:
+            return self._error(
+                path,
+                f"'{reference_text(obj)}' does not make {_a(_type_name(returned))}",
+                expected=describe(annotation),
+                found=describe_value(raw),
+                at_value=True,
+            )
+        return obj
+
+    def _factory(self, raw: dict[str, Any], annotation: Any, path: KeyPath) -> Any:
+        partial = raw.get(PARTIAL_KEY) is True
+        target = _peek(raw[TARGET_KEY])
+        if not partial and isinstance(target, type) and not _instances_callable(target):
+            name = target.__qualname__
+            return self._error(
+                path,
+                f"{name}(...) makes an object that is not callable",
+                expected=describe(annotation),
+                found="a mapping without '_partial_: true'",
+                suggestion=f"add '{PARTIAL_KEY}: true' to pass {name} with these arguments, "
+                "for the caller to complete",
+            )
+        returned = _callable_return(annotation) if partial else None
+        result = self.call(raw, None, path, expected=returned)
+        if isinstance(result, Call) and partial:
+            for name in _caller_supplies(result.target, annotation):
+                if name in raw:
+                    self._error(
+                        (*path, name),
+                        f"'{name}' is passed when the partial is called",
+                        suggestion="remove it here",
+                    )
+        return result
 
     def _type(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         args = typing.get_args(annotation)
-        obj = self._callable(raw, annotation, path)
+        if isinstance(raw, dict):
+            return self._fail(path, describe(annotation), raw)
+        obj = self._target(raw, path) if isinstance(raw, str) else raw
         if obj is INVALID:
             return INVALID
         base = args[0] if args else object
@@ -510,12 +716,124 @@ def _format_parts(
 # --- descriptions for messages -----------------------------------------------------------------
 
 
-def _why_not(option: Any, error: SpecError, path: KeyPath) -> list[str]:
-    """Why a union alternative refused a value, unless it is only "wrong type" at the value."""
-    if error.message == "wrong type" and error.path == path:
-        return []
+@dataclass(frozen=True)
+class _Trial:
+    """A union alternative tried in a sandbox: its value, errors, memo and warnings."""
+
+    value: Any
+    errors: list[SpecError]
+    memo: dict[int, tuple[Any, Call]]
+    warnings: list[str]
+    as_text: bool = False
+    """True when a ``str`` took a number or boolean as the text typed."""
+
+
+def _telling(errors: list[SpecError], path: KeyPath) -> bool:
+    """True unless the only error is "wrong type" at the value: the alternative looked inside."""
+    return not (len(errors) == 1 and errors[0].message == "wrong type" and errors[0].path == path)
+
+
+def _why_not(option: Any, error: SpecError, path: KeyPath) -> str:
+    """Why a union alternative refused a value, in a few words."""
     where = format_path(error.path[len(path) :]) if error.path[: len(path)] == path else ""
-    return [f"as {describe(option)}: {where + ': ' if where else ''}{error.message}"]
+    return f"as {describe(option)}: {where + ': ' if where else ''}{error.message}"
+
+
+_YAML12_INT = re.compile(r"[-+]?\d+")
+_YAML12_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_REFERENCE_TEXT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def takes_reference_text(annotation: Any) -> bool:
+    """True when ``annotation`` reads ``module:name`` text as the object it names (``Callable``,
+    ``type[X]``, optionally None): elsewhere an object is written ``{_call_: module:name}``."""
+    annotation = _strip_annotated(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return all(takes_reference_text(a) for a in options)
+    return (origin or annotation) in (collections.abc.Callable, type)
+
+
+def is_reference(raw: Any) -> bool:
+    """True for ``{_call_: ...}``: an object by reference, not a call."""
+    return isinstance(raw, dict) and CALL_KEY in raw and TARGET_KEY not in raw
+
+
+def _is_mapping_hint(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation) or annotation
+    return origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def _names_callable(text: str) -> bool:
+    """True when ``module:name`` text names a callable (its module imports)."""
+    try:
+        return callable(resolve(text))
+    except TargetImportError:
+        return False
+
+
+def _peek(ref: Any) -> Any:
+    """The object a ``_target_`` names, or None (its errors are `Validator.call`'s to report)."""
+    try:
+        return resolve(ref) if isinstance(ref, str) else ref
+    except TargetImportError:
+        return None
+
+
+def _instances_callable(cls: type) -> bool:
+    return any("__call__" in vars(c) for c in cls.__mro__ if c is not object)
+
+
+def _callable_return(annotation: Any) -> Any:
+    """``R`` of ``Callable[..., R]`` when it is a class worth checking (not a builtin)."""
+    args = typing.get_args(annotation)
+    returned = _strip_annotated(args[-1]) if args else None
+    checked = typing.get_origin(returned) or returned
+    if not isinstance(checked, type) or checked.__module__ == "builtins":
+        return None
+    return returned
+
+
+def _caller_supplies(target: Any, annotation: Any) -> list[str]:
+    """The parameters of ``target`` that ``Callable[[A, B], R]``'s caller passes: its first
+    positional ones, one per listed argument (none for ``Callable[..., R]``)."""
+    args = typing.get_args(annotation)
+    if not args or not isinstance(args[0], list):
+        return []
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[: len(args[0])]
+
+
+def reference_text(obj: Any) -> str:
+    """``module:name`` of ``obj`` for messages, or its repr."""
+    try:
+        return reference_of(obj)
+    except TargetImportError:
+        return repr(obj)
+
+
+def _type_name(tp: Any) -> str:
+    """A class's own name, or a typing construct without its module prefixes."""
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and origin is None:
+        return tp.__qualname__
+    if isinstance(origin, type) and origin.__module__ not in ("builtins", "typing"):
+        return origin.__qualname__
+    return re.sub(r"\b(typing|collections\.abc|builtins)\.", "", str(tp))
+
+
+def _a(name: str) -> str:
+    """``an Optimizer``, ``a Module``."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
 
 
 def _is_number(text: str) -> bool:
@@ -535,9 +853,11 @@ def describe(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " or ".join(describe(a) for a in args)
-    if origin in (list, collections.abc.Sequence, collections.abc.MutableSequence):
+    if origin in (Union, types.UnionType):  # shortest first, null last, each said once
+        parts = sorted(dict.fromkeys(describe(a) for a in args if a is not type(None)), key=len)
+        parts += ["null"] if type(None) in args else []
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+    if origin in (list, *_LIKE_LISTS):
         return f"a list of {_plural(args[0])}" if args else "a list"
     if origin in (set, frozenset, collections.abc.Set, collections.abc.MutableSet):
         return f"a list of unique {_plural(args[0])}" if args else "a list of unique values"
@@ -549,8 +869,12 @@ def describe(annotation: Any) -> str:
         return f"a list of {len(args)} ({', '.join(describe(a) for a in args)})"
     if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
         return f"a mapping of names to {_plural(args[1])}" if args else "a mapping"
-    if origin in (collections.abc.Callable,):
-        return "a 'module:name' reference to a callable"
+    if origin in (collections.abc.Callable,) or annotation is collections.abc.Callable:
+        returned = _callable_return(annotation)
+        making = f" making {_a(_type_name(returned))}" if returned is not None else ""
+        return f"a 'module:name' reference to a callable{making}"
+    if origin is type:
+        return f"a 'module:name' reference to {_type_name(args[0])} or a subclass"
     if annotation is type(None) or annotation is None:
         return "null"
     names = {
@@ -562,12 +886,26 @@ def describe(annotation: Any) -> str:
     if annotation in names:
         return names[annotation]
     if isinstance(annotation, type):
+        name = annotation.__qualname__
         if issubclass(annotation, enum.Enum):
             return "one of " + ", ".join(f"'{n}'" for n in annotation.__members__)
         if issubclass(annotation, pathlib.PurePath):
             return "a path"
-        return f"a mapping of {annotation.__qualname__} arguments"
-    return str(annotation)
+        if is_protocol(annotation):
+            return f"a mapping with '{TARGET_KEY}' naming a class that implements {name}"
+        if not is_config_class(annotation):
+            return f"a mapping with '{TARGET_KEY}' naming {name} or a subclass"
+        return f"a mapping of {name} arguments"
+    return _type_name(annotation)
+
+
+_LIKE_LISTS = (
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+    collections.abc.Iterator,
+)
 
 
 _PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
@@ -601,6 +939,8 @@ def describe_value(raw: Any) -> str:
         return "a mapping"
     if isinstance(raw, (list, tuple)):
         return "a list"
+    if callable(raw):  # an object a reference named
+        return f"{reference_text(raw)} (a {'class' if isinstance(raw, type) else 'function'})"
     return type(raw).__name__
 
 
@@ -733,4 +1073,5 @@ __all__ = [
     "env_reading",
     "example_for",
     "reference_of",
+    "takes_reference_text",
 ]

@@ -62,6 +62,11 @@ class Format:
     """Beyond the pattern, for a string that matched it: why it is still wrong, or None."""
     applies_to: Literal["value", "items", "keys", "values"] = "value"
     """The field's value itself, each item of its list, or each key or value of its mapping."""
+    reserved: tuple[str, ...] = ()
+    """Values that fit the pattern but are nemorun's own (``NEMORUN_POINT`` as an env name):
+    refused with ``reserved_message``, and ``not: {enum: …}`` in the JSON Schema."""
+    reserved_message: str = "nemorun sets {} itself"
+    reserved_hint: str | None = "use a name of your own"
 
     def problem(self, value: Any) -> Problem | None:
         """Why ``value`` does not fit, or None when it does (or the format says nothing of it)."""
@@ -78,6 +83,8 @@ class Format:
         if not isinstance(value, str) or self.pattern is None:
             return None
         why = None if re.fullmatch(self.pattern, value) else f"not {self.what}"
+        if why is None and value in self.reserved:
+            return Problem(self.reserved_message.format(value), suggestion=self.reserved_hint)
         if why is None and self.rule is not None:
             why = self.rule(value)
         if why is None:
@@ -102,6 +109,8 @@ class Format:
             keywords["exclusiveMinimum"] = self.exclusive_minimum
         if self.maximum is not None:
             keywords["maximum"] = self.maximum
+        if self.reserved:
+            keywords["not"] = {"enum": list(self.reserved)}
         return keywords
 
 

@@ -5,9 +5,12 @@ This is the "inspect" step of inspect → validate → emit. It runs once per ca
 the same code reads nemorun's own option dataclasses, so user arguments and executor options are
 checked by one validator.
 
-Hints are resolved with `typing.get_type_hints`; a hint that cannot be resolved (a forward
-reference to a name the module never defines) degrades to `Any` rather than failing: the
-parameter is still known, only unchecked.
+Hints are resolved with `typing.get_type_hints` (``Annotated`` kept, for its bounds). A hint
+naming something imported only under ``if TYPE_CHECKING:`` is resolved by making that import;
+one that still cannot be resolved becomes ``Annotated[Any, Unchecked(...)]`` rather than
+failing: the parameter is still known, accepted unchecked with a warning that names it. Types
+without a signature, and classes that forward ``*args, **kwargs`` to a base, are read as
+`nemorun.schemas.signatures` says.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ import dataclasses
 import functools
 import inspect
 import sys
+import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nemorun.schemas.docstrings import parameter_docs
 from nemorun.schemas.formats import Format, formats_of
+from nemorun.schemas.signatures import (
+    Forwarded,
+    Unchecked,
+    forwarded_to,
+    known_signature,
+    names_in,
+    type_checking_names,
+    type_checking_source,
+)
 
 
 class _Missing:
@@ -95,20 +109,65 @@ def inspect_callable(target: Any) -> CallableSchema:
     docs = parameter_docs(target)
     if isinstance(target, type) and dataclasses.is_dataclass(target):
         return _inspect_dataclass(target, docs)
-    init = target.__init__ if isinstance(target, type) else None  # type: ignore[misc]
+    forwarded = forwarded_to(target) if isinstance(target, type) else None
+    if forwarded is not None:
+        return _inspect_forwarded(target, forwarded, docs)
+    init = _constructor(target) if isinstance(target, type) else None
     hints = _hints(init if init is not None else target)
-    signature = inspect.signature(target)
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        known = known_signature(target)
+        if known is None:
+            raise
+        signature = known
+    return _schema(target, signature.parameters.values(), hints, docs)
+
+
+def _schema(
+    target: Any,
+    parameters: Iterable[inspect.Parameter],
+    hints: dict[str, Any],
+    docs: dict[str, str],
+) -> CallableSchema:
     params: dict[str, Param] = {}
     var_keyword = None
-    for p in signature.parameters.values():
+    for p in parameters:
+        declared = Any if p.annotation is p.empty or isinstance(p.annotation, str) else p.annotation
         if p.kind == p.VAR_KEYWORD:
-            var_keyword = hints.get(p.name, Any)
+            var_keyword = hints.get(p.name, declared)
             continue
         if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
             continue
         default = MISSING if p.default is p.empty else p.default
-        params[p.name] = Param(p.name, hints.get(p.name, Any), default, docs.get(p.name))
+        params[p.name] = Param(p.name, hints.get(p.name, declared), default, docs.get(p.name))
     return CallableSchema(target, params, var_keyword, _summary(inspect.getdoc(target)))
+
+
+def _constructor(cls: type) -> Any:
+    """What holds the hints of ``cls``'s arguments: its ``__init__``, or for a
+    ``typing.NamedTuple`` the class itself (its fields; its generated ``__new__`` holds them
+    as text it cannot resolve)."""
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return cls
+    return cls.__init__  # type: ignore[misc]
+
+
+def _inspect_forwarded(cls: type, forwarded: Forwarded, docs: dict[str, str]) -> CallableSchema:
+    """``cls``'s keywords as `signatures.forwarded_to` says where they go."""
+    if forwarded.overload is not None:
+        declared = list(inspect.signature(forwarded.overload).parameters.values())[1:]
+        return _schema(cls, declared, _hints(forwarded.overload), docs)
+    assert forwarded.base is not None
+    base = inspect_callable(forwarded.base)
+    kept = list(base.params.values())[forwarded.filled_positional :]
+    params = {
+        p.name: dataclasses.replace(p, doc=docs.get(p.name) or p.doc)
+        for p in kept
+        if p.name not in forwarded.filled_keywords
+    }
+    doc = _summary(inspect.getdoc(cls))
+    return CallableSchema(cls, params, base.var_keyword, doc)
 
 
 def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
@@ -130,13 +189,15 @@ def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
 
 def _hints(obj: Any) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(obj)
+        return typing.get_type_hints(obj, include_extras=True)
     except Exception:  # one unresolvable name (a TYPE_CHECKING import, say): the others still count
         return _hints_one_by_one(obj)
 
 
 def _hints_one_by_one(obj: Any) -> dict[str, Any]:
-    """Each annotation evaluated on its own; those that cannot be are left out (``Any``)."""
+    """Each annotation evaluated on its own. One that names something the module imports only
+    under ``if TYPE_CHECKING:`` is evaluated again with that import made; one that still
+    fails is ``Annotated[Any, Unchecked(...)]``: accepted as any value, with a warning."""
     if isinstance(obj, type):
         sources = [
             (vars(c).get("__annotations__", {}), vars(sys.modules.get(c.__module__, None) or c))
@@ -144,14 +205,42 @@ def _hints_one_by_one(obj: Any) -> dict[str, Any]:
         ]
     else:
         sources = [(getattr(obj, "__annotations__", None) or {}, getattr(obj, "__globals__", {}))]
+    owner = getattr(obj, "__qualname__", repr(obj)).removesuffix(".__init__")
+    module = getattr(obj, "__module__", None) or ""
     out: dict[str, Any] = {}
     for declared, namespace in sources:
         for name, hint in declared.items():
             try:
-                out[name] = typing.get_type_hints(_Holder(name, hint), dict(namespace))[name]
-            except Exception:
-                out.pop(name, None)
+                out[name] = _evaluate(name, hint, dict(namespace))
+                continue
+            except Exception as exc:
+                problem = exc
+            extra = type_checking_names(module, names_in(hint))
+            try:
+                out[name] = _evaluate(name, hint, {**namespace, **extra})
+            except Exception as exc:
+                why = _why_unresolved(module, problem if not extra else exc)
+                text = hint if isinstance(hint, str) else repr(hint)
+                out[name] = typing.Annotated[Any, Unchecked(owner, name, text, why)]
     return out
+
+
+def _evaluate(name: str, hint: Any, namespace: dict[str, Any]) -> Any:
+    return typing.get_type_hints(_Holder(name, hint), namespace, include_extras=True)[name]
+
+
+def _why_unresolved(module: str, problem: Exception) -> str:
+    """Why a hint could not be evaluated, in words for a warning."""
+    name = getattr(problem, "name", None) if isinstance(problem, NameError) else None
+    if name is None:
+        return f"cannot be evaluated ({type(problem).__name__}: {problem})"
+    source = type_checking_source(module, name)
+    if source is not None:
+        return (
+            f"names '{name}', imported only under 'if TYPE_CHECKING:' from '{source}', "
+            "which cannot be imported here"
+        )
+    return f"names '{name}', which is not defined in {module or 'its module'}"
 
 
 class _Holder:
@@ -165,3 +254,111 @@ def _summary(doc: str | None) -> str | None:
     if not doc:
         return None
     return doc.strip().split("\n\n")[0].strip() or None
+
+
+# --- what a callable makes: class-typed hints, factories and protocols ---------------------------
+
+
+def made_by(target: Any) -> type | None:
+    """The class of what calling ``target`` makes: ``target`` itself when it is a class, else the
+    class its return annotation names (``-> Model``, ``-> Model | None``, ``-> Self`` on a
+    classmethod). None when that cannot be told: no return annotation, or one naming no class."""
+    if isinstance(target, type):
+        return target
+    try:
+        returned = typing.get_type_hints(target).get("return")
+    except Exception:  # an unresolvable return annotation says nothing we can check
+        return None
+    if returned is typing_self():
+        owner = getattr(target, "__self__", None)
+        return owner if isinstance(owner, type) else None
+    options = typing.get_args(returned) if _is_union(returned) else (returned,)
+    classes = [typing.get_origin(o) or o for o in options if o is not type(None)]
+    if len(classes) == 1 and isinstance(classes[0], type):
+        return classes[0]
+    return None
+
+
+def produces(target: Any, expected: Any) -> bool | None:
+    """Whether calling ``target`` makes an ``expected``: True, False, or None when it cannot be
+    told (a factory without a return annotation, a protocol member only assigned in
+    ``__init__``)."""
+    expected = typing.get_origin(expected) or expected
+    if expected is Any or expected is object or not isinstance(expected, type):
+        return True
+    made = made_by(target)
+    if made is None:
+        return None
+    if is_protocol(expected):
+        return implements(made, expected)
+    try:
+        return issubclass(made, expected)
+    except TypeError:
+        return None
+
+
+def is_protocol(tp: Any) -> bool:
+    """True for a `typing.Protocol` class (not for its concrete subclasses)."""
+    return isinstance(tp, type) and bool(tp.__dict__.get("_is_protocol", False))
+
+
+def implements(cls: type, protocol: type) -> bool | None:
+    """Whether instances of ``cls`` have every member of ``protocol``: False when a method is
+    missing, None when only a data member is (it may be set in ``__init__``)."""
+    missing = [name for name in protocol_members(protocol) if not hasattr(cls, name)]
+    if not missing:
+        return True
+    annotated = {n for c in cls.__mro__ for n in vars(c).get("__annotations__", {})}
+    data = _protocol_data(protocol)
+    if any(name not in data for name in missing):
+        return False
+    return True if all(name in annotated for name in missing) else None
+
+
+def protocol_members(protocol: type) -> list[str]:
+    """The names a class must have to implement ``protocol``, its own and its base protocols'."""
+    names: list[str] = []
+    for base in protocol.__mro__:
+        if base is object or not is_protocol(base) or base is typing.Protocol:
+            continue
+        for name in [*vars(base), *vars(base).get("__annotations__", {})]:
+            if name not in _PROTOCOL_INTERNALS and not name.startswith("_abc_"):
+                names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def _protocol_data(protocol: type) -> set[str]:
+    """Members declared only by annotation (``name: int``), with no value in the class."""
+    out: set[str] = set()
+    for base in protocol.__mro__:
+        if is_protocol(base):
+            out.update(n for n in vars(base).get("__annotations__", {}) if n not in vars(base))
+    return out
+
+
+_PROTOCOL_INTERNALS = frozenset(
+    {
+        "__abstractmethods__", "__annotations__", "__dict__", "__doc__", "__init__",
+        "__module__", "__new__", "__slots__", "__subclasshook__", "__weakref__",
+        "__class_getitem__", "__parameters__", "__orig_bases__", "__qualname__",
+        "__protocol_attrs__", "__non_callable_proto_members__", "__type_params__",
+        "__firstlineno__", "__static_attributes__", "__callable_proto_members_only__",
+        "_is_protocol", "_is_runtime_protocol", "__annotate__", "__annotate_func__",
+        "__annotations_cache__",
+    }
+)  # fmt: skip
+
+
+def typing_self() -> Any:
+    """`typing.Self` where this Python has it (3.11+), else a value no annotation equals."""
+    return getattr(typing, "Self", _Missing)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def type_hints(obj: Any) -> dict[str, Any]:
+    """The resolved hints of ``obj`` (``Annotated`` kept), each unresolvable one marked
+    ``Annotated[Any, Unchecked(...)]`` as for a callable's parameters."""
+    return _hints(obj)

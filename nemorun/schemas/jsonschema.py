@@ -38,7 +38,7 @@ from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.named_targets import NamedTargets
 from nemorun.schemas.options import (
-    TARGET_OPTIONS,
+    DEFAULT_TARGET,
     CommandTask,
     LauncherOptions,
     ScriptTask,
@@ -216,10 +216,13 @@ class _Builder:
     def executor(self) -> dict[str, Any]:
         """Each target's options; or null, which means the defaults (all options left out)."""
         variants = []
-        for name, cls in TARGET_OPTIONS.items():
+        from nemorun.registry import get_target, target_names
+
+        for name in target_names():
+            cls = get_target(name).options
             body = self.arguments(inspect_callable(typing.cast(Any, cls)), with_target=False)
             body["properties"] = {"target": {"const": name}, **body["properties"]}
-            if self.whole and name != "local":
+            if self.whole and name != DEFAULT_TARGET:
                 body["required"] = ["target"]
             variants.append(body)
         return {

@@ -27,7 +27,14 @@ from nemorun.errors import (
     did_you_mean,
     format_path,
 )
-from nemorun.schemas.convert import INVALID, TARGET_KEY, Call, Validator, is_env_template
+from nemorun.schemas.convert import (
+    CODE_KEYS,
+    INVALID,
+    TARGET_KEY,
+    Call,
+    Validator,
+    is_env_template,
+)
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.options import (
@@ -326,6 +333,7 @@ def _validate_top(
         pythonpath=pythonpath,
         point=point,
         templates=_templates(v, tree, resolved),
+        warnings=list(dict.fromkeys(v.warnings)),
     )
 
 
@@ -453,7 +461,7 @@ def _executor(
         errors.add(error)
         return DEFAULT_TARGET, None
     options = {k: val for k, val in raw.items() if k != "target"}
-    opts = _instantiate(_own_options(v, options, cls, path))
+    opts = _instantiate(_own_options(v, options, cls, path), cls.__module__)
     return target, opts if opts is not INVALID else None
 
 
@@ -477,14 +485,15 @@ def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
 
 
 def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
-    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` anywhere in it
-    is refused before anything is imported: these options are built while validating, so a
-    spec naming a callable there (``_target_: os:system``) would run it on this machine."""
+    """``raw`` validated as nemorun's own option class ``cls``. A ``_target_`` (or ``_call_``)
+    anywhere in it is refused before anything is imported: these options are built while
+    validating, so a spec naming a callable there (``_target_: os:system``) would run it on
+    this machine."""
     found = _targets_in(raw, path)
     for where in found:
         v._error(
             where,
-            f"nemorun's own options take no '{TARGET_KEY}'",
+            f"nemorun's own options take no '{where[-1]}'",
             expected=f"the keys of {cls.__name__}",
             found=repr(_at(raw, where[len(path) :])),
             suggestion="remove it: the target's options are chosen by 'target:', and code "
@@ -495,7 +504,7 @@ def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
 
 def _targets_in(node: Any, path: KeyPath) -> list[KeyPath]:
     if isinstance(node, dict):
-        here = [(*path, TARGET_KEY)] if TARGET_KEY in node else []
+        here = [(*path, key) for key in CODE_KEYS if key in node]
         return here + [p for k, c in node.items() for p in _targets_in(c, (*path, k))]
     if isinstance(node, list):
         return [p for i, c in enumerate(node) for p in _targets_in(c, (*path, i))]
@@ -511,13 +520,15 @@ def _at(node: Any, rel: KeyPath) -> Any:
 _OWN_MODULE = "nemorun."
 
 
-def _instantiate(value: Any) -> Any:
-    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes are
-    ever called here (`_own_options` refused every other name); user code is never called."""
+def _instantiate(value: Any, home: str = _OWN_MODULE) -> Any:
+    """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes, and
+    those of the module that declares a target's options (``home``: a plugin's), are ever
+    called here (`_own_options` refused every other name); user code is never called."""
     if isinstance(value, Call):
-        if not getattr(value.target, "__module__", "").startswith(_OWN_MODULE):
+        module = getattr(value.target, "__module__", "")
+        if not (module.startswith(_OWN_MODULE) or module == home):
             raise TypeError(f"refusing to call {value.target!r} while validating")
-        return value.target(**{k: _instantiate(a) for k, a in value.args.items()})
+        return value.target(**{k: _instantiate(a, home) for k, a in value.args.items()})
     return value
 
 

@@ -140,12 +140,13 @@ def _from_nemo_run(tree: Tree, origins: Origins) -> tuple[Tree, Origins]:
 def _convert_v0(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("_call_") is False and "_target_" in value:
-            return _colon_form(str(value["_target_"]))
+            # The function itself: written so, it stays one even where no type hint says so.
+            return {"_call_": _colon_form(str(value["_target_"]))}
         out = {}
         for key, item in value.items():
             if key == "_target_" and isinstance(item, str):
                 out[key] = _colon_form(item)
-            elif key == "_call_":
+            elif key == "_call_" and isinstance(item, bool):  # NeMo-Run's flag, said otherwise
                 continue
             else:
                 out[key] = _convert_v0(item)

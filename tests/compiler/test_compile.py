@@ -179,15 +179,6 @@ def test_target_comes_from_the_flag_then_the_spec_then_local(tmp_path: Path) -> 
     assert plain.stdout.startswith("#!/usr/bin/env bash")
 
 
-def test_a_target_without_a_module_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nemorun.compiler import targets
-    from nemorun.errors import SpecError
-
-    monkeypatch.delitem(targets.TARGETS, "skypilot")  # every target has one now
-    with pytest.raises(SpecError, match="compiling for target 'skypilot' is not supported yet"):
-        targets.target_module("skypilot")
-
-
 def test_a_user_template_directory_comes_first(tmp_path: Path) -> None:
     (tmp_path / "local.sh.j2").write_text(
         "# mine: {{ job.name | q }} has {{ job.num_points }} points\n", encoding="utf-8"

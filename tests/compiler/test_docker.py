@@ -34,9 +34,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nemorun.compiler.artifacts import compile_spec, load_for_target
-from nemorun.compiler.targets.docker import container_name
+from nemorun.compiler.targets.docker import DOCKER_CONTAINER_NAME, container_name
 from nemorun.errors import SpecErrors
-from nemorun.schemas.options import DOCKER_CONTAINER_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
@@ -203,7 +202,8 @@ def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:
     )
     with pytest.raises(SpecErrors) as unknown:
         load_for_target(spec, (), "docker")
-    # The formats declared on DockerOptions' fields are checked with the types, at load.
+    # The formats declared on DockerOptions' fields (nemorun's own labels too) are checked
+    # with the types, at load.
     assert [e.format() for e in unknown.value.errors] == [
         "bad.yaml:11:13: executor.shm_size: not a size: expected a number with a unit, like 64m "
         "or 16g, found '16 gigs'; e.g. '16g'",
@@ -215,6 +215,8 @@ def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:
         ":GROUP or :GID, found 'root me'",
         "bad.yaml:15:9: executor.name: not a container name: expected letters, digits, '_', '.' "
         "and '-', starting with a letter or digit, found '-bad'",
+        "bad.yaml:16:12: executor.labels.nemorun.point: nemorun sets the label 'nemorun.point' "
+        "itself",
         "bad.yaml:16:32: executor.labels.a=b: not a label key: expected letters, digits, '.', "
         "'_', '/' and '-', like com.example.team, found 'a=b'",
         "bad.yaml:17:3: executor.partiton: unknown argument of DockerOptions",
@@ -227,12 +229,12 @@ def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:
         '  user: "root me"\n',
     ):
         text = text.replace(line, "")
-    text = text.replace("  name: -bad\n", "").replace('"a=b": x, ', "")
+    text = text.replace("  name: -bad\n", "").replace('nemorun.point: "1", "a=b": x, ', "")
     spec.write_text(text.replace("  partiton: debug\n", ""), encoding="utf-8")
     loaded, _ = load_for_target(spec, (), "docker")
     with pytest.raises(SpecErrors) as info:
         compile_spec(loaded)
-    # docker's rules for the fields every target shares, and nemorun's own labels: in plan.
+    # docker's rules for the fields every target shares: in plan.
     errors = [e.format() for e in info.value.errors]
     assert errors == [
         "bad.yaml:8:12: executor.container.image: not an image reference: expected a name like "
@@ -250,8 +252,6 @@ def test_docker_option_mistakes_are_located_errors(workdir: Path) -> None:
         "absolute paths, found './x:/y'",
         "bad.yaml:10:12: executor.workdir: docker needs an absolute working directory: expected "
         "a path in the container starting with '/', found 'rel'",
-        "bad.yaml:11:27: executor.labels.nemorun.point: nemorun sets the label 'nemorun.point' "
-        "itself",
     ]
 
 

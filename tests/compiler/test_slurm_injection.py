@@ -31,10 +31,10 @@ import pytest
 import yaml
 
 from nemorun.compiler.artifacts import RunContext, compile_spec, load_for_target
+from nemorun.compiler.targets.slurm import SlurmOptions
 from nemorun.errors import SpecErrors
 from nemorun.launchers.slurm_states import sbatch_directives
 from nemorun.schemas.formats import formats_of
-from nemorun.schemas.options import SlurmOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 

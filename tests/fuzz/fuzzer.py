@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from nemorun.errors import SpecError, SpecErrors  # noqa: E402
+from nemorun.registry import BUILTIN  # noqa: E402
 
-TARGETS = ("local", "slurm", "docker", "skypilot")
+TARGETS = tuple(BUILTIN)
 EXPORTS = ("yaml", "toml", "json")
 STAGE_SECONDS = 10
 SEEDS = sorted((ROOT / "configs").glob("*.*"))

@@ -111,6 +111,13 @@ BAD = [
     ("skypilot", "file_mounts: {data: /tmp}", "6:17: executor.file_mounts.data: not a mount "
      "destination: expected an absolute path on the cluster (starting with '/' or '~'), not "
      "ending with '/', found 'data'"),
+    # Names that fit the format but are nemorun's own (`Format.reserved`).
+    ("local", "env: {NEMORUN_POINT: '3'}", "6:9: executor.env.NEMORUN_POINT: nemorun sets "
+     "NEMORUN_POINT itself; use a name of your own"),
+    ("slurm", "env: {NEMORUN_RUN_DIR: /x}", "6:9: executor.env.NEMORUN_RUN_DIR: nemorun sets "
+     "NEMORUN_RUN_DIR itself; use a name of your own"),
+    ("docker", "labels: {nemorun.point: x}", "6:12: executor.labels.nemorun.point: nemorun "
+     "sets the label 'nemorun.point' itself"),
 ]  # fmt: skip
 
 # (target, the option's line, what the compiled artifact holds for it).

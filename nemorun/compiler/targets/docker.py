@@ -38,11 +38,11 @@ Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``
 ``nemorun-<run name>`` (characters docker refuses become ``_``, and a short hash of the real
 name is added when anything was changed); a sweep adds ``-<point>``. Labels
 ``nemorun.run-name`` and ``nemorun.point`` are always set. The docker syntax of ``gpus``,
-``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys is declared on
-`DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's rules for
-fields every target shares: the image cannot look like an option, mounts have the form
-``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and distinct
-container paths, ``workdir`` is absolute; and nemorun's own labels are not the user's.
+``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys (not nemorun's own) is
+declared on `DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's
+rules for fields every target shares: the image cannot look like an option, mounts have the
+form ``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and
+distinct container paths, ``workdir`` is absolute.
 """
 
 from __future__ import annotations
@@ -56,24 +56,85 @@ from nemorun.compiler import torchrun
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, did_you_mean
+from nemorun.registry import TargetDef
 from nemorun.schemas.convert import EnvRef
-from nemorun.schemas.options import DockerOptions
+from nemorun.schemas.formats import Format, option
+from nemorun.schemas.options import ExecutorOptions
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
     from nemorun.schemas.spec import Spec
 
-TEMPLATE = "docker.sh.j2"
-SUFFIX = ".sh"
-HOST_FILESYSTEM = False
-"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
-LAUNCHERS = ("none", "torchrun")
-
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
 MOUNT_MODES = ("ro", "rw")
-RESERVED_LABELS = ("nemorun.run-name", "nemorun.point")
 MAX_NAME = 63
+
+
+DOCKER_GPUS = Format(
+    "a --gpus value",
+    pattern=r'[1-9][0-9]*|(?![0-9-]*$)[A-Za-z0-9=,:"._-]+',  # a written count is at least 1
+    expected="'all', a count or 'device=0,1'",
+    example="all",
+    minimum=1,
+)
+DOCKER_SIZE = Format(  # docker's own size syntax (go-units RAMInBytes): 64m, 1.5g, 1GiB, 512 MB
+    "a size",
+    pattern=r"[0-9]+(?:\.[0-9]+)* ?[kKmMgGtTpP]?[iI]?[bB]?",
+    expected="a number with a unit, like 64m or 16g",
+    example="16g",
+    fractions=True,
+)
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_IPC_MODES = ("none", "private", "shareable", "host")
+DOCKER_IPC = Format(
+    "an IPC mode",
+    pattern=f"{'|'.join(_IPC_MODES)}|container:{_NAME}",
+    expected=", ".join(_IPC_MODES) + " or container:NAME",
+    choices=_IPC_MODES,
+)
+DOCKER_NETWORK = Format(
+    "a network",
+    pattern=f"{_NAME}|container:{_NAME}",
+    expected="none, host, bridge, a network's name or container:NAME",
+)
+DOCKER_USER = Format(
+    "a user",
+    pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?",
+    expected="NAME or UID, optionally followed by :GROUP or :GID",
+)
+DOCKER_CONTAINER_NAME = Format(
+    "a container name",
+    pattern=_NAME,
+    expected="letters, digits, '_', '.' and '-', starting with a letter or digit",
+)
+DOCKER_LABEL_KEY = Format(
+    "a label key",
+    pattern=r"[A-Za-z0-9][A-Za-z0-9_./-]*",
+    expected="letters, digits, '.', '_', '/' and '-', like com.example.team",
+    applies_to="keys",
+    reserved=("nemorun.run-name", "nemorun.point"),  # written by the template
+    reserved_message="nemorun sets the label {!r} itself",
+    reserved_hint=None,
+)
+
+
+@dataclass
+class DockerOptions(ExecutorOptions):
+    """``docker run`` options.
+
+    Args:
+        gpus: Value of ``--gpus`` (``all``, a count, or ``device=0,1``).
+        shm_size: Value of ``--shm-size`` (``16g``).
+    """
+
+    gpus: str | int | None = option(DOCKER_GPUS)
+    shm_size: str | None = option(DOCKER_SIZE)
+    ipc: str | None = option(DOCKER_IPC)
+    network: str | None = option(DOCKER_NETWORK)
+    user: str | None = option(DOCKER_USER)
+    name: str | None = option(DOCKER_CONTAINER_NAME)
+    labels: dict[str, str] = option(DOCKER_LABEL_KEY, factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,9 +249,6 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
         name = container_name(f"{job.job_name}-{job.run.id.rsplit('-', 1)[-1]}")
     else:
         name = container_name(job.job_name)
-    for key in options.labels:
-        if key in RESERVED_LABELS:
-            check.error(("labels", key), f"nemorun sets the label '{key}' itself")
     check.done()
 
     env: list[DockerEnv] = []
@@ -294,3 +352,14 @@ class _Checks(OptionChecks):
                 seen[target.rstrip("/")] = i
                 out.append((mount, target.rstrip("/") or "/"))
         return out
+
+
+TARGET = TargetDef(
+    name="docker",
+    options=DockerOptions,
+    plan=plan,
+    template="docker.sh.j2",
+    suffix=".sh",
+    launch="nemorun.launchers.docker:DockerTarget",
+    launchers=("none", "torchrun"),
+)

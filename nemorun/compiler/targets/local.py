@@ -18,18 +18,25 @@ from typing import TYPE_CHECKING
 from nemorun.compiler import torchrun
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import SpecError
-from nemorun.schemas.options import LocalOptions
+from nemorun.registry import TargetDef
+from nemorun.schemas.formats import option
+from nemorun.schemas.options import COUNT, ExecutorOptions
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
     from nemorun.schemas.spec import Spec
 
-TEMPLATE = "local.sh.j2"
-SUFFIX = ".sh"
-HOST_FILESYSTEM = True
-"""The job runs here: by default under the interpreter nemorun runs under."""
-LAUNCHERS = ("none", "torchrun")
+
+@dataclass
+class LocalOptions(ExecutorOptions):
+    """Runs on this machine.
+
+    Args:
+        max_parallel: How many sweep points run at once.
+    """
+
+    max_parallel: int = option(COUNT, default=1)
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,6 @@ def plan(spec: Spec, job: Job) -> tuple[LocalPlan, list[str]]:
     assert isinstance(options, LocalOptions)
     origins = spec.resolved.origins
     warnings = []
-    if options.max_parallel < 1:
-        raise SpecError(
-            "max_parallel must be at least 1",
-            ("executor", "max_parallel"),
-            find_origin(origins, ("executor", "max_parallel")),
-            found=str(options.max_parallel),
-        )
     if options.container is not None:
         raise SpecError(
             "containers are not supported by the local target yet",
@@ -101,3 +101,17 @@ def log_paths(job: Job, plan: LocalPlan) -> dict[str, str]:
     assert job.run is not None
     base = f"{job.run.logs_dir}/{job.stem}.{{point}}"
     return {"output": f"{base}.log", "status": f"{base}.exit"}
+
+
+TARGET = TargetDef(
+    name="local",
+    options=LocalOptions,
+    plan=plan,
+    template="local.sh.j2",
+    suffix=".sh",
+    launch="nemorun.launchers.local:LocalTarget",
+    host_filesystem=True,  # by default, the job runs under the interpreter nemorun runs under
+    launchers=("none", "torchrun"),
+    parallel_option="max_parallel",
+    log_paths=log_paths,
+)

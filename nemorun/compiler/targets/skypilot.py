@@ -47,19 +47,16 @@ from nemorun.compiler import torchrun
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import SpecError
+from nemorun.registry import TargetDef
 from nemorun.schemas.convert import EnvRef
-from nemorun.schemas.options import SkyPilotOptions
+from nemorun.schemas.formats import Format, any_case, option
+from nemorun.schemas.options import COUNT, ExecutorOptions
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
     from nemorun.schemas.spec import Spec
 
-TEMPLATE = "skypilot.yaml.j2"
-SUFFIX = ".yaml"
-HOST_FILESYSTEM = False
-"""The job runs elsewhere: ``python3`` of its own PATH unless ``executor.python``."""
-LAUNCHERS = ("none", "torchrun")
 MACROS = Macros(
     node_rank=Word.of(Var("SKYPILOT_NODE_RANK")),
     head_node=Word.of(Var("NEMORUN_HEAD_NODE")),  # set by `run`: the first of SKYPILOT_NODE_IPS
@@ -77,6 +74,125 @@ RESOURCES = (
     "infra", "cloud", "region", "zone", "accelerators", "cpus", "memory", "instance_type",
     "use_spot", "disk_size",
 )  # fmt: skip
+
+
+_PORT_NUMBER = r"[0-9]{1,5}"
+_POSITIVE = r"[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*"
+# SkyPilot 0.14.1, sky/utils/schemas.py: the `cloud` enum and the clouds of the `infra` pattern.
+SKYPILOT_CLOUDS = (
+    "aws", "azure", "gcp", "ibm", "lambda", "scp", "oci", "kubernetes", "runpod", "vast",
+    "vsphere", "cudo", "fluidstack", "paperspace", "primeintellect", "do", "nebius", "ssh",
+    "slurm", "hyperbolic", "seeweb", "shadeform", "yotta", "mithril", "verda",
+)  # fmt: skip
+_KUBERNETES = ("kubernetes", "k8s")
+_ANY_CLOUD = "|".join(any_case(c) for c in SKYPILOT_CLOUDS)
+SKYPILOT_INFRA = Format(
+    "an infra",
+    pattern=f"(?:\\*|{_ANY_CLOUD})(?:/[^/\\s]+){{0,2}}"
+    f"|(?:{'|'.join(any_case(k) for k in _KUBERNETES)})(?:/[^/\\s]+)*",
+    expected="cloud[/region[/zone]], '*' for any cloud, or k8s[/<context>]",
+    choices=(*SKYPILOT_CLOUDS, *_KUBERNETES),
+    choice_of=lambda value: value.split("/")[0].lower(),
+)
+SKYPILOT_CLOUD = Format(
+    "a cloud SkyPilot knows",
+    pattern=_ANY_CLOUD,
+    expected="one of " + ", ".join(SKYPILOT_CLOUDS),
+    choices=SKYPILOT_CLOUDS,
+    choice_of=str.lower,
+)
+SKYPILOT_ACCELERATORS = Format(
+    "an accelerator request",
+    pattern=f"[A-Za-z0-9][A-Za-z0-9_.+-]*(?::(?:{_POSITIVE}))?",
+    expected="<name>[:<count>] with a positive count, like H100:8",
+    example="H100:8",
+    fractions=True,
+)
+SKYPILOT_CPUS = Format(
+    "a cpus amount",
+    pattern=f"(?:{_POSITIVE})\\+?",
+    expected="a positive number, or '<number>+' for at least",
+    example="8+",
+    exclusive_minimum=0,
+    fractions=True,
+)
+SKYPILOT_MEMORY = Format(
+    "a memory amount",
+    pattern=f"(?:{_POSITIVE})(?:[KkMmGgTtPp][BbIi])?\\+?",
+    expected="GB as a positive number, '<number><unit>' (KB, MB, GB, TB, PB) or '<number>+' "
+    "for at least",
+    example="32+",
+    exclusive_minimum=0,
+    fractions=True,
+)
+_RECOVERY_STRATEGIES = ("EAGER_NEXT_REGION", "FAILOVER")  # sky/jobs/recovery_strategy.py
+SKYPILOT_RECOVERY = Format(
+    "a recovery strategy",
+    pattern="|".join(any_case(s) for s in _RECOVERY_STRATEGIES),
+    expected="one of " + ", ".join(_RECOVERY_STRATEGIES),
+    choices=_RECOVERY_STRATEGIES,
+    choice_of=str.upper,
+)
+
+
+def _port_range(value: str) -> str | None:
+    low, _, high = value.partition("-")
+    numbers = [int(low), int(high or low)]
+    if not 1 <= numbers[0] <= numbers[1] <= 65535:
+        return "not a port or port range"
+    return None
+
+
+SKYPILOT_PORT = Format(
+    "a port or port range",
+    pattern=f"{_PORT_NUMBER}(?:-{_PORT_NUMBER})?",
+    expected="a port 1 to 65535, or a range 'from-to' with from <= to",
+    minimum=1,
+    maximum=65535,
+    rule=_port_range,
+    applies_to="items",
+)
+SKYPILOT_MOUNT_DESTINATION = Format(
+    "a mount destination",
+    pattern=r"~|[/~][^\n]*[^/\n]",
+    expected="an absolute path on the cluster (starting with '/' or '~'), not ending with '/'",
+    applies_to="keys",
+)
+SKYPILOT_MOUNT_SOURCE = Format(
+    "a mount source",
+    pattern=r"[^\n]*[^/\n]",
+    expected="a local path or a bucket URL, not ending with '/'",
+    applies_to="values",
+)
+SKYPILOT_INSTANCE_TYPE = Format(
+    "an instance type", pattern=r"[\s\S]*\S[\s\S]*", expected="a name like p5.48xlarge"
+)
+
+
+@dataclass
+class SkyPilotOptions(ExecutorOptions):
+    """SkyPilot task resources, in SkyPilot's own words.
+
+    Args:
+        infra: Where to run: ``aws``, ``gcp/us-central1``, ``k8s``…
+        accelerators: ``H100:8`` style accelerator request.
+    """
+
+    infra: str | None = option(SKYPILOT_INFRA)
+    cloud: str | None = option(SKYPILOT_CLOUD)
+    region: str | None = None
+    zone: str | None = None
+    accelerators: str | None = option(SKYPILOT_ACCELERATORS)
+    cpus: str | int | None = option(SKYPILOT_CPUS)
+    memory: str | int | None = option(SKYPILOT_MEMORY)
+    instance_type: str | None = option(SKYPILOT_INSTANCE_TYPE)
+    use_spot: bool | None = None
+    disk_size: int | None = option(COUNT)
+    ports: list[int | str] = option(SKYPILOT_PORT, factory=list)
+    job_recovery: str | None = option(SKYPILOT_RECOVERY)
+    file_mounts: dict[str, str] = option(
+        SKYPILOT_MOUNT_DESTINATION, SKYPILOT_MOUNT_SOURCE, factory=dict
+    )
 
 
 @dataclass(frozen=True)
@@ -233,3 +349,14 @@ class _Checks(OptionChecks):
                 self.error(key, f"nemorun mounts the spec's pythonpath under {PYTHONPATH_MOUNT}")
             elif remote == SKY_WORKDIR and options.workdir is not None:
                 self.error(key, f"{SKY_WORKDIR} is where SkyPilot puts the workdir")
+
+
+TARGET = TargetDef(
+    name="skypilot",
+    options=SkyPilotOptions,
+    plan=plan,
+    template="skypilot.yaml.j2",
+    suffix=".yaml",
+    launch="nemorun.launchers.skypilot:SkyPilotTarget",
+    launchers=("none", "torchrun"),
+)

@@ -48,17 +48,14 @@ from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, did_you_mean
-from nemorun.schemas.options import ExecutorOptions, SlurmOptions
+from nemorun.registry import TargetDef
+from nemorun.schemas.formats import Format, any_case, option
+from nemorun.schemas.options import COUNT, ExecutorOptions
 
 if TYPE_CHECKING:
     from nemorun.compiler.artifacts import Job
     from nemorun.schemas.spec import Spec
 
-TEMPLATE = "slurm.sbatch.j2"
-SUFFIX = ".sbatch"
-HOST_FILESYSTEM = True
-"""The nodes share this machine's filesystem: a job may run nemorun's own interpreter."""
-LAUNCHERS = ("none", "torchrun")
 MACROS = Macros(
     node_rank=Word.of(Var("SLURM_NODEID")),
     head_node=Word.of(Var("NEMORUN_HEAD_NODE")),
@@ -74,6 +71,97 @@ NOT_DIRECTIVES = frozenset(
     {f.name for f in dataclasses.fields(ExecutorOptions) if f.name != "nodes"}
     | {"array_parallelism", "max_array_size", "extra", "job_name", "output", "error", "requeue"}
 )
+
+
+SLURM_TIME = Format(
+    "a Slurm time",
+    pattern=r"[0-9]+(?::[0-9]{1,2}){0,2}"  # minutes, MM:SS, HH:MM:SS
+    r"|[0-9]+-[0-9]+(?::[0-9]{1,2}){0,2}"  # D-HH, D-HH:MM, D-HH:MM:SS
+    f"|{any_case('infinite')}|{any_case('unlimited')}",
+    expected="minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (or UNLIMITED)",
+    example="04:00:00",
+    minimum=0,
+)
+SLURM_GPUS = Format(
+    "a GPU count",
+    pattern=r"(?:[A-Za-z0-9_.-]+:)?[0-9]+",
+    expected="a count or type:count, like 8 or a100:8",
+    example="a100:8",
+    minimum=0,
+)
+SLURM_MEMORY = Format(
+    "a Slurm memory size",
+    pattern=r"[0-9]+(?:[KMGTkmgt][Bb]?)?",
+    expected="megabytes, or a whole number with a unit K, M, G or T, like 4000 or 64G",
+    example="64G",
+)
+_MAIL_TYPES = (
+    "NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+    "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS",
+)  # fmt: skip
+_ANY_MAIL_TYPE = "|".join(any_case(t) for t in _MAIL_TYPES)  # sbatch reads them in any case
+SLURM_MAIL_TYPE = Format(
+    "a list of mail types",
+    pattern=f"(?:{_ANY_MAIL_TYPE})(?:,(?:{_ANY_MAIL_TYPE}))*",
+    expected="comma-separated " + ", ".join(_MAIL_TYPES),
+    example="END,FAIL",
+    choices=_MAIL_TYPES,
+    choice_of=str.upper,
+)
+SLURM_SIGNAL = Format(
+    "a signal",
+    pattern=r"(?:[RB]:)?[A-Za-z0-9]+(?:@[0-9]+)?",
+    expected="[R:|B:]SIGNAL[@SECONDS], like USR1@90",
+    example="USR1@90",
+)
+
+
+@dataclass
+class SlurmOptions(ExecutorOptions):
+    """sbatch options, by their long names with underscores (``cpus_per_task``).
+
+    Args:
+        account: Account to charge (``--account``).
+        partition: Partition to run in (``--partition``).
+        time: Time limit: minutes, ``MM:SS``, ``HH:MM:SS`` or ``D-HH[:MM[:SS]]``.
+        gpus_per_node: GPUs on each node, a count or ``type:count`` (``a100:8``).
+        extra: Any other sbatch long option, checked against sbatch's own list.
+        max_array_size: Largest job array the cluster accepts; bigger sweeps are split.
+    """
+
+    account: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    time: str | int | None = option(SLURM_TIME)
+    ntasks: int | None = option(COUNT)
+    ntasks_per_node: int | None = option(COUNT)
+    cpus_per_task: int | None = option(COUNT)
+    gpus: str | int | None = option(SLURM_GPUS)
+    gpus_per_node: str | int | None = option(SLURM_GPUS)
+    gpus_per_task: str | int | None = option(SLURM_GPUS)
+    gres: str | None = None
+    mem: str | None = option(SLURM_MEMORY)
+    mem_per_cpu: str | None = option(SLURM_MEMORY)
+    mem_per_gpu: str | None = option(SLURM_MEMORY)
+    constraint: str | None = None
+    exclude: str | None = None
+    nodelist: str | None = None
+    reservation: str | None = None
+    exclusive: bool | None = None
+    requeue: bool | None = None
+    signal: str | None = option(SLURM_SIGNAL)
+    mail_type: str | None = option(SLURM_MAIL_TYPE)
+    mail_user: str | None = None
+    comment: str | None = None
+    wckey: str | None = None
+    licenses: str | None = None
+    time_min: str | int | None = option(SLURM_TIME)
+    array_parallelism: int | None = option(COUNT)
+    max_array_size: int = option(COUNT, default=1001)
+    job_name: str | None = None
+    output: str | None = None
+    error: str | None = None
+    extra: dict[str, bool | int | str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -288,3 +376,18 @@ class _Checks(OptionChecks):
                 self.error_at(("executor", key), message, suggestion="set executor." + key)
             else:
                 self.error_at(path, message, found=repr(value))
+
+
+TARGET = TargetDef(
+    name="slurm",
+    options=SlurmOptions,
+    plan=plan,
+    template="slurm.sbatch.j2",
+    suffix=".sbatch",
+    launch="nemorun.launchers.slurm:SlurmTarget",
+    host_filesystem=True,  # the nodes share this machine's files: nemorun's interpreter runs
+    launchers=("none", "torchrun"),
+    parallel_option="array_parallelism",
+    log_paths=log_paths,
+    stop_command="scancel {ids}",
+)
