@@ -4,6 +4,7 @@ hints, subclasses named by ``_target_``, a factory, and docs in every style and 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 
@@ -119,7 +120,21 @@ class Trainer:
         self.plugins = plugins
 
 
-def fit(trainer: Trainer, tag: str = "", seed: int = 0, labels: set[str] | None = None) -> str:
+def warmup(step: int) -> float:
+    """A learning-rate factor."""
+    return min(1.0, step / 10)
+
+
+def fit(
+    trainer: Trainer,
+    tag: str = "",
+    seed: int = 0,
+    labels: set[str] | None = None,
+    schedule: Callable[[int], float] | None = None,
+    make_logger: Callable[..., Logger] | None = None,
+    loggers: Iterable[Logger] = (),
+    devices: list[int] | str | int = "auto",
+) -> str:
     """Fit a model and say what the job received.
 
     Args:
@@ -127,5 +142,9 @@ def fit(trainer: Trainer, tag: str = "", seed: int = 0, labels: set[str] | None 
         tag: A label for the run.
         seed: Random seed.
         labels: More labels.
+        schedule: The learning-rate schedule.
+        make_logger: Makes the logger, given the run's name.
+        loggers: More loggers.
+        devices: Which devices, how many, or "auto".
     """
     return f"{type(trainer.logger).__name__} {[type(c).__name__ for c in trainer.callbacks or []]}"

@@ -85,6 +85,40 @@ ROWS: list[tuple[str, str, bool]] = [
         True,
     ),
     ("env-for-a-config", TRAINER + "    logger: ${oc.env:LOGGER}\n", False),
+    ("callable-reference", TRAINER + "    max_epochs: 1\n  schedule: editor_zoo:warmup\n", True),
+    (
+        "callable-partial-factory",
+        TRAINER + "    max_epochs: 1\n"
+        "  make_logger: {_target_: editor_zoo:CSVLogger, _partial_: true, flush_every: 5}\n",
+        True,
+    ),
+    (
+        "callable-factory-typo",
+        TRAINER + "    max_epochs: 1\n"
+        "  make_logger: {_target_: editor_zoo:CSVLogger, _partial_: true, flush_evry: 5}\n",
+        False,
+    ),
+    (
+        "iterable-of-subclasses",
+        TRAINER + "    max_epochs: 1\n  loggers:\n"
+        "    - {_target_: editor_zoo:CSVLogger, save_dir: a}\n"
+        "    - {_target_: editor_zoo:TensorBoardLogger, log_dir: b}\n",
+        True,
+    ),
+    (
+        "iterable-item-typo",
+        TRAINER + "    max_epochs: 1\n  loggers: [{_target_: editor_zoo:CSVLogger, save_dri: a}]\n",
+        False,
+    ),
+    ("union-int", TRAINER + "    max_epochs: 1\n  devices: 2\n", True),
+    ("union-list", TRAINER + "    max_epochs: 1\n  devices: [0, 1]\n", True),
+    ("union-wrong", TRAINER + "    max_epochs: 1\n  devices: {a: 1}\n", False),
+    ("call-untyped", TRAINER + "    plugins: {_call_: editor_zoo:warmup}\n", True),
+    (
+        "call-callable",
+        TRAINER + "    max_epochs: 1\n  schedule: {_call_: editor_zoo:warmup}\n",
+        True,
+    ),
     ("set-duplicates", TRAINER + "    max_epochs: 1\n  labels: [a, b, a]\n", True),
     ("null-description", TRAINER + "    max_epochs: 1\ndescription:\nname:\n", True),
     (
