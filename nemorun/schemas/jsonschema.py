@@ -359,7 +359,9 @@ class _Builder:
         if origin is type:
             return _REFERENCE
         if origin is collections.abc.Callable:  # or a factory: {_target_: …, _partial_: true}
-            return {"anyOf": [_REFERENCE, self.switch(object, {"type": "object"})]}
+            returns = args[-1] if args else Any  # …that makes what the callable returns
+            made = returns if isinstance(returns, type) else object
+            return {"anyOf": [_REFERENCE, self.switch(made, {"type": "object"})]}
         scalar = {int: "integer", float: "number", str: "string", bool: "boolean"}
         if annotation in scalar:
             base = {"type": scalar[annotation]}

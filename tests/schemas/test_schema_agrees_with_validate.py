@@ -110,6 +110,12 @@ ROWS: list[tuple[str, str, bool]] = [
         TRAINER + "    max_epochs: 1\n  loggers: [{_target_: editor_zoo:CSVLogger, save_dri: a}]\n",
         False,
     ),
+    (
+        "callable-wrong-factory",
+        TRAINER + "    max_epochs: 1\n"
+        "  make_logger: {_target_: editor_zoo:ModelCheckpoint, _partial_: true}\n",
+        False,
+    ),
     ("union-int", TRAINER + "    max_epochs: 1\n  devices: 2\n", True),
     ("union-list", TRAINER + "    max_epochs: 1\n  devices: [0, 1]\n", True),
     ("union-wrong", TRAINER + "    max_epochs: 1\n  devices: {a: 1}\n", False),
