@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import datetime
 import enum
 import json
+import os
 import pathlib
 import re
 import types
@@ -32,7 +34,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from nemorun.schemas.compose import REF_KEY
-from nemorun.schemas.convert import TARGET_KEY, _strip_annotated
+from nemorun.schemas.constructs import constraints, handler_for
+from nemorun.schemas.convert import TARGET_KEY
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import MISSING, CallableSchema, inspect_callable, is_config_class
 from nemorun.schemas.imports import search_path
@@ -329,7 +332,13 @@ class _Builder:
         return schema
 
     def _type(self, annotation: Any) -> dict[str, Any]:
-        annotation = _strip_annotated(annotation)
+        if typing.get_origin(annotation) is typing.Annotated:  # its bounds, as validate reads them
+            inner, *metadata = typing.get_args(annotation)
+            bounds = {_BOUND_KEYWORDS[n]: limit for n, limit in constraints(metadata)}
+            schema = self.type(inner)
+            if any(k.endswith("Length") for k in bounds) and "type" not in schema:
+                bounds = {k.replace("Length", "Items"): v for k, v in bounds.items()}
+            return {**schema, **bounds}
         if annotation is Any or annotation is object or isinstance(annotation, typing.TypeVar):
             return self.any_value()
         origin = typing.get_origin(annotation)
@@ -354,8 +363,8 @@ class _Builder:
             }
         if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
             return {"type": "object", "additionalProperties": self.type(args[1]) if args else {}}
-        if isinstance(origin, type) and is_config_class(origin):  # a generic class: Bucket[int]
-            return self.config(origin)
+        if handler_for(annotation) is not None:
+            return self.construct(annotation)
         if origin is type:
             return _REFERENCE
         if origin is collections.abc.Callable:  # or a factory: {_target_: …, _partial_: true}
@@ -379,8 +388,42 @@ class _Builder:
                 return {"type": "string"}
             if is_config_class(annotation):
                 return self.config(annotation)
-            return self.switch(annotation, {})  # a class written only as a `_target_` mapping
+            # a class written only as a `_target_` mapping (a base without arguments, a Protocol)
+            return self.switch(annotation, {"type": "object", "required": [TARGET_KEY]})
         return {}
+
+    def construct(self, annotation: Any) -> dict[str, Any]:
+        """The typing constructs of `nemorun.schemas.constructs`, as far as a schema tells
+        them; the others (a torch dtype or device) take any value."""
+        origin = typing.get_origin(annotation) or annotation
+        if origin is os.PathLike:
+            return {"type": "string"}
+        if origin is datetime.timedelta:
+            return {"anyOf": [_DURATION, self.config(datetime.timedelta, with_target=False)]}
+        if not isinstance(origin, type):
+            return {}
+        if origin is not annotation:  # a generic class: Bucket[int]
+            return self.config(origin) if is_config_class(origin) else {}
+        if issubclass(origin, dict):  # a TypedDict
+            keys = _required_keys(origin) if self.whole else []
+            return {**self.fields(origin), **({"required": keys} if keys else {})}
+        if issubclass(origin, tuple):  # a NamedTuple: a mapping of its fields, or a list
+            fields = list(getattr(origin, "_fields", ()))
+            needed = [f for f in fields if f not in getattr(origin, "_field_defaults", {})]
+            by_name = {**self.fields(origin), **({"required": needed} if needed else {})}
+            items = [by_name["properties"][f] for f in fields]
+            by_position = {"type": "array", "prefixItems": items, "items": False}
+            return {"anyOf": [by_name, {**by_position, "minItems": len(needed)}]}
+        return {}
+
+    def fields(self, cls: Any) -> dict[str, Any]:
+        """A mapping of ``cls``'s annotated fields (a TypedDict's keys, a NamedTuple's)."""
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:
+            return {"type": "object"}
+        properties = {name: self.type(hint) for name, hint in hints.items()}
+        return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
 _ARRAYS = (
@@ -399,8 +442,39 @@ _ARRAYS = (
 _INTERPOLATION = {"type": "string", "pattern": r"^\$\{(?!oc\.env:).*\}$"}
 """A whole value taken from another key (an environment reference only fills scalars)."""
 
+_DURATION = {
+    "type": "string",
+    "pattern": r"^\s*(?:[-+]?\d+\s+days?,\s*)?\d+:[0-5]\d:[0-5]\d(?:\.\d{1,6})?\s*$",
+}
+"""A ``timedelta`` as ``str(timedelta)`` writes it (the other form is a mapping of its
+arguments)."""
+
+_BOUND_KEYWORDS = {
+    "gt": "exclusiveMinimum",
+    "ge": "minimum",
+    "lt": "exclusiveMaximum",
+    "le": "maximum",
+    "multiple_of": "multipleOf",
+    "min_length": "minLength",
+    "max_length": "maxLength",
+}
+"""JSON Schema's word for each bound `nemorun.schemas.constructs.constraints` reads (lengths
+of a list become ``minItems``/``maxItems``)."""
+
 _REFERENCE = {"type": "string", "pattern": r"^[\w.]+:[\w.]+$|^[\w.]+\.[\w]+$"}
 """A ``module:name`` (or dotted) reference to a Python object."""
+
+
+def _required_keys(cls: Any) -> list[str]:
+    """A TypedDict's required keys, from its hints (``__required_keys__`` is wrong for a
+    module with postponed annotations: it cannot see ``NotRequired[…]`` in a string)."""
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:
+        return []
+    marks = {getattr(typing, n, n): n == "Required" for n in ("Required", "NotRequired")}
+    total = getattr(cls, "__total__", True)
+    return [k for k, h in hints.items() if marks.get(typing.get_origin(h), total)]
 
 
 def _enum_spellings(cls: type[enum.Enum]) -> list[Any]:

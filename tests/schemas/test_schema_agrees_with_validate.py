@@ -264,3 +264,86 @@ def test_the_schema_never_imports_a_target_in_nemorun_options(
     path.write_text(f"nemorun: 1\npythonpath: [.]\ntask: {{command: 'true'}}\n{place}")
     assert cli("schema", str(path)).code == 2
     assert not (workdir / "imported").exists()
+
+
+LIGHTNING = """\
+task:
+  _target_: lightning.pytorch:Trainer
+  max_epochs: 3
+  devices: {devices}
+  accelerator: cpu
+  precision: 16-mixed
+  max_time: "00:01:00:00"
+  logger: {{_target_: lightning.pytorch.loggers.CSVLogger, save_dir: /tmp/x}}
+  callbacks:
+    - {{_target_: lightning.pytorch.callbacks.ModelCheckpoint, monitor: val, save_top_k: 2}}
+    - {{_target_: lightning.pytorch.callbacks.EarlyStopping, monitor: val, {patience}: 3}}
+"""
+
+REAL_ROWS = [
+    ("lightning", LIGHTNING.format(devices=2, patience="patience"), True),
+    ("lightning-device-list", LIGHTNING.format(devices="[0]", patience="patience"), True),
+    ("lightning-callback-typo", LIGHTNING.format(devices=2, patience="patince"), False),
+    (
+        "sklearn",
+        "task:\n  _target_: sklearn.linear_model:LogisticRegression\n  C: 0.5\n  penalty: l2\n",
+        True,
+    ),
+    (
+        "sklearn-typo",
+        "task:\n  _target_: sklearn.linear_model:LogisticRegression\n  c: 0.5\n",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"), [r[1:] for r in REAL_ROWS], ids=[r[0] for r in REAL_ROWS]
+)
+def test_the_schema_and_validate_agree_on_real_libraries(
+    text: str, valid: bool, cli: Any, workdir: Path
+) -> None:
+    pytest.importorskip("lightning" if "lightning" in text else "sklearn")
+    path = workdir / "spec.yaml"
+    path.write_text("nemorun: 1\n" + text, encoding="utf-8")
+    accepted, errors = verdicts(cli, path, yaml.safe_load(path.read_text()))
+    assert accepted == valid, "the row's own verdict is wrong"
+    assert (errors == []) == valid, errors
+
+
+def construct_rows() -> list[tuple[str, str, bool]]:
+    """(task, line, valid) of every row of the typing-construct tables."""
+    from test_typing_constructs import ACCEPTED, REFUSED, TORCH_ACCEPTED, TORCH_REFUSED
+
+    zoo, torch = "constructs_zoo:probe", "constructs_torch:probe"
+    return [
+        *((zoo, r[0], True) for r in ACCEPTED),
+        *((zoo, r[0], False) for r in REFUSED),
+        *((torch, r[0], True) for r in TORCH_ACCEPTED),
+        *((torch, r[0], False) for r in TORCH_REFUSED),
+    ]
+
+
+SCHEMA_CANNOT_TELL = {
+    "interval: 1:30:00",  # YAML 1.1 (this test's reader) reads 5400; an editor reads the text
+    "bucket: {items: [1, x]}",  # T of Bucket[int] is bound while validating
+    "batch: ${oc.env:BATCH,0}",  # the default of an environment reference
+    "dtype: float17",  # torch's names, unknown until torch is imported
+    "device: gpu:0",
+}
+
+
+@pytest.mark.parametrize(("task", "line", "valid"), construct_rows(), ids=lambda x: str(x))
+def test_the_schema_and_validate_agree_on_typing_constructs(
+    task: str, line: str, valid: bool, cli: Any, workdir: Path
+) -> None:
+    from test_typing_constructs import spec_text
+
+    if "torch" in task:
+        pytest.importorskip("torch")
+    path = workdir / "exp.yaml"
+    path.write_text(spec_text(task, line, workdir / "out.json"), encoding="utf-8")
+    accepted, errors = verdicts(cli, path, yaml.safe_load(path.read_text()))
+    assert accepted == valid, "the row's own verdict is wrong"
+    if line not in SCHEMA_CANNOT_TELL:
+        assert (errors == []) == valid, errors
