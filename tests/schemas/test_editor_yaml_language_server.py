@@ -159,3 +159,36 @@ def test_lightning_trainer_completes_its_loggers_and_callbacks(
     assert {"patience", "min_delta", "mode"} <= callback
     line, column = position(LIGHTNING, "max_epochs:")
     assert "Stop training once this number of epochs" in server.hover(uri, line, column + 1)
+
+
+CONSTRUCTS = f"""\
+nemorun: 1
+pythonpath: [{ZOO}]
+task:
+  _target_: constructs_zoo:probe
+  out: /tmp/out.json
+  size: [3]
+  schedule: {{name: cos, warmup: 2}}
+  extras: {{steps: 2}}
+  interval: "1:30:00"
+  root: /tmp
+  batch: 3
+  tags: [a]
+  numbers: [1, 2]
+"""
+
+
+def test_typing_constructs_get_no_false_diagnostic_and_mistakes_do(
+    server: YamlLanguageServer, tmp_path: Path
+) -> None:
+    """A NamedTuple as a list, a TypedDict, a timedelta's text, Annotated bounds."""
+    spec = tmp_path / "constructs.yaml"
+    spec.write_text(CONSTRUCTS)
+    assert server.diagnostics_of(open_with_schema(server, spec, tmp_path)) == []
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(CONSTRUCTS.replace("[3]", "[1, 2, 3]").replace("batch: 3", "batch: 0"))
+    messages = [
+        d["message"] for d in server.diagnostics_of(open_with_schema(server, wrong, tmp_path, 2))
+    ]
+    assert any("too many items" in m for m in messages), messages
+    assert any("minimum of 1" in m for m in messages), messages
