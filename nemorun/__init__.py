@@ -10,6 +10,7 @@ Specs (`nemorun.api`)
     points(spec) -> tuple[Point, ...]                 the sweep's points and their values
     export(spec, format="yaml", dest_dir=None) -> str python, yaml, toml or json
     schema(spec) -> dict                              the spec's JSON Schema
+    draft_schema(path) -> DraftSchema                 the schema of a spec with errors too
     migrate(path) -> Migration                        an older spec in the current format
     import_config("mod:fn", format="yaml") -> str     a Fiddle config as a spec
     diff(a, b) -> Diff                                what changed between runs or spec files
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from nemorun.api import (
         compile,
         diff,
+        draft_schema,
         export,
         import_config,
         load,
@@ -51,6 +53,7 @@ _HOMES = {
     "nemorun.api": (
         "compile",
         "diff",
+        "draft_schema",
         "export",
         "import_config",
         "load",
@@ -72,6 +75,7 @@ __all__ = [
     "__version__",
     "compile",
     "diff",
+    "draft_schema",
     "export",
     "import_config",
     "launch",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nemorun.errors import SpecError, SpecErrors
 from nemorun.schemas.compose import compose
 from nemorun.schemas.spec import Resolved, Spec, validate_tree
 
@@ -123,6 +124,31 @@ def schema(spec: Spec) -> dict[str, Any]:
     from nemorun.schemas.jsonschema import spec_schema
 
     return spec_schema(spec)
+
+
+@dataclass(frozen=True)
+class DraftSchema:
+    """The schema of a spec being edited: valid or not, what resolves in it is described."""
+
+    schema: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    errors: SpecErrors | None = None
+    """Why the spec does not validate (its schema is then built from the unvalidated tree)."""
+
+
+def draft_schema(path: str | Path) -> DraftSchema:
+    """`schema` of the spec at ``path`` even when it fails validation: one mistake must not cost
+    an editor its completion. A file that cannot be read or composed has nothing to describe:
+    its errors are raised."""
+    from nemorun.schemas.jsonschema import resolved_schema
+
+    try:
+        spec = load(path)  # as validate and compile read it
+    except SpecError as exc:
+        return DraftSchema(resolved_schema(resolve(path)), errors=SpecErrors([exc]))
+    except SpecErrors as exc:
+        return DraftSchema(resolved_schema(resolve(path)), errors=exc)
+    return DraftSchema(schema(spec), tuple(spec.warnings))
 
 
 @dataclass(frozen=True)

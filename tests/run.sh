@@ -26,6 +26,13 @@ if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_DOCKER:-}" ]; then
     echo "warning: the test Docker engine did not start; docker tests will be skipped" >&2
 fi
 
+# yaml-language-server from npm (version pinned in tests/schemas/yaml_ls.py, cached under /tmp)
+# for the editor tests, which skip with a reason without node and npm.
+if command -v npm >/dev/null; then
+  .venv/bin/python tests/schemas/yaml_ls.py >/dev/null ||
+    echo "warning: yaml-language-server did not install; the editor tests will be skipped" >&2
+fi
+
 .venv/bin/ruff check nemorun tests benches examples
 .venv/bin/ruff format --check nemorun tests benches examples
 .venv/bin/mypy

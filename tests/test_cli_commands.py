@@ -60,11 +60,14 @@ def test_schema_carries_docstrings_and_types(capsys: pytest.CaptureFixture[str])
     assert task["steps"]["description"] == "Number of optimisation steps."
     model = schema["$defs"]["trainlib.loop.ModelConfig"]["properties"]
     assert model["hidden_size"]["description"] == "Width of the hidden layer."
-    assert model["activation"]["enum"] == ["RELU", "GELU", "TANH"]
+    # by name or by value, or read where the job runs
+    activation = model["activation"]["anyOf"]
+    assert activation[0]["enum"] == ["RELU", "GELU", "TANH", "relu", "gelu", "tanh"]
+    assert activation[1]["pattern"] == "\\$\\{.*\\}"
     optim = schema["$defs"]["trainlib.loop.OptimConfig"]["properties"]
-    assert optim["name"]["enum"] == ["sgd", "adam"]
+    assert optim["name"]["anyOf"][0]["enum"] == ["sgd", "adam"]
     assert (
-        optim["betas"]["prefixItems"]
+        optim["betas"]["anyOf"][0]["prefixItems"]
         == [{"anyOf": [{"type": "number"}, {"type": "string", "pattern": "\\$\\{.*\\}"}]}] * 2
     )
     bad = {"nemorun": 1, "task": {"_target_": "trainlib:train", "model": {"hiden_size": 3}}}

@@ -140,7 +140,8 @@ def _build_schema() -> argparse.ArgumentParser:
     p = parser(
         "schema",
         "Print the JSON Schema of the whole spec for this spec's task(s), with parameter "
-        "docs from docstrings, for editor completion.\n\n"
+        "docs from docstrings, for editor completion. A spec with errors still gets a schema "
+        "of what resolves in it; the errors go to stderr and the exit status is 2.\n\n"
         "example: nemorun schema configs/quickstart.yaml > quickstart.schema.json",
     )
     p.add_argument("spec", type=Path, help="the spec file whose task the schema describes")
@@ -153,10 +154,12 @@ def _run_schema(ns: argparse.Namespace) -> int:
 
     from nemorun import api
 
-    spec = api.load(ns.spec)  # as validate and compile read it
-    warn(spec.warnings)
-    text = json.dumps(api.schema(spec), indent=2, sort_keys=False) + "\n"
-    write_output(text, ns.output)
+    draft = api.draft_schema(ns.spec)
+    warn(draft.warnings)
+    write_output(json.dumps(draft.schema, indent=2, sort_keys=False) + "\n", ns.output)
+    if draft.errors is not None:
+        print_errors(draft.errors)
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 

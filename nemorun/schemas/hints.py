@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import re
 import sys
 import types
 import typing
@@ -26,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nemorun.schemas.docstrings import parameter_docs
 from nemorun.schemas.formats import Format, formats_of
 from nemorun.schemas.signatures import (
     Forwarded,
@@ -106,7 +106,7 @@ def is_config_class(tp: Any) -> bool:
 @functools.cache
 def inspect_callable(target: Any) -> CallableSchema:
     """Parameters of ``target``. Raises TypeError when it has no inspectable signature."""
-    docs = _param_docs(inspect.getdoc(target) or "")
+    docs = parameter_docs(target)
     if isinstance(target, type) and dataclasses.is_dataclass(target):
         return _inspect_dataclass(target, docs)
     forwarded = forwarded_to(target) if isinstance(target, type) else None
@@ -254,42 +254,6 @@ def _summary(doc: str | None) -> str | None:
     if not doc:
         return None
     return doc.strip().split("\n\n")[0].strip() or None
-
-
-_SECTION = re.compile(r"^(Args|Arguments|Attributes|Parameters|Keyword Args):\s*$")
-_GOOGLE_ITEM = re.compile(r"^(\s+)(\*{0,2}\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
-_SPHINX_ITEM = re.compile(r"^\s*:param\s+(?:[^:]*\s)?(\w+):\s*(.*)$")
-
-
-def _param_docs(doc: str) -> dict[str, str]:
-    """Parameter descriptions from Google-style ``Args:`` sections or Sphinx ``:param x:``."""
-    out: dict[str, str] = {}
-    in_section = False
-    indent: str | None = None
-    current: str | None = None
-    for line in doc.splitlines():
-        sphinx = _SPHINX_ITEM.match(line)
-        if sphinx:
-            out[sphinx.group(1)] = sphinx.group(2).strip()
-            continue
-        if _SECTION.match(line.strip() + (":" if not line.strip().endswith(":") else "")) and (
-            line.strip().rstrip(":") in ("Args", "Arguments", "Attributes", "Parameters")
-        ):
-            in_section, indent, current = True, None, None
-            continue
-        if not in_section:
-            continue
-        if line.strip() and not line.startswith((" ", "\t")):
-            in_section = False
-            continue
-        item = _GOOGLE_ITEM.match(line)
-        if item and (indent is None or item.group(1) == indent):
-            indent = item.group(1)
-            current = item.group(2).lstrip("*")
-            out[current] = item.group(3).strip()
-        elif current and line.strip():
-            out[current] = (out[current] + " " + line.strip()).strip()
-    return out
 
 
 # --- what a callable makes: class-typed hints, factories and protocols ---------------------------

@@ -563,6 +563,12 @@ def _at_value(origins: dict[KeyPath, Origin], path: KeyPath) -> Origin | None:
     return origin.at_value() if origin else None
 
 
+def pythonpath_of(resolved: Resolved) -> list[Path]:
+    """The directories ``resolved`` imports its code from (those that are valid; validation
+    reports the others)."""
+    return _pythonpath(resolved.tree, resolved, Collector())
+
+
 def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> list[Path]:
     raw = tree.get("pythonpath", [])
     if isinstance(raw, str):

@@ -97,7 +97,18 @@ def write(directory: Path, name: str, text: str) -> Path:
 def schema_errors(schema: dict[str, Any], tree: Any) -> list[str]:
     jsonschema.Draft202012Validator.check_schema(schema)
     errors = jsonschema.Draft202012Validator(schema).iter_errors(tree)
-    return [f"{list(e.path)}: {e.message}" for e in errors]
+    return [f"{list(e.absolute_path)}: {e.message}" for e in map(_deepest, errors)]
+
+
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """Under ``anyOf`` (a config may also be an interpolation), the error of the alternative
+    of the value's own type."""
+    while error.context:
+        fitting = [e for e in error.context if e.validator != "type"]
+        if not fitting:
+            break
+        error = fitting[0]
+    return error
 
 
 @pytest.mark.parametrize("child", sorted(CHILDREN))
