@@ -206,3 +206,30 @@ def test_validate_takes_several_specs(capsys: pytest.CaptureFixture[str], monkey
     assert main(["validate", "configs/quickstart.yaml", "configs/finetune.toml", "steps=x"]) == 2
     err = capsys.readouterr().err
     assert err.count("task.steps: wrong type") == 2 and "2 of 2 specs have errors" in err
+
+
+def test_loading_a_spec_writes_no_bytecode_beside_the_users_code(tmp_path: Path) -> None:
+    """Compile is pure: importing the task's module (and what it imports, its TYPE_CHECKING
+    names included) leaves the user's directory as it was, from the CLI and from Python; nemorun
+    keeps its own bytecode cache."""
+    code = tmp_path / "code"
+    (code / "mylib").mkdir(parents=True)
+    (code / "mylib" / "__init__.py").write_text("")
+    (code / "mylib" / "parts.py").write_text("class Part:\n    pass\n")
+    (code / "mytask.py").write_text(
+        "from __future__ import annotations\nfrom typing import TYPE_CHECKING\n"
+        "import mylib\nif TYPE_CHECKING:\n    from mylib.parts import Part\n\n"
+        "def train(steps: int = 1, part: Part | None = None) -> None:\n    print(steps)\n"
+    )
+    spec = tmp_path / "exp.yaml"
+    spec.write_text("nemorun: 1\npythonpath: [code]\ntask: {_target_: mytask:train, steps: 3}\n")
+    script = (
+        "import sys, nemorun\nfrom nemorun.cli import main\n"
+        f"nemorun.load({str(spec)!r})\nsys.exit(main(['validate', {str(spec)!r}]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in code.rglob("__pycache__")) == []
+    assert sorted(p.name for p in code.rglob("*.pyc")) == []

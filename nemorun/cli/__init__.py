@@ -35,8 +35,6 @@ COMMAND_MODULES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    # Importing the user's code must not write __pycache__ beside it: compile is pure.
-    sys.dont_write_bytecode = True
     if not args or args[0] in ("-h", "--help", "help"):
         print(OVERVIEW)
         return EXIT_OK if args else EXIT_BAD_INPUT

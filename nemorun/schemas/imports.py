@@ -6,7 +6,8 @@ first two to `sys.path` for the duration of a load.
 
 Importing runs the user's module, which can fail in any way; such failures become a
 `TargetImportError` that names the module and the user's own line where it raised, never a
-traceback through nemorun.
+traceback through nemorun. `import_module` writes no ``__pycache__`` beside the user's code
+(loading a spec writes nothing), while nemorun's own modules keep their bytecode cache.
 """
 
 from __future__ import annotations
@@ -95,9 +96,20 @@ class _Missing(Exception):
     pass
 
 
-def _import(name: str, quiet_missing: bool = False) -> Any:
+def import_module(name: str) -> Any:
+    """`importlib.import_module`, writing no bytecode beside what it imports: the user's
+    files stay as they were."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
     try:
         return importlib.import_module(name)
+    finally:
+        sys.dont_write_bytecode = saved
+
+
+def _import(name: str, quiet_missing: bool = False) -> Any:
+    try:
+        return import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
             if quiet_missing:

@@ -28,6 +28,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from nemorun.schemas.imports import import_module
+
 
 @dataclass(frozen=True)
 class Unchecked:
@@ -228,7 +230,7 @@ def type_checking_names(module_name: str, names: set[str]) -> dict[str, Any]:
     for name in names & set(imports):
         module, attribute = imports[name]
         try:
-            obj: Any = importlib.import_module(module)
+            obj: Any = import_module(module)
             if attribute is not None:
                 obj = getattr(obj, attribute)
         except Exception:  # an import that fails here is reported as an unchecked argument

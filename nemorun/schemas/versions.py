@@ -161,12 +161,12 @@ def _colon_form(dotted: str) -> str:
     the dotted form (also valid) otherwise."""
     if ":" in dotted:
         return dotted
-    import importlib
+    from nemorun.schemas.imports import import_module
 
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:
-            importlib.import_module(".".join(parts[:cut]))
+            import_module(".".join(parts[:cut]))
         except Exception:
             continue
         return ".".join(parts[:cut]) + ":" + ".".join(parts[cut:])
