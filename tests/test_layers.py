@@ -20,12 +20,10 @@ LAYERS = (
 
 KNOWN_CYCLES = [
     {"nemorun.compiler.export", "nemorun.compiler.pyexport"},
-    {"nemorun.schemas.constructs", "nemorun.schemas.convert"},
     {"nemorun.registry", "nemorun.schemas.options"},
 ]
 """Cycles through imports inside functions, left for the splits of those modules: ``export``
-dispatches to ``pyexport``, which reuses ``export.relative_path``; the validator in
-``convert`` hands typing constructs to ``constructs``, which builds on it; the target registry
+dispatches to ``pyexport``, which reuses ``export.relative_path``; the target registry
 checks a `TargetDef`'s options against ``ExecutorOptions``, and ``options`` looks targets up in
 the registry."""
 

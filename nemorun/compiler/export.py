@@ -36,10 +36,10 @@ import fiddle as fdl
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.constructs import constant_reference
-from nemorun.schemas.convert import CALL_KEY, _strip_annotated, takes_reference_text
 from nemorun.schemas.hints import MISSING, inspect_callable
 from nemorun.schemas.imports import reference_of
 from nemorun.schemas.spec import Spec, TaskSpec
+from nemorun.schemas.values import CALL_KEY, strip_annotated, takes_reference_text
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 FORMATS = ("python", "yaml", "toml", "json")
@@ -458,7 +458,7 @@ def ref_text(path: KeyPath) -> str:
 
 def _annotation_names(annotation: Any, target: Any) -> bool:
     """True when the hint alone says which class to build (so ``_target_`` can be left out)."""
-    annotation = _strip_annotated(annotation)
+    annotation = strip_annotated(annotation)
     is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
     options = typing.get_args(annotation) if is_union else (annotation,)
     classes = [o for o in options if o is not type(None)]
@@ -466,12 +466,12 @@ def _annotation_names(annotation: Any, target: Any) -> bool:
 
 
 def _item_annotation(annotation: Any) -> Any:
-    args = typing.get_args(_strip_annotated(annotation))
+    args = typing.get_args(strip_annotated(annotation))
     return args[0] if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis) else typing.Any
 
 
 def _value_annotation(annotation: Any) -> Any:
-    args = typing.get_args(_strip_annotated(annotation))
+    args = typing.get_args(strip_annotated(annotation))
     return args[1] if len(args) == 2 else typing.Any
 
 

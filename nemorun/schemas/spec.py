@@ -289,7 +289,7 @@ def _validate_top(
             )
     name = _optional_str(v, tree, "name")
     if name is not None and any(ord(c) < 32 or ord(c) == 127 for c in name):
-        v._error(
+        v.error(
             ("name",),
             "a run name cannot hold control characters (newlines, tabs…)",
             found=repr(name),
@@ -379,17 +379,17 @@ def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, T
         return {"task": task} if task is not None else None
     entries = tree["tasks"]
     if not isinstance(entries, dict) or not entries:
-        v._fail(("tasks",), "a mapping of task names to {task, executor?, after?}", entries)
+        v.fail(("tasks",), "a mapping of task names to {task, executor?, after?}", entries)
         return None
     out: dict[str, TaskSpec] = {}
     for name, entry in entries.items():
         path: KeyPath = ("tasks", name)
         if not isinstance(entry, dict) or "task" not in entry:
-            v._fail(path, "a mapping with a 'task:' key (and optional 'executor', 'after')", entry)
+            v.fail(path, "a mapping with a 'task:' key (and optional 'executor', 'after')", entry)
             continue
         for key in entry:
             if key not in ("task", "executor", "after"):
-                v._error(
+                v.error(
                     (*path, key),
                     "unknown key of a task entry",
                     expected="task, executor or after",
@@ -406,7 +406,7 @@ def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, T
         after = v.value(entry.get("after", []), list[str], (*path, "after"))
         for i, dep in enumerate(after if after is not INVALID else []):
             if dep not in entries:
-                v._error(
+                v.error(
                     (*path, "after", i),
                     f"no task named '{dep}'",
                     suggestion=did_you_mean(dep, [str(k) for k in entries if k != name]),
@@ -420,7 +420,7 @@ def _tasks(v: Validator, tree: dict[str, Any], errors: Collector) -> dict[str, T
 
 def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
     if not isinstance(raw, dict):
-        v._fail(path, "a mapping with '_target_', 'script' or 'command'", raw)
+        v.fail(path, "a mapping with '_target_', 'script' or 'command'", raw)
         return None
     if TARGET_KEY in raw:
         # The job calls the task with exactly these arguments, so required ones must be here;
@@ -438,7 +438,7 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
     if "command" in raw:
         command = _instantiate(_own_options(v, raw, CommandTask, path))
         return TaskSpec(name, path, command=command) if command is not INVALID else None
-    v._error(
+    v.error(
         path,
         "the task says nothing to run",
         expected="a '_target_' (module:function), a 'script' or a 'command' key",
@@ -452,7 +452,7 @@ def _executor(
 ) -> tuple[str, ExecutorOptions | None]:
     raw = raw if raw is not None else {}
     if not isinstance(raw, dict):
-        v._fail(path, "a mapping with 'target' and that target's options", raw)
+        v.fail(path, "a mapping with 'target' and that target's options", raw)
         return DEFAULT_TARGET, None
     target = raw.get("target", DEFAULT_TARGET)
     try:
@@ -473,7 +473,7 @@ def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
             return
         if state.get(name) == 1:
             cycle = " → ".join([*chain[chain.index(name) :], name])
-            v._error(("tasks", name, "after"), f"tasks depend on each other in a cycle: {cycle}")
+            v.error(("tasks", name, "after"), f"tasks depend on each other in a cycle: {cycle}")
             return
         state[name] = 1
         for dep in tasks[name].after:
@@ -491,7 +491,7 @@ def _own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:
     this machine."""
     found = _targets_in(raw, path)
     for where in found:
-        v._error(
+        v.error(
             where,
             f"nemorun's own options take no '{where[-1]}'",
             expected=f"the keys of {cls.__name__}",
@@ -546,7 +546,7 @@ def _env_read_by_nemorun(v: Validator, raw: Any, path: KeyPath) -> bool:
     template directory, a script's path) is an environment reference, read only by the job."""
     if not is_env_template(raw):
         return False
-    v._error(
+    v.error(
         path,
         "nemorun reads this setting itself, before the job runs, so it cannot come from the "
         "job's environment",
@@ -610,7 +610,7 @@ def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path |
         return None
     directory = (_written_in(resolved, ("templates",)) / value).resolve()
     if not directory.is_dir():
-        v._error(
+        v.error(
             ("templates",),
             f"no such template directory: {directory}",
             suggestion="the path is relative to the spec file that names it",
