@@ -63,6 +63,12 @@ def find_origin(origins: dict[KeyPath, Origin], path: KeyPath) -> Origin | None:
     return None
 
 
+def value_origin(origins: dict[KeyPath, Origin], path: KeyPath) -> Origin | None:
+    """Where the value at ``path`` was written (`find_origin`, pointing at the value)."""
+    origin = find_origin(origins, path)
+    return origin.at_value() if origin else None
+
+
 def display_name(path: Path) -> str:
     """Paths in messages are relative to the current directory when that is shorter."""
     try:
