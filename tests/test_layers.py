@@ -20,12 +20,9 @@ LAYERS = (
 
 KNOWN_CYCLES = [
     {"nemorun.compiler.export", "nemorun.compiler.pyexport"},
-    {"nemorun.registry", "nemorun.schemas.options"},
 ]
-"""Cycles through imports inside functions, left for the splits of those modules: ``export``
-dispatches to ``pyexport``, which reuses ``export.relative_path``; the target registry
-checks a `TargetDef`'s options against ``ExecutorOptions``, and ``options`` looks targets up in
-the registry."""
+"""Cycles through imports inside functions, left for the split of those modules: ``export``
+dispatches to ``pyexport``, which reuses ``export.relative_path``."""
 
 
 def modules() -> dict[str, Path]:

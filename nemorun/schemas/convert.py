@@ -31,7 +31,13 @@ from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas import callables, constructs, scalars, unions
 from nemorun.schemas.envrefs import ENV_REF, EnvRef, env_reading, env_ref, is_env_template
 from nemorun.schemas.formats import Format
-from nemorun.schemas.hints import MISSING, inspect_callable, is_config_class, is_protocol
+from nemorun.schemas.hints import (
+    MISSING,
+    CallableSchema,
+    inspect_callable,
+    is_config_class,
+    is_protocol,
+)
 from nemorun.schemas.imports import TargetImportError, reference_of, resolve
 from nemorun.schemas.messages import describe, describe_value, example_for
 from nemorun.schemas.source import find_origin
@@ -167,15 +173,19 @@ class Validator:
             if converted is not INVALID:
                 result.args[key] = converted
         if not partial:
-            for name in schema.required():
-                if name not in raw:
-                    example = example_for(schema.params[name].annotation)
-                    self.error(
-                        path,
-                        f"missing required argument '{name}' of {schema.name}",
-                        suggestion=f"add '{name}: {example}'",
-                    )
+            self._missing(schema, raw, path)
         return result
+
+    def _missing(self, schema: CallableSchema, raw: dict[str, Any], path: KeyPath) -> None:
+        """An error at ``path`` for each required argument of ``schema`` that ``raw`` lacks."""
+        for name in schema.required():
+            if name not in raw:
+                example = example_for(schema.params[name].annotation)
+                self.error(
+                    path,
+                    f"missing required argument '{name}' of {schema.name}",
+                    suggestion=f"add '{name}: {example}'",
+                )
 
     # --- errors -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nemorun.errors import Collector, KeyPath, SpecError, did_you_mean, format_path
+from nemorun.registry import get_target
 from nemorun.schemas.convert import Validator
 from nemorun.schemas.envrefs import is_env_template
 from nemorun.schemas.hints import inspect_callable
@@ -16,7 +17,6 @@ from nemorun.schemas.options import (
     CommandTask,
     ExecutorOptions,
     ScriptTask,
-    target_options,
 )
 from nemorun.schemas.source import find_origin, value_origin
 from nemorun.schemas.values import CODE_KEYS, INVALID, TARGET_KEY, Call
@@ -170,7 +170,8 @@ def validate_executor(
         return DEFAULT_TARGET, None
     target = raw.get("target", DEFAULT_TARGET)
     try:
-        cls = target_options(target, (*path, "target"), value_origin(v.origins, (*path, "target")))
+        found = value_origin(v.origins, (*path, "target"))
+        cls = get_target(target, (*path, "target"), found).options
     except SpecError as error:
         errors.add(error)
         return DEFAULT_TARGET, None
