@@ -22,7 +22,6 @@ KNOWN = {
     "compiler/targets/skypilot.py: plan has 62 lines",
     "compiler/targets/slurm.py: docstring of 35 lines",
     "compiler/targets/slurm.py: plan has 97 lines",
-    "compiler/torchrun.py: docstring of 28 lines",
     "schemas/jsonschema.py: _spec_body has 63 lines",
 }
 
