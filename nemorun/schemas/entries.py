@@ -238,7 +238,7 @@ _OWN_MODULE = "nemorun."
 def instantiate(value: Any, home: str = _OWN_MODULE) -> Any:
     """Build nemorun's own option objects from validated `Call`s. Only nemorun's classes, and
     those of the module that declares a target's options (``home``: a plugin's), are ever
-    called here (`_own_options` refused every other name); user code is never called."""
+    called here (`own_options` refused every other name); user code is never called."""
     if isinstance(value, Call):
         module = getattr(value.target, "__module__", "")
         if not (module.startswith(_OWN_MODULE) or module == home):
