@@ -8,7 +8,7 @@ verbatim (`ENTRY_FUNCTIONS`), so what ``validate`` accepts is exactly what the j
 
 That is why these functions are self-contained: they use only each other, `ENV_REFERENCE` and
 the modules ``enum``, ``os``, ``pathlib`` and ``re``, imported whole.
-`nemorun.schemas.convert.env_reading` turns a type hint into their ``to`` / ``optional`` /
+`nemorun.schemas.envrefs.env_reading` turns a type hint into their ``to`` / ``optional`` /
 ``choices`` arguments.
 """
 

@@ -17,18 +17,7 @@ the target does not list is refused at its line. Its ``plan`` may return `Parts`
 template contexts, one main artifact each (``NAME.0.sbatch``, ``NAME.1.sbatch``…), which cannot
 go to stdout together (`Artifacts.main` then suggests ``-o DIR``).
 
-**The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
-tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
-knowledge is used.
-
-**A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
-compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
-writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
-prints, byte for byte. Compile stays pure either way: no clock, no randomness.
-
-**Several tasks** (``tasks:``): compile one task at a time (``task=NAME``), each as a
-single-task spec of its own (`nemorun.compiler.tasks`); the artifact's stem is then the task's
-name, so several tasks' artifacts and logs sit side by side.
+Compile's other inputs (the machine, a run, one task of several): see `compile_spec`.
 """
 
 from __future__ import annotations
@@ -36,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.entry import entry_point, sweep_points
 from nemorun.compiler.job import Artifact, Artifacts, Job, Parts, RunContext
@@ -46,6 +35,9 @@ from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
+
+if TYPE_CHECKING:
+    from nemorun.registry import TargetDef
 
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
@@ -110,28 +102,22 @@ def compile_spec(
     stem); `nemorun.compiler.tasks.compile_tasks` does both for every task.
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
     ``machine`` is what compile may know of the machine (the options its sbatch takes); by
-    default, nothing."""
-    from nemorun.registry import get_target
+    default, nothing.
 
-    if not spec.single_task:
-        raise SpecError(
-            f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
-            suggestion="write them all into a directory with -o DIR",
-        )
-    name = target or spec.target
-    declared = get_target(name)
-    if name != spec.target:
-        raise SpecError(
-            f"the spec was loaded for target {spec.target}, not {name}",
-            suggestion="load it with nemorun.load(path, overrides, target)",
-        )
-    kind = spec.launcher.kind
-    if kind not in declared.launchers:
-        raise SpecError(
-            f"launcher '{kind}' is not supported yet by target {name}",
-            ("launcher", "kind"),
-            find_origin(spec.resolved.origins, ("launcher", "kind")),
-        )
+    **The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
+    tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
+    knowledge is used.
+
+    **A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
+    compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
+    writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
+    prints, byte for byte. Compile stays pure either way: no clock, no randomness.
+
+    **Several tasks** (``tasks:``): compile one task at a time (``task=NAME``), each as a
+    single-task spec of its own (`nemorun.compiler.tasks`); the artifact's stem is then the task's
+    name, so several tasks' artifacts and logs sit side by side.
+    """
+    name, declared = _declared_target(spec, target)
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
     python = job_python(spec.executor, declared.host_filesystem, host_python)
@@ -159,6 +145,33 @@ def compile_spec(
     return Artifacts(
         name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several, logs
     )
+
+
+def _declared_target(spec: Spec, target: str | None) -> tuple[str, TargetDef]:
+    """The name and `TargetDef` ``spec`` compiles for, once it is known to fit: one task,
+    loaded for that target, with a launcher the target supports."""
+    from nemorun.registry import get_target
+
+    if not spec.single_task:
+        raise SpecError(
+            f"the spec has several tasks ({', '.join(spec.tasks)}): compile one at a time",
+            suggestion="write them all into a directory with -o DIR",
+        )
+    name = target or spec.target
+    declared = get_target(name)
+    if name != spec.target:
+        raise SpecError(
+            f"the spec was loaded for target {spec.target}, not {name}",
+            suggestion="load it with nemorun.load(path, overrides, target)",
+        )
+    kind = spec.launcher.kind
+    if kind not in declared.launchers:
+        raise SpecError(
+            f"launcher '{kind}' is not supported yet by target {name}",
+            ("launcher", "kind"),
+            find_origin(spec.resolved.origins, ("launcher", "kind")),
+        )
+    return name, declared
 
 
 def _refuse_env_refs_in_options(spec: Spec) -> None:

@@ -1,13 +1,5 @@
 """The job's entry point: plain generated Python that calls the task, without nemorun.
 
-For ``configs/quickstart.yaml`` it reads::
-
-    from trainlib.loop import ModelConfig, OptimConfig, train
-
-
-    def main():
-        train(model=ModelConfig(hidden_size=32), optim=OptimConfig(lr=0.05), steps=60)
-
 The job needs the task's code and its dependencies, never nemorun or Fiddle. A `Call` shared in
 the spec (a YAML alias) becomes one variable, built once; ``${oc.env:…}`` becomes a read of
 ``os.environ`` converted to the annotated type where the job runs (see `pysource`).
@@ -31,19 +23,24 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from nemorun.compiler.holes import (
+    hole_choices,
+    holes_of_axes,
+    interpolated_holes,
+    locate,
+    varying_holes,
+)
 from nemorun.compiler.pysource import (
     HELPERS,
     INDENT,
     Doc,
     Group,
-    HoleKey,
     Names,
     Writer,
-    flat,
     layout,
 )
 from nemorun.errors import KeyPath, SpecError, format_path
-from nemorun.schemas.convert import Call, EnvRef
+from nemorun.schemas.convert import Call
 from nemorun.schemas.spec import Spec, validate_points, validate_tree
 
 
@@ -71,7 +68,16 @@ class EntryPoint:
 
 
 def entry_point(spec: Spec) -> EntryPoint:
-    """The entry module of ``spec``'s task (all its sweep points)."""
+    """The entry module of ``spec``'s task (all its sweep points).
+
+    For ``configs/quickstart.yaml`` it reads::
+
+        from trainlib.loop import ModelConfig, OptimConfig, train
+
+
+        def main():
+            train(model=ModelConfig(hidden_size=32), optim=OptimConfig(lr=0.05), steps=60)
+    """
     task = spec.task
     if not spec.single_task or task.call is None:
         what = "several tasks" if not spec.single_task else "a script or command task"
@@ -82,11 +88,11 @@ def entry_point(spec: Spec) -> EntryPoint:
     specs = specs_at(spec, list(spec.points()))
     _check_run_settings(specs, points)
     trees = [_call_of(s) for s in specs]
-    axis_holes = _holes(spec, trees)
-    holes = axis_holes + _interpolated_holes(spec, trees, axis_holes)
+    axis_holes = holes_of_axes(spec, trees)
+    holes = axis_holes + interpolated_holes(spec, trees, axis_holes)
     names = Names()
-    choices, lazy, rows, axis_helpers = _choices(holes, trees, names)
-    holes, choices, lazy, rows = _varying(holes, choices, lazy, rows, len(axis_holes))
+    choices, lazy, rows, axis_helpers = hole_choices(holes, trees, names)
+    holes, choices, lazy, rows = varying_holes(holes, choices, lazy, rows, len(axis_holes))
     refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
     shared = _shared(trees[0])
     var_names = [_variable_name(call, names) for call in shared]
@@ -152,82 +158,6 @@ def axis_label(spec: Spec, path: KeyPath) -> str:
     return format_path(inner)
 
 
-# --- holes: where the axes land in the call tree ------------------------------------------------
-
-
-def _holes(spec: Spec, trees: list[Call]) -> list[KeyPath]:
-    """Per distinct hole, its key path inside the task's call tree (same at every point)."""
-    prefix = spec.task.path
-    holes: list[KeyPath] = []
-    for axis in spec.axes:
-        if axis.path[: len(prefix)] != prefix:
-            raise SpecError(
-                f"a sweep over '{format_path(axis.path)}' is not supported yet",
-                axis.path,
-                axis.origin,
-                suggestion="sweep task arguments only; compile each executor setting separately",
-            )
-        rel = axis.path[len(prefix) :]
-        found = {_walk(tree, rel) for tree in trees}
-        hole = _walk(trees[0], rel)
-        if len(found) > 1 or not hole:
-            raise SpecError(
-                f"a sweep over '{format_path(rel) or 'the task itself'}' is not supported yet: "
-                "its values change the shape of the task",
-                axis.path,
-                axis.origin,
-            )
-        if hole in holes:
-            continue
-        for other in holes:
-            short, long = sorted((hole, other), key=len)
-            if long[: len(short)] == short:
-                raise SpecError(
-                    f"sweep axes '{format_path(other)}' and '{format_path(hole)}' overlap",
-                    axis.path,
-                    axis.origin,
-                    suggestion="sweep one of them only",
-                )
-        holes.append(hole)
-    return holes
-
-
-def _interpolated_holes(spec: Spec, trees: list[Call], holes: list[KeyPath]) -> list[KeyPath]:
-    """Holes for the task's interpolated values (``tag: lr_${task.optim.lr}``): each point
-    resolved them against its own sweep values, so they may differ from point to point.
-    `_varying` drops those that do not."""
-    prefix = spec.task.path
-    found: list[KeyPath] = []
-    for path, _ in spec.resolved.interpolations:
-        if path[: len(prefix)] != prefix:
-            continue
-        rel = path[len(prefix) :]
-        hole = _walk(trees[0], rel)
-        if hole != rel or any(_walk(tree, rel) != rel for tree in trees):
-            continue  # it builds (or lost) a whole sub-tree: the shape check below decides
-        if any(hole[: len(h)] == h for h in holes + found):
-            continue  # inside a swept value, which is a hole already
-        found.append(hole)
-    return found
-
-
-def _varying(
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    axis_holes: int,
-) -> tuple[list[KeyPath], list[list[Doc]], list[bool], list[tuple[int, ...]]]:
-    """The axes' holes, and the interpolated holes whose value differs between points."""
-    keep = [i for i in range(len(holes)) if i < axis_holes or len(choices[i]) > 1]
-    return (
-        [holes[i] for i in keep],
-        [choices[i] for i in keep],
-        [lazy[i] for i in keep],
-        [tuple(row[i] for i in keep) for row in rows],
-    )
-
-
 def _check_run_settings(specs: list[Spec], points: tuple[Point, ...]) -> None:
     """Settings outside the task (name, executor…) are one for the whole run: an
     interpolation there that reads a swept key cannot follow the sweep."""
@@ -256,78 +186,6 @@ def _check_run_settings(specs: list[Spec], points: tuple[Point, ...]) -> None:
                 )
 
 
-_ABSENT = object()
-
-
-def _child(node: Any, key: Any) -> Any:
-    if isinstance(node, Call):
-        return node.args.get(key, _ABSENT)
-    if isinstance(node, dict):
-        return node.get(key, _ABSENT)
-    if isinstance(node, (list, tuple)) and isinstance(key, int) and 0 <= key < len(node):
-        return node[key]
-    return _ABSENT
-
-
-def _walk(tree: Call, rel: KeyPath) -> KeyPath:
-    """The longest prefix of ``rel`` naming a value in ``tree`` (``_target_`` stops it)."""
-    node: Any = tree
-    found: KeyPath = ()
-    for key in rel:
-        node = _child(node, key)
-        if node is _ABSENT:
-            break
-        found = (*found, key)
-    return found
-
-
-def _locate(tree: Call, hole: KeyPath) -> tuple[HoleKey, Any]:
-    """The (container id, key) of ``hole`` in ``tree``, and the value there."""
-    node: Any = tree
-    for key in hole[:-1]:
-        node = _child(node, key)
-    return (id(node), hole[-1]), _child(node, hole[-1])
-
-
-def _choices(
-    holes: list[KeyPath], trees: list[Call], names: Names
-) -> tuple[list[list[Doc]], list[bool], list[tuple[int, ...]], set[str]]:
-    """Per hole its distinct values (as code) and whether they are lazy; per point its row;
-    and the helpers those values call."""
-    writer = Writer(names)
-    choices: list[list[Doc]] = [[] for _ in holes]
-    seen: list[dict[str, int]] = [{} for _ in holes]
-    lazy = [False for _ in holes]
-    rows = []
-    for tree in trees:
-        row = []
-        for i, hole in enumerate(holes):
-            _, value = _locate(tree, hole)
-            doc = writer.value(value, hole)
-            text = flat(doc)
-            if text not in seen[i]:
-                seen[i][text] = len(choices[i])
-                choices[i].append(doc)
-                lazy[i] = lazy[i] or _builds(value)
-            row.append(seen[i][text])
-        rows.append(tuple(row))
-    return choices, lazy, rows, writer.helpers
-
-
-def _builds(value: Any) -> bool:
-    """True when writing ``value`` calls something or reads the environment."""
-    if isinstance(value, (Call, EnvRef)):
-        return True
-    if isinstance(value, dict):
-        return any(_builds(k) or _builds(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_builds(v) for v in value)
-    return False
-
-
-# --- the body of main() -------------------------------------------------------------------------
-
-
 def _body(
     tree: Call,
     shared: list[Call],
@@ -337,7 +195,7 @@ def _body(
     names: Names,
 ) -> tuple[str, set[str]]:
     """The statements of ``main()``: shared calls as variables, then the task's call."""
-    hole_keys = {_locate(tree, hole)[0]: ref for hole, ref in zip(holes, refs)}
+    hole_keys = {locate(tree, hole)[0]: ref for hole, ref in zip(holes, refs)}
     variables = {id(call): name for call, name in zip(shared, var_names)}
     writer = Writer(names, hole_keys, variables)
     lines = []
@@ -382,9 +240,6 @@ def _variable_name(call: Call, names: Names) -> str:
         name = f"{base}_{n}"
     names.taken.add(name)
     return name
-
-
-# --- the module ---------------------------------------------------------------------------------
 
 
 def _assemble(

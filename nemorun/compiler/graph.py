@@ -111,7 +111,7 @@ class _Builder:
 
 def env_config(ref: EnvRef) -> Any:
     """``fdl.Config(env_value, template=…, to=int)`` for an environment reference: read as the
-    argument's hint says (`nemorun.schemas.convert.env_reading`)."""
+    argument's hint says (`nemorun.schemas.envrefs.env_reading`)."""
     return fdl.Config(runtime.env_value, template=ref.template, **env_reading(ref.annotation))
 
 

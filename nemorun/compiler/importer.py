@@ -17,7 +17,8 @@ from typing import Any
 
 import fiddle as fdl
 
-from nemorun.compiler.export import GraphWriter, dump, relative_path
+from nemorun.compiler.dumps import dump, relative_path
+from nemorun.compiler.graphwriter import GraphWriter
 from nemorun.errors import SpecError, SpecErrors
 from nemorun.schemas.imports import TargetImportError, code_root, resolve, search_path
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY

@@ -19,7 +19,7 @@ def migrate_file(path: Path) -> tuple[str, list[str]]:
     if version == versions.CURRENT_VERSION:
         return path.read_text(encoding="utf-8"), []
     tree, _, applied = versions.upgrade(document.tree, document.origins, version)
-    from nemorun.compiler.export import dump
+    from nemorun.compiler.dumps import dump
 
     fmt = "toml" if path.suffix.lower() == ".toml" else "json" if path.suffix == ".json" else "yaml"
     body = dump(tree, fmt)

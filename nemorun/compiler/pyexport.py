@@ -41,7 +41,7 @@ from fiddle._src.codegen import new_codegen
 from fiddle._src.codegen.auto_config import code_ir
 from fiddle.codegen import py_val_to_cst_converter as pyval
 
-from nemorun.compiler.export import relative_path
+from nemorun.compiler.dumps import relative_path
 from nemorun.compiler.manifest import in_order
 from nemorun.compiler.pylayout import INDENT, Layout
 from nemorun.errors import SpecError, SpecErrors, format_path

@@ -15,17 +15,9 @@ each target's shell names them differently, so a target describes them as `Macro
 The job id must be the same on every node of one job and differ between jobs (and between the
 points of a sweep running at once): it is never random, so a compile stays deterministic.
 
-**How the workers get the entry.** torchrun normally runs ``python -u FILE``, so the entry would
-have to be a file every node can read (node-local ``/tmp`` is not shared). Instead the command is
-``torchrun … --no-python PYTHON -u -c "$NEMORUN_ENTRY"``: each worker runs the job's own
-interpreter (the spec's ``python``, not whichever Python torchrun was installed into) with the
-entry as its ``-c`` argument, exactly as a job without a launcher does. No file is written on any
-node, nothing needs cleaning up, and the entry's size is bounded as before (one argument).
-Script and command tasks run the same way: their words follow ``--no-python``.
-
-``torchrun`` itself is looked up on the job's ``PATH`` (a ``setup:`` line can activate an
-environment). Words are `Word`s: literal text and shell variables, which the templates' ``q``
-filter (`nemorun.compiler.render.shell_quote`) turns into one safely quoted shell word each.
+How the workers get the entry: see `command`. ``torchrun`` is looked up on the job's ``PATH``
+(a ``setup:`` line can activate an environment). `Word`s (literal text, shell variables) become
+one safely quoted shell word each by the ``q`` filter (`nemorun.compiler.render.shell_quote`).
 """
 
 from __future__ import annotations
@@ -96,7 +88,17 @@ def command(
     program: Sequence[str | Var | Word],
 ) -> tuple[Word, ...]:
     """torchrun's words: ``nnodes`` nodes of ``launcher.nproc_per_node`` workers each, every
-    worker running ``program`` (the interpreter and its arguments, or a script's words)."""
+    worker running ``program`` (the interpreter and its arguments, or a script's words).
+
+    **How the workers get the entry.** torchrun normally runs ``python -u FILE``, so the entry
+    would have to be a file every node can read (node-local ``/tmp`` is not shared). Instead the
+    command is ``torchrun … --no-python PYTHON -u -c "$NEMORUN_ENTRY"``: each worker runs the
+    job's own interpreter (the spec's ``python``, not whichever Python torchrun was installed
+    into) with the entry as its ``-c`` argument, exactly as a job without a launcher does. No
+    file is written on any node, nothing needs cleaning up, and the entry's size is bounded as
+    before (one argument). Script and command tasks run the same way: their words follow
+    ``--no-python``.
+    """
     return (
         Word.of("torchrun"),
         Word.of(f"--nnodes={nnodes}"),

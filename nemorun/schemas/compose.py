@@ -64,8 +64,8 @@ def upgrade_document(document: Document) -> tuple[Any, dict[KeyPath, Origin], li
     return versions.upgrade(document.tree, document.origins, version)
 
 
-def _compose(document: Document, stack: tuple[Path, ...]) -> Composed:
-    tree, origins, migrated = upgrade_document(document)
+def _bases(tree: dict[str, Any], origins: dict[KeyPath, Origin], display: str) -> list[str]:
+    """The files ``extends`` names (one name or a list), or a located error."""
     bases = tree.get(EXTENDS_KEY, [])
     if isinstance(bases, str):
         bases = [bases]
@@ -77,12 +77,18 @@ def _compose(document: Document, stack: tuple[Path, ...]) -> Composed:
                     "wrong type",
                     path=(EXTENDS_KEY,),
                     origin=origin.at_value() if origin else None,
-                    file=document.display,
+                    file=display,
                     expected="a list of spec files, relative to this file",
                     found=repr(bases),
                 )
             ]
         )
+    return bases
+
+
+def _compose(document: Document, stack: tuple[Path, ...]) -> Composed:
+    tree, origins, migrated = upgrade_document(document)
+    bases = _bases(tree, origins, document.display)
     merged: dict[str, Any] = {}
     merged_origins: dict[KeyPath, Origin] = {}
     files = [document.path]

@@ -26,25 +26,19 @@ import re
 import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.errors import KeyPath, SpecError, did_you_mean
 from nemorun.runtime import env_convert, env_default
-from nemorun.schemas.convert import (
-    ENV_REF,
-    INVALID,
-    Call,
-    EnvRef,
-    Validator,
-    describe_value,
-    env_reading,
-    example_for,
-)
+from nemorun.schemas.envrefs import ENV_REF, EnvRef, env_reading
 from nemorun.schemas.hints import inspect_callable, type_hints
+from nemorun.schemas.messages import describe_value, example_for
 from nemorun.schemas.signatures import Unchecked
 from nemorun.schemas.source import find_origin
+from nemorun.schemas.values import INVALID, Call
 
-Handler = Callable[[Validator, Any, Any, KeyPath], Any]
+if TYPE_CHECKING:
+    from nemorun.schemas.convert import Handler, Validator
 
 
 def handler_for(annotation: Any) -> Handler | None:
@@ -89,7 +83,7 @@ def _path_like(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
         return raw
     if isinstance(raw, str):
         return pathlib.Path(raw)
-    return v._fail(path, "a path", raw)
+    return v.fail(path, "a path", raw)
 
 
 def _is_generic_class(origin: Any) -> bool:
@@ -121,14 +115,14 @@ def _typed_dict(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     """A plain dict (what a TypedDict is) with each key's value read as its hint says."""
     name = annotation.__qualname__
     if not isinstance(raw, dict):
-        return v._fail(path, f"a mapping of {name} keys", raw)
+        return v.fail(path, f"a mapping of {name} keys", raw)
     declared = type_hints(annotation)
     required = {k for k, h in declared.items() if _is_required(annotation, k, h)}
     hints = {k: _strip_required(h) for k, h in declared.items()}
     out: dict[str, Any] = {}
     for key, item in raw.items():
         if key not in hints:
-            v._error(
+            v.error(
                 (*path, key), f"unknown key of {name}", suggestion=did_you_mean(str(key), hints)
             )
             continue
@@ -137,7 +131,7 @@ def _typed_dict(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
             out[key] = converted
     for key in hints:
         if key in required and key not in raw:
-            v._error(
+            v.error(
                 path,
                 f"missing required key '{key}' of {name}",
                 suggestion=f"add '{key}: {example_for(hints[key])}'",
@@ -173,10 +167,10 @@ def _named_tuple(v: Validator, raw: Any, cls: Any, path: KeyPath) -> Any:
         return raw
     fields = ", ".join(cls._fields)
     if not isinstance(raw, (list, tuple)):
-        return v._fail(path, f"a mapping or a list of {cls.__qualname__} fields ({fields})", raw)
+        return v.fail(path, f"a mapping or a list of {cls.__qualname__} fields ({fields})", raw)
     params = list(inspect_callable(cls).params.values())
     if len(raw) > len(params):
-        return v._error(
+        return v.error(
             path,
             "too many items",
             expected=f"at most {len(params)} ({fields})",
@@ -190,7 +184,7 @@ def _named_tuple(v: Validator, raw: Any, cls: Any, path: KeyPath) -> Any:
             args[param.name] = converted
     missing = [p.name for p in params[len(raw) :] if p.is_required()]
     if missing:
-        return v._error(
+        return v.error(
             path,
             f"missing {', '.join(repr(m) for m in missing)} of {cls.__qualname__}",
             expected=f"a list of {len(params)} ({fields})",
@@ -216,10 +210,10 @@ def _timedelta(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
         return v.call(raw, datetime.timedelta, path)
     if isinstance(raw, datetime.timedelta):
         return timedelta_call(raw, path)
-    text = raw if isinstance(raw, str) else v._written_text(path)
+    text = raw if isinstance(raw, str) else v.written_text(path)
     match = _DURATION.fullmatch(text) if text is not None else None
     if match is None:
-        return v._fail(path, f"a duration: {_DURATION_FORMS}", raw)
+        return v.fail(path, f"a duration: {_DURATION_FORMS}", raw)
     parts = {k: float(n) if k == "seconds" else int(n) for k, n in match.groupdict(0).items()}
     return timedelta_call(datetime.timedelta(**parts), path)
 
@@ -243,7 +237,7 @@ def _torch_dtype(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
         if isinstance(found, annotation):
             return found
     names = [n for n, obj in vars(torch).items() if isinstance(obj, annotation)]
-    return v._error(
+    return v.error(
         path,
         "not a torch dtype",
         expected="a dtype name such as 'float32' or 'torch.bfloat16'",
@@ -268,7 +262,7 @@ def _torch_device(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any
             if device.index is not None:
                 args["index"] = device.index
             return Call(annotation, args, path=path)
-    return v._fail(path, "a device such as 'cpu', 'cuda' or 'cuda:0'", raw)
+    return v.fail(path, "a device such as 'cpu', 'cuda' or 'cuda:0'", raw)
 
 
 def constant_reference(value: Any) -> tuple[str, str] | None:
@@ -340,7 +334,7 @@ def _broken_bounds(
         if not fits:
             ok = False
             length = name.endswith("length")
-            v._error(
+            v.error(
                 path,
                 "wrong length" if length else "out of range",
                 expected=words.format(limit),

@@ -20,10 +20,11 @@ from typing import Any
 
 from nemorun.schemas.convert import TARGET_KEY
 from nemorun.schemas.imports import search_path
+from nemorun.schemas.layout import PACKAGERS
 from nemorun.schemas.named_targets import NamedTargets
 from nemorun.schemas.options import LauncherOptions
 from nemorun.schemas.schema_types import UNKNOWN_TASK, SchemaBuilder
-from nemorun.schemas.spec import PACKAGERS, Resolved, Spec, pythonpath_of
+from nemorun.schemas.spec import Resolved, Spec, pythonpath_of
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

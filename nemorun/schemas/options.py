@@ -5,8 +5,8 @@ a typo in ``executor.partiton`` gets the same located, suggested error as one in
 
 Names shared by every target live in `ExecutorOptions`; each target subclasses it with its
 engine's own words (sbatch long options with underscores for Slurm, SkyPilot's resource names,
-docker's flags) in its own module, and `target_options` finds that class through the registry
-(`nemorun.registry`).
+docker's flags) in its own module, and the target's `nemorun.registry.TargetDef` names that
+class.
 
 What a value must look like beyond its type (a Slurm time, a docker size, a port) is declared
 on its field as a `Format` (``option(SLURM_TIME)``), once: the validator checks it at the
@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from nemorun.errors import KeyPath, Origin
 from nemorun.schemas.formats import Format, option
 
 JOB_VARIABLES = (
@@ -75,16 +74,6 @@ class ExecutorOptions:
 
 
 DEFAULT_TARGET = "local"
-
-
-def target_options(
-    name: object, path: KeyPath = (), origin: Origin | None = None, where: str = "--target"
-) -> type[ExecutorOptions]:
-    """The option class of target ``name``, read from the registry (`nemorun.registry.get_target`:
-    an unknown name is a located `SpecError` with a suggestion)."""
-    from nemorun.registry import get_target
-
-    return get_target(name, path, origin, where).options
 
 
 @dataclass
