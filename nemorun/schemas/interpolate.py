@@ -17,6 +17,7 @@ then reads each point's own ``lr``, as Hydra's per-job resolution does. The valu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -132,6 +133,9 @@ def _resolve(
             )
             continue
         _set(tree, path, value)
+        origin = origins.get(path)
+        if origin is not None and origin.text is not None:  # not what a `str` field gets now
+            origins[path] = dataclasses.replace(origin, text=None)
 
 
 def _environment_read(exc: BaseException | None) -> _EnvironmentRead | None:

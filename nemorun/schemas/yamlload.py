@@ -9,6 +9,7 @@ with ``None``: both count as plain.)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,40 @@ _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+_INT = re.compile(r"[-+]?[0-9]+")
+_OCTAL = re.compile(r"0o[0-7]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INFINITY = re.compile(r"([-+]?)\.(?:inf|Inf|INF)")
+
+
+def core_scalar(text: str) -> Any:
+    """A plain scalar as the YAML 1.2 core schema reads it, which is what TOML, JSON, the
+    command line and every current YAML library agree on. PyYAML implements YAML 1.1, where
+    ``yes``/``no``/``on``/``off`` are booleans, ``017`` is octal 15, ``1:30`` is 90, ``1_000``
+    is 1000 and ``1e-3`` is text: a value the user wrote would reach the job as another one."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _INT.fullmatch(text):
+        return int(text)
+    if _OCTAL.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    infinity = _INFINITY.fullmatch(text)
+    if infinity:
+        return float(f"{infinity.group(1)}inf")
+    if text in (".nan", ".NaN", ".NAN"):
+        return float("nan")
+    return text  # dates and times included: a date is no spec value, a `str` gets the text
+
+
 class _YamlBuilder:
     """Turns composed YAML nodes into plain values, recording positions; aliases stay shared."""
 
@@ -116,7 +151,11 @@ class _YamlBuilder:
             finally:
                 self.building.discard(id(node))
         try:
-            if node.tag == _TIMESTAMP:  # a date is no spec value: the text, as a str gets it
+            if node.style in (None, "") and node.tag == self.loader.resolve(
+                yaml.ScalarNode, node.value, (True, False)
+            ):  # a plain scalar with no tag of its own: read as YAML 1.2 reads it
+                value = core_scalar(node.value)
+            elif node.tag == _TIMESTAMP:  # a date is no spec value: the text, as a str gets it
                 value = node.value
             else:
                 value = self.loader.construct_object(node, deep=True)

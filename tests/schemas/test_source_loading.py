@@ -48,10 +48,54 @@ def test_yaml_positions_of_keys_and_values(write_spec: WriteSpec):
 
 def test_plain_scalars_keep_their_text_quoted_ones_do_not(write_spec: WriteSpec):
     doc = load_document(write_spec("exp.yaml", "tag: 007\nflag: no\nquoted: '007'\n"))
-    assert doc.tree == {"tag": 7, "flag": False, "quoted": "007"}
+    assert doc.tree == {"tag": 7, "flag": "no", "quoted": "007"}  # YAML 1.2, not PyYAML's 1.1
     assert doc.origins[("tag",)].text == "007"
     assert doc.origins[("flag",)].text == "no"
     assert doc.origins[("quoted",)].text is None
+
+
+# (plain scalar, what YAML 1.2's core schema reads; PyYAML's YAML 1.1 reading in the comment)
+CORE_SCHEMA = [
+    ("017", 17),  # 15: octal
+    ("0o17", 15),  # text
+    ("0x1F", 31),
+    ("1_000", "1_000"),  # 1000
+    ("1:30", "1:30"),  # 90: base 60
+    ("1:00:00", "1:00:00"),  # 3600
+    ("1e-3", 0.001),  # text: no dot
+    ("2E3", 2000.0),
+    ("+1", 1),
+    ("-.5", -0.5),
+    ("1.", 1.0),
+    ("yes", "yes"),  # True
+    ("off", "off"),  # False
+    ("y", "y"),
+    ("True", True),
+    ("FALSE", False),
+    ("~", None),
+    ("Null", None),
+    ("-.inf", float("-inf")),
+    ("0b101", "0b101"),  # 5
+    ("2024-01-02", "2024-01-02"),  # a date: kept as text, as before
+    ("1.10", 1.1),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), CORE_SCHEMA, ids=[t for t, _ in CORE_SCHEMA])
+def test_plain_scalars_are_read_as_yaml_1_2_reads_them(
+    write_spec: WriteSpec, text: str, value: object
+) -> None:
+    """What TOML, JSON, the command line and YAML 1.2 agree on; the typed text stays beside it
+    for a `str` argument."""
+    doc = load_document(write_spec("exp.yaml", f"v: {text}\nq: '{text}'\n"))
+    assert doc.tree["v"] == value and type(doc.tree["v"]) is type(value)
+    assert doc.tree["q"] == text
+    assert doc.origins[("v",)].text == text
+
+
+def test_an_explicit_tag_still_reads_as_tagged(write_spec: WriteSpec) -> None:
+    doc = load_document(write_spec("exp.yaml", "a: !!str 017\nb: !!str yes\n"))
+    assert doc.tree == {"a": "017", "b": "yes"}
 
 
 def test_yaml_alias_is_one_shared_object(write_spec: WriteSpec):

@@ -325,13 +325,13 @@ sweep:
     )
     spec = load(path)
     assert [(a.path, a.values) for a in spec.axes] == [
-        (("task", "optim", "lr"), ("1e-4", "1e-3")),  # as PyYAML reads them …
+        (("task", "optim", "lr"), (0.0001, 0.001)),  # as YAML 1.2 reads them
         (("task", "tag"), (7, "x")),
     ]
     points = [spec.at_point(p) for p in spec.points()]
     assert len(points) == 4
     lrs = [p.task.call.args["optim"].args["lr"] for p in points if p.task.call]
-    assert lrs == [0.0001, 0.0001, 0.001, 0.001]  # … and validation makes numbers of them
+    assert lrs == [0.0001, 0.0001, 0.001, 0.001]
     assert [p.task.call.args["tag"] for p in points if p.task.call][:2] == ["007", "x"]
 
 

@@ -1,0 +1,72 @@
+"""What the task receives for plain YAML scalars and whole interpolations, by the hint.
+
+YAML 1.2 readings (what TOML, JSON, the command line and current YAML libraries agree on): a
+value written in the file and the same value given as an override reach the job alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import fiddle as fdl
+import pytest
+
+from nemorun.api import load
+from nemorun.compiler.graph import task_graph
+
+
+@pytest.fixture
+def job(write_spec: Callable[[str, str], Path]) -> Callable[..., dict[str, Any]]:
+    def run(line: str, *overrides: str) -> dict[str, Any]:
+        text = f"nemorun: 1\npythonpath: [{{zoo}}]\ntask:\n  _target_: values_zoo:take\n  {line}\n"
+        spec = load(write_spec("exp.yaml", text), overrides)
+        got: dict[str, Any] = fdl.build(task_graph(spec))()
+        return got
+
+    return run
+
+
+# (line under task:, argument, what the job receives)
+RECEIVED = [
+    ("untyped: 1e-3", "untyped", 0.001),
+    ("untyped: 1:30", "untyped", "1:30"),
+    ("untyped: 017", "untyped", 17),
+    ("untyped: yes", "untyped", "yes"),
+    ("untyped: 1_000", "untyped", "1_000"),
+    ("warmup: 2e3", "warmup", 2000.0),  # through **extra, untyped
+    ("count: 017", "count", 17),
+    ("count: 0x10", "count", 16),
+    ("ratio: 5e-4", "ratio", 0.0005),
+    ("text: 1e-3", "text", "1e-3"),  # a str gets the text as typed
+    ("text: 007", "text", "007"),
+    ("text: off", "text", "off"),
+    ("either: 1:30", "either", "1:30"),
+    ("either: 2", "either", 2),
+    ("interval: 1:00:00", "interval", timedelta(hours=1)),
+    ("interval: 50", "interval", 50),
+    ("text: ${task.steps}\n  steps: 100", "text", "100"),  # the value, not its spelling
+    ("either: ${task.steps}\n  steps: 100", "either", 100),
+    ("untyped: ${task.steps}\n  steps: 100", "untyped", 100),
+]
+
+
+@pytest.mark.parametrize(("line", "name", "value"), RECEIVED, ids=[r[0] for r in RECEIVED])
+def test_the_job_receives(
+    job: Callable[..., dict[str, Any]], line: str, name: str, value: object
+) -> None:
+    got = job(line)[name]
+    assert got == value and type(got) is type(value)
+
+
+# (argument, text): the same text in the file and as an override reaches the job alike
+ALIKE = [("untyped", "1e-3"), ("ratio", "1e-3"), ("count", "17"), ("either", "2")]
+
+
+@pytest.mark.parametrize(("name", "text"), ALIKE)
+def test_file_and_override_agree(job: Callable[..., dict[str, Any]], name: str, text: str) -> None:
+    from_file = job(f"{name}: {text}")[name]
+    from_override = job("steps: 1", f"task.{name}={text}")[name]
+    assert from_file == from_override and type(from_file) is type(from_override)
