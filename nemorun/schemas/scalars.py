@@ -57,9 +57,15 @@ def string(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     return v.fail(path, "a string", raw, suggestion="quote the value")
 
 
+_YAML11_BOOLEANS = {"yes": "true", "on": "true", "y": "true", "no": "false", "off": "false"}
+
+
 def boolean(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     if isinstance(raw, bool):
         return raw
+    meant = _YAML11_BOOLEANS.get(raw.lower()) if isinstance(raw, str) else None
+    if meant is not None:  # YAML 1.1 spellings: YAML 1.2 (and nemorun) reads them as text
+        return v.fail(path, "true or false", raw, suggestion=f"write {meant}")
     return v.fail(path, "true or false", raw)
 
 

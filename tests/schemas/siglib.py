@@ -177,3 +177,7 @@ def fit_classes(
 
 def fit_untyped(lr_lambda=None, options=None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {"lr_lambda": lr_lambda, "options": options}
+
+
+def fit_flag(flag: bool = False) -> dict[str, Any]:
+    return {"flag": flag}

@@ -70,3 +70,13 @@ def test_file_and_override_agree(job: Callable[..., dict[str, Any]], name: str, 
     from_file = job(f"{name}: {text}")[name]
     from_override = job("steps: 1", f"task.{name}={text}")[name]
     assert from_file == from_override and type(from_file) is type(from_override)
+
+
+def test_a_yaml_1_1_boolean_spelling_is_refused_with_the_fix(
+    write_spec: Callable[[str, str], Path], load_errors: Callable[..., list[str]]
+) -> None:
+    text = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: siglib:fit_flag\n  flag: on\n"
+    spec = write_spec("exp.yaml", text)
+    assert load_errors(spec) == [
+        "exp.yaml:5:9: task.flag: wrong type: expected true or false, found 'on' (a string); write true"
+    ]
