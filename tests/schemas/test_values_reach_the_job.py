@@ -78,5 +78,6 @@ def test_a_yaml_1_1_boolean_spelling_is_refused_with_the_fix(
     text = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: siglib:fit_flag\n  flag: on\n"
     spec = write_spec("exp.yaml", text)
     assert load_errors(spec) == [
-        "exp.yaml:5:9: task.flag: wrong type: expected true or false, found 'on' (a string); write true"
+        "exp.yaml:5:9: task.flag: wrong type: expected true or false, found 'on' (a string); "
+        "write true"
     ]
