@@ -221,6 +221,7 @@ def _torchrun(
             "--kill-on-bad-exit=1",
         )
     )
+    command_args: tuple[Word, ...]
     if job.entry is not None:
         program = torchrun.python_program(job.python, Var("1"))
         command_args = (Word.of("nemorun-torchrun"), Word.of(Var("NEMORUN_ENTRY")))
