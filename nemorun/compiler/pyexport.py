@@ -17,8 +17,6 @@ variables). This module adds what Fiddle leaves out:
 - the spec's ``pythonpath``, put on ``sys.path`` before the task's imports, relative to the
   module's own file (as the YAML export writes it relative to its file), so plain
   ``python FILE`` finds the task's code from any directory.
-
-A sweep has no single graph: the Python export writes one point and says how to pick it.
 """
 
 from __future__ import annotations
@@ -93,7 +91,9 @@ def _convert_constant(value: Any, convert: Any) -> cst.BaseExpression:
 
 def python_module(spec: Spec, dest_dir: Path) -> str:
     """The text of a module defining ``build()`` (one ``build_<task>()`` per task);
-    ``dest_dir`` is where it will live (the spec's pythonpath is written relative to it)."""
+    ``dest_dir`` is where it will live (the spec's pythonpath is written relative to it).
+
+    A sweep has no single graph: it is refused, and the error says how to pick one point."""
     from nemorun.compiler.graph import task_graph
 
     if spec.is_sweep():

@@ -7,20 +7,7 @@ optionally ``cancel_points``. No method prints: progress and output are the CLI'
 Compiling is not the target's business: `nemorun.compiler.driver.compile_spec` produces the
 artifacts (pure), the launch code writes them into the run directory, then calls ``submit``.
 A target's `nemorun.registry.TargetDef` names its launch half (``launch``), so a plugin package
-adds one without touching nemorun.
-
-**What ``submit`` finds**: the artifacts and ``tasks.json``, read with `planned_tasks` (the one
-reader, `nemorun.compiler.manifest`: parents first, each task with the points to run, only
-those of ``run.points`` for ``rerun --failed``); the run's ``logs/``. A task must not start
-before the tasks it comes ``after`` succeeded (Slurm's ``--dependency=afterok``; the point
-supervisor of the local and docker targets orders them itself); one whose dependency failed
-is reported ``failed``, reason ``dependency failed``.
-
-One `JobRef` per scheduler job (a whole Slurm array is one job; its elements come back from
-``status`` one by one, each with its ``point``). ``JobRef.log`` is the job's output file; for
-a job of several points, a path where ``{point}`` stands for the point. ``logs(run, job)``
-gives the output of ``job.points`` only: the CLI narrows a job to one point with
-``dataclasses.replace(job, points=(p,))`` for ``nemorun logs --job``.
+adds one without touching nemorun. What ``submit`` finds and must respect: `Target.submit`.
 """
 
 from __future__ import annotations
@@ -53,11 +40,13 @@ class JobState(enum.Enum):
 
 @dataclass(frozen=True)
 class JobRef:
-    """One job as the scheduler knows it.
+    """One job as the scheduler knows it: one per scheduler job (a whole Slurm array is one
+    job; its elements come back from ``status`` one by one, each with its ``point``).
 
     ``id`` is the scheduler's id (a Slurm job id, ``123_4`` for an array element, a local
     process id, a container name…); ``task`` is the spec's task name; ``points`` the sweep
-    points this job runs; ``log`` the file its output goes to, when there is one.
+    points this job runs; ``log`` the file its output goes to, when there is one (for a job
+    of several points, a path where ``{point}`` stands for the point).
     """
 
     id: str
@@ -154,7 +143,16 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, run: RunHandle) -> list[JobRef]:
-        """Send the run's compiled artifacts; return the jobs created. Raise `LaunchError`."""
+        """Send the run's compiled artifacts; return the jobs created. Raise `LaunchError`.
+
+        What it finds: the artifacts and ``tasks.json``, read with `planned_tasks` (the one
+        reader, `nemorun.compiler.manifest`: parents first, each task with the points to run,
+        only those of ``run.points`` for ``rerun --failed``); the run's ``logs/``. A task must
+        not start before the tasks it comes ``after`` succeeded (Slurm's
+        ``--dependency=afterok``; the point supervisor of the local and docker targets orders
+        them itself); one whose dependency failed is reported ``failed``, reason ``dependency
+        failed``.
+        """
 
     @abc.abstractmethod
     def status(self, run: RunHandle) -> list[JobStatus]:
@@ -162,7 +160,10 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
-        """The output lines of ``job``; with ``follow``, keep yielding until it ends."""
+        """The output lines of ``job``; with ``follow``, keep yielding until it ends.
+
+        Only the output of ``job.points``: the CLI narrows a job to one point with
+        ``dataclasses.replace(job, points=(p,))`` for ``nemorun logs --job``."""
 
     @abc.abstractmethod
     def cancel(self, run: RunHandle) -> None:

@@ -2,27 +2,10 @@
 
 ``packager: none`` (the default) runs the code in place: the job imports the spec's
 ``pythonpath`` directories where they are. ``packager: git`` takes a snapshot instead, with
-`package`, into a directory of the run:
-
-- ``source.tar``: ``git archive HEAD`` of the repository holding the task's code (the whole
-  repository, from its top level, whatever subdirectory was named);
-- ``uncommitted.patch``: ``git diff HEAD --binary``: every change of the working tree against
-  HEAD, staged or not (new files added to the index, deletions, mode changes and binary files
-  included); absent when there is none;
-- ``untracked.tar``: the untracked files that ``.gitignore`` does not exclude
-  (``git ls-files --others --exclude-standard``). They are **added**, not only listed: a new
-  module that was never ``git add``-ed is code the task imports as much as a committed one.
-  Ignored files (data, checkpoints, virtual environments) are never shipped. Absent when there
-  is none;
-- ``package.json``: the `PackageInfo` (commit, which files exist, the list of untracked files),
-  the record of what was shipped.
-
-`unpack` rebuilds the tree from those files anywhere: the archive, then the patch
-(``git apply``, which works outside a repository; without git, ``patch -p1`` for text-only
-patches), then the untracked files. The result is the working tree as it was, byte for byte,
-for every tracked and untracked non-ignored file. Not shipped: submodules' contents
-(``git archive`` does not recurse into them; their changes are ignored too), ignored files,
-and the ``.git`` directory itself (the unpacked tree is not a repository).
+`package`, into a directory of the run: ``git archive HEAD``, the uncommitted changes as a
+patch, the untracked files that ``.gitignore`` does not exclude, and ``package.json`` (the
+`PackageInfo`). `unpack` rebuilds the working tree from those files anywhere, byte for byte,
+for every tracked and untracked non-ignored file.
 
 Mistakes (not a git repository, a repository without a commit, git missing) raise
 `PackagingError`, a `SpecError` about ``packager`` (exit code 2).
@@ -121,12 +104,44 @@ class PackageInfo:
 def package(repo_dir: str | Path, dest_dir: str | Path) -> PackageInfo:
     """Snapshot the git repository holding ``repo_dir`` into ``dest_dir`` (created).
 
-    Writes ``source.tar``, ``uncommitted.patch`` and ``untracked.tar`` (when there is
-    something to put in them) and ``package.json``; returns what was written.
+    Writes, and returns the `PackageInfo` of:
+
+    - ``source.tar``: ``git archive HEAD`` of the repository holding the task's code (the
+      whole repository, from its top level, whatever subdirectory was named);
+    - ``uncommitted.patch`` (`_uncommitted`): every change of the working tree against HEAD;
+      absent when there is none;
+    - ``untracked.tar`` (`_untracked`): the untracked files that ``.gitignore`` does not
+      exclude; absent when there is none;
+    - ``package.json``: the `PackageInfo` (commit, which files exist, the list of untracked
+      files), the record of what was shipped.
     """
     repo_dir = Path(repo_dir).resolve()
     dest = Path(dest_dir)
     top = _toplevel(repo_dir)
+    head = _head(top)
+    dest.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    archive = dest / ARCHIVE
+    _git(top, "archive", "--format=tar", f"--output={archive}", head)
+    patch = _uncommitted(top, dest)
+    untracked, untracked_tar = _untracked(top, dest)
+    info = PackageInfo(
+        commit=head,
+        archive_path=archive,
+        patch_path=patch,
+        dirty=bool(patch or untracked),
+        untracked=untracked,
+        untracked_path=untracked_tar,
+        repo=top,
+        subdir="" if repo_dir == top else str(repo_dir.relative_to(top)),
+    )
+    from nemorun.files import write_atomic
+
+    write_atomic(dest / INFO, json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n")
+    return info
+
+
+def _head(top: Path) -> str:
+    """The full hash of HEAD; `PackagingError` for a repository without a commit."""
     commit = _git(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
     if commit.returncode != 0:
         raise PackagingError(
@@ -134,13 +149,15 @@ def package(repo_dir: str | Path, dest_dir: str | Path) -> PackageInfo:
             ("packager",),
             suggestion="commit the code first, or use packager: none to run in place",
         )
-    head = commit.stdout.decode().strip()
-    dest.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    archive = dest / ARCHIVE
-    _git(top, "archive", "--format=tar", f"--output={archive}", head)
+    return commit.stdout.decode().strip()
 
-    # The whole working tree against HEAD, staged or not; config that would change the
-    # patch's form (external diff drivers, textconv, prefixes, colour, relative) is overridden.
+
+def _uncommitted(top: Path, dest: Path) -> Path | None:
+    """``uncommitted.patch``: ``git diff HEAD --binary``, every change of the working tree
+    against HEAD, staged or not (new files added to the index, deletions, mode changes and
+    binary files included); None when there is none."""
+    # Config that would change the patch's form (external diff drivers, textconv, prefixes,
+    # colour, relative) is overridden.
     diff = _git(
         top,
         "diff",
@@ -154,42 +171,43 @@ def package(repo_dir: str | Path, dest_dir: str | Path) -> PackageInfo:
         "--dst-prefix=b/",
         "--ignore-submodules=all",
     ).stdout
-    patch: Path | None = None
-    if diff:
-        patch = dest / PATCH
-        patch.write_bytes(diff)
+    if not diff:
+        return None
+    patch = dest / PATCH
+    patch.write_bytes(diff)
+    return patch
 
+
+def _untracked(top: Path, dest: Path) -> tuple[list[str], Path | None]:
+    """The untracked files that ``.gitignore`` does not exclude (``git ls-files --others
+    --exclude-standard``), and ``untracked.tar`` holding them (None when there are none).
+
+    They are **added**, not only listed: a new module that was never ``git add``-ed is code
+    the task imports as much as a committed one. Ignored files (data, checkpoints, virtual
+    environments) are never shipped.
+    """
     listed = _git(top, "ls-files", "--others", "--exclude-standard", "-z").stdout
     untracked = sorted(
         name for name in listed.decode("utf-8", "surrogateescape").split("\0") if name
     )
-    untracked_tar: Path | None = None
-    if untracked:
-        untracked_tar = dest / UNTRACKED
-        with tarfile.open(untracked_tar, "w", format=tarfile.PAX_FORMAT) as tar:
-            for name in untracked:
-                tar.add(top / name, arcname=name, recursive=False)
-
-    info = PackageInfo(
-        commit=head,
-        archive_path=archive,
-        patch_path=patch,
-        dirty=bool(diff or untracked),
-        untracked=untracked,
-        untracked_path=untracked_tar,
-        repo=top,
-        subdir="" if repo_dir == top else str(repo_dir.relative_to(top)),
-    )
-    from nemorun.files import write_atomic
-
-    write_atomic(dest / INFO, json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n")
-    return info
+    if not untracked:
+        return untracked, None
+    tar_path = dest / UNTRACKED
+    with tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in untracked:
+            tar.add(top / name, arcname=name, recursive=False)
+    return untracked, tar_path
 
 
 def unpack(source: PackageInfo | str | Path, into: str | Path) -> Path:
     """Rebuild the packaged tree under ``into`` (created; must be empty); returns ``into``.
 
-    ``source`` is a `PackageInfo` or the directory `package` wrote.
+    ``source`` is a `PackageInfo` or the directory `package` wrote. The archive, then the
+    patch (``git apply``, which works outside a repository; without git, ``patch -p1`` for
+    text-only patches), then the untracked files: the result is the working tree as it was,
+    byte for byte, for every tracked and untracked non-ignored file. Not shipped: submodules'
+    contents (``git archive`` does not recurse into them; their changes are ignored too),
+    ignored files, and the ``.git`` directory itself (the unpacked tree is not a repository).
     """
     info = source if isinstance(source, PackageInfo) else PackageInfo.load(Path(source))
     tree = Path(into)

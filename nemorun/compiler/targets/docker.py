@@ -6,43 +6,12 @@ its exit status is the container's (the task's, or docker's own 125 to 127). It 
 ``docker`` client on the submitting machine; ``DOCKER_HOST`` and the rest of docker's own
 environment are honoured as usual.
 
-How the job gets its code, and where it starts:
-
-- **Code**: every ``pythonpath`` directory of the spec (absolute host paths, resolved when the
-  spec is loaded) is mounted read-only at the *same* path in the container and put in front of
-  the container's ``PYTHONPATH`` (the ``env`` value, else the image's) by the ``sh`` prologue
-  below, the rule of every target (`render.pythonpath_export`), so the generated entry imports
-  the task's code exactly as on the host; the image provides Python and the code's
-  dependencies, never nemorun. A ``container.mounts`` entry with the same container path
-  replaces the automatic mount.
-- **Working directory**: ``workdir`` (an absolute path in the container) becomes ``--workdir``;
-  without it the image's own working directory is used. Every container is removed when its
-  point ends (``--rm``), so outputs go to a mounted directory: the spec's ``container.mounts``,
-  or, for a launched run, the point's own ``NEMORUN_POINT_DIR`` (made by the script on this
-  machine and mounted at the same path).
-- **Environment**: ``env`` values reach the container with ``--env NAME=VALUE``, names and
-  values intact; a ``${oc.env:VAR,default}`` value is read from the shell that runs the script,
-  once, when it starts (like the local target). ``${oc.env:…}`` in *task* arguments is read by
-  the entry inside the container, which sees only the image's and the job's environment.
-  Every container gets ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT`` (and, launched, the run's
-  and the point's variables: the README's table).
-- **Prologue**: when there are code directories or ``setup`` lines, the container runs ``sh``
-  first (the image needs one): it extends ``PYTHONPATH``, runs ``setup``, then ``exec``s the task.
-- **torchrun** (``launcher: {kind: torchrun}``): one node, as for the local target: torchrun runs
-  in the container (the image must have it) with ``--node-rank=0``, the rendezvous on the
-  container's own ``localhost:rdzv_port`` and ``--rdzv-id`` the container's name (never
-  random). Without ``shm_size`` or ``ipc: host`` a warning recalls docker's 64 MB ``/dev/shm``.
-
-Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``network``,
-``user``, ``name`` and ``labels``. The container name is ``name`` or, by default,
-``nemorun-<run name>`` (characters docker refuses become ``_``, and a short hash of the real
-name is added when anything was changed); a sweep adds ``-<point>``. Labels
-``nemorun.run-name`` and ``nemorun.point`` are always set. The docker syntax of ``gpus``,
-``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys (not nemorun's own) is
-declared on `DockerOptions`' fields. Checks done here, each a located `SpecError`, are docker's
-rules for fields every target shares: the image cannot look like an option, mounts have the
-form ``host:container[:ro|rw]`` with absolute paths (or a volume name on the host side) and
-distinct container paths, ``workdir`` is absolute.
+The image provides Python and the code's dependencies, never nemorun: the code directories are
+mounted at their host paths (`_Checks.volumes`), and a ``sh`` prologue puts them on
+``PYTHONPATH`` (`_setup`). `plan` says what each option becomes; the docker syntax of
+single values (``gpus``, ``shm_size``, ``ipc``, ``network``, ``user``, ``name`` and label keys,
+not nemorun's own) is declared on `DockerOptions`' fields; `_Checks` holds docker's rules for
+the fields every target shares.
 """
 
 from __future__ import annotations
@@ -181,56 +150,50 @@ DEFAULT_IMAGE = "python:3.11-slim"
 
 
 def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
+    """The checked options, as ``docker run`` flags.
+
+    Options, in docker's own words: ``gpus`` (``--gpus``), ``shm_size``, ``ipc``, ``network``,
+    ``user``, ``name`` and ``labels``. ``workdir`` (an absolute path in the container) becomes
+    ``--workdir``; without it the image's own working directory is used. Every container is
+    removed when its point ends (``--rm``), so outputs go to a mounted directory: the spec's
+    ``container.mounts``, or, for a launched run, the point's own ``NEMORUN_POINT_DIR`` (made
+    by the script on this machine and mounted at the same path). Labels ``nemorun.run-name``
+    and ``nemorun.point`` are always set. Every container gets ``NEMORUN_RUN_NAME`` and
+    ``NEMORUN_POINT`` (and, launched, the run's and the point's variables: the README's table).
+    """
     options = spec.executor
     assert isinstance(options, DockerOptions)
     check = _Checks(spec)
     warnings = []
     if options.nodes != 1:
         warnings.append(f"target docker runs on this machine only: executor.nodes={options.nodes}")
+    image = check.image(options, warnings)
+    volumes = check.volumes(spec, options)
+    check.workdir(options)
+    name = _name(options, job)
+    check.done()
+    command = _torchrun(spec, job, name, warnings)
 
-    image = DEFAULT_IMAGE
-    if options.container is None:
-        # Every example compiles for every target: a plain Python image runs a spec's task
-        # with its code directories mounted. Saying so keeps the choice visible.
-        warnings.append(
-            f"no executor.container.image: using {DEFAULT_IMAGE} "
-            "(set 'container: {image: IMAGE}' under executor to choose)"
-        )
-    else:
-        image = options.container.image
-        if not IMAGE.fullmatch(image):
-            check.error(
-                ("container", "image"),
-                "not an image reference",
-                expected="a name like 'python:3.11-slim' or 'registry/repo@sha256:…'",
-                found=repr(image),
-            )
+    from nemorun.compiler.render import heredoc_delimiter
 
-    mounts = check.mounts(options.container.mounts if options.container else [])
-    targets = {target for _, target in mounts}
-    volumes: list[str] = []
-    for i, directory in enumerate(spec.pythonpath):
-        path = str(directory)
-        if ":" in path:
-            check.error_at(
-                ("pythonpath", i),
-                "a code directory mounted into a container cannot hold ':'",
-                found=repr(path),
-            )
-        elif path not in targets:
-            volumes.append(f"{path}:{path}:ro")
-            targets.add(path)
-    volumes += [volume for volume, _ in mounts]
+    setup = _setup(job)
+    plan = DockerPlan(
+        image=image,
+        name=name,
+        labels=tuple(options.labels.items()),
+        options=_flags(options),
+        volumes=volumes,
+        env=_env(job),
+        setup=setup,
+        setup_delimiter=heredoc_delimiter(setup or "", "NEMORUN_SETUP"),
+        torchrun=command,
+    )
+    return plan, warnings
 
-    if options.workdir is not None and not options.workdir.startswith("/"):
-        check.error(
-            "workdir",
-            "docker needs an absolute working directory",
-            expected="a path in the container starting with '/'",
-            found=repr(options.workdir),
-        )
 
-    flags = [
+def _flags(options: DockerOptions) -> tuple[tuple[str, str], ...]:
+    """``--gpus``, ``--shm-size``, ``--ipc``, ``--network`` and ``--user``, those set."""
+    return tuple(
         (flag, str(value))
         for flag, value in (
             ("gpus", options.gpus),
@@ -240,54 +203,75 @@ def plan(spec: Spec, job: Job) -> tuple[DockerPlan, list[str]]:
             ("user", options.user),
         )
         if value is not None
-    ]
+    )
+
+
+def _name(options: DockerOptions, job: Job) -> str:
+    """The container's name: ``name``, or by default `container_name` of the job's name (with
+    the run's suffix when launched); the template adds ``-<point>`` for a sweep."""
     if options.name is not None:
-        name = options.name
-    elif job.run is not None:
+        return options.name
+    if job.run is not None:
         # Two runs of one spec may overlap (a rerun while the first still runs): the run's own
         # suffix keeps their containers apart.
-        name = container_name(f"{job.job_name}-{job.run.id.rsplit('-', 1)[-1]}")
-    else:
-        name = container_name(job.job_name)
-    check.done()
+        return container_name(f"{job.job_name}-{job.run.id.rsplit('-', 1)[-1]}")
+    return container_name(job.job_name)
 
-    env: list[DockerEnv] = []
-    for key, value in job.env:
-        variable = f"env_{key}" if isinstance(value, EnvRef) else None
-        env.append(DockerEnv(key, value, variable))
 
-    command = None
-    if job.launcher.kind == "torchrun":
-        launcher = spec.launcher
-        macros = Macros(
-            node_rank=Word.of(0),
-            head_node=Word.of("localhost"),
-            job_id=Word.of(name, *(("-", Var("1")) if job.is_sweep() else ())),
-        )
-        command = torchrun.command(launcher, 1, macros, _program(job))
-        if launcher.nproc_per_node > 1 and options.shm_size is None and options.ipc != "host":
-            warnings.append(
-                "torchrun workers share memory through /dev/shm, 64 MB in a docker container "
-                "by default: set executor.shm_size (e.g. 16g) or executor.ipc: host"
-            )
+def _env(job: Job) -> tuple[DockerEnv, ...]:
+    """``env`` values reach the container with ``--env NAME=VALUE``, names and values intact.
 
-    from nemorun.compiler.render import heredoc_delimiter, pythonpath_export
+    A ``${oc.env:VAR,default}`` value is read from the shell that runs the script, once, when
+    it starts (like the local target), into a script variable. ``${oc.env:…}`` in *task*
+    arguments is read by the entry inside the container, which sees only the image's and the
+    job's environment.
+    """
+    return tuple(
+        DockerEnv(key, value, f"env_{key}" if isinstance(value, EnvRef) else None)
+        for key, value in job.env
+    )
+
+
+def _setup(job: Job) -> str | None:
+    """The prologue ``sh`` runs in the container before the task, or None.
+
+    When there are code directories or ``setup`` lines, the container runs ``sh`` first (the
+    image needs one): it puts the code directories in front of the container's ``PYTHONPATH``
+    (the ``env`` value, else the image's), the rule of every target
+    (`render.pythonpath_export`), runs ``setup``, then ``exec``s the task.
+    """
+    from nemorun.compiler.render import pythonpath_export
 
     prologue = [pythonpath_export(job.pythonpath)] if job.pythonpath else []
     prologue += job.setup
-    setup = "\n".join(("set -e", *prologue, 'exec "$@"')) + "\n" if prologue else None
-    plan = DockerPlan(
-        image=image,
-        name=name,
-        labels=tuple(options.labels.items()),
-        options=tuple(flags),
-        volumes=tuple(volumes),
-        env=tuple(env),
-        setup=setup,
-        setup_delimiter=heredoc_delimiter(setup or "", "NEMORUN_SETUP"),
-        torchrun=command,
+    return "\n".join(("set -e", *prologue, 'exec "$@"')) + "\n" if prologue else None
+
+
+def _torchrun(spec: Spec, job: Job, name: str, warnings: list[str]) -> tuple[Word, ...] | None:
+    """The torchrun words for ``launcher: {kind: torchrun}``, or None without a launcher.
+
+    One node, as for the local target: torchrun runs in the container (the image must have it)
+    with ``--node-rank=0``, the rendezvous on the container's own ``localhost:rdzv_port`` and
+    ``--rdzv-id`` the container's name (never random). Without ``shm_size`` or ``ipc: host`` a
+    warning recalls docker's 64 MB ``/dev/shm``.
+    """
+    if job.launcher.kind != "torchrun":
+        return None
+    options = spec.executor
+    assert isinstance(options, DockerOptions)
+    launcher = spec.launcher
+    macros = Macros(
+        node_rank=Word.of(0),
+        head_node=Word.of("localhost"),
+        job_id=Word.of(name, *(("-", Var("1")) if job.is_sweep() else ())),
     )
-    return plan, warnings
+    command = torchrun.command(launcher, 1, macros, _program(job))
+    if launcher.nproc_per_node > 1 and options.shm_size is None and options.ipc != "host":
+        warnings.append(
+            "torchrun workers share memory through /dev/shm, 64 MB in a docker container "
+            "by default: set executor.shm_size (e.g. 16g) or executor.ipc: host"
+        )
+    return command
 
 
 def _program(job: Job) -> tuple[Word, ...]:
@@ -309,10 +293,69 @@ def container_name(run_name: str) -> str:
 
 
 class _Checks(OptionChecks):
-    """Collects located errors about the spec's docker options."""
+    """Collects located errors about the spec's docker options: docker's rules for fields
+    every target shares (the image, mounts, code directories, ``workdir``)."""
+
+    def image(self, options: DockerOptions, warnings: list[str]) -> str:
+        """``container.image``, which cannot look like an option; `DEFAULT_IMAGE` (with a
+        warning) when the spec names none."""
+        if options.container is None:
+            # Every example compiles for every target: a plain Python image runs a spec's task
+            # with its code directories mounted. Saying so keeps the choice visible.
+            warnings.append(
+                f"no executor.container.image: using {DEFAULT_IMAGE} "
+                "(set 'container: {image: IMAGE}' under executor to choose)"
+            )
+            return DEFAULT_IMAGE
+        image = options.container.image
+        if not IMAGE.fullmatch(image):
+            self.error(
+                ("container", "image"),
+                "not an image reference",
+                expected="a name like 'python:3.11-slim' or 'registry/repo@sha256:…'",
+                found=repr(image),
+            )
+        return image
+
+    def volumes(self, spec: Spec, options: DockerOptions) -> tuple[str, ...]:
+        """``--volume`` values: the code directories (read-only), then ``container.mounts``.
+
+        Every ``pythonpath`` directory of the spec (absolute host paths, resolved when the
+        spec is loaded) is mounted read-only at the *same* path in the container, so the
+        generated entry imports the task's code exactly as on the host; such a path cannot
+        hold ``:``. A ``container.mounts`` entry with the same container path replaces the
+        automatic mount.
+        """
+        mounts = self.mounts(options.container.mounts if options.container else [])
+        targets = {target for _, target in mounts}
+        volumes: list[str] = []
+        for i, directory in enumerate(spec.pythonpath):
+            path = str(directory)
+            if ":" in path:
+                self.error_at(
+                    ("pythonpath", i),
+                    "a code directory mounted into a container cannot hold ':'",
+                    found=repr(path),
+                )
+            elif path not in targets:
+                volumes.append(f"{path}:{path}:ro")
+                targets.add(path)
+        return (*volumes, *(volume for volume, _ in mounts))
+
+    def workdir(self, options: DockerOptions) -> None:
+        """``workdir`` is a path in the container, so absolute."""
+        if options.workdir is not None and not options.workdir.startswith("/"):
+            self.error(
+                "workdir",
+                "docker needs an absolute working directory",
+                expected="a path in the container starting with '/'",
+                found=repr(options.workdir),
+            )
 
     def mounts(self, mounts: list[str]) -> list[tuple[str, str]]:
-        """The valid ``(volume, container path)`` pairs of ``container.mounts``."""
+        """The valid ``(volume, container path)`` pairs of ``container.mounts``: each has the
+        form ``host:container[:ro|rw]`` with absolute paths (or a volume name on the host
+        side), and no container path is mounted twice."""
         out: list[tuple[str, str]] = []
         seen: dict[str, int] = {}
         for i, mount in enumerate(mounts):

@@ -1,40 +1,19 @@
 """The ``skypilot`` target: a SkyPilot task YAML; a sweep is one document per point.
 
-The options are SkyPilot's own words (`SkyPilotOptions`): ``infra`` (or the older ``cloud`` /
-``region`` / ``zone``), ``accelerators``, ``cpus``, ``memory``, ``instance_type``,
-``use_spot``, ``disk_size``, ``ports``, ``job_recovery`` under ``resources``;
-``container.image`` becomes ``image_id: docker:<image>``; ``nodes`` is ``num_nodes``; ``env``
-is ``envs``; ``file_mounts`` and ``workdir`` are SkyPilot's (a local directory synced to the
-cluster, where ``setup`` and ``run`` start).
-
-``run`` is a bash script that reads the entry Python from a quoted heredoc and runs it, on
-every node; ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT`` come first under ``envs``, so ``setup``
-sees them too. A sweep of N points is a stream of N documents, tasks named ``NAME-<point>``
-that differ only in their name and ``NEMORUN_POINT``: ``setup`` and ``run`` are the same text
-in each (written once by the template). ``sky jobs launch FILE`` runs such a stream as a
-pipeline, one point after another (``sky launch`` takes one document only). Each document
-embeds the whole entry, table of points included, so the stream grows with the square of the
-number of points (300 points: about 5 MB).
-
-**torchrun** (``launcher: {kind: torchrun}``): SkyPilot runs ``run`` once on each node, so
-each runs torchrun with ``--node-rank="$SKYPILOT_NODE_RANK"``, the rendezvous on the first
-line of ``$SKYPILOT_NODE_IPS`` and ``--rdzv-id="$SKYPILOT_TASK_ID"`` (the same on every node of
-a task, different for every task). See `nemorun.compiler.torchrun`.
+The options are SkyPilot's own words (`SkyPilotOptions`, `plan`). ``run`` is a bash script that
+reads the entry Python from a quoted heredoc and runs it, on every node (under torchrun:
+`_torchrun`). A sweep of N points is a stream of N documents (`_names`) that ``sky jobs
+launch FILE`` runs as a pipeline.
 
 Two things differ from the shell targets, because the job runs on another machine:
 - the spec's ``pythonpath`` directories are local: each is mounted (``file_mounts``) at
-  ``~/.nemorun/pythonpath/<i>`` and ``PYTHONPATH`` names those copies;
+  ``~/.nemorun/pythonpath/<i>`` and ``PYTHONPATH`` names those copies (`_file_mounts`);
 - an ``env`` value with ``${oc.env:…}`` is read where the job runs, so it is exported by
   ``setup`` and ``run`` rather than written under ``envs`` (whose values are literal).
 
-Every option is checked before SkyPilot sees the task, each mistake a located `SpecError`.
-The formats of single values (``infra``, cloud names from SkyPilot 0.14's list,
-``<name>[:<count>]`` accelerators, cpus, memory, disk size, ports, the recovery strategy,
-mount paths) are declared on `SkyPilotOptions`' fields; checked here: the task name
-(SkyPilot's rule), ``infra`` with ``cloud``/``region``/``zone``, nemorun's own environment
-names and mount paths, the container, and values that SkyPilot reads where you launch (an
-``${oc.env:…}`` there cannot be). `sky.Task.from_yaml` accepts every compiled task
-(tests/compiler/test_skypilot.py).
+Every option is checked before SkyPilot sees the task, each mistake a located `SpecError`: the
+formats of single values on `SkyPilotOptions`' fields, the rest in `_Checks`.
+`sky.Task.from_yaml` accepts every compiled task (tests/compiler/test_skypilot.py).
 """
 
 from __future__ import annotations
@@ -221,33 +200,48 @@ class SkyPilotPlan:
 
 
 def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
+    """The checked options, in SkyPilot's words.
+
+    ``infra`` (or the older ``cloud`` / ``region`` / ``zone``), ``accelerators``, ``cpus``,
+    ``memory``, ``instance_type``, ``use_spot``, ``disk_size``, ``ports``, ``job_recovery`` go
+    under ``resources`` (`_resources`); ``container.image`` becomes ``image_id:
+    docker:<image>``; ``nodes`` is ``num_nodes``; ``env`` is ``envs``; ``file_mounts`` and
+    ``workdir`` are SkyPilot's (a local directory synced to the cluster, where ``setup`` and
+    ``run`` start). ``NEMORUN_RUN_NAME`` and ``NEMORUN_POINT`` come first under ``envs``, so
+    ``setup`` sees them too.
+    """
     options = spec.executor
     assert isinstance(options, SkyPilotOptions)
     check = _Checks(spec)
     check.done()  # the checks below read the values themselves
     check.name(job.name)
-    located = [k for k in ("cloud", "region", "zone") if getattr(options, k) is not None]
-    if options.infra is not None and located:
-        place = [options.cloud or options.infra.split("/")[0], options.region, options.zone]
-        check.error(
-            located[0],
-            f"infra and {located[0]} exclude each other",
-            suggestion="write the place as one infra: cloud[/region[/zone]] "
-            f"(here infra: {'/'.join(str(p) for p in place if p is not None)})",
-        )
-    ports = [port if isinstance(port, int) else port.strip() for port in options.ports]
+    check.place(options)
     image = check.container(options)
     check.mounts(options)
     check.done()
-    command = None
-    if job.launcher.kind == "torchrun":
-        program = (
-            torchrun.python_program(job.python, Var("NEMORUN_ENTRY"))
-            if job.entry is not None
-            else tuple(Word.of(word) for word in job.argv)
-        )
-        command = torchrun.command(spec.launcher, options.nodes, MACROS, program)
+    pythonpath, mounts = _file_mounts(spec, options)
+    return SkyPilotPlan(
+        names=_names(job),
+        resources=_resources(options, image),
+        num_nodes=options.nodes,
+        envs=tuple((k, str(v)) for k, v in job.env if not isinstance(v, EnvRef)),
+        shell_env=tuple((k, v) for k, v in job.env if isinstance(v, EnvRef)),
+        file_mounts=mounts,
+        pythonpath=pythonpath,
+        workdir=options.workdir,
+        points_dir=(
+            Word.of(Var("HOME"), f"/{REMOTE_RUNS}/{job.run.id}/{job.points_subdir}")
+            if job.run is not None
+            else None
+        ),
+        torchrun=_torchrun(spec, job),
+    ), []
 
+
+def _resources(options: SkyPilotOptions, image: str | None) -> tuple[tuple[str, Any], ...]:
+    """The ``resources`` mapping, in a fixed order: `RESOURCES`, then ``image_id``,
+    ``ports`` and ``job_recovery``."""
+    ports = [port if isinstance(port, int) else port.strip() for port in options.ports]
     resources: list[tuple[str, Any]] = [
         (key, getattr(options, key)) for key in RESOURCES if getattr(options, key) is not None
     ]
@@ -257,41 +251,70 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
         resources.append(("ports", ports))
     if options.job_recovery is not None:
         resources.append(("job_recovery", options.job_recovery))
-    names = (
-        tuple(f"{job.name}-{point.index}" for point in job.points)
-        if job.is_sweep()
-        else (job.name,)
-    )
+    return tuple(resources)
+
+
+def _names(job: Job) -> tuple[str, ...]:
+    """The task name of each document: ``NAME``, or ``NAME-<point>`` for a sweep.
+
+    The documents of a sweep differ only in their name and ``NEMORUN_POINT``: ``setup`` and
+    ``run`` are the same text in each (written once by the template). ``sky jobs launch FILE``
+    runs such a stream as a pipeline, one point after another (``sky launch`` takes one
+    document only). Each document embeds the whole entry, table of points included, so the
+    stream grows with the square of the number of points (300 points: about 5 MB).
+    """
+    if job.is_sweep():
+        return tuple(f"{job.name}-{point.index}" for point in job.points)
+    return (job.name,)
+
+
+def _file_mounts(
+    spec: Spec, options: SkyPilotOptions
+) -> tuple[tuple[Word, ...], tuple[tuple[str, str], ...]]:
+    """The remote copies of the spec's ``pythonpath`` (``"$HOME"/.nemorun/pythonpath/<i>``),
+    and ``file_mounts``: the spec's own, then those copies."""
     home = PYTHONPATH_MOUNT.removeprefix("~/")
     pythonpath = tuple(f"{home}/{i}" for i in range(len(spec.pythonpath)))
     mounts = [*options.file_mounts.items()]
     mounts += [(f"~/{remote}", str(local)) for remote, local in zip(pythonpath, spec.pythonpath)]
-    return SkyPilotPlan(
-        names=names,
-        resources=tuple(resources),
-        num_nodes=options.nodes,
-        envs=tuple((k, str(v)) for k, v in job.env if not isinstance(v, EnvRef)),
-        shell_env=tuple((k, v) for k, v in job.env if isinstance(v, EnvRef)),
-        file_mounts=tuple(mounts),
-        pythonpath=tuple(Word.of(Var("HOME"), "/", remote) for remote in pythonpath),
-        workdir=options.workdir,
-        points_dir=(
-            Word.of(Var("HOME"), f"/{REMOTE_RUNS}/{job.run.id}/{job.points_subdir}")
-            if job.run is not None
-            else None
-        ),
-        torchrun=command,
-    ), []
+    return tuple(Word.of(Var("HOME"), "/", remote) for remote in pythonpath), tuple(mounts)
+
+
+def _torchrun(spec: Spec, job: Job) -> tuple[Word, ...] | None:
+    """The torchrun words for ``launcher: {kind: torchrun}``, or None without a launcher.
+
+    SkyPilot runs ``run`` once on each node, so each runs torchrun with
+    ``--node-rank="$SKYPILOT_NODE_RANK"``, the rendezvous on the first line of
+    ``$SKYPILOT_NODE_IPS`` and ``--rdzv-id="$SKYPILOT_TASK_ID"`` (the same on every node of a
+    task, different for every task). See `nemorun.compiler.torchrun`.
+    """
+    if job.launcher.kind != "torchrun":
+        return None
+    program = (
+        torchrun.python_program(job.python, Var("NEMORUN_ENTRY"))
+        if job.entry is not None
+        else tuple(Word.of(word) for word in job.argv)
+    )
+    return torchrun.command(spec.launcher, spec.executor.nodes, MACROS, program)
 
 
 class _Checks(OptionChecks):
-    """Collects located errors about the spec's SkyPilot options."""
+    """Collects located errors about the spec's SkyPilot options.
+
+    The formats of single values (``infra``, cloud names from SkyPilot 0.14's list,
+    ``<name>[:<count>]`` accelerators, cpus, memory, disk size, ports, the recovery strategy,
+    mount paths) are declared on `SkyPilotOptions`' fields; checked here: the task name
+    (SkyPilot's rule), ``infra`` with ``cloud``/``region``/``zone``, nemorun's own environment
+    names and mount paths, the container, and values that SkyPilot reads where you launch (an
+    ``${oc.env:…}`` there cannot be).
+    """
 
     def __init__(self, spec: Spec) -> None:
         super().__init__(spec)
         self.named = "name" in spec.tree
 
     def name(self, name: str) -> None:
+        """The task name follows SkyPilot's rule (`TASK_NAME`); the error suggests a fixed one."""
         if TASK_NAME.fullmatch(name):
             return
         fixed = re.sub(r"[._-]{3,}", "--", re.sub(r"[^A-Za-z0-9._-]+", "-", name))
@@ -312,7 +335,22 @@ class _Checks(OptionChecks):
             )
         )
 
+    def place(self, options: SkyPilotOptions) -> None:
+        """``infra`` says the place in one value: ``cloud``, ``region`` and ``zone`` (the
+        older words) cannot come with it."""
+        located = [k for k in ("cloud", "region", "zone") if getattr(options, k) is not None]
+        if options.infra is not None and located:
+            place = [options.cloud or options.infra.split("/")[0], options.region, options.zone]
+            self.error(
+                located[0],
+                f"infra and {located[0]} exclude each other",
+                suggestion="write the place as one infra: cloud[/region[/zone]] "
+                f"(here infra: {'/'.join(str(p) for p in place if p is not None)})",
+            )
+
     def container(self, options: SkyPilotOptions) -> str | None:
+        """The image, named without SkyPilot's ``docker:`` prefix; SkyPilot mounts no host
+        paths into its container."""
         container = options.container
         if container is None:
             return None

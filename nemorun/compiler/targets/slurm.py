@@ -4,35 +4,12 @@
 adds any other long option, checked against the options of this machine's sbatch when compile
 is told them (`nemorun.compiler.machine`), else nemorun's built-in list of sbatch 22.05's
 (`nemorun.compiler.sbatch_options`). A sweep of N points becomes
-``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``.
+``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``;
+a sweep above ``max_array_size`` is split into several arrays (`_arrays`).
 
-Logs go to paths relative to the submit directory (the job's starting directory):
-``%x-%j.out`` / ``.err``, or ``%x-%A_%a.out`` / ``.err`` for an array, unless the spec sets
-``output`` / ``error``. Compiled for a run, they go to ``RUN_DIR/logs/STEM-%j.out`` (or
-``STEM-%A_%a.out``) instead, where ``STEM`` is the artifact's stem (`log_paths` tells the
-launcher).
-
-**Sweeps above ``max_array_size``** split into several arrays of at most ``max_array_size``
-tasks, in order: part ``i`` is its own sbatch script (``NAME.i.sbatch``, written with
-``-o DIR``; stdout cannot hold several, so compiling without ``-o`` is an error that says so)
-with ``--array=0-(k-1)%P`` and ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part
-embeds the same entry (all the points). ``%P`` (``array_parallelism``) holds per array: parts
-submitted together can run up to parts * P tasks at once.
-
-**torchrun** (``launcher: {kind: torchrun}``): one srun task per node (``--ntasks-per-node=1``,
-``--kill-on-bad-exit=1``), each running torchrun under ``bash -c`` so that ``$SLURM_NODEID``
-is read inside the step; the rendezvous is on the first host of ``scontrol show hostnames
-"$SLURM_JOB_NODELIST"`` (``NEMORUN_HEAD_NODE``, set by the batch script, which runs there), at
-``launcher.rdzv_port``, with ``--rdzv-id=$SLURM_JOB_ID`` (each array task is its own job). The
-entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is the same
-machine (array tasks sharing a node) would both listen on ``rdzv_port``: give such jobs whole
-nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
-
-Value formats (times, GPU counts, memory sizes, counts…) are declared on `SlurmOptions`' fields
-and checked by the validator. Checks done here, each a located `SpecError`: mutually exclusive
-memory options, ``gpus_per_task`` without a task count, unknown ``extra`` options, a comma in a
-container mount, and a line break, carriage return or NUL in any ``#SBATCH`` value (checked on
-the directives as rendered, the log paths included).
+Where the logs go: `_log_stem`. Under torchrun: `_torchrun`. Value formats (times, GPU
+counts, memory sizes, counts…) are declared on `SlurmOptions`' fields and checked by the
+validator; `_Checks` holds the rules between options and those of the rendered directives.
 """
 
 from __future__ import annotations
@@ -188,63 +165,16 @@ class SlurmPlan:
 
 
 def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
+    """The checked options as ``#SBATCH`` directives, and the srun step's words."""
     options = spec.executor
     assert isinstance(options, SlurmOptions)
     check = _Checks(spec)
-    mems = [n for n in ("mem", "mem_per_cpu", "mem_per_gpu") if getattr(options, n) is not None]
-    if len(mems) > 1:
-        check.error(mems[1], f"{mems[0]} and {mems[1]} exclude each other", "only one of them")
-    if options.gpus_per_task is not None and options.ntasks is None and not options.ntasks_per_node:
-        check.error(
-            "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
-        )
-    for index, mount in enumerate(options.container.mounts if options.container else ()):
-        if "," in mount:  # --container-mounts is one comma-separated list
-            check.error(
-                ("container", "mounts", index),
-                "a container mount cannot hold a comma: srun reads the mounts as one "
-                "comma-separated list",
-                found=repr(mount),
-            )
+    check.memory(options)
+    check.gpus_per_task(options)
+    check.container_mounts(options)
     warnings: list[str] = []
-    srun: tuple[Word, ...] = ()
-    command: tuple[Word, ...] | None = None
-    command_args: tuple[Word, ...] = ()
-    if job.launcher.kind == "torchrun":
-        launcher = spec.launcher
-        nodes = options.nodes
-        srun = tuple(
-            Word.of(w)
-            for w in (
-                f"--nodes={nodes}",
-                f"--ntasks={nodes}",
-                "--ntasks-per-node=1",
-                "--kill-on-bad-exit=1",
-            )
-        )
-        if job.entry is not None:
-            program = torchrun.python_program(job.python, Var("1"))
-            command_args = (Word.of("nemorun-torchrun"), Word.of(Var("NEMORUN_ENTRY")))
-        else:
-            program = tuple(Word.of(w) for w in job.argv)
-            command_args = (Word.of("nemorun-torchrun"),)
-        command = torchrun.command(launcher, nodes, MACROS, program)
-        for name in TASK_OPTIONS:
-            if getattr(options, name) is not None:
-                warnings.append(
-                    f"executor.{name} sizes the batch job only: under launcher torchrun, srun "
-                    f"starts one task per node (torchrun starts {launcher.nproc_per_node} "
-                    "workers on each)"
-                )
-    directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.job_name)]
-    directives += _field_directives(options)
-    if options.requeue is not None:
-        directives.append(("requeue" if options.requeue else "no-requeue", None))
-    directives += check.extra(_extra(spec, options), job.machine)
-    logs = _log_stem(job)
-    directives.append(("output", options.output or f"{logs}.out"))
-    directives.append(("error", options.error or f"{logs}.err"))
-    check.one_line(directives, options)
+    srun, command, command_args = _torchrun(spec, job, warnings)
+    directives = _directives(spec, job, check)
     check.done()
     mounts = ",".join(options.container.mounts) if options.container else None
     base = SlurmPlan(
@@ -258,6 +188,85 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     )
     if not job.is_sweep():
         return base, warnings
+    return _arrays(base, options, job), warnings
+
+
+def _torchrun(
+    spec: Spec, job: Job, warnings: list[str]
+) -> tuple[tuple[Word, ...], tuple[Word, ...] | None, tuple[Word, ...]]:
+    """srun's own options, the torchrun words and the ``bash -c`` script's ``$0`` and ``$1``
+    for ``launcher: {kind: torchrun}``; ``((), None, ())`` without a launcher.
+
+    One srun task per node (``--ntasks-per-node=1``, ``--kill-on-bad-exit=1``), each running
+    torchrun under ``bash -c`` so that ``$SLURM_NODEID`` is read inside the step; the
+    rendezvous is on the first host of ``scontrol show hostnames "$SLURM_JOB_NODELIST"``
+    (``NEMORUN_HEAD_NODE``, set by the batch script, which runs there), at
+    ``launcher.rdzv_port``, with ``--rdzv-id=$SLURM_JOB_ID`` (each array task is its own
+    job). The entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is
+    the same machine (array tasks sharing a node) would both listen on ``rdzv_port``: give
+    such jobs whole nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
+    """
+    if job.launcher.kind != "torchrun":
+        return (), None, ()
+    options = spec.executor
+    assert isinstance(options, SlurmOptions)
+    launcher = spec.launcher
+    nodes = options.nodes
+    srun = tuple(
+        Word.of(w)
+        for w in (
+            f"--nodes={nodes}",
+            f"--ntasks={nodes}",
+            "--ntasks-per-node=1",
+            "--kill-on-bad-exit=1",
+        )
+    )
+    command_args: tuple[Word, ...]
+    if job.entry is not None:
+        program = torchrun.python_program(job.python, Var("1"))
+        command_args = (Word.of("nemorun-torchrun"), Word.of(Var("NEMORUN_ENTRY")))
+    else:
+        program = tuple(Word.of(w) for w in job.argv)
+        command_args = (Word.of("nemorun-torchrun"),)
+    command = torchrun.command(launcher, nodes, MACROS, program)
+    for name in TASK_OPTIONS:
+        if getattr(options, name) is not None:
+            warnings.append(
+                f"executor.{name} sizes the batch job only: under launcher torchrun, srun "
+                f"starts one task per node (torchrun starts {launcher.nproc_per_node} "
+                "workers on each)"
+            )
+    return srun, command, command_args
+
+
+def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
+    """The ``#SBATCH`` lines, in order: the job name, the fields, ``requeue``, ``extra``,
+    then the log paths (`_log_stem` unless the spec sets ``output`` / ``error``)."""
+    options = spec.executor
+    assert isinstance(options, SlurmOptions)
+    directives: list[tuple[str, Any]] = [("job-name", options.job_name or job.job_name)]
+    directives += _field_directives(options)
+    if options.requeue is not None:
+        directives.append(("requeue" if options.requeue else "no-requeue", None))
+    directives += check.extra(_extra(spec, options), job.machine)
+    logs = _log_stem(job)
+    directives.append(("output", options.output or f"{logs}.out"))
+    directives.append(("error", options.error or f"{logs}.err"))
+    check.one_line(directives, options)
+    return directives
+
+
+def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Parts:
+    """A sweep's job array, or its several arrays when it has more than ``max_array_size``
+    points.
+
+    The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
+    script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
+    compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
+    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
+    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
+    run up to parts * P tasks at once.
+    """
     size = options.max_array_size
     starts = range(0, job.num_points, size)
     plans = []
@@ -278,17 +287,20 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
             )
         )
     if len(plans) == 1:
-        return plans[0], warnings
+        return plans[0]
     reason = (
         f"the sweep has {job.num_points} points, more than max_array_size ({size}): "
         f"it is split into {len(plans)} job arrays"
     )
-    return Parts(tuple(plans), reason), warnings
+    return Parts(tuple(plans), reason)
 
 
 def _log_stem(job: Job) -> str:
-    """``%x-%j`` (``%x-%A_%a`` for an array), relative to the submit directory; for a run,
-    ``RUN_DIR/logs/STEM-%j`` (a ``%`` of the directory doubled, as sbatch reads it)."""
+    """Where the logs go unless the spec sets ``output`` / ``error``: ``%x-%j`` (``%x-%A_%a``
+    for an array), relative to the submit directory (the job's starting directory), plus
+    ``.out`` / ``.err``. Compiled for a run, they go to ``RUN_DIR/logs/STEM-%j`` (or
+    ``STEM-%A_%a``) instead, where ``STEM`` is the artifact's stem (a ``%`` of the directory
+    doubled, as sbatch reads it; `log_paths` tells the launcher)."""
     ids = "%A_%a" if job.is_sweep() else "%j"
     if job.run is None:
         return f"%x-{ids}"
@@ -326,10 +338,38 @@ def _field_directives(options: SlurmOptions) -> list[tuple[str, Any]]:
 
 
 class _Checks(OptionChecks):
-    """Collects located errors about ``executor.*`` options."""
+    """Collects located errors about ``executor.*`` options: the rules between options and
+    those of the rendered directives, each a located `SpecError`."""
+
+    def memory(self, options: SlurmOptions) -> None:
+        """``mem``, ``mem_per_cpu`` and ``mem_per_gpu`` exclude each other."""
+        mems = [n for n in ("mem", "mem_per_cpu", "mem_per_gpu") if getattr(options, n) is not None]
+        if len(mems) > 1:
+            self.error(mems[1], f"{mems[0]} and {mems[1]} exclude each other", "only one of them")
+
+    def gpus_per_task(self, options: SlurmOptions) -> None:
+        """``gpus_per_task`` needs a task count."""
+        tasks = options.ntasks is not None or options.ntasks_per_node
+        if options.gpus_per_task is not None and not tasks:
+            self.error(
+                "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
+            )
+
+    def container_mounts(self, options: SlurmOptions) -> None:
+        """No container mount holds a comma: ``--container-mounts`` is one comma-separated
+        list."""
+        for index, mount in enumerate(options.container.mounts if options.container else ()):
+            if "," in mount:
+                self.error(
+                    ("container", "mounts", index),
+                    "a container mount cannot hold a comma: srun reads the mounts as one "
+                    "comma-separated list",
+                    found=repr(mount),
+                )
 
     def extra(self, extra: dict[str, str | int | bool], machine: Machine) -> list[tuple[str, Any]]:
-        """The ``extra`` directives; the machine's sbatch is asked only when there are some."""
+        """The ``extra`` directives, each a long option of sbatch that is neither a field's nor
+        one nemorun sets itself; the machine's sbatch is asked only when there are some."""
         out: list[tuple[str, Any]] = []
         sbatch = machine.sbatch_options() if extra else BUILTIN
         for key, value in extra.items():
@@ -356,7 +396,8 @@ class _Checks(OptionChecks):
 
     def one_line(self, directives: list[tuple[str, Any]], options: SlurmOptions) -> None:
         """sbatch reads each ``#SBATCH`` line alone: no value of one (every directive, checked
-        as rendered) may hold a line break, a carriage return or a NUL."""
+        as rendered, the log paths included) may hold a line break, a carriage return or a
+        NUL."""
         fields = {f.name for f in dataclasses.fields(SlurmOptions)}
         extra_keys = {k.replace("_", "-").lstrip("-"): k for k in options.extra}
         for name, value in directives:
