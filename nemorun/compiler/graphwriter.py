@@ -58,7 +58,7 @@ class GraphWriter:
 
     def __init__(self, fmt: str) -> None:
         self.fmt = fmt
-        self.seen: dict[int, _Shared] = {}
+        self.seen: dict[tuple[int, bool], _Shared] = {}
         self.errors: list[SpecError] = []
 
     def root(self, buildable: Any, path: KeyPath) -> dict[str, Any]:
