@@ -29,7 +29,6 @@ import queue
 import shutil
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -143,7 +142,8 @@ class Run:
 
     def watch(self, logs: bool = True, interval: float = 0.5) -> Iterator[LogLine | Progress]:
         """Follow the run to its end: every job's output as it comes (``logs``), and the
-        states whenever one changes. Polls fast at first (short local runs end quickly)."""
+        states whenever one changes. Looks fast at first, and between looks lets the target
+        wake it when something changes (`Target.wait_for_change`)."""
         handle = self.handle()
         lines: queue.Queue[LogLine] = queue.Queue()
         pumps = []
@@ -169,7 +169,7 @@ class Run:
                     pump.join(timeout=10)
                 yield from _drain(lines)
                 return
-            time.sleep(delay)
+            self.target.wait_for_change(handle, delay)
             delay = min(delay * 1.5, interval)
 
     def wait(self) -> JobState:
