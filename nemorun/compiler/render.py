@@ -16,10 +16,8 @@ Rules that keep the output safe and reproducible:
   typed context and call the filters, never reach Python's internals (``__class__``, …) to
   run code while compiling. A template's own mistake is a located `SpecError`.
 
-jinja2 is imported here only, so commands that do not render never pay for it. Compiled
-templates are kept in a bytecode cache under the user's cache directory (`bytecode_cache`):
-compiling the templates was most of a ``compile``'s own work. The cache only saves time: one
-that is corrupted, unwritable or not private is passed over, never an error.
+jinja2 is imported here only. Compiled templates are cached (`bytecode_cache`): only ever a
+saving of time, a cache that is corrupted, unwritable or not private is passed over.
 """
 
 from __future__ import annotations
