@@ -128,7 +128,10 @@ def parse_plain(index: int, text: str) -> Override | None:
     parts = raw.split(",")
     if raw and not all(_PLAIN_CHARS.fullmatch(part) for part in parts):
         return None
-    values = tuple(_plain_scalar(part) for part in parts)
+    try:
+        values = tuple(_plain_scalar(part) for part in parts)
+    except ValueError:  # an integer too long for int(): hydra says so, located
+        return None
     if len(values) == 1:
         return Override(index, text, kind, key, values[0], raw)
     if kind is OverrideKind.DELETE:
