@@ -1,20 +1,25 @@
 """Time ``nemorun run`` of a trivial task end to end, and (with ``--sweep``) the launch of a
 1,000-point sweep on the test Slurm cluster.
 
-    python benches/run.py [--runs 7] [--check] [--sweep]
+    python benches/run.py [--runs 7] [--check] [--sweep] [--base DIR]
 
 (a) ``nemorun run`` of a trivial Python task (``trainlib:train`` for one step), as a whole
     process: load and validate, compile for the run, write the record, start the detached
-    supervisor, run the task, stream its output, see it completed. Budget: 0.6 s (NeMo-Run's
-    ``LocalExecutor`` takes 3.8 s for the same on this machine). Shown beside it, for scale:
-    the same with a ``command: true`` task, ``nemorun --version`` (the interpreter floor) and
-    the generated entry run directly (what the task itself costs).
+    supervisor, run the task, stream its output, see it completed. Budget: 0.3 s on a quiet
+    machine (NeMo-Run's ``LocalExecutor`` takes 3.8 s for the same on this machine). Shown
+    beside it, for scale: the same with a ``command: true`` task, ``nemorun --version`` (the
+    interpreter floor) and the generated entry run directly (what the task itself costs).
 (b) ``--sweep``: ``nemorun launch`` of a 1,000-point sweep with ``--target slurm`` (one job
     array, one ``sbatch``), timed to the printed run id; the bench then cancels the run. Needs
     the test cluster (``tests/infra/slurm.sh start``); not part of CI.
 
-Records go to a temporary ``NEMORUN_HOME``. Prints median, min and max wall time in seconds
-per case and whether it is within budget; ``--check`` exits 1 when a median is over budget.
+With ``--base DIR`` (another checkout, e.g. ``git archive COMMIT | tar -x -C DIR``) the cases
+of (a) also run from that tree, in turns with this one, each line followed by the base's and
+the ratio (goal: ``run`` of the trivial task ≤ 0.5x the base's, ≤ 0.3 s on a quiet machine).
+
+Records go to a temporary ``NEMORUN_HOME``, templates to a temporary ``XDG_CACHE_HOME``.
+Prints median, min and max wall time in seconds per case and whether it is within budget;
+``--check`` exits 1 when a median is over budget.
 Timings on a shared 2-core machine are noisy: compare medians.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,11 +36,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from timing import report, timed
+from timing import alternated, report, timed, tree_env, trees
 
 ROOT = Path(__file__).resolve().parent.parent
 NEMORUN = [sys.executable, "-m", "nemorun.cli"]
-RUN_BUDGET = 0.6
+RUN_BUDGET = 0.3
 SWEEP_BUDGET = 5.0
 
 TRIVIAL = f"""\
@@ -46,9 +52,11 @@ task: {{_target_: trainlib:train, model: {{}}, optim: {{}}, steps: 1}}
 COMMAND = "nemorun: 1\nname: true\ntask: {command: 'true'}\n"
 
 
-def process(args: Sequence[str], env: dict[str, str]) -> Callable[[], str]:
+def process(args: Sequence[str], env: dict[str, str], tree: Path = ROOT) -> Callable[[], str]:
+    env = tree_env(env, tree)
+
     def run() -> str:
-        proc = subprocess.run([*args], cwd=ROOT, env=env, capture_output=True, text=True)
+        proc = subprocess.run([*args], cwd=tree, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
         return proc.stdout
@@ -61,28 +69,42 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--check", action="store_true", help="exit 1 when over a budget")
     parser.add_argument("--sweep", action="store_true", help="also a 1,000-point Slurm launch")
+    parser.add_argument("--base", help="another checkout to run side by side with this one")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="nemorun-bench-"))
-    env = {**os.environ, "NEMORUN_HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": "0"}
+    env = {
+        **os.environ,
+        "NEMORUN_HOME": str(scratch / "home"),
+        "XDG_CACHE_HOME": str(scratch / "cache"),
+        "PYTHONDONTWRITEBYTECODE": "0",
+    }
     ok = True
     try:
         trivial = scratch / "trivial.yaml"
         trivial.write_text(TRIVIAL)
         command = scratch / "true.yaml"
         command.write_text(COMMAND)
-
-        run = process([*NEMORUN, "run", str(trivial)], env)
-        run()  # warm the disk cache
-        ok &= report("nemorun run (trivial Python task)", timed(run, args.runs), RUN_BUDGET)
-        run_command = process([*NEMORUN, "run", str(command)], env)
-        run_command()
-        report("nemorun run (command: true)", timed(run_command, args.runs), None)
-        floor = process([*NEMORUN, "--version"], env)
-        report("nemorun --version (interpreter floor)", timed(floor, args.runs), None)
+        cases = {
+            "nemorun run (trivial Python task)": ([*NEMORUN, "run", str(trivial)], RUN_BUDGET),
+            "nemorun run (command: true)": ([*NEMORUN, "run", str(command)], None),
+            "nemorun --version (interpreter floor)": ([*NEMORUN, "--version"], None),
+        }
+        sides = trees(args.base, ROOT)
+        for name, (argv, budget) in cases.items():
+            actions = {side: process(argv, env, tree) for side, tree in sides.items()}
+            samples = alternated(actions, args.runs)
+            for side, taken in samples.items():
+                note = ""
+                if side == "base":
+                    ratio = statistics.median(samples["this"]) / statistics.median(taken)
+                    note = f"  this/base {ratio:.2f}"
+                within = report(f"{name} [{side}]", taken, budget if side == "this" else None,
+                                note=note, width=50)  # fmt: skip
+                ok &= within
         entry = next((scratch / "home" / "nemorun-runs").glob("*-trivial-*/artifacts/entry.py"))
         task_env = {**env, "PYTHONPATH": str(ROOT / "examples")}
         task = process([sys.executable, str(entry)], task_env)
-        report("the task alone (python entry.py)", timed(task, args.runs), None)
+        report("the task alone (python entry.py)", timed(task, args.runs), None, width=50)
 
         if args.sweep:
             ok &= sweep(env, args.runs)

@@ -1,9 +1,10 @@
 """Export a resolved spec as a format-1 spec in YAML, TOML or JSON (Python lives in `pyexport`).
 
-The task part is written from the Fiddle graph, so what is exported is exactly what would run,
-and loading the export gives the same graph (property-tested). Values are written in the
-spec's own words: enum members by name, paths and callables as strings, tuples and sets as
-lists. ``_target_`` is written only where the type hint does not already say it.
+The task part is written from the validated call tree, node for node the Fiddle graph that
+runs (without importing Fiddle), and loading the export gives the same graph (property-tested).
+Values are written in the spec's own words: enum members by name, paths and callables as
+strings, tuples and sets as lists. ``_target_`` is written only where the type hint does not
+already say it.
 
 The text writers and each format's limits live in `nemorun.compiler.dumps`; the graph is
 written back by `nemorun.compiler.graphwriter`.
@@ -37,8 +38,6 @@ def export(spec: Spec, fmt: str, dest_dir: Path | None = None) -> str:
 
 def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
     """The plain tree of a format-1 spec equivalent to ``spec``."""
-    from nemorun.compiler.graph import spec_graphs
-
     raw = spec.resolved.tree
     out: dict[str, Any] = {VERSION_KEY: CURRENT_VERSION}
     for key in ("name", "description"):
@@ -48,12 +47,12 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         out["pythonpath"] = [escape_text(relative_path(p, dest_dir)) for p in spec.pythonpath]
     if spec.templates is not None:
         out["templates"] = escape_text(relative_path(spec.templates, dest_dir))
-    writer = GraphWriter(fmt)
-    graphs = spec_graphs(spec)  # every task's graph alive at once, sharing as in the spec
+    writer = GraphWriter(fmt)  # one writer for every task: sharing across tasks is kept
 
     def task_tree(name: str, task: TaskSpec, source: Any) -> dict[str, Any]:
         if task.is_python():
-            return writer.root(graphs[name], task.path)
+            assert task.call is not None
+            return writer.root(task.call, task.path)
         return _plain(source, fmt)  # a script or command task: as written
 
     if spec.single_task:

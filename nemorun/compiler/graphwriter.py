@@ -1,4 +1,8 @@
-"""`GraphWriter`: a Fiddle graph written back as a spec's plain tree, in the spec's own words.
+"""`GraphWriter`: a call tree written back as a spec's plain tree, in the spec's own words.
+
+The tree is a validated spec's (`Call` nodes, `EnvRef` values) or a Fiddle graph (``nemorun
+import``): the two are node for node the same (`nemorun.compiler.graph` builds one from the
+other), and writing the first never imports Fiddle, which costs a ``run`` half its time.
 
 Enum members by name, paths and callables as strings, tuples and sets as lists; ``_target_``
 only where the type hint does not already say it. Sharing is kept: a node reached twice is
@@ -11,20 +15,20 @@ from __future__ import annotations
 import enum
 import math
 import pathlib
+import sys
 import types
 import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import fiddle as fdl
-
 from nemorun.compiler.dumps import escape_text, key_text
 from nemorun.errors import KeyPath, SpecError, SpecErrors
 from nemorun.schemas.compose import REF_KEY
 from nemorun.schemas.constructs import constant_reference
+from nemorun.schemas.envrefs import EnvRef
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.imports import reference_of
-from nemorun.schemas.values import CALL_KEY, strip_annotated, takes_reference_text
+from nemorun.schemas.values import CALL_KEY, Call, strip_annotated, takes_reference_text
 
 
 @dataclass
@@ -54,7 +58,7 @@ class GraphWriter:
 
     def __init__(self, fmt: str) -> None:
         self.fmt = fmt
-        self.seen: dict[int, _Shared] = {}
+        self.seen: dict[tuple[int, bool], _Shared] = {}
         self.errors: list[SpecError] = []
 
     def root(self, buildable: Any, path: KeyPath) -> dict[str, Any]:
@@ -83,21 +87,24 @@ class GraphWriter:
             return str(key)
 
     def node(self, cfg: Any, path: KeyPath, annotation: Any, root: bool = False) -> Any:
-        from nemorun.compiler.graph import is_env_config
-
-        if is_env_config(cfg):
-            return escape_text(cfg.template)
-        if id(cfg) in self.seen:
-            return self._again(self.seen[id(cfg)], path)
+        template = _env_template(cfg)
+        if template is not None:
+            return escape_text(template)
+        parts = _node_parts(cfg)
+        assert parts is not None, cfg
+        target, partial, arguments = parts
+        # A task's root is a node of its own, even when the same Call is an argument elsewhere.
+        key = (id(cfg), root)
+        if key in self.seen:
+            return self._again(self.seen[key], path)
         out: dict[str, Any] = {}
-        self.seen[id(cfg)] = _Shared(cfg, path, out)
-        target = fdl.get_callable(cfg)
+        self.seen[key] = _Shared(cfg, path, out)
         if root or not _annotation_names(annotation, target):
             out["_target_"] = reference_of(target)
-        if isinstance(cfg, fdl.Partial) and not root:
+        if partial and not root:
             out["_partial_"] = True
         schema = inspect_callable(target)
-        for name, value in cfg.__arguments__.items():
+        for name, value in arguments.items():
             param = schema.params.get(name)
             ann = param.annotation if param else (schema.var_keyword or typing.Any)
             if value is None and self.fmt == "toml":
@@ -115,7 +122,7 @@ class GraphWriter:
         return out
 
     def value(self, value: Any, path: KeyPath, annotation: Any) -> Any:
-        if isinstance(value, fdl.Buildable):
+        if _env_template(value) is not None or _node_parts(value) is not None:
             return self.node(value, path, annotation)
         if isinstance(value, enum.Enum):
             return value.name
@@ -176,6 +183,30 @@ class GraphWriter:
                     placeholder[REF_KEY] = ref_text(other.home)
                 other.waiting.clear()
         return content
+
+
+def _node_parts(value: Any) -> tuple[Any, bool, dict[str, Any]] | None:
+    """(callable, partial, arguments) of a node, a `Call` or a Fiddle buildable; None for a
+    plain value. Fiddle is only asked when something imported it: otherwise no value is one
+    of its buildables."""
+    if isinstance(value, Call):
+        return value.target, value.partial, value.args
+    fdl = sys.modules.get("fiddle")
+    if fdl is not None and isinstance(value, fdl.Buildable):
+        return fdl.get_callable(value), isinstance(value, fdl.Partial), value.__arguments__
+    return None
+
+
+def _env_template(value: Any) -> str | None:
+    """The ``${oc.env:…}`` text of an environment reference (an `EnvRef`, or its graph node)."""
+    if isinstance(value, EnvRef):
+        return value.template
+    if "fiddle" in sys.modules:
+        from nemorun.compiler.graph import is_env_config
+
+        if is_env_config(value):
+            return str(value.template)
+    return None
 
 
 def nameable(path: KeyPath) -> bool:

@@ -16,14 +16,18 @@ Rules that keep the output safe and reproducible:
   typed context and call the filters, never reach Python's internals (``__class__``, …) to
   run code while compiling. A template's own mistake is a located `SpecError`.
 
-jinja2 is imported here only, so commands that do not render never pay for it.
+jinja2 is imported here only. Compiled templates are cached (`bytecode_cache`): only ever a
+saving of time, a cache that is corrupted, unwritable or not private is passed over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 import shlex
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -172,6 +176,7 @@ def environment(user_dir: Path | None = None, target_dir: Path | None = None) ->
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=bytecode_cache(),
     )
     env.filters["q"] = shell_quote
     env.filters["sbatch"] = sbatch_quote
@@ -179,6 +184,50 @@ def environment(user_dir: Path | None = None, target_dir: Path | None = None) ->
     env.filters["yaml"] = yaml_value
     env.filters["pythonpath"] = pythonpath_export
     return env
+
+
+def cache_dir() -> Path:
+    """Where compiled templates are kept: ``$XDG_CACHE_HOME/nemorun/templates-VERSIONS`` (else
+    under ``~/.cache``), one directory per nemorun and Jinja version. Jinja checks each entry
+    against its template's source, so an edited template is compiled again."""
+    import jinja2
+
+    from nemorun import __version__
+
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "nemorun" / f"templates-{__version__}-jinja{jinja2.__version__}"
+
+
+@functools.cache
+def bytecode_cache() -> Any:
+    """Jinja's file bytecode cache in `cache_dir`, or None when that cannot be a private
+    directory of this user (created 0700; one that others can write, or that is a link, is
+    not used: its code would run here)."""
+    from jinja2 import FileSystemBytecodeCache
+
+    class QuietCache(FileSystemBytecodeCache):
+        """Reads and writes that fail are skipped: the template is compiled as without cache."""
+
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            with contextlib.suppress(Exception):
+                super().dump_bytecode(bucket)
+
+    directory = cache_dir()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
+    if not private or info.st_uid != os.getuid():
+        return None
+    return QuietCache(str(directory))
 
 
 def render(name: str, context: dict[str, Any], user_dir: Path | None = None) -> str:

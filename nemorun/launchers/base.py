@@ -181,6 +181,12 @@ class Target(abc.ABC):
             suggestion="cancel the whole run: nemorun cancel RUN",
         )
 
+    def wait_for_change(self, run: RunHandle, timeout: float) -> None:
+        """Block for up to ``timeout`` seconds between two looks at ``run``'s state; a target
+        that can tell when a state changes returns as soon as it does (local: when its
+        supervisor exits). The default just waits."""
+        time.sleep(timeout)
+
 
 def summarize(states: list[JobState]) -> JobState:
     """A run's state from its jobs': any failed → failed, then cancelled, running, pending;

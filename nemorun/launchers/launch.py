@@ -12,10 +12,7 @@ directory again; a kill leaves a directory no listing shows.
 Options that change what runs are spec overrides, so they are compiled into the artifact and
 recorded with the others: ``max_parallel=N`` adds ``++executor.max_parallel=N`` (local) or
 ``++executor.array_parallelism=N`` (slurm), see `parallel_overrides`. A rerun replays a record
-(`replay`): the copied spec files (read in place of the originals,
-`nemorun.schemas.source.read_from`), the same overrides and target, from the directory the run
-was launched in, so its artifacts are the original's byte for byte apart from the run's own id
-and directory.
+(`nemorun.launchers.replay`, re-exported here).
 
 Nothing here prints: `Run.watch` yields log lines and state changes for the CLI to show.
 """
@@ -29,7 +26,6 @@ import queue
 import shutil
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +40,6 @@ from nemorun.launchers.base import (
     LaunchError,
     RunHandle,
     Target,
-    planned_tasks,
     summarize,
 )
 from nemorun.launchers.records import (
@@ -61,6 +56,12 @@ from nemorun.launchers.records import (
     status_to_json,
     write_json,
 )
+
+# Re-exported: rerunning is part of starting runs for the callers.
+from nemorun.launchers.replay import RERUN_STATES as RERUN_STATES
+from nemorun.launchers.replay import Replay as Replay
+from nemorun.launchers.replay import points_to_rerun as points_to_rerun
+from nemorun.launchers.replay import replay as replay
 
 if TYPE_CHECKING:
     from nemorun.compiler.tasks import Build
@@ -143,7 +144,8 @@ class Run:
 
     def watch(self, logs: bool = True, interval: float = 0.5) -> Iterator[LogLine | Progress]:
         """Follow the run to its end: every job's output as it comes (``logs``), and the
-        states whenever one changes. Polls fast at first (short local runs end quickly)."""
+        states whenever one changes. Looks fast at first, and between looks lets the target
+        wake it when something changes (`Target.wait_for_change`)."""
         handle = self.handle()
         lines: queue.Queue[LogLine] = queue.Queue()
         pumps = []
@@ -169,7 +171,7 @@ class Run:
                     pump.join(timeout=10)
                 yield from _drain(lines)
                 return
-            time.sleep(delay)
+            self.target.wait_for_change(handle, delay)
             delay = min(delay * 1.5, interval)
 
     def wait(self) -> JobState:
@@ -220,33 +222,17 @@ def start_run(
 
     Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
     """
-    from nemorun.compiler.job import RunContext
-    from nemorun.compiler.machine import this_machine
-    from nemorun.compiler.tasks import compile_tasks
-
     path = Path(spec_path)
-    overrides = list(overrides)
     target_name = run_target(spec, target)
     runner = _ready_target(target_name)
     name = spec.name or path.stem
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
-    handle: RunHandle | None = None
+    handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
     try:
         with _terminate_as_interrupt():
-            pythonpath = _package_code(spec, path, run_dir)
-            build = compile_tasks(
-                spec,
-                target,
-                spec.templates,
-                list(warnings),
-                RunContext(run_id, run_dir, Path.cwd()),
-                pythonpath,
-                host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
-                machine=this_machine(),
-            )
+            build = _compile_for(spec, path, target, warnings, handle)
             files = _write_inputs(run_dir, path, spec, build)
-            handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
             handle.jobs = runner.submit(handle)
             data = {
                 "nemorun_run": RECORD_VERSION,
@@ -258,7 +244,7 @@ def start_run(
                 "cwd": os.getcwd(),
                 "spec": str(path),
                 "files": files,
-                "overrides": overrides,
+                "overrides": list(overrides),
                 "target_option": target,
                 "points": {k: list(v) for k, v in points.items()} if points else None,
                 "rerun_of": rerun_of,
@@ -268,13 +254,34 @@ def start_run(
             }
             record = _write_record(handle, data)
     except BaseException:
-        if handle is not None and handle.jobs:
+        if handle.jobs:
             # Submitted but not recorded: nothing could find these jobs again, so stop them.
             with contextlib.suppress(Exception):
                 runner.cancel(handle)
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return Run(record, runner, tuple(build.warnings))
+
+
+def _compile_for(
+    spec: Spec, path: Path, target: str | None, warnings: Sequence[str], run: RunHandle
+) -> Build:
+    """Every task of ``spec`` compiled for ``run`` (its id and directory are inputs of
+    compile, like the spec), after packaging the code when the spec asks."""
+    from nemorun.compiler.job import RunContext
+    from nemorun.compiler.machine import this_machine
+    from nemorun.compiler.tasks import compile_tasks
+
+    return compile_tasks(
+        spec,
+        target,
+        spec.templates,
+        list(warnings),
+        RunContext(run.id, run.dir, Path.cwd()),
+        _package_code(spec, path, run.dir),
+        host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
+        machine=this_machine(),
+    )
 
 
 class LaunchInterrupted(BaseException):
@@ -435,94 +442,3 @@ def _hashes(directory: Path) -> dict[str, str]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
-
-
-@dataclass(frozen=True)
-class Replay:
-    """A recorded run's inputs, read from its record alone: what ``rerun`` launches again."""
-
-    of: str
-    """The recorded run's id."""
-    spec: Path
-    overrides: tuple[str, ...]
-    target: str | None
-    """The ``--target`` the run was launched with (None: the spec's own)."""
-    points: dict[str, tuple[int, ...]] | None
-    """Only these points of these tasks (``rerun --failed``); None: all of them."""
-    copies: dict[Path, Path]
-    """Each spec file the run read → its copy in the record, read in its place."""
-    cwd: Path
-
-    @contextmanager
-    def inputs(self) -> Iterator[bool]:
-        """Read the spec files from the record's copies and work in the run's directory
-        while the body runs; yields whether that directory still exists (else: stay here)."""
-        from nemorun.schemas.source import read_from
-
-        with read_from(self.copies), _working_directory(self.cwd) as moved:
-            yield moved
-
-
-def replay(old: Run, failed: bool = False) -> Replay:
-    """What rerunning ``old`` launches; with ``failed``, only its points that did not run to
-    the end (see `points_to_rerun`), and a `SpecError` when there are none."""
-    data = old.record.data
-    points = None
-    if failed:
-        points = points_to_rerun(old.handle(), old.status())
-        if not points:
-            raise SpecError(
-                f"run {old.id} has no failed, cancelled or never-started points",
-                suggestion=f"nemorun rerun {old.id}",
-            )
-    return Replay(
-        of=old.id,
-        spec=Path(data["spec"]),
-        overrides=tuple(data["overrides"]),
-        target=data.get("target_option"),
-        points=points,
-        copies={Path(f["path"]): old.record.dir / f["copy"] for f in data["files"]},
-        cwd=Path(data["cwd"]),
-    )
-
-
-RERUN_STATES = (JobState.FAILED, JobState.CANCELLED)
-"""The states of a point that ``rerun --failed`` runs again, besides having no state at all."""
-
-
-def points_to_rerun(run: RunHandle, statuses: list[JobStatus]) -> dict[str, tuple[int, ...]]:
-    """The points of each task that ``rerun --failed`` runs again: those the run was to run
-    (its tasks, or the points it was itself a rerun of) that failed, were cancelled, or never
-    started: no job of the run reports them (never submitted). Points still pending or running
-    are left alone: they may yet complete."""
-    states: dict[tuple[str, int], JobState] = {}
-    for status in statuses:
-        for job in run.jobs:
-            if status.id == job.id or status.id.startswith(f"{job.id}_"):
-                point = status.point if status.point is not None else job.points[0]
-                states[(job.task, point)] = status.state
-                break
-    found: dict[str, tuple[int, ...]] = {}
-    for task in planned_tasks(run):
-        again = []
-        for point in task.points:
-            state = states.get((task.name, point))
-            if state is None or state in RERUN_STATES:
-                again.append(point)
-        if again:
-            found[task.name] = tuple(sorted(again))
-    return found
-
-
-@contextmanager
-def _working_directory(directory: Path) -> Iterator[bool]:
-    """Run the body in ``directory`` when it still exists (yields whether it does)."""
-    if not directory.is_dir():
-        yield False
-        return
-    before = os.getcwd()
-    os.chdir(directory)
-    try:
-        yield True
-    finally:
-        os.chdir(before)

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -158,8 +159,25 @@ class LocalTarget(Target):
                     yield prefix + line.decode("utf-8", errors="replace")
             if done:
                 return
-            time.sleep(delay)
+            self.wait_for_change(run, delay)  # new output is polled; the end wakes at once
             delay = min(delay * 1.5, POLL)
+
+    def wait_for_change(self, run: RunHandle, timeout: float) -> None:
+        """Wait on the supervisor's pidfd: it is readable from the moment the supervisor exits,
+        after it wrote every state it will. Without pidfds (or for another machine's run),
+        wait out ``timeout``."""
+        supervisor = _supervisor(run) if _host(run) is None else None
+        fd = _pidfd(*supervisor) if supervisor is not None else None
+        if fd is None:
+            time.sleep(timeout)
+            return
+        try:
+            if select.select([fd], [], [], 0)[0]:
+                time.sleep(timeout)  # it had ended before: nothing more to wake up for
+            else:
+                select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
 
     def cancel(self, run: RunHandle) -> None:
         elsewhere = _host(run)
@@ -345,6 +363,23 @@ def _stat(pid: int) -> list[str] | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     return text[text.rindex(")") + 2 :].split()
+
+
+def _pidfd(pid: int, start_time: int | None) -> int | None:
+    """A pidfd of the process ``pid`` started at ``start_time`` (None once it has gone, or
+    where pidfds do not exist). Opened before the identity check: the fd cannot then refer to
+    a later process that reused the pid."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    if not _same_process(pid, start_time, allow_zombie=True):
+        os.close(fd)
+        return None
+    return fd
 
 
 def _same_process(pid: int, start_time: int | None, allow_zombie: bool = False) -> bool:
