@@ -54,11 +54,12 @@ def callable_ref(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
 def _factory(v: Validator, raw: dict[str, Any], annotation: Any, path: KeyPath) -> Any:
     partial = raw.get(PARTIAL_KEY) is True
     target = peek_target(raw[TARGET_KEY])
-    if not partial and isinstance(target, type) and not _instances_callable(target):
-        name = target.__qualname__
+    made = target if isinstance(target, type) else made_by(target) if callable(target) else None
+    if not partial and made is not None and not _instances_callable(made):
+        name = getattr(target, "__qualname__", str(target))
         return v.error(
             path,
-            f"{name}(...) makes an object that is not callable",
+            f"{name}(...) makes {article(made.__qualname__)}, which is not callable",
             expected=describe(annotation),
             found="a mapping without '_partial_: true'",
             suggestion=f"add '{PARTIAL_KEY}: true' to pass {name} with these arguments, "

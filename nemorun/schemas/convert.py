@@ -128,8 +128,6 @@ class Validator:
         An explicit ``_target_`` must make an ``expected`` (default: ``default_target``, when
         it is a class): name it, a subclass, or a factory whose return annotation is one. When
         that cannot be told (no return annotation), the call is kept with a warning."""
-        if id(raw) in self.memo:
-            return self.memo[id(raw)][1]
         target = default_target
         explicit = TARGET_KEY in raw
         if expected is None and isinstance(default_target, type):
@@ -142,6 +140,9 @@ class Validator:
                 return INVALID
         if target is None:
             return self.error(path, "no callable to call", expected=f"a '{TARGET_KEY}' key")
+        cached = self.memo.get(id(raw))
+        if cached is not None and cached[1].target is target:  # an alias: one shared object
+            return cached[1]  # (under a hint that makes another class, it is another object)
         partial = raw.get(PARTIAL_KEY, False)
         if not isinstance(partial, bool):
             self.fail((*path, PARTIAL_KEY), "true or false", partial)

@@ -159,6 +159,13 @@ def test_callable_by_reference_still_works(job: Callable[..., dict[str, Any]]) -
 
 FACTORY_ERRORS = [
     (
+        "optimizer: {_target_: siglib:make_adam}",
+        "exp.yaml:5:3: task.optimizer: make_adam(...) makes an Adam, which is not callable: "
+        "expected a 'module:name' reference to a callable making an Optimizer, found a mapping "
+        "without '_partial_: true'; add '_partial_: true' to pass make_adam with these "
+        "arguments, for the caller to complete",
+    ),
+    (
         "optimizer: {_target_: siglib:Linear, _partial_: true}",
         "exp.yaml:5:25: task.optimizer._target_: 'siglib:Linear' is not a subclass of Optimizer: "
         "expected Optimizer or a subclass of it",
@@ -170,7 +177,7 @@ FACTORY_ERRORS = [
     ),
     (
         "optimizer: {_target_: siglib:SGD, lr: 0.1}",
-        "exp.yaml:5:3: task.optimizer: SGD(...) makes an object that is not callable: expected "
+        "exp.yaml:5:3: task.optimizer: SGD(...) makes a SGD, which is not callable: expected "
         "a 'module:name' reference to a callable making an Optimizer, found a mapping without "
         "'_partial_: true'; add '_partial_: true' to pass SGD with these arguments, for the "
         "caller to complete",

@@ -81,3 +81,15 @@ def test_a_yaml_1_1_boolean_spelling_is_refused_with_the_fix(
         "exp.yaml:5:9: task.flag: wrong type: expected true or false, found 'on' (a string); "
         "write true"
     ]
+
+
+def test_an_alias_under_two_class_hints_makes_each_its_own_class(
+    write_spec: Callable[[str, str], Path],
+) -> None:
+    text = (
+        "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:distill\n"
+        "  student: &m {hidden: 32}\n  teacher: *m\n"
+    )
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
+    assert type(got["student"]).__name__ == "Student" and got["student"].hidden == 32
+    assert type(got["teacher"]).__name__ == "Teacher" and got["teacher"].hidden == 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -26,3 +27,17 @@ def take(  # type: ignore[no-untyped-def]
         "steps": steps,
         **extra,
     }
+
+
+@dataclass
+class Student:
+    hidden: int = 1
+
+
+@dataclass
+class Teacher:
+    hidden: int = 1
+
+
+def distill(student: Student, teacher: Teacher) -> dict[str, Any]:
+    return {"student": student, "teacher": teacher}
