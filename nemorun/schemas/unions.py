@@ -17,7 +17,7 @@ from nemorun.errors import Collector, KeyPath, SpecError, format_path
 from nemorun.schemas.callables import peek_target
 from nemorun.schemas.hints import produces
 from nemorun.schemas.messages import describe, describe_value
-from nemorun.schemas.values import INVALID, TARGET_KEY, Call
+from nemorun.schemas.values import INVALID, TARGET_KEY, Call, strip_annotated
 
 if TYPE_CHECKING:
     from nemorun.schemas.convert import Validator
@@ -40,6 +40,10 @@ def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     failures: list[tuple[Any, list[SpecError]]] = []
     for option in options:
         trial = _trial(v, raw, option, path)
+        if trial.errors and typed and strip_annotated(option) is type(native):
+            for error in trial.errors:  # the value's own type, out of its bounds: no text
+                v.errors.add(error)  # reading by a `str` alternative must hide that
+            return INVALID
         if trial.errors:
             failures.append((option, trial.errors))
             continue

@@ -93,3 +93,14 @@ def test_an_alias_under_two_class_hints_makes_each_its_own_class(
     got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
     assert type(got["student"]).__name__ == "Student" and got["student"].hidden == 32
     assert type(got["teacher"]).__name__ == "Teacher" and got["teacher"].hidden == 32
+
+
+def test_a_number_out_of_its_bounds_is_not_read_as_text_by_a_str_alternative(
+    write_spec: Callable[[str, str], Path], load_errors: Callable[..., list[str]]
+) -> None:
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:bounded\n"
+    assert load_errors(write_spec("exp.yaml", head + "  workers: 0\n")) == [
+        "exp.yaml:5:12: task.workers: out of range: expected at least 1, found 0 (an integer)"
+    ]
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", head + "  workers: auto\n"))))()
+    assert got == {"workers": "auto"}

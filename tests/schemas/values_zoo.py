@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 
 def take(  # type: ignore[no-untyped-def]
@@ -41,3 +41,14 @@ class Teacher:
 
 def distill(student: Student, teacher: Teacher) -> dict[str, Any]:
     return {"student": student, "teacher": teacher}
+
+
+class AtLeast:
+    """An annotated-types-like bound, read by attribute."""
+
+    def __init__(self, ge: int) -> None:
+        self.ge = ge
+
+
+def bounded(workers: Annotated[int, AtLeast(1)] | str = 1) -> dict[str, Any]:
+    return {"workers": workers}
