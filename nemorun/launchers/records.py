@@ -40,14 +40,21 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from nemorun.errors import SpecError
 from nemorun.files import PRIVATE_DIR, private_dir, write_private
-from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle, summarize
+from nemorun.launchers.base import (
+    JobRef,
+    JobState,
+    JobStatus,
+    RunHandle,
+    path_in_run,
+    summarize,
+)
 
 RECORD = "run.json"
 STATE = "state.json"
@@ -118,7 +125,12 @@ class Record:
 
     @property
     def jobs(self) -> list[JobRef]:
-        return [job_from_json(j) for j in self.data.get("jobs", [])]
+        """The submitted jobs, their log paths where the run's directory is now."""
+        jobs = [job_from_json(j) for j in self.data.get("jobs", [])]
+        return [
+            j if j.log is None else replace(j, log=path_in_run(j.log, self.id, self.dir))
+            for j in jobs
+        ]
 
     @property
     def status(self) -> JobState:
@@ -155,9 +167,16 @@ class Record:
         }
 
 
-def job_to_json(job: JobRef) -> dict[str, Any]:
+def job_to_json(job: JobRef, run_dir: Path | None = None) -> dict[str, Any]:
+    """``job`` as ``run.json`` keeps it: a log inside ``run_dir`` relative to it, so the
+    record still reads after the runs directory moved (`Record.jobs`)."""
     data = asdict(job)
     data["points"] = list(job.points)
+    if job.log and run_dir is not None:
+        inside = Path(os.path.abspath(job.log))
+        base = Path(os.path.abspath(run_dir))
+        if inside.is_relative_to(base):
+            data["log"] = str(inside.relative_to(base))
     return data
 
 
