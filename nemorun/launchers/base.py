@@ -28,7 +28,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any
@@ -181,6 +181,12 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def status(self, run: RunHandle) -> list[JobStatus]:
         """The state of every job of ``run`` (may update ``run.state`` for persistence)."""
+
+    def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
+        """`status` of each of ``runs``, in order, as ``ls`` asks it: a target whose scheduler
+        can answer about many jobs at once overrides this with one batched query (Slurm: one
+        ``squeue`` for all of them), so listing N unfinished runs is not N round trips."""
+        return [self.status(run) for run in runs]
 
     @abc.abstractmethod
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:

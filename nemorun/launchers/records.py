@@ -30,7 +30,9 @@ between runs (no index file to lock). Within one second, order comes from ``crea
 (microseconds).
 
 **Finding a run** (`find_run`): its id, a unique prefix of ids, or a name (the newest run of
-that name). An ambiguous prefix is a `SpecError` listing the candidates.
+that name). An ambiguous prefix is a `SpecError` listing the candidates. Neither finding nor
+listing the newest runs (`iter_records`) reads every record: the directory names say the time
+and the name, so there is no index to keep in step (or to heal).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +61,8 @@ from nemorun.launchers.base import (
 RECORD = "run.json"
 STATE = "state.json"
 RECORD_VERSION = 1
+RUN_ID = re.compile(r"(\d{8}-\d{6})-(.*)-[0-9a-f]{6}")
+"""A run id (`create_run_dir`): its time, and the slug of its name."""
 
 
 def runs_root() -> Path:
@@ -83,7 +87,7 @@ def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tup
     """Claim a new run directory (exclusive ``mkdir``); returns its id and path."""
     root = root or runs_root()
     private_dir(root)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
+    slug = run_slug(name)
     stamp = moment.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
     while True:
         run_id = f"{stamp}-{slug}-{secrets.token_hex(3)}"
@@ -93,6 +97,11 @@ def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tup
         except FileExistsError:
             continue
         return run_id, path
+
+
+def run_slug(name: str) -> str:
+    """The part of a run's id that carries its name (file-name safe, at most 40 characters)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -223,14 +232,39 @@ def load_record(directory: Path) -> Record | None:
 
 def list_records(root: Path | None = None) -> list[Record]:
     """Every whole record under ``root``, newest first."""
-    root = root or runs_root()
+    return list(iter_records(root))
+
+
+def iter_records(root: Path | None = None, name: str | None = None) -> Iterator[Record]:
+    """The whole records under ``root``, newest first, read lazily: directory names sort by
+    time (to the second, `create_run_dir`), so only the runs of one second at a time are read
+    and ordered by ``created``. ``name``: only runs of that name (only directories whose id
+    carries its slug are read)."""
+    groups: dict[str, list[str]] = {}
+    slug = None if name is None else run_slug(name)
+    for entry in _run_dirs(root or runs_root()):
+        stamp, entry_slug = _id_parts(entry.name)
+        if slug is None or entry_slug == slug:
+            groups.setdefault(stamp, []).append(entry.path)
+    for stamp in sorted(groups, reverse=True):
+        found = [r for p in groups[stamp] if (r := load_record(Path(p))) is not None]
+        found.sort(key=lambda r: (r.created, r.id), reverse=True)
+        yield from (r for r in found if name is None or r.name == name)
+
+
+def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
     try:
-        entries = list(os.scandir(root))
+        with os.scandir(root) as entries:
+            return [e for e in entries if e.is_dir()]
     except FileNotFoundError:
         return []
-    records = [r for e in entries if e.is_dir() and (r := load_record(Path(e.path))) is not None]
-    records.sort(key=lambda r: (r.created, r.id), reverse=True)
-    return records
+
+
+def _id_parts(run_id: str) -> tuple[str, str | None]:
+    """``20261121-101500-<slug>-<6 hex>`` → (``20261121-101500``, slug); a directory named
+    otherwise is its own time and has no slug."""
+    match = RUN_ID.fullmatch(run_id)
+    return (match.group(1), match.group(2)) if match else (run_id, None)
 
 
 SUBMITTED = "submitted.jsonl"
@@ -287,17 +321,21 @@ def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
 
 
 def find_run(query: str, root: Path | None = None) -> Record:
-    """The run ``query`` names: an id, a unique id prefix, or a name (its newest run)."""
+    """The run ``query`` names: an id, a name (its newest run), or a unique id prefix, in that
+    order. Reads only the records it may return (`iter_records`), never all of them."""
     root = root or runs_root()
     if query and "/" not in query and query not in (".", ".."):
         exact = load_record(root / query)
         if exact is not None:
             return exact
-    records = list_records(root)
-    named = [r for r in records if r.name == query]
-    if named:
-        return named[0]
-    matches = [r for r in records if query and r.id.startswith(query)]
+    named = next(iter_records(root, query), None)
+    if named is not None:
+        return named
+    prefixed = sorted(e.name for e in _run_dirs(root) if query and e.name.startswith(query))
+    if len(prefixed) > 1:  # only whole records count, but reading them all is what we avoid
+        prefixed = [n for n in prefixed if (root / n / RECORD).is_file()]
+    matches = [r for n in prefixed if (r := load_record(root / n)) is not None]
+    matches.sort(key=lambda r: (r.created, r.id), reverse=True)
     if len(matches) == 1:
         return matches[0]
     if matches:
