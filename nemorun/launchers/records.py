@@ -37,6 +37,7 @@ and the name, so there is no index to keep in step (or to heal).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -61,8 +62,6 @@ from nemorun.launchers.base import (
 RECORD = "run.json"
 STATE = "state.json"
 RECORD_VERSION = 1
-RUN_ID = re.compile(r"(\d{8}-\d{6})-(.*)-[0-9a-f]{6}")
-"""A run id (`create_run_dir`): its time, and the slug of its name."""
 
 
 def runs_root() -> Path:
@@ -255,7 +254,7 @@ def iter_records(root: Path | None = None, name: str | None = None) -> Iterator[
 def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(root) as entries:
-            return [e for e in entries if e.is_dir()]
+            return [e for e in entries if e.is_dir() and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
 
@@ -263,8 +262,10 @@ def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
 def _id_parts(run_id: str) -> tuple[str, str | None]:
     """``20261121-101500-<slug>-<6 hex>`` → (``20261121-101500``, slug); a directory named
     otherwise is its own time and has no slug."""
-    match = RUN_ID.fullmatch(run_id)
-    return (match.group(1), match.group(2)) if match else (run_id, None)
+    # Slicing, not a regular expression: this runs on every directory of every `ls`.
+    if len(run_id) > 23 and run_id[8] == run_id[15] == run_id[-7] == "-":
+        return run_id[:15], run_id[16:-7]
+    return run_id, None
 
 
 SUBMITTED = "submitted.jsonl"
@@ -274,13 +275,28 @@ jobs it started in a directory no listing shows, and `interrupted_launches` find
 
 
 def journal_job(run_dir: Path, target: str, job_id: str) -> None:
-    """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting."""
+    """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting,
+    and mark the launch in `launches_dir` so `interrupted_launches` looks at it."""
+    marks = private_dir(launches_dir(run_dir.parent))
+    os.close(os.open(marks / run_dir.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     fd = os.open(run_dir / SUBMITTED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, (json.dumps({"target": target, "id": job_id}) + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def launches_dir(root: Path) -> Path:
+    """Beside the runs directory ``root``: one empty file per run whose launch journaled jobs
+    and was not yet seen recorded, so finding interrupted launches reads a handful of names,
+    not every run. `interrupted_launches` removes the marks of recorded (or removed) runs."""
+    return root.with_name(root.name + "-launching")
+
+
+ALL_SEEN = ".all-seen"
+"""Written in `launches_dir` once every run directory was looked at: records written before
+the marks existed are found by that one full scan."""
 
 
 @dataclass(frozen=True)
@@ -294,17 +310,23 @@ class InterruptedLaunch:
 
 def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
     """Directories with a `SUBMITTED` journal but no ``run.json``: their jobs may be running,
-    and nothing tracks them."""
+    and nothing tracks them. Reads the marks of `launches_dir` (all run directories once)."""
     root = root or runs_root()
-    try:
-        entries = [Path(e.path) for e in os.scandir(root) if e.is_dir()]
-    except FileNotFoundError:
-        return []
+    marks = launches_dir(root)
+    if (marks / ALL_SEEN).is_file():
+        names = [n for n in os.listdir(marks) if n != ALL_SEEN]
+    else:
+        names = [e.name for e in _run_dirs(root)]
     found = []
-    for directory in sorted(entries):
+    for name in sorted(names):
+        directory = root / name
         journal = directory / SUBMITTED
-        if (directory / RECORD).exists() or not journal.is_file():
+        if (directory / RECORD).exists() or not directory.is_dir():
+            with contextlib.suppress(OSError):
+                os.unlink(marks / name)  # recorded, or removed by its failed launch
             continue
+        if not journal.is_file():
+            continue  # marked, and about to journal its first job
         jobs = []
         for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -312,11 +334,10 @@ def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
             except ValueError:
                 continue  # a line cut by the kill
         if jobs:
-            found.append(
-                InterruptedLaunch(
-                    directory, str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
-                )
-            )
+            target, ids = str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
+            found.append(InterruptedLaunch(directory, target, ids))
+    if root.is_dir() and not (marks / ALL_SEEN).is_file():
+        write_private(marks / ALL_SEEN, "", private_dir(marks))
     return found
 
 

@@ -162,3 +162,24 @@ def test_ls_asks_slurm_once_for_all_unfinished_runs(
     log.write_text("")
     assert set(listed(path).values()) == {"cancelled"}
     assert log.read_text() == ""  # a run seen final is never asked about again
+
+
+def test_interrupted_launches_are_found_from_their_marks(home: Path) -> None:
+    root = home / "nemorun-runs"
+    fake_run(root, "done", T0, 1)
+    old = root / "20261121-101501-old-000002"  # journaled before marks existed
+    old.mkdir()
+    (old / records.SUBMITTED).write_text('{"target": "slurm", "id": "11"}\n')
+    assert [i.job_ids for i in records.interrupted_launches()] == [("11",)]  # scans all, once
+
+    killed, removed = root / "20261121-101502-k-000003", root / "20261121-101503-r-000004"
+    for run_dir, job in ((killed, "12"), (removed, "13")):
+        run_dir.mkdir()
+        records.journal_job(run_dir, "slurm", job)
+    shutil.rmtree(removed)  # its launch failed and cleaned up
+    (old / RECORD).write_text((root / fake_run(root, "x", T0, 5) / RECORD).read_text())
+    marks = records.launches_dir(root)
+    assert sorted(p.name for p in marks.iterdir()) == [records.ALL_SEEN, killed.name, removed.name]
+
+    assert [(i.dir, i.job_ids) for i in records.interrupted_launches()] == [(killed, ("12",))]
+    assert sorted(p.name for p in marks.iterdir()) == [records.ALL_SEEN, killed.name]
