@@ -26,13 +26,14 @@ launch died first, so no job runs without a record.)
 
 **Ids** sort by time: ``20261121-101500-<name>-<6 hex>`` (UTC). Each is claimed with an
 exclusive ``mkdir``, so concurrent launches never share a directory; nothing else is shared
-between runs (no index file to lock). Within one second, order comes from ``created``
-(microseconds).
+between runs (no index file to lock; each launch that journals jobs creates its own empty mark
+in `launches_dir`). Within one second, order comes from ``created`` (microseconds). Paths a
+record holds are relative to its directory (or read as such: `path_in_run`), so it can move.
 
 **Finding a run** (`find_run`): its id, a unique prefix of ids, or a name (the newest run of
 that name). An ambiguous prefix is a `SpecError` listing the candidates. Neither finding nor
 listing the newest runs (`iter_records`) reads every record: the directory names say the time
-and the name, so there is no index to keep in step (or to heal).
+and the name, so there is no index to keep in step or to heal.
 """
 
 from __future__ import annotations

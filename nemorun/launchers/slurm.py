@@ -5,10 +5,11 @@ first, as it is, from ``run.dir``; a task waits for its parents with ``--depende
 A run is submitted whole or not at all. ``SBATCH_*`` variables of the caller are not passed to
 sbatch: they would override the script's own ``#SBATCH`` lines, and the script is what runs.
 
-**Status** (`SlurmTarget.status`) merges ``sacct`` (knows finished jobs, but lags) and
-slurmctld (``squeue``, else ``scontrol``: current, but forgets finished jobs after
-``MinJobAge``), and keeps the last state seen in ``run.state["slurm"]``. A job whose parent
-failed reads **failed** (``dependency never satisfied: …``), never cancelled.
+**Status** (`SlurmTarget.status`, `status_many` for many runs in one query) asks slurmctld
+(``squeue``, else ``scontrol``: current, but forgets finished jobs after ``MinJobAge``), then
+``sacct`` (knows finished jobs, but lags) about the jobs slurmctld no longer knows, and keeps
+the last state seen in ``run.state["slurm"]``: a job last seen final is not asked about again.
+A job whose parent failed reads **failed** (``dependency never satisfied: …``), never cancelled.
 
 **Logs** are the files the scripts name (`nemorun.launchers.slurm_logs`). ``JobRef.log`` is the
 output file, ``{point}`` standing for the point in an array that starts at point 0 (a later part
@@ -212,14 +213,15 @@ class SlurmTarget(Target):
     def status(self, run: RunHandle) -> list[JobStatus]:
         """One `JobStatus` per job and per array element (``123_4``, with its sweep point).
 
-        - ``sacct`` (accounting) knows every job, finished ones included, but lags slurmctld by
-          a moment (a just-submitted job is missing, a running one may still read PENDING);
         - ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element,
           but only until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins
           where it answers; ``scontrol show job -o`` stands in when squeue does not answer;
+        - ``sacct`` (accounting) is asked only about the jobs slurmctld no longer knows: it
+          knows finished jobs, but lags slurmctld by a moment (a just-submitted job is missing);
         - the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job
           that no tool knows any more keeps its last *final* state; a job last seen unfinished,
-          or never seen, is ``unknown``.
+          or never seen, is ``unknown``; a job whose elements were all last seen final is not
+          asked about again.
 
         A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is
         **failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at
