@@ -26,9 +26,9 @@ launch died first, so no job runs without a record.)
 
 **Ids** sort by time: ``20261121-101500-<name>-<6 hex>`` (UTC). Each is claimed with an
 exclusive ``mkdir``, so concurrent launches never share a directory; nothing else is shared
-between runs (no index file to lock; each launch that journals jobs creates its own empty mark
-in `launches_dir`). Within one second, order comes from ``created`` (microseconds). Paths a
-record holds are relative to its directory (or read as such: `path_in_run`), so it can move.
+between runs (no index file to lock; each launch that journals jobs creates its own empty
+mark in `launches_dir`). Within one second, order comes from ``created`` (microseconds). Paths
+a record holds are relative to its directory (or read as such: `path_in_run`), so it can move.
 
 **Finding a run** (`find_run`): its id, a unique prefix of ids, or a name (the newest run of
 that name). An ambiguous prefix is a `SpecError` listing the candidates. Neither finding nor
@@ -289,10 +289,11 @@ def journal_job(run_dir: Path, target: str, job_id: str) -> None:
 
 
 def launches_dir(root: Path) -> Path:
-    """Beside the runs directory ``root``: one empty file per run whose launch journaled jobs
-    and was not yet seen recorded, so finding interrupted launches reads a handful of names,
-    not every run. `interrupted_launches` removes the marks of recorded (or removed) runs."""
-    return root.with_name(root.name + "-launching")
+    """In the runs directory ``root`` (hidden: no run's id starts with a dot): one empty file
+    per run whose launch journaled jobs and was not yet seen recorded, so finding interrupted
+    launches reads a handful of names, not every run. `interrupted_launches` removes the marks
+    of recorded (or removed) runs."""
+    return root / ".launching"
 
 
 ALL_SEEN = ".all-seen"
