@@ -23,8 +23,10 @@ from nemorun.launchers.records import RECORD, STATE, find_run, iso, run_slug, wr
 T0 = datetime(2026, 11, 21, 10, 15, tzinfo=timezone.utc)
 
 
-def fake_run(root: Path, name: str, moment: datetime, number: int) -> str:
-    """A whole local record, completed: what ``ls`` reads of a run."""
+def fake_run(
+    root: Path, name: str, moment: datetime, number: int, status: str = "completed"
+) -> str:
+    """A whole local record, ended: what ``ls`` reads of a run."""
     run_id = f"{moment:%Y%m%d-%H%M%S}-{run_slug(name)}-{number:06x}"
     (root / run_id).mkdir(parents=True)
     data = {
@@ -36,7 +38,7 @@ def fake_run(root: Path, name: str, moment: datetime, number: int) -> str:
         "jobs": [],
     }
     write_json(root / run_id / RECORD, data)
-    write_json(root / run_id / STATE, {"status": "completed", "jobs": []})
+    write_json(root / run_id / STATE, {"status": status, "jobs": []})
     return run_id
 
 
@@ -79,6 +81,34 @@ def test_runs_are_found_and_listed_reading_only_what_is_shown(
     newest = runs(last=4)
     assert [r.id for r in newest] == [late[0], late[2], late[1], ids[119]]
     assert len(reads) <= 5  # the second of `late`, then the next one
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"last": 3}, [11, 10, 9]),
+        ({"status": "failed"}, [9, 6, 3, 0]),
+        ({"status": "failed", "last": 3}, [9, 6, 3]),  # past the first page of newest runs
+        ({"name": "even", "last": 2}, [10, 8]),
+        ({"name": "even", "status": "failed", "last": 5}, [6, 0]),
+        ({"target": "slurm"}, []),
+    ],
+)
+def test_filters_apply_before_the_last_n(
+    home: Path, query: dict[str, object], expected: list[int]
+) -> None:
+    root = home / "nemorun-runs"
+    ids = [
+        fake_run(
+            root,
+            "even" if i % 2 == 0 else "odd",
+            T0 + timedelta(seconds=i),
+            i,
+            "failed" if i % 3 == 0 else "completed",
+        )
+        for i in range(12)
+    ]
+    assert [r.id for r in runs(**query)] == [ids[i] for i in expected]  # type: ignore[arg-type]
 
 
 def test_ls_shows_the_newest_n_and_says_there_are_more(
