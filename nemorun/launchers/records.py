@@ -134,12 +134,17 @@ class Record:
 
     @property
     def jobs(self) -> list[JobRef]:
-        """The submitted jobs, their log paths where the run's directory is now."""
-        jobs = [job_from_json(j) for j in self.data.get("jobs", [])]
-        return [
-            j if j.log is None else replace(j, log=path_in_run(j.log, self.id, self.dir))
-            for j in jobs
-        ]
+        """The submitted jobs, their paths where the run's directory is now: the log, and the
+        absolute paths a target keeps in ``extra`` (Slurm's ``workdir``…)."""
+        return [self._here(job_from_json(j)) for j in self.data.get("jobs", [])]
+
+    def _here(self, job: JobRef) -> JobRef:
+        def moved(value: Any) -> Any:
+            absolute = isinstance(value, str) and os.path.isabs(value)
+            return path_in_run(value, self.id, self.dir) if absolute else value
+
+        log = None if job.log is None else path_in_run(job.log, self.id, self.dir)
+        return replace(job, log=log, extra={k: moved(v) for k, v in job.extra.items()})
 
     @property
     def status(self) -> JobState:

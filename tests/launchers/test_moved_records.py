@@ -13,7 +13,7 @@ from conftest import ROOT, CliResult
 
 from nemorun.api_runs import launch
 from nemorun.launchers.base import JobState, path_in_run
-from nemorun.launchers.records import RECORD
+from nemorun.launchers.records import RECORD, Record
 
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
 
@@ -69,3 +69,18 @@ def test_a_moved_home_keeps_a_completed_run_completed_and_its_logs(
 )
 def test_recorded_paths_follow_the_run_directory(path: str, expected: str) -> None:
     assert path_in_run(path, "R1", Path("/new/runs/R1")) == expected
+
+
+def test_a_moved_record_reads_its_jobs_paths_where_the_run_is_now(tmp_path: Path) -> None:
+    old, new = tmp_path / "old" / "R1", tmp_path / "new" / "R1"
+    job = {"id": "7", "log": f"{old}/logs/x.log", "extra": {"workdir": str(old / "sub")}}
+    job["extra"].update(output="%x-%j.out", error=str(tmp_path / "elsewhere.err"), offset=0)
+    data = {"nemorun_run": 1, "id": "R1", "name": "x", "target": "slurm", "jobs": [job]}
+    [moved] = Record(new, data).jobs
+    assert moved.log == f"{new}/logs/x.log"
+    assert moved.extra == {
+        "workdir": str(new / "sub"),
+        "output": "%x-%j.out",  # relative to the workdir: the target's business
+        "error": str(tmp_path / "elsewhere.err"),  # outside the run
+        "offset": 0,
+    }
