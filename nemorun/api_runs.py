@@ -13,6 +13,7 @@ should hear comes back as ``warnings``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.api import load_for_target
 
 if TYPE_CHECKING:
-    from nemorun.launchers.base import JobState, JobStatus, Target
+    from nemorun.launchers.base import JobState, JobStatus
     from nemorun.launchers.launch import Run
     from nemorun.launchers.records import Record
 
@@ -221,23 +222,28 @@ def runs(
     status: str | None = None,
     target: str | None = None,
     timeout: float | None = None,
+    last: int | None = None,
 ) -> RunList:
     """The recorded runs, newest first, with their current status (each unfinished run's
     scheduler is asked, within ``timeout`` seconds in all: default `scheduler_timeout`).
-    ``name``, ``status`` and ``target`` keep only the runs that match."""
-    from nemorun.launchers.records import list_records
+    ``name``, ``status`` and ``target`` keep only the runs that match; ``last``: only the
+    newest ``last`` of those (the older ones are neither read nor asked about)."""
+    from nemorun.launchers.records import iter_records
 
-    records = [
-        r
-        for r in list_records()
-        if (name is None or r.name == name) and (target is None or r.target == target)
-    ]
-    budget = scheduler_timeout() if timeout is None else timeout
-    unknown, warnings = _refresh(records, time.monotonic() + max(budget, 0.1))
+    matching = (r for r in iter_records(name=name) if target is None or r.target == target)
+    deadline = time.monotonic() + max(scheduler_timeout() if timeout is None else timeout, 0.1)
+    found: list[RunInfo] = []
+    warnings: list[str] = []
+    while last is None or len(found) < last:
+        # A page at a time: with a status filter, a page may hold fewer runs that match.
+        page = list(itertools.islice(matching, None if last is None else last - len(found)))
+        if not page:
+            break
+        unknown, said = _refresh(page, deadline)
+        warnings += [w for w in said if w not in warnings]
+        infos = [RunInfo(r, "unknown" if r.id in unknown else r.status.value) for r in page]
+        found += [i for i in infos if status is None or i.status == status]
     warnings += _interrupted()
-    found = [RunInfo(r, "unknown" if r.id in unknown else r.status.value) for r in records]
-    if status is not None:
-        found = [r for r in found if r.status == status]
     return RunList(tuple(found), tuple(warnings))
 
 
@@ -250,36 +256,33 @@ def scheduler_timeout() -> float:
 
 
 def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list[str]]:
-    """Ask the targets about runs not known to have ended, before ``deadline``; returns the
-    ids of runs whose target did not answer (their records unchanged) and a warning per such
-    target. A target that fails once is not asked again: one warning, not one wait per run."""
-    from nemorun.launchers.launch import Run
+    """Ask the targets about runs not known to have ended, before ``deadline``: one batched
+    query per target (`Target.status_many`), and the answers recorded. Returns the ids of runs
+    whose target did not answer (their records unchanged) and a warning per such target."""
+    from nemorun.launchers.records import save_state
     from nemorun.launchers.registry import load_target
 
-    targets: dict[str, Target] = {}
-    silent: dict[str, str] = {}
-    unknown: set[str] = set()
+    by_target: dict[str, list[Record]] = {}
     for record in records:
-        if record.status.is_final():
-            continue
-        if record.target in silent:
-            unknown.add(record.id)
-            continue
-        try:
-            if record.target not in targets:
-                targets[record.target] = load_target(record.target)
-                targets[record.target].deadline = deadline
-            Run(record, targets[record.target]).status()
-        except Exception as exc:  # a target that cannot answer now: keep the state last seen
-            silent[record.target] = str(exc) or type(exc).__name__
-            unknown.add(record.id)
+        if not record.status.is_final():
+            by_target.setdefault(record.target, []).append(record)
+    unknown: set[str] = set()
     warnings = []
-    for name, reason in silent.items():
-        count = sum(1 for r in records if r.id in unknown and r.target == name)
-        warnings.append(
-            f"the {name} scheduler did not answer ({reason}): {count} run(s) shown as "
-            "unknown, their records unchanged"
-        )
+    for name, asked in by_target.items():
+        handles = [r.handle() for r in asked]
+        try:
+            target = load_target(name)
+            target.deadline = deadline
+            answers = target.status_many(handles)
+        except Exception as exc:  # a target that cannot answer now: keep the state last seen
+            unknown.update(r.id for r in asked)
+            warnings.append(
+                f"the {name} scheduler did not answer ({str(exc) or type(exc).__name__}): "
+                f"{len(asked)} run(s) shown as unknown, their records unchanged"
+            )
+            continue
+        for record, handle, statuses in zip(asked, handles, answers):
+            save_state(record, statuses, handle.state)
     return unknown, warnings
 
 

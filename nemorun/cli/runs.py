@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 def _build_ls() -> argparse.ArgumentParser:
     p = parser(
         "ls",
-        "List the recorded runs, newest first, with their current status.\n\n"
-        "examples:\n  nemorun ls --status failed\n  nemorun ls --name pretrain --json",
+        "List the recorded runs, newest first, with their current status. On a terminal, "
+        "the newest that fit on one screen; piped or with --json, all of them.\n\n"
+        "examples:\n  nemorun ls --status failed\n  nemorun ls --name pretrain --json\n"
+        "  nemorun ls --last 100",
     )
     p.add_argument("--name", help="only runs of this name")
     p.add_argument(
@@ -35,22 +37,55 @@ def _build_ls() -> argparse.ArgumentParser:
         help="only runs in this state",
     )
     p.add_argument("--target", "-t", help="only runs on this target")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--last", type=_count, metavar="N", help="only the newest N runs")
+    shown.add_argument("--all", action="store_true", help="every run, even on a terminal")
     p.add_argument(
         "--json", action="store_true", help="a JSON list (id, name, target, created, status)"
     )
     return p
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of runs, 1 or more")
+    return int(text)
+
+
+def _ls_limit(ns: argparse.Namespace) -> int | None:
+    """How many runs ``ls`` shows: ``--last``; else a screenful on a terminal (header and
+    prompt aside, 10 at least) unless ``--all`` or ``--json``; else all."""
+    if ns.last is not None:
+        return int(ns.last)
+    if ns.all or ns.json or not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return max(shutil.get_terminal_size().lines - 3, 10)
+
+
 def _run_ls(ns: argparse.Namespace) -> int:
     from nemorun import api_runs
 
-    found = api_runs.runs(name=ns.name, status=ns.status, target=ns.target)
+    limit = _ls_limit(ns)
+    found = api_runs.runs(
+        name=ns.name,
+        status=ns.status,
+        target=ns.target,
+        last=None if limit is None else limit + 1,  # one more says whether there are more
+    )
     warn(found.warnings)
+    shown = list(found)[:limit]
+    if limit is not None and len(found) > limit:
+        print(
+            f"note: the newest {limit} runs; older ones: nemorun ls --last N, or --all",
+            file=sys.stderr,
+        )
     if ns.json:
-        print(json.dumps([r.summary() for r in found], indent=2))
+        print(json.dumps([r.summary() for r in shown], indent=2))
         return EXIT_OK
     rows = [("ID", "NAME", "TARGET", "CREATED", "STATUS")]
-    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", r.status) for r in found]
+    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", r.status) for r in shown]
     table(rows)
     return EXIT_OK
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
 from typing import Any
 
 from nemorun.compiler.manifest import Manifest, ManifestError, PlannedTask, read_manifest
@@ -91,13 +91,35 @@ class RunHandle:
     def logs_dir(self) -> Path:
         return self.dir / "logs"
 
+    def here(self, path: str) -> str:
+        """`path_in_run` for this run."""
+        return path_in_run(path, self.id, self.dir)
+
+
+def path_in_run(path: str, run_id: str, run_dir: Path) -> str:
+    """``path``, recorded for run ``run_id``, where it is now: a relative path is relative to
+    ``run_dir``; an absolute one inside the run's directory as it was when recorded (it has a
+    component equal to the run's id) is moved under ``run_dir``, so a record survives moving
+    ``NEMORUN_HOME``. Any other path is left as it is."""
+    pure = PurePath(path)
+    if not pure.is_absolute():
+        return str(run_dir.joinpath(*pure.parts))
+    if run_id not in pure.parts:
+        return path
+    return str(run_dir.joinpath(*pure.parts[pure.parts.index(run_id) + 1 :]))
+
 
 def run_manifest(run: RunHandle) -> Manifest:
-    """The run's compiled ``tasks.json``; `LaunchError` when it cannot be read."""
+    """The run's compiled ``tasks.json``, its log paths where the run's directory is now
+    (`RunHandle.here`); `LaunchError` when it cannot be read."""
     try:
-        return read_manifest(run.artifacts_dir)
+        manifest = read_manifest(run.artifacts_dir)
     except ManifestError as error:
         raise LaunchError(str(error)) from None
+    tasks = tuple(
+        replace(t, logs={k: run.here(v) for k, v in t.logs.items()}) for t in manifest.tasks
+    )
+    return replace(manifest, tasks=tasks)
 
 
 def planned_tasks(run: RunHandle) -> list[PlannedTask]:
@@ -157,6 +179,12 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def status(self, run: RunHandle) -> list[JobStatus]:
         """The state of every job of ``run`` (may update ``run.state`` for persistence)."""
+
+    def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
+        """`status` of each of ``runs``, in order, as ``ls`` asks it: a target whose scheduler
+        can answer about many jobs at once overrides this with one batched query (Slurm: one
+        ``squeue`` for all of them), so listing N unfinished runs is not N round trips."""
+        return [self.status(run) for run in runs]
 
     @abc.abstractmethod
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:

@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,10 +139,30 @@ class DockerTarget(Target):
     # --- status -------------------------------------------------------------------------------
 
     def status(self, run: RunHandle) -> list[JobStatus]:
-        view = DockerView(run)
+        return self.status_many([run])[0]
+
+    def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
+        """One ``docker inspect`` per engine for the containers under way of all ``runs``
+        (started, no exit status yet); the supervisors' files say the rest."""
+        views = [DockerView(run) for run in runs]
+        by_engine: dict[tuple[tuple[str, str], ...], tuple[RunHandle, list[str]]] = {}
+        for run, view in zip(runs, views):
+            under_way = [
+                j.id
+                for j in run.jobs
+                if j.points and view.started(j.id) and view.exit(j.id) is None
+            ]
+            engine = tuple(sorted((run.state.get("env") or {}).items()))
+            by_engine.setdefault(engine, (run, []))[1].extend(under_way)
+        containers: dict[str, tuple[str, int]] = {}
+        for run, names in by_engine.values():
+            containers.update(_inspect(run, names) if names else {})
+        return [self._statuses(run, view, containers) for run, view in zip(runs, views)]
+
+    def _statuses(
+        self, run: RunHandle, view: DockerView, containers: dict[str, tuple[str, int]]
+    ) -> list[JobStatus]:
         jobs = [job for job in run.jobs if job.points]
-        under_way = [job.id for job in jobs if view.started(job.id) and view.exit(job.id) is None]
-        containers = _inspect(run, under_way) if under_way else {}
         last = run.state.setdefault("last", {})
         living = view.supervisor_alive()
         out = []

@@ -250,7 +250,7 @@ def start_run(
                 "rerun_of": rerun_of,
                 "tasks": [t.name for t in build.tasks],
                 "artifacts": _hashes(run_dir / "artifacts"),
-                "jobs": [job_to_json(j) for j in handle.jobs],
+                "jobs": [job_to_json(j, handle.dir) for j in handle.jobs],
             }
             record = _write_record(handle, data)
     except BaseException:

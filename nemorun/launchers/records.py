@@ -26,28 +26,39 @@ launch died first, so no job runs without a record.)
 
 **Ids** sort by time: ``20261121-101500-<name>-<6 hex>`` (UTC). Each is claimed with an
 exclusive ``mkdir``, so concurrent launches never share a directory; nothing else is shared
-between runs (no index file to lock). Within one second, order comes from ``created``
-(microseconds).
+between runs (no index file to lock; each launch that journals jobs creates its own empty
+mark in `launches_dir`). Within one second, order comes from ``created`` (microseconds). Paths
+a record holds are relative to its directory (or read as such: `path_in_run`), so it can move.
 
 **Finding a run** (`find_run`): its id, a unique prefix of ids, or a name (the newest run of
-that name). An ambiguous prefix is a `SpecError` listing the candidates.
+that name). An ambiguous prefix is a `SpecError` listing the candidates. Neither finding nor
+listing the newest runs (`iter_records`) reads every record: the directory names say the time
+and the name, so there is no index to keep in step or to heal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from nemorun.errors import SpecError
 from nemorun.files import PRIVATE_DIR, private_dir, write_private
-from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle, summarize
+from nemorun.launchers.base import (
+    JobRef,
+    JobState,
+    JobStatus,
+    RunHandle,
+    path_in_run,
+    summarize,
+)
 
 RECORD = "run.json"
 STATE = "state.json"
@@ -76,7 +87,7 @@ def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tup
     """Claim a new run directory (exclusive ``mkdir``); returns its id and path."""
     root = root or runs_root()
     private_dir(root)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
+    slug = run_slug(name)
     stamp = moment.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
     while True:
         run_id = f"{stamp}-{slug}-{secrets.token_hex(3)}"
@@ -86,6 +97,11 @@ def create_run_dir(name: str, moment: datetime, root: Path | None = None) -> tup
         except FileExistsError:
             continue
         return run_id, path
+
+
+def run_slug(name: str) -> str:
+    """The part of a run's id that carries its name (file-name safe, at most 40 characters)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:40] or "run"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -118,7 +134,17 @@ class Record:
 
     @property
     def jobs(self) -> list[JobRef]:
-        return [job_from_json(j) for j in self.data.get("jobs", [])]
+        """The submitted jobs, their paths where the run's directory is now: the log, and the
+        absolute paths a target keeps in ``extra`` (Slurm's ``workdir``…)."""
+        return [self._here(job_from_json(j)) for j in self.data.get("jobs", [])]
+
+    def _here(self, job: JobRef) -> JobRef:
+        def moved(value: Any) -> Any:
+            absolute = isinstance(value, str) and os.path.isabs(value)
+            return path_in_run(value, self.id, self.dir) if absolute else value
+
+        log = None if job.log is None else path_in_run(job.log, self.id, self.dir)
+        return replace(job, log=log, extra={k: moved(v) for k, v in job.extra.items()})
 
     @property
     def status(self) -> JobState:
@@ -155,9 +181,16 @@ class Record:
         }
 
 
-def job_to_json(job: JobRef) -> dict[str, Any]:
+def job_to_json(job: JobRef, run_dir: Path | None = None) -> dict[str, Any]:
+    """``job`` as ``run.json`` keeps it: a log inside ``run_dir`` relative to it, so the
+    record still reads after the runs directory moved (`Record.jobs`)."""
     data = asdict(job)
     data["points"] = list(job.points)
+    if job.log and run_dir is not None:
+        inside = Path(os.path.abspath(job.log))
+        base = Path(os.path.abspath(run_dir))
+        if inside.is_relative_to(base):
+            data["log"] = str(inside.relative_to(base))
     return data
 
 
@@ -204,14 +237,41 @@ def load_record(directory: Path) -> Record | None:
 
 def list_records(root: Path | None = None) -> list[Record]:
     """Every whole record under ``root``, newest first."""
-    root = root or runs_root()
+    return list(iter_records(root))
+
+
+def iter_records(root: Path | None = None, name: str | None = None) -> Iterator[Record]:
+    """The whole records under ``root``, newest first, read lazily: directory names sort by
+    time (to the second, `create_run_dir`), so only the runs of one second at a time are read
+    and ordered by ``created``. ``name``: only runs of that name (only directories whose id
+    carries its slug are read)."""
+    groups: dict[str, list[str]] = {}
+    slug = None if name is None else run_slug(name)
+    for entry in _run_dirs(root or runs_root()):
+        stamp, entry_slug = _id_parts(entry.name)
+        if slug is None or entry_slug == slug:
+            groups.setdefault(stamp, []).append(entry.path)
+    for stamp in sorted(groups, reverse=True):
+        found = [r for p in groups[stamp] if (r := load_record(Path(p))) is not None]
+        found.sort(key=lambda r: (r.created, r.id), reverse=True)
+        yield from (r for r in found if name is None or r.name == name)
+
+
+def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
     try:
-        entries = list(os.scandir(root))
+        with os.scandir(root) as entries:
+            return [e for e in entries if e.is_dir() and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
-    records = [r for e in entries if e.is_dir() and (r := load_record(Path(e.path))) is not None]
-    records.sort(key=lambda r: (r.created, r.id), reverse=True)
-    return records
+
+
+def _id_parts(run_id: str) -> tuple[str, str | None]:
+    """``20261121-101500-<slug>-<6 hex>`` → (``20261121-101500``, slug); a directory named
+    otherwise is its own time and has no slug."""
+    # Slicing, not a regular expression: this runs on every directory of every `ls`.
+    if len(run_id) > 23 and run_id[8] == run_id[15] == run_id[-7] == "-":
+        return run_id[:15], run_id[16:-7]
+    return run_id, None
 
 
 SUBMITTED = "submitted.jsonl"
@@ -221,13 +281,29 @@ jobs it started in a directory no listing shows, and `interrupted_launches` find
 
 
 def journal_job(run_dir: Path, target: str, job_id: str) -> None:
-    """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting."""
+    """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting,
+    and mark the launch in `launches_dir` so `interrupted_launches` looks at it."""
+    marks = private_dir(launches_dir(run_dir.parent))
+    os.close(os.open(marks / run_dir.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     fd = os.open(run_dir / SUBMITTED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, (json.dumps({"target": target, "id": job_id}) + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def launches_dir(root: Path) -> Path:
+    """In the runs directory ``root`` (hidden: no run's id starts with a dot): one empty file
+    per run whose launch journaled jobs and was not yet seen recorded, so finding interrupted
+    launches reads a handful of names, not every run. `interrupted_launches` removes the marks
+    of recorded (or removed) runs."""
+    return root / ".launching"
+
+
+ALL_SEEN = ".all-seen"
+"""Written in `launches_dir` once every run directory was looked at: records written before
+the marks existed are found by that one full scan."""
 
 
 @dataclass(frozen=True)
@@ -241,17 +317,23 @@ class InterruptedLaunch:
 
 def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
     """Directories with a `SUBMITTED` journal but no ``run.json``: their jobs may be running,
-    and nothing tracks them."""
+    and nothing tracks them. Reads the marks of `launches_dir` (all run directories once)."""
     root = root or runs_root()
-    try:
-        entries = [Path(e.path) for e in os.scandir(root) if e.is_dir()]
-    except FileNotFoundError:
-        return []
+    marks = launches_dir(root)
+    if (marks / ALL_SEEN).is_file():
+        names = [n for n in os.listdir(marks) if n != ALL_SEEN]
+    else:
+        names = [e.name for e in _run_dirs(root)]
     found = []
-    for directory in sorted(entries):
+    for name in sorted(names):
+        directory = root / name
         journal = directory / SUBMITTED
-        if (directory / RECORD).exists() or not journal.is_file():
+        if (directory / RECORD).exists() or not directory.is_dir():
+            with contextlib.suppress(OSError):
+                os.unlink(marks / name)  # recorded, or removed by its failed launch
             continue
+        if not journal.is_file():
+            continue  # marked, and about to journal its first job
         jobs = []
         for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -259,26 +341,29 @@ def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
             except ValueError:
                 continue  # a line cut by the kill
         if jobs:
-            found.append(
-                InterruptedLaunch(
-                    directory, str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
-                )
-            )
+            target, ids = str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
+            found.append(InterruptedLaunch(directory, target, ids))
+    if root.is_dir() and not (marks / ALL_SEEN).is_file():
+        write_private(marks / ALL_SEEN, "", private_dir(marks))
     return found
 
 
 def find_run(query: str, root: Path | None = None) -> Record:
-    """The run ``query`` names: an id, a unique id prefix, or a name (its newest run)."""
+    """The run ``query`` names: an id, a name (its newest run), or a unique id prefix, in that
+    order. Reads only the records it may return (`iter_records`), never all of them."""
     root = root or runs_root()
     if query and "/" not in query and query not in (".", ".."):
         exact = load_record(root / query)
         if exact is not None:
             return exact
-    records = list_records(root)
-    named = [r for r in records if r.name == query]
-    if named:
-        return named[0]
-    matches = [r for r in records if query and r.id.startswith(query)]
+    named = next(iter_records(root, query), None)
+    if named is not None:
+        return named
+    prefixed = sorted(e.name for e in _run_dirs(root) if query and e.name.startswith(query))
+    if len(prefixed) > 1:  # only whole records count, but reading them all is what we avoid
+        prefixed = [n for n in prefixed if (root / n / RECORD).is_file()]
+    matches = [r for n in prefixed if (r := load_record(root / n)) is not None]
+    matches.sort(key=lambda r: (r.created, r.id), reverse=True)
     if len(matches) == 1:
         return matches[0]
     if matches:

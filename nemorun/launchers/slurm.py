@@ -5,10 +5,11 @@ first, as it is, from ``run.dir``; a task waits for its parents with ``--depende
 A run is submitted whole or not at all. ``SBATCH_*`` variables of the caller are not passed to
 sbatch: they would override the script's own ``#SBATCH`` lines, and the script is what runs.
 
-**Status** (`SlurmTarget.status`) merges ``sacct`` (knows finished jobs, but lags) and
-slurmctld (``squeue``, else ``scontrol``: current, but forgets finished jobs after
-``MinJobAge``), and keeps the last state seen in ``run.state["slurm"]``. A job whose parent
-failed reads **failed** (``dependency never satisfied: …``), never cancelled.
+**Status** (`SlurmTarget.status`, `status_many` for many runs in one query) asks slurmctld
+(``squeue``, else ``scontrol``: current, but forgets finished jobs after ``MinJobAge``), then
+``sacct`` (knows finished jobs, but lags) about the jobs slurmctld no longer knows, and keeps
+the last state seen in ``run.state["slurm"]``: a job last seen final is not asked about again.
+A job whose parent failed reads **failed** (``dependency never satisfied: …``), never cancelled.
 
 **Logs** are the files the scripts name (`nemorun.launchers.slurm_logs`). ``JobRef.log`` is the
 output file, ``{point}`` standing for the point in an array that starts at point 0 (a later part
@@ -58,6 +59,7 @@ from nemorun.launchers.slurm_states import (
     compact_indices,
     element_id,
     failed_parent,
+    job_state,
     parse_sacct,
     parse_scontrol,
     parse_squeue,
@@ -211,14 +213,15 @@ class SlurmTarget(Target):
     def status(self, run: RunHandle) -> list[JobStatus]:
         """One `JobStatus` per job and per array element (``123_4``, with its sweep point).
 
-        - ``sacct`` (accounting) knows every job, finished ones included, but lags slurmctld by
-          a moment (a just-submitted job is missing, a running one may still read PENDING);
         - ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element,
           but only until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins
           where it answers; ``scontrol show job -o`` stands in when squeue does not answer;
+        - ``sacct`` (accounting) is asked only about the jobs slurmctld no longer knows: it
+          knows finished jobs, but lags slurmctld by a moment (a just-submitted job is missing);
         - the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job
           that no tool knows any more keeps its last *final* state; a job last seen unfinished,
-          or never seen, is ``unknown``.
+          or never seen, is ``unknown``; a job whose elements were all last seen final is not
+          asked about again.
 
         A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is
         **failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at
@@ -226,13 +229,25 @@ class SlurmTarget(Target):
         ``kill-on-invalid-dep=no``), this cancels it. Either way it then reads as failed, never
         as cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some
         elements: their ids are kept in ``run.state["slurm"]["cancelled_elements"]``)."""
+        return self.status_many([run])[0]
+
+    def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
+        """`status` of every run with one query for all their jobs (`_query`); the jobs whose
+        every element was last seen in a final state are not asked about again."""
+        live = [i for run in runs for i in _live_jobs(run)]
+        seen, problems = self._query(live) if live else ({}, [])
+        return [self._statuses(run, seen, problems) for run in runs]
+
+    def _statuses(
+        self, run: RunHandle, seen: dict[str, Seen], problems: list[str]
+    ) -> list[JobStatus]:
+        """The run's statuses from what the tools said (``seen``), else from the last seen."""
         slurm = run.state.setdefault("slurm", {})
         last: dict[str, dict[str, Any]] = slurm.setdefault("last", {})
         never: dict[str, str] = slurm.setdefault("never", {})
         jobs = list(run.jobs)
         if not jobs:
             return []
-        seen, problems = self._query([j.id for j in jobs])
         statuses: list[JobStatus] = []
         by_task: dict[str, list[JobStatus]] = {}
         to_cancel: list[str] = []
@@ -301,25 +316,24 @@ class SlurmTarget(Target):
         return JobStatus(eid, JobState.FAILED, reason, None, status.point)
 
     def _query(self, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
-        """What sacct, then slurmctld (squeue, else scontrol), say about ``ids``' elements;
+        """What slurmctld (squeue, else scontrol) says about ``ids``' elements, then ``sacct``
+        about the jobs it no longer knows (at most two commands for any number of runs);
         slurmctld wins. Also the tools' failures, as messages."""
         seen: dict[str, Seen] = {}
         problems: list[str] = []
-        joined = ",".join(ids)
-        acct = self._run(["sacct", "--parsable2", "-n", "-X", "-j", joined, "-o", SACCT_FIELDS])
-        if acct.returncode == 0:
-            seen.update((s.id, s) for s in parse_sacct(acct.stdout))
-        elif ACCOUNTING_OFF not in _message(acct):
-            problems.append(f"sacct: {_message(acct)}")
         controller, trouble = self._controller(ids)
         if trouble:
             problems.append(trouble)
-        for s in controller:
-            old = seen.get(s.id)
-            if old is not None:
-                s.raw_id = s.raw_id or old.raw_id
-                s.node = s.node or old.node
-            seen[s.id] = s
+        known = {s.job for s in controller}
+        gone = [i for i in ids if i not in known]
+        if gone:
+            joined = ",".join(gone)
+            acct = self._run(["sacct", "--parsable2", "-n", "-X", "-j", joined, "-o", SACCT_FIELDS])
+            if acct.returncode == 0:
+                seen.update((s.id, s) for s in parse_sacct(acct.stdout))
+            elif ACCOUNTING_OFF not in _message(acct):
+                problems.append(f"sacct: {_message(acct)}")
+        seen.update((s.id, s) for s in controller)
         return seen, problems
 
     def _controller(self, ids: Sequence[str]) -> tuple[list[Seen], str | None]:
@@ -417,6 +431,19 @@ class SlurmTarget(Target):
             raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
         except OSError as error:
             raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
+
+
+def _live_jobs(run: RunHandle) -> list[str]:
+    """The ids of the run's jobs that may still change: not every element last seen final."""
+    last = run.state.get("slurm", {}).get("last", {})
+    live = []
+    for ref in run.jobs:
+        for index in array_elements(ref):
+            eid = element_id(ref.id, index)
+            if eid not in last or not job_state(Seen.from_json(eid, last[eid]).state).is_final():
+                live.append(ref.id)
+                break
+    return live
 
 
 def _message(result: subprocess.CompletedProcess[str]) -> str:

@@ -11,6 +11,7 @@ it, except the one that checks the error where no engine answers.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -32,6 +33,7 @@ IMAGE = "nemorun-test-python:1"
 TASKS = '''
 """Tasks for the docker launch tests (standard library only: they run in the test image)."""
 import os
+import shutil
 import sys
 import time
 
@@ -438,3 +440,37 @@ def test_a_supervisor_that_dies_leaves_its_jobs_failed_not_running_forever(
     )
     assert lost.state is JobState.FAILED
     assert "without recording the exit status" in (lost.reason or "")
+
+
+def test_many_runs_are_asked_about_in_one_inspect(
+    on_engine: dict[str, str],
+    name: str,
+    tasks_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``ls`` of several running docker runs: one ``docker inspect`` for all their containers."""
+    target = DockerTarget()
+    runs = []
+    for index in range(3):
+        spec = python_spec(name, tasks_dir, {"_target_": "launchtasks:nap", "seconds": 300})
+        (tmp_path / str(index)).mkdir()
+        run = make_run(tmp_path / str(index), spec)
+        run.jobs = target.submit(run)
+        runs.append(run)
+    for run in runs:
+        wait_until(target, run, lambda s: s[0].state is JobState.RUNNING, timeout=60)
+    real, log = shutil.which("docker"), tmp_path / "calls.log"
+    assert real is not None
+    wrapper = tmp_path / "bin" / "docker"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+
+    answers = target.status_many(runs)
+
+    assert [[s.state for s in statuses] for statuses in answers] == [[JobState.RUNNING]] * 3
+    assert log.read_text().split() == ["inspect"]
+    for run in runs:
+        target.cancel(run)

@@ -73,6 +73,11 @@ def launch_until_second_submit(
     return proc
 
 
+def runs_in(root: Path) -> list[Path]:
+    """The run directories (not the hidden marks of launches in progress)."""
+    return [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
 def job_states(name: str) -> list[str]:
     out = subprocess.run(
         ["sacct", "-n", "-X", "-P", "--name", f"{name}-a", "-o", "State"],
@@ -93,7 +98,7 @@ def test_a_stopped_launch_cancels_what_it_submitted(
     proc.send_signal(sig)
     proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert list((tmp_path / "home" / "nemorun-runs").iterdir()) == []
+    assert runs_in(tmp_path / "home" / "nemorun-runs") == []
     deadline = time.monotonic() + 30
     while job_states(name) != ["CANCELLED"]:
         assert time.monotonic() < deadline, job_states(name)
@@ -108,7 +113,7 @@ def test_a_killed_launch_leaves_a_journal_that_ls_reports(
     proc = launch_until_second_submit(spec, env, tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
-    [run_dir] = list((tmp_path / "home" / "nemorun-runs").iterdir())
+    [run_dir] = runs_in(tmp_path / "home" / "nemorun-runs")
     journal = (run_dir / "submitted.jsonl").read_text()
     job_id = journal.split('"id": "')[1].split('"')[0]
     try:
