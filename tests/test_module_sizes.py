@@ -19,9 +19,8 @@ MAX_DOCSTRING_LINES = 20
 # Keyed by module and what is too long, not by how long, so a module being changed elsewhere
 # does not break the check while it waits for its split.
 KNOWN = {
-    "launchers/launch.py: lines",
-    "launchers/launch.py: start_run",
     "launchers/records.py: docstring",
+    "launchers/docker.py: lines",  # next: the engine calls (inspect, env, problem) move out
 }
 EXEMPT = {
     "__init__.py: docstring": "it is the API listing `help(nemorun)` shows, one line per "

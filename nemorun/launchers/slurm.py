@@ -39,7 +39,6 @@ from nemorun.launchers.base import (
 from nemorun.launchers.records import journal_job
 from nemorun.launchers.slurm_logs import (
     absolute,
-    array_elements,
     follow_logs,
     log_job,
     read_logs,
@@ -55,11 +54,13 @@ from nemorun.launchers.slurm_states import (
     SACCT_FIELDS,
     SQUEUE_FORMAT,
     Seen,
+    array_elements,
     array_throttle,
+    command_message,
     compact_indices,
     element_id,
     failed_parent,
-    job_state,
+    live_jobs,
     parse_sacct,
     parse_scontrol,
     parse_squeue,
@@ -97,7 +98,7 @@ class SlurmTarget(Target):
         except LaunchError as error:
             return str(error)
         if result.returncode != 0:
-            return f"sinfo does not answer: {_message(result)}"
+            return f"sinfo does not answer: {command_message(result)}"
         return None
 
     # --- submit ------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class SlurmTarget(Target):
         argv.append(str((run.artifacts_dir / info.file).resolve()))
         result = self._run(argv, cwd=run.dir)
         if result.returncode != 0:
-            raise LaunchError(f"sbatch refused {info.file}: {_message(result)}")
+            raise LaunchError(f"sbatch refused {info.file}: {command_message(result)}")
         job_id = result.stdout.strip().split(";", 1)[0].strip()
         if not job_id.isdigit():
             raise LaunchError(f"sbatch gave no job id for {info.file}: {result.stdout.strip()!r}")
@@ -234,7 +235,7 @@ class SlurmTarget(Target):
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
         """`status` of every run with one query for all their jobs (`_query`); the jobs whose
         every element was last seen in a final state are not asked about again."""
-        live = [i for run in runs for i in _live_jobs(run)]
+        live = [i for run in runs for i in live_jobs(run)]
         seen, problems = self._query(live) if live else ({}, [])
         return [self._statuses(run, seen, problems) for run in runs]
 
@@ -331,8 +332,8 @@ class SlurmTarget(Target):
             acct = self._run(["sacct", "--parsable2", "-n", "-X", "-j", joined, "-o", SACCT_FIELDS])
             if acct.returncode == 0:
                 seen.update((s.id, s) for s in parse_sacct(acct.stdout))
-            elif ACCOUNTING_OFF not in _message(acct):
-                problems.append(f"sacct: {_message(acct)}")
+            elif ACCOUNTING_OFF not in command_message(acct):
+                problems.append(f"sacct: {command_message(acct)}")
         seen.update((s.id, s) for s in controller)
         return seen, problems
 
@@ -341,15 +342,15 @@ class SlurmTarget(Target):
         result = self._squeue(ids)
         if result.returncode == 0:
             return parse_squeue(result.stdout), None
-        if INVALID_ID in _message(result):
+        if INVALID_ID in command_message(result):
             return [], None  # none of them is known any more
         out: list[Seen] = []
         for job in ids:
             one = self._scontrol(job)
             if one.returncode == 0:
                 out.extend(parse_scontrol(one.stdout))
-            elif INVALID_ID not in _message(one):
-                return out, f"squeue: {_message(result)}; scontrol: {_message(one)}"
+            elif INVALID_ID not in command_message(one):
+                return out, f"squeue: {command_message(result)}; scontrol: {command_message(one)}"
         return out, None
 
     def _squeue(self, ids: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -398,7 +399,7 @@ class SlurmTarget(Target):
             return
         problems = [
             line
-            for line in _message(result).splitlines()
+            for line in command_message(result).splitlines()
             if not any(word in line for word in ALREADY_OVER)
         ]
         if problems:
@@ -431,30 +432,3 @@ class SlurmTarget(Target):
             raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
         except OSError as error:
             raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
-
-
-def _live_jobs(run: RunHandle) -> list[str]:
-    """The ids of the run's jobs that may still change: not every element last seen final."""
-    last = run.state.get("slurm", {}).get("last", {})
-    live = []
-    for ref in run.jobs:
-        for index in array_elements(ref):
-            eid = element_id(ref.id, index)
-            if eid not in last or not job_state(Seen.from_json(eid, last[eid]).state).is_final():
-                live.append(ref.id)
-                break
-    return live
-
-
-def _message(result: subprocess.CompletedProcess[str]) -> str:
-    """A command's complaint, on one line per message, without Slurm's ``sbatch: error:``."""
-    text = (result.stderr or "").strip() or (result.stdout or "").strip()
-    lines = []
-    for line in text.splitlines():
-        line = line.strip()
-        for prefix in ("sbatch: error: ", "sacct: error: ", "squeue: error: ", "scancel: error: "):
-            if line.startswith(prefix):
-                line = line[len(prefix) :]
-        if line:
-            lines.append(line)
-    return "\n".join(lines) or f"exit code {result.returncode}"

@@ -21,7 +21,7 @@ from nemorun.launchers.slurm_script import (
     resolve_log,
 )
 from nemorun.launchers.slurm_states import (
-    array_indices,
+    array_elements,
     element_id,
 )
 
@@ -31,14 +31,6 @@ if TYPE_CHECKING:
 UTF8 = codecs.getincrementaldecoder("utf-8")
 LogFile = tuple[str | None, Path, bool]
 """(header or None, file, optional: not shown while empty)."""
-
-
-def array_elements(ref: JobRef) -> list[int | None]:
-    """The array indices of a submitted job, or [None] for a plain job."""
-    array = ref.extra.get("array")
-    if not array:
-        return [None]
-    return list(array_indices(str(array)))
 
 
 def log_job(run: RunHandle, job: JobRef) -> tuple[JobRef, set[int] | None]:

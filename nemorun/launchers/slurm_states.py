@@ -9,10 +9,11 @@ the commands and decides what to believe.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from nemorun.launchers.base import JobRef, JobState, JobStatus
+from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle
 
 # --- Slurm's job states -----------------------------------------------------------------------
 
@@ -381,3 +382,38 @@ def failed_parent(ref: JobRef, by_task: dict[str, list[JobStatus]]) -> str | Non
             if bad:
                 return f"{parent} {word} (job {', '.join(bad[:3])})"
     return None
+
+
+def array_elements(ref: JobRef) -> list[int | None]:
+    """The array indices of a submitted job, or [None] for a plain job."""
+    array = ref.extra.get("array")
+    if not array:
+        return [None]
+    return list(array_indices(str(array)))
+
+
+def live_jobs(run: RunHandle) -> list[str]:
+    """The ids of the run's jobs that may still change: not every element last seen final."""
+    last = run.state.get("slurm", {}).get("last", {})
+    live = []
+    for ref in run.jobs:
+        for index in array_elements(ref):
+            eid = element_id(ref.id, index)
+            if eid not in last or not job_state(Seen.from_json(eid, last[eid]).state).is_final():
+                live.append(ref.id)
+                break
+    return live
+
+
+def command_message(result: subprocess.CompletedProcess[str]) -> str:
+    """A command's complaint, on one line per message, without Slurm's ``sbatch: error:``."""
+    text = (result.stderr or "").strip() or (result.stdout or "").strip()
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        for prefix in ("sbatch: error: ", "sacct: error: ", "squeue: error: ", "scancel: error: "):
+            if line.startswith(prefix):
+                line = line[len(prefix) :]
+        if line:
+            lines.append(line)
+    return "\n".join(lines) or f"exit code {result.returncode}"
