@@ -22,6 +22,7 @@ import collections.abc
 import enum
 import pathlib
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -371,7 +372,12 @@ def _is_mapping_hint(annotation: Any) -> bool:
 
 
 def _names_callable(text: str) -> bool:
-    """True when ``module:name`` text names a callable (its module imports)."""
+    """True when ``module:name`` text names a callable of a module already imported (the
+    task's own, or one it imports). Text is data: a module is never imported, and its code
+    never run, because an untyped value such as ``split: train:val`` looks like a reference."""
+    module = text.partition(":")[0]
+    if module not in sys.modules:
+        return False
     try:
         return callable(resolve(text))
     except TargetImportError:

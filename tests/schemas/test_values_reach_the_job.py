@@ -104,3 +104,17 @@ def test_a_number_out_of_its_bounds_is_not_read_as_text_by_a_str_alternative(
     ]
     got = fdl.build(task_graph(load(write_spec("exp.yaml", head + "  workers: auto\n"))))()
     assert got == {"workers": "auto"}
+
+
+def test_text_that_looks_like_a_reference_runs_no_code(
+    write_spec: Callable[[str, str], Path], workdir: Path
+) -> None:
+    """An untyped ``split: train:val`` is data: validating never imports a ``train`` module."""
+    (workdir / "train.py").write_text("open('IMPORTED', 'w').write('ran')\n")
+    text = (
+        "nemorun: 1\npythonpath: [{zoo}, .]\ntask:\n  _target_: values_zoo:take\n"
+        "  untyped: 'train:val'\n"
+    )
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
+    assert got["untyped"] == "train:val"
+    assert not (workdir / "IMPORTED").exists()
