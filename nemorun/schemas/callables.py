@@ -11,13 +11,20 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 from nemorun.errors import KeyPath
-from nemorun.schemas.hints import is_protocol, made_by, produces, protocol_members
+from nemorun.schemas.hints import (
+    inspect_callable,
+    is_protocol,
+    made_by,
+    produces,
+    protocol_members,
+)
 from nemorun.schemas.imports import TargetImportError, resolve
 from nemorun.schemas.messages import (
     article,
     callable_return,
     describe,
     describe_value,
+    example_for,
     quoted,
     reference_text,
     type_name,
@@ -68,14 +75,40 @@ def _factory(v: Validator, raw: dict[str, Any], annotation: Any, path: KeyPath) 
     returned = callable_return(annotation) if partial else None
     result = v.call(raw, None, path, expected=returned)
     if isinstance(result, Call) and partial:
-        for name in _caller_supplies(result.target, annotation):
+        supplied = _caller_supplies(result.target, annotation)
+        for name in supplied:
             if name in raw:
                 v.error(
                     (*path, name),
                     f"'{name}' is passed when the partial is called",
                     suggestion="remove it here",
                 )
+        _missing_for_caller(v, raw, result, annotation, supplied, path)
     return result
+
+
+def _missing_for_caller(
+    v: Validator,
+    raw: dict[str, Any],
+    result: Call,
+    annotation: Any,
+    supplied: list[str],
+    path: KeyPath,
+) -> None:
+    """A required argument that neither the spec nor ``Callable[[A, B], R]``'s caller passes
+    (the caller's arguments are known only when listed, not for ``Callable[..., R]``)."""
+    listed = typing.get_args(annotation)
+    if not listed or not isinstance(listed[0], list):
+        return
+    schema = inspect_callable(result.target)
+    for name in schema.required():
+        if name not in raw and name not in supplied:
+            v.error(
+                path,
+                f"missing required argument '{name}' of {schema.name}: the partial's caller "
+                f"passes only {len(listed[0])} positional argument(s)",
+                suggestion=f"add '{name}: {example_for(schema.params[name].annotation)}'",
+            )
 
 
 def type_ref(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:

@@ -25,6 +25,11 @@ class SGD(Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum})
 
 
+class Lion(Optimizer):
+    def __init__(self, params: list[float], lr: float, beta: float = 0.9) -> None:
+        super().__init__(params, {"lr": lr, "beta": beta})
+
+
 def make_adam(params: list[float], beta: float = 0.9) -> Adam:
     return Adam(params, {"beta": beta})
 

@@ -159,6 +159,11 @@ def test_callable_by_reference_still_works(job: Callable[..., dict[str, Any]]) -
 
 FACTORY_ERRORS = [
     (
+        "optimizer: {_target_: siglib:Lion, beta: 0.5, _partial_: true}",
+        "exp.yaml:5:3: task.optimizer: missing required argument 'lr' of Lion: the partial's "
+        "caller passes only 1 positional argument(s); add 'lr: 0.1'",
+    ),
+    (
         "optimizer: {_target_: siglib:make_adam}",
         "exp.yaml:5:3: task.optimizer: make_adam(...) makes an Adam, which is not callable: "
         "expected a 'module:name' reference to a callable making an Optimizer, found a mapping "
