@@ -46,6 +46,15 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+class _MadeWhenCalled:
+    def __repr__(self) -> str:
+        return "<made when called>"
+
+
+MADE_WHEN_CALLED: Any = _MadeWhenCalled()
+"""The default of a dataclass field with a ``default_factory``: optional, its value unknown."""
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a callable."""
@@ -179,7 +188,7 @@ def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
+            default = MADE_WHEN_CALLED  # never run here: it may read the environment, or fail
         else:
             default = MISSING
         hint = hints.get(f.name, Any)

@@ -118,3 +118,16 @@ def test_text_that_looks_like_a_reference_runs_no_code(
     got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
     assert got["untyped"] == "train:val"
     assert not (workdir / "IMPORTED").exists()
+
+
+def test_a_default_factory_is_not_run_while_validating(
+    write_spec: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its default is made when the job calls the class (here it reads the environment)."""
+    monkeypatch.delenv("VALUES_ZOO_DATA_ROOT", raising=False)
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:read\n"
+    graph = task_graph(load(write_spec("exp.yaml", head + "  data: {root: /x}\n")))
+    assert fdl.build(graph)()["data"].root == "/x"
+    graph = task_graph(load(write_spec("exp.yaml", head + "  data: {size: 2}\n")))
+    monkeypatch.setenv("VALUES_ZOO_DATA_ROOT", "/from/env")
+    assert fdl.build(graph)()["data"].root == "/from/env"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -52,3 +53,17 @@ class AtLeast:
 
 def bounded(workers: Annotated[int, AtLeast(1)] | str = 1) -> dict[str, Any]:
     return {"workers": workers}
+
+
+def _data_root() -> str:
+    return os.environ["VALUES_ZOO_DATA_ROOT"]  # read when the job makes the default
+
+
+@dataclass
+class Data:
+    root: str = field(default_factory=_data_root)
+    size: int = 1
+
+
+def read(data: Data) -> dict[str, Any]:
+    return {"data": data}
