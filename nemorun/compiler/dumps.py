@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.errors import KeyPath, SpecError
+from nemorun.schemas.yamlload import core_scalar
 
 _INTERPOLATION = re.compile(r"(\\*)\$\{(?!oc\.env:)")
 
@@ -104,6 +105,8 @@ def yaml_str(dumper: Any, data: str) -> Any:
     """Multi-line strings as ``|`` blocks; strings holding line breaks other than ``\\n`` always
     double-quoted (PyYAML would fold or normalise those breaks in any other style)."""
     style = '"' if _YAML_BREAKS.search(data) else "|" if "\n" in data else None
+    if style is None and core_scalar(data) != data:  # YAML 1.2 would read it as no string
+        style = "'"  # (`1e3`, `0o17`: PyYAML's YAML 1.1 leaves them plain)
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 

@@ -131,3 +131,17 @@ def test_a_default_factory_is_not_run_while_validating(
     graph = task_graph(load(write_spec("exp.yaml", head + "  data: {size: 2}\n")))
     monkeypatch.setenv("VALUES_ZOO_DATA_ROOT", "/from/env")
     assert fdl.build(graph)()["data"].root == "/from/env"
+
+
+@pytest.mark.parametrize("text", ["1e3", "0o17", "0x1F", "017", "1.", ".inf", "~", "True", "yes"])
+def test_quoted_text_survives_a_yaml_export(
+    write_spec: Callable[[str, str], Path], workdir: Path, text: str
+) -> None:
+    """Text that YAML 1.2 would read as a number, a boolean or null is written quoted."""
+    from nemorun.compiler.export import export
+
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:take\n"
+    spec = load(write_spec("exp.yaml", head + f"  untyped: '{text}'\n"))
+    (workdir / "again.yaml").write_text(export(spec, "yaml", workdir), encoding="utf-8")
+    got = fdl.build(task_graph(load(workdir / "again.yaml")))()
+    assert got["untyped"] == text
