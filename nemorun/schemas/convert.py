@@ -317,6 +317,9 @@ class Validator:
             return INVALID
         if origin in (tuple,):
             return tuple(converted)
+        if origin in _SETS and any(isinstance(c, Call) for c in converted):  # unhashable
+            why = "a set cannot hold objects that the job builds (a Fiddle config is not hashable)"
+            return self.error(path, why, expected=describe(annotation), at_value=True)
         if origin in (set, collections.abc.Set, collections.abc.MutableSet):
             return set(converted)
         if origin is frozenset:
@@ -384,6 +387,7 @@ def _names_callable(text: str) -> bool:
         return False
 
 
+_SETS = (set, frozenset, collections.abc.Set, collections.abc.MutableSet)
 Handler = Callable[[Validator, Any, Any, KeyPath], Any]
 
 _BY_TYPE: dict[Any, Handler] = {

@@ -145,3 +145,14 @@ def test_quoted_text_survives_a_yaml_export(
     (workdir / "again.yaml").write_text(export(spec, "yaml", workdir), encoding="utf-8")
     got = fdl.build(task_graph(load(workdir / "again.yaml")))()
     assert got["untyped"] == text
+
+
+def test_a_set_of_built_objects_is_a_located_error(
+    write_spec: Callable[[str, str], Path], load_errors: Callable[..., list[str]]
+) -> None:
+    """Not an internal error at compile: a set cannot hold Fiddle configs."""
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:sizes\n"
+    [error] = load_errors(write_spec("exp.yaml", head + "  s: [[1, 2], [3, 4]]\n"))
+    assert error.startswith("exp.yaml:5:6: task.s: a set cannot hold objects that the job builds")
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", head + "  plain: [1, 2, 1]\n"))))()
+    assert got["plain"] == frozenset({1, 2})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 
 def take(  # type: ignore[no-untyped-def]
@@ -67,3 +67,12 @@ class Data:
 
 def read(data: Data) -> dict[str, Any]:
     return {"data": data}
+
+
+class Size(NamedTuple):
+    w: int
+    h: int
+
+
+def sizes(s: frozenset[Size] = frozenset(), plain: frozenset[int] = frozenset()) -> dict[str, Any]:
+    return {"s": s, "plain": plain}
