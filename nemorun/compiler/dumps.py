@@ -7,6 +7,7 @@ escaped as ``\\${`` (`escape_text`); a key a format cannot hold is refused (`key
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
@@ -39,7 +40,10 @@ def relative_path(path: Path, base: Path) -> str:
 
 def key_text(key: Any, fmt: str) -> Any:
     """A mapping key as the format can hold it: YAML keeps integer, bool and null keys as they
-    are; JSON and TOML keys are strings, so such a key would load back as another value."""
+    are; JSON and TOML keys are strings, so such a key would load back as another value. An
+    enum member is written by its name, as validation reads it back."""
+    if isinstance(key, enum.Enum):
+        return key.name
     if isinstance(key, str) or fmt == "yaml":
         return key
     raise SpecError(

@@ -156,3 +156,19 @@ def test_a_set_of_built_objects_is_a_located_error(
     assert error.startswith("exp.yaml:5:6: task.s: a set cannot hold objects that the job builds")
     got = fdl.build(task_graph(load(write_spec("exp.yaml", head + "  plain: [1, 2, 1]\n"))))()
     assert got["plain"] == frozenset({1, 2})
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "toml"])
+def test_enum_keys_survive_every_export(
+    write_spec: Callable[[str, str], Path], workdir: Path, fmt: str
+) -> None:
+    from nemorun.compiler.export import export
+
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:weighted\n"
+    spec = load(write_spec("exp.yaml", head + "  weights: {TRAIN: 1, val: 2}\n"))
+    (workdir / f"again.{fmt}").write_text(export(spec, fmt, workdir), encoding="utf-8")
+    got = fdl.build(task_graph(load(workdir / f"again.{fmt}")))()
+    assert {type(k).__name__ + "." + k.name: v for k, v in got["weights"].items()} == {
+        "Split.TRAIN": 1.0,
+        "Split.VAL": 2.0,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -76,3 +77,12 @@ class Size(NamedTuple):
 
 def sizes(s: frozenset[Size] = frozenset(), plain: frozenset[int] = frozenset()) -> dict[str, Any]:
     return {"s": s, "plain": plain}
+
+
+class Split(enum.Enum):
+    TRAIN = "train"
+    VAL = "val"
+
+
+def weighted(weights: dict[Split, float] | None = None) -> dict[str, Any]:
+    return {"weights": weights}
