@@ -109,6 +109,13 @@ def forwarded_to(cls: type) -> Forwarded | None:
     filled = _super_call(init)
     if filled is None:
         return None
+    if filled[2] is not None:  # ``Base.__init__(self, …)``: the class it names, not the next
+        named = init.__globals__.get(filled[2])
+        if not (isinstance(named, type) and named in cls.__mro__):
+            return None
+        base = next((c for c in named.__mro__ if "__init__" in c.__dict__), object)
+        if base is object:
+            return None
     return Forwarded(base=base, filled_positional=filled[0], filled_keywords=filled[1])
 
 
@@ -130,9 +137,10 @@ def _only_varargs(function: Any) -> bool:
     }
 
 
-def _super_call(init: Any) -> tuple[int, frozenset[str]] | None:
-    """(positional literals before ``*args``, explicit keywords) of the one statement of
-    ``init``'s body that calls the base's ``__init__`` with ``**kwargs``; None otherwise."""
+def _super_call(init: Any) -> tuple[int, frozenset[str], str | None] | None:
+    """(positional literals before ``*args``, explicit keywords, the name in
+    ``Name.__init__(self, …)`` or None for ``super()``) of the one statement of ``init``'s
+    body that calls the base's ``__init__`` with ``**kwargs``; None otherwise."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
     except (OSError, TypeError, SyntaxError):
@@ -155,7 +163,13 @@ def _super_call(init: Any) -> tuple[int, frozenset[str]] | None:
     forwards_kwargs = any(k.arg is None for k in call.keywords)
     if not forwards_kwargs:
         return None
-    return positional, frozenset(k.arg for k in call.keywords if k.arg is not None)
+    named = None
+    if _explicit_self(call):
+        owner = call.func.value if isinstance(call.func, ast.Attribute) else None
+        if not isinstance(owner, ast.Name):
+            return None  # ``mod.Base.__init__(…)`` or stranger: not followed
+        named = owner.id
+    return positional, frozenset(k.arg for k in call.keywords if k.arg is not None), named
 
 
 def _is_docstring(statement: ast.stmt) -> bool:

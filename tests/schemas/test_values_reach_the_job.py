@@ -172,3 +172,19 @@ def test_enum_keys_survive_every_export(
         "Split.TRAIN": 1.0,
         "Split.VAL": 2.0,
     }
+
+
+def test_keywords_forwarded_to_a_named_base_are_checked_against_that_base(
+    write_spec: Callable[[str, str], Path], load_errors: Callable[..., list[str]]
+) -> None:
+    """``Sink.__init__(self, *args, **kwargs)`` in a class whose next base is another one."""
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:sink\n"
+    spec = write_spec("exp.yaml", head + "  out: {_target_: values_zoo:MySink, verbose: true}\n")
+    assert load_errors(spec) == [
+        "exp.yaml:5:3: task.out: missing required argument 'save_dir' of MySink; "
+        "add 'save_dir: text'",
+        "exp.yaml:5:38: task.out.verbose: unknown argument of MySink",
+    ]
+    good = head + "  out: {_target_: values_zoo:MySink, save_dir: /logs}\n"
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", good))))()
+    assert got["out"].save_dir == "/logs"

@@ -86,3 +86,22 @@ class Split(enum.Enum):
 
 def weighted(weights: dict[Split, float] | None = None) -> dict[str, Any]:
     return {"weights": weights}
+
+
+class Verbose:
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+
+
+class Sink:
+    def __init__(self, save_dir: str, name: str = "x") -> None:
+        self.save_dir = save_dir
+
+
+class MySink(Verbose, Sink):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        Sink.__init__(self, *args, **kwargs)
+
+
+def sink(out: Sink) -> dict[str, Any]:
+    return {"out": out}
