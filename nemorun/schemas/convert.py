@@ -79,6 +79,8 @@ class Validator:
             return env_ref(self, raw, annotation, path)
         if isinstance(annotation, typing.TypeVar):
             annotation = self.bindings.get(annotation, Any)
+        while hasattr(annotation, "__supertype__"):  # NewType("UserId", int): an int
+            annotation = annotation.__supertype__
         if is_reference(raw) and not _is_mapping_hint(annotation):
             obj = callables.reference(self, raw, path)  # the object itself, then held to the hint
             return obj if obj is INVALID else self.value(obj, annotation, path)

@@ -193,7 +193,25 @@ def _inspect_dataclass(cls: type, docs: dict[str, str]) -> CallableSchema:
             default = MISSING
         hint = hints.get(f.name, Any)
         params[f.name] = Param(f.name, hint, default, docs.get(f.name), formats_of(f))
+    params.update(_init_vars(cls, hints, docs, params))
     return CallableSchema(cls, params, None, _summary(inspect.getdoc(cls)))
+
+
+def _init_vars(
+    cls: type, hints: dict[str, Any], docs: dict[str, str], fields: dict[str, Param]
+) -> dict[str, Param]:
+    """``dataclasses.InitVar`` parameters: passed to ``__init__``, not fields."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, p in signature.parameters.items():
+        hint = hints.get(name)
+        if name not in fields and isinstance(hint, dataclasses.InitVar):
+            default = MISSING if p.default is p.empty else p.default
+            out[name] = Param(name, hint.type, default, docs.get(name))
+    return out
 
 
 def _hints(obj: Any) -> dict[str, Any]:

@@ -188,3 +188,10 @@ def test_keywords_forwarded_to_a_named_base_are_checked_against_that_base(
     good = head + "  out: {_target_: values_zoo:MySink, save_dir: /logs}\n"
     got = fdl.build(task_graph(load(write_spec("exp.yaml", good))))()
     assert got["out"].save_dir == "/logs"
+
+
+def test_newtype_and_initvar(write_spec: Callable[[str, str], Path]) -> None:
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:newtypes\n"
+    text = head + "  uid: 3\n  scaled: {x: 2, scale: 3}\n"
+    got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
+    assert got["uid"] == 3 and got["scaled"].x == 6

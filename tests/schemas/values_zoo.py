@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, NewType
 
 
 def take(  # type: ignore[no-untyped-def]
@@ -105,3 +105,19 @@ class MySink(Verbose, Sink):
 
 def sink(out: Sink) -> dict[str, Any]:
     return {"out": out}
+
+
+UserId = NewType("UserId", int)
+
+
+@dataclass
+class Scaled:
+    x: int
+    scale: InitVar[float] = 1.0
+
+    def __post_init__(self, scale: float) -> None:
+        self.x = int(self.x * scale)
+
+
+def newtypes(uid: UserId = UserId(0), scaled: Scaled | None = None) -> dict[str, Any]:
+    return {"uid": uid, "scaled": scaled}
