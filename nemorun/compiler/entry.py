@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 from nemorun.compiler.holes import (
+    builds,
     hole_choices,
     holes_of_axes,
     interpolated_holes,
@@ -41,7 +43,7 @@ from nemorun.compiler.pysource import (
 )
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call
-from nemorun.schemas.spec import Spec, validate_points, validate_tree
+from nemorun.schemas.spec import Spec, SweepAxis, validate_points, validate_tree
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,49 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Points(Sequence[Point]):
+    """The points of a sweep, in cartesian order (the last axis varies fastest), each made
+    when asked for: a sweep of 100,000 points does not hold 100,000 `Point` objects."""
+
+    labels: tuple[str, ...]
+    axes: tuple[SweepAxis, ...]
+
+    def __len__(self) -> int:
+        n = 1
+        for axis in self.axes:
+            n *= len(axis)
+        return n
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Point]: ...
+
+    def __getitem__(self, index: int | slice) -> Point | Sequence[Point]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(index)
+        index %= n
+        rest, values = index, []
+        for label, axis in zip(reversed(self.labels), reversed(self.axes)):
+            rest, i = divmod(rest, len(axis))
+            values.append((label, axis.values[i]))
+        return Point(index, tuple(reversed(values)))
+
+    def __iter__(self) -> Iterator[Point]:
+        for index in range(len(self)):
+            yield self[index]
+
+
+@dataclass(frozen=True)
 class EntryPoint:
     """The generated module, and the points it can run."""
 
     source: str
-    points: tuple[Point, ...]
+    points: Points
 
     def is_sweep(self) -> bool:
         return len(self.points) > 1 or bool(self.points and self.points[0].values)
@@ -85,6 +125,8 @@ def entry_point(spec: Spec) -> EntryPoint:
             f"no Python entry point for {what}", suggestion="compile a single Python task"
         )
     points = sweep_points(spec)
+    if _is_product(spec):
+        return _product_entry(spec, points)
     specs = specs_at(spec, list(spec.points()))
     _check_run_settings(specs, points)
     trees = [_call_of(s) for s in specs]
@@ -98,20 +140,101 @@ def entry_point(spec: Spec) -> EntryPoint:
     var_names = [_variable_name(call, names) for call in shared]
     body, helpers = _body(trees[0], shared, var_names, holes, refs, names)
     for n, tree in enumerate(trees[1:], start=1):
-        other = _shared(tree)
-        if (
-            len(other) != len(shared)
-            or _body(tree, other, var_names, holes, refs, names)[0] != body
-        ):
-            raise SpecError(
-                f"sweep point {n} ({points[n].describe()}) changes the task outside its axes",
-                suggestion="a value copied from a swept key (an interpolation) does not follow "
-                "the sweep; sweep that key itself",
-            )
+        _check_same_body(tree, shared, var_names, holes, refs, names, body, points[n])
     helpers = helpers | axis_helpers
-    source = _assemble(spec, names, body, helpers, holes, choices, lazy, rows, points)
+    tables = _tables(holes, choices, lazy, rows, points)
+    source = _assemble(spec, names, body, helpers, tables, len(points))
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
+
+
+def _is_product(spec: Spec) -> bool:
+    """True when the points are the plain cartesian product of the axes: no interpolation is
+    resolved again per point, so a value of one axis never changes what another puts in place.
+    Then each value is validated once (with the other axes at their first value), and the
+    entry holds the axes only: the point index decodes into one value per axis."""
+    from nemorun.schemas.interpolate import needs_interpolation
+
+    if not spec.axes or spec.resolved.interpolations:
+        return False
+    return not any(needs_interpolation(list(axis.values)) for axis in spec.axes)
+
+
+def _product_entry(spec: Spec, points: Points) -> EntryPoint:
+    """The entry of a cartesian sweep, from ``1 + Σ(len(axis) - 1)`` validated specs, one at a
+    time (never one per point): point 0, then each other value of each axis with the others at
+    their first. Each must print like point 0 outside its hole; holes never overlap, so every
+    combination of those values does too."""
+    axes = spec.axes
+    first = _call_of(spec)
+    holes = holes_of_axes(spec, [first])
+    if len(holes) != len(axes):
+        raise SpecError(
+            "two sweep axes set the same argument",
+            axes[-1].path,
+            axes[-1].origin,
+            suggestion="sweep each argument once",
+        )
+    names = Names()
+    writer = Writer(names)
+    plain = [f"at[{i}]" for i in range(len(holes))]  # the body compared, whatever is lazy
+    shared = _shared(first)
+    var_names = [_variable_name(call, names) for call in shared]
+    body = _body(first, shared, var_names, holes, plain, names)[0]
+    choices: list[list[Doc]] = [[] for _ in axes]
+    lazy = [False for _ in axes]
+    for i, axis in enumerate(axes):
+        for j in range(len(axis)):
+            point = tuple(j if k == i else 0 for k in range(len(axes)))
+            tree = _call_of(spec_at(spec, point)) if j else first
+            if j:
+                if holes_of_axes(spec, [tree]) != holes:
+                    raise SpecError(
+                        f"a sweep over '{axis_label(spec, axis.path)}' is not supported yet: "
+                        "its values change the shape of the task",
+                        axis.path,
+                        axis.origin,
+                    )
+                at = points[j * _stride(axes, i)]
+                _check_same_body(tree, shared, var_names, holes, plain, names, body, at)
+            _, value = locate(tree, holes[i])
+            choices[i].append(writer.value(value, holes[i]))
+            lazy[i] = lazy[i] or builds(value)
+    refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
+    body, helpers = _body(first, shared, var_names, holes, refs, names)
+    tables = _axis_tables(holes, choices, lazy)
+    helpers = helpers | writer.helpers
+    source = _assemble(spec, names, body, helpers, tables, len(points), product=True)
+    compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
+    return EntryPoint(source, points)
+
+
+def _stride(axes: Sequence[SweepAxis], k: int) -> int:
+    """How many points one step of axis ``k`` skips (the last axis varies fastest)."""
+    stride = 1
+    for axis in axes[k + 1 :]:
+        stride *= len(axis)
+    return stride
+
+
+def _check_same_body(
+    tree: Call,
+    shared: list[Call],
+    var_names: list[str],
+    holes: list[KeyPath],
+    refs: list[str],
+    names: Names,
+    body: str,
+    point: Point,
+) -> None:
+    """Refuse a point whose call tree differs from point 0's outside the holes."""
+    other = _shared(tree)
+    if len(other) != len(shared) or _body(tree, other, var_names, holes, refs, names)[0] != body:
+        raise SpecError(
+            f"sweep point {point.index} ({point.describe()}) changes the task outside its axes",
+            suggestion="a value copied from a swept key (an interpolation) does not follow "
+            "the sweep; sweep that key itself",
+        )
 
 
 def _call_of(spec: Spec) -> Call:
@@ -120,13 +243,9 @@ def _call_of(spec: Spec) -> Call:
     return call
 
 
-def sweep_points(spec: Spec) -> tuple[Point, ...]:
+def sweep_points(spec: Spec) -> Points:
     """Every point of the spec's sweep (one point without values when it has none)."""
-    labels = [axis_label(spec, a.path) for a in spec.axes]
-    return tuple(
-        Point(n, tuple((label, a.values[i]) for label, a, i in zip(labels, spec.axes, p)))
-        for n, p in enumerate(spec.points())
-    )
+    return Points(tuple(axis_label(spec, a.path) for a in spec.axes), tuple(spec.axes))
 
 
 def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
@@ -158,7 +277,7 @@ def axis_label(spec: Spec, path: KeyPath) -> str:
     return format_path(inner)
 
 
-def _check_run_settings(specs: list[Spec], points: tuple[Point, ...]) -> None:
+def _check_run_settings(specs: list[Spec], points: Points) -> None:
     """Settings outside the task (name, executor…) are one for the whole run: an
     interpolation there that reads a swept key cannot follow the sweep."""
     from nemorun.schemas.compose import get_path
@@ -247,13 +366,11 @@ def _assemble(
     names: Names,
     body: str,
     helpers: set[str],
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    points: tuple[Point, ...],
+    tables: list[str],
+    count: int,
+    product: bool = False,
 ) -> str:
-    sweep = bool(holes)
+    sweep = bool(tables)
     if sweep:
         names.module("os")
         names.module("sys")
@@ -267,38 +384,43 @@ def _assemble(
         ", not nemorun. Do not edit: recompile.",
     ]
     if sweep:
-        out.append(
-            f"# A sweep of {len(rows)} points; NEMORUN_POINT (0 to {len(rows) - 1}) picks one."
-        )
+        out.append(f"# A sweep of {count} points; NEMORUN_POINT (0 to {count - 1}) picks one.")
     if "env_value" in helpers:  # its annotations name types the entry does not import
         out += ["", "from __future__ import annotations"]
     out += ["", *names.import_lines(), "", ""]
-    if sweep:
-        out += _tables(spec, holes, choices, lazy, rows, points)
+    out += tables
     out += ["def main():"]
     if sweep:
         out.append(f"{INDENT}at = _this_point()")
     out += [body, "", ""]
+    this_point = _THIS_PRODUCT_POINT if product else _THIS_POINT
     for helper in sorted(helpers):
-        out += [HELPERS[helper] if helper != "_this_point" else _THIS_POINT, "", ""]
+        out += [HELPERS[helper] if helper != "_this_point" else this_point, "", ""]
     out += ['if __name__ == "__main__":', f"{INDENT}main()", ""]
     return "\n".join(out)
 
 
-def _tables(
-    spec: Spec,
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    points: tuple[Point, ...],
-) -> list[str]:
-    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
+def _axis_lines(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
+    out = []
     for hole, docs, is_lazy in zip(holes, choices, lazy):
         out.append(f"{INDENT}# {format_path(hole)}")
         items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
         group = Group("(", items, ")", single_comma=True)
         out.append(f"{INDENT}{layout(group, INDENT)},")
+    return out
+
+
+def _tables(
+    holes: list[KeyPath],
+    choices: list[list[Doc]],
+    lazy: list[bool],
+    rows: list[tuple[int, ...]],
+    points: Points,
+) -> list[str]:
+    if not holes:
+        return []
+    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
+    out += _axis_lines(holes, choices, lazy)
     out += ["]", "# One row per point: the index of its value in each entry of AXES.", "POINTS = ["]
     for point, row in zip(points, rows):
         values = "(" + ", ".join(map(str, row)) + ("," if len(row) == 1 else "") + ")"
@@ -307,12 +429,37 @@ def _tables(
     return out
 
 
+def _axis_tables(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
+    """The axes of a cartesian sweep: every point is one value of each (see `_this_point`)."""
+    out = [
+        "# The values of each sweep axis, in order; the points are every combination of",
+        "# one value of each, the last axis varying fastest.",
+        "AXES = [",
+    ]
+    return [*out, *_axis_lines(holes, choices, lazy), "]", "", ""]
+
+
 _THIS_POINT = '''def _this_point():
     """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES."""
     text = os.environ.get("NEMORUN_POINT", "")
     if not (text.isascii() and text.isdigit() and int(text) < len(POINTS)):
         sys.exit(f"NEMORUN_POINT must be a point from 0 to {len(POINTS) - 1}, not {text!r}")
     return [values[i] for values, i in zip(AXES, POINTS[int(text)])]'''
+
+_THIS_PRODUCT_POINT = '''def _this_point():
+    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES: the
+    point's index written in the mixed radix of the axes' lengths (last axis fastest)."""
+    count = 1
+    for values in AXES:
+        count *= len(values)
+    text = os.environ.get("NEMORUN_POINT", "")
+    if not (text.isascii() and text.isdigit() and int(text) < count):
+        sys.exit(f"NEMORUN_POINT must be a point from 0 to {count - 1}, not {text!r}")
+    rest, at = int(text), []
+    for values in reversed(AXES):
+        rest, i = divmod(rest, len(values))
+        at.append(values[i])
+    return at[::-1]'''
 
 
 def _show(value: Any) -> str:

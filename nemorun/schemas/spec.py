@@ -26,6 +26,7 @@ from nemorun.errors import (
     SpecErrors,
     did_you_mean,
 )
+from nemorun.schemas.compose import child_key
 from nemorun.schemas.convert import INVALID, Validator
 from nemorun.schemas.entries import (
     TaskSpec,
@@ -151,10 +152,11 @@ def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> li
     pythonpath = _pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
     specs = []
+    base = _point_origins(resolved.origins)
     with search_path(pythonpath):
         for point in points:
             errors = Collector()
-            spec = _validate_point(resolved, axes, point, pythonpath, errors)
+            spec = _validate_point(resolved, axes, point, pythonpath, errors, base)
             errors.raise_if_any()
             assert spec is not None
             specs.append(spec)
@@ -167,12 +169,25 @@ def _validate_point(
     point: tuple[int, ...],
     pythonpath: list[Path],
     errors: Collector,
+    base_origins: dict[KeyPath, Origin] | None = None,
 ) -> Spec | None:
+    """The spec at ``point``. Without interpolations to resolve again, the tree is copied only
+    along the swept paths (the rest, the ``sweep:`` lists included, is shared, never changed)
+    and the origins start from ``base_origins`` (``resolved.origins`` without the origins of the
+    ``sweep:`` values, see `_point_origins`): a point costs the size of the spec, not of the
+    sweep."""
     tree = resolved.tree
     origins = resolved.origins
     if axes or _unresolved(resolved):
-        tree = copy.deepcopy(tree)
-        origins = dict(origins)
+        from nemorun.schemas.interpolate import needs_interpolation, reinterpolate
+
+        values = [axis.values[index] for axis, index in zip(axes, point)]
+        interpolated = bool(resolved.interpolations) or needs_interpolation(values)
+        if interpolated:
+            tree = copy.deepcopy(tree)
+        else:
+            tree = _copy_along(tree, [axis.path for axis in axes])
+        origins = dict(origins if base_origins is None else base_origins)
 
         def assign(tree: dict[str, Any]) -> None:
             for axis, index in zip(axes, point):
@@ -183,10 +198,7 @@ def _validate_point(
                         del origins[stale]
                     origins[axis.path] = origin_here
 
-        from nemorun.schemas.interpolate import needs_interpolation, reinterpolate
-
-        values = [axis.values[index] for axis, index in zip(axes, point)]
-        if resolved.interpolations or needs_interpolation(values):
+        if interpolated:
             try:
                 reinterpolate(tree, origins, resolved.interpolations, assign)
             except SpecErrors as exc:
@@ -195,6 +207,36 @@ def _validate_point(
         else:
             assign(tree)
     return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _copy_along(tree: dict[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
+    """``tree`` with each container on ``paths`` copied, and the value at the end of each path
+    deep-copied (a swept mapping merges into it): `put_value` may then change the copy at those
+    paths without touching ``tree``, which shares everything else."""
+    root = dict(tree)
+    for path in paths:
+        node: Any = root
+        for depth, part in enumerate(path):
+            key = child_key(node, part)
+            in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+            if not (in_list or (isinstance(node, dict) and key in node)):
+                break
+            child = node[key]
+            if depth == len(path) - 1:
+                node[key] = copy.deepcopy(child)
+            elif isinstance(child, (dict, list)):
+                node[key] = child = copy.copy(child)
+            else:
+                break
+            node = child
+    return root
+
+
+def _point_origins(origins: dict[KeyPath, Origin]) -> dict[KeyPath, Origin]:
+    """``origins`` without those of the single ``sweep:`` values, which a point does not
+    validate (its axis carries them, `SweepAxis.value_origins`): copying them for every point
+    would make a sweep quadratic."""
+    return {p: o for p, o in origins.items() if not (p[:1] == ("sweep",) and len(p) > 2)}
 
 
 def _unresolved(resolved: Resolved) -> bool:
@@ -389,7 +431,8 @@ def _check_other_sweep_values(
     resolved: Resolved, axes: list[SweepAxis], pythonpath: list[Path], errors: Collector
 ) -> None:
     """Validate each other value of each axis, the rest of the point at index 0."""
+    base = _point_origins(resolved.origins)
     for i, axis in enumerate(axes):
         for j in range(1, len(axis)):
             point = tuple(j if k == i else 0 for k in range(len(axes)))
-            _validate_point(resolved, axes, point, pythonpath, errors)
+            _validate_point(resolved, axes, point, pythonpath, errors, base)
