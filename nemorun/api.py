@@ -106,7 +106,7 @@ def points(spec: Spec) -> tuple[Point, ...]:
     order the artifacts number them."""
     from nemorun.compiler.entry import sweep_points
 
-    return sweep_points(spec)
+    return tuple(sweep_points(spec))
 
 
 def export(spec: Spec, format: ExportFormat = "yaml", dest_dir: str | Path | None = None) -> str:
