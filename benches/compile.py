@@ -103,7 +103,11 @@ def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int
         proc.communicate()
         return f"stopped after {limit:g} s", 0
     wall = time.perf_counter() - start
-    lines = err.decode(errors="replace").strip().splitlines()
+    lines = [
+        line
+        for line in err.decode(errors="replace").strip().splitlines()
+        if not line.startswith("Command exited")  # /usr/bin/time's own note
+    ]
     rss = int(lines.pop().split()[-1]) / 1024 if lines and lines[-1].startswith("peak-rss") else 0
     if proc.returncode != 0:
         last = lines[-1:] or ["?"]

@@ -127,7 +127,7 @@ def entry_point(spec: Spec) -> EntryPoint:
     points = sweep_points(spec)
     if _is_product(spec):
         return _product_entry(spec, points)
-    specs = specs_at(spec, list(spec.points()))
+    specs = list(specs_at(spec, list(spec.points())))
     _check_run_settings(specs, points)
     trees = [_call_of(s) for s in specs]
     axis_holes = holes_of_axes(spec, trees)
@@ -183,10 +183,10 @@ def _product_entry(spec: Spec, points: Points) -> EntryPoint:
     body = _body(first, shared, var_names, holes, plain, names)[0]
     choices: list[list[Doc]] = [[] for _ in axes]
     lazy = [False for _ in axes]
+    others = specs_at(spec, list(_axis_points(axes)))
     for i, axis in enumerate(axes):
         for j in range(len(axis)):
-            point = tuple(j if k == i else 0 for k in range(len(axes)))
-            tree = _call_of(spec_at(spec, point)) if j else first
+            tree = _call_of(next(others)) if j else first
             if j:
                 if holes_of_axes(spec, [tree]) != holes:
                     raise SpecError(
@@ -207,6 +207,13 @@ def _product_entry(spec: Spec, points: Points) -> EntryPoint:
     source = _assemble(spec, names, body, helpers, tables, len(points), product=True)
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
+
+
+def _axis_points(axes: Sequence[SweepAxis]) -> Iterator[tuple[int, ...]]:
+    """Each other value of each axis, with the other axes at their first value."""
+    for i, axis in enumerate(axes):
+        for j in range(1, len(axis)):
+            yield tuple(j if k == i else 0 for k in range(len(axes)))
 
 
 def _stride(axes: Sequence[SweepAxis], k: int) -> int:
@@ -261,13 +268,13 @@ def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
     return validate_tree(replace(r, axes=cli_axes), point)
 
 
-def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> list[Spec]:
-    """`spec_at` for each of ``points``, validated in one batch (`validate_points`)."""
+def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> Iterator[Spec]:
+    """`spec_at` for each of ``points``, one at a time, validated as one batch
+    (`validate_points`): the caller keeps only the specs it needs."""
     r = spec.resolved
     cli_axes = [a for a in spec.axes if a.source != "spec"]
-    others = [p for p in points if p != spec.point]
-    batch = iter(validate_points(replace(r, axes=cli_axes), others))
-    return [spec if p == spec.point else next(batch) for p in points]
+    batch = validate_points(replace(r, axes=cli_axes), [p for p in points if p != spec.point])
+    return (spec if p == spec.point else next(batch) for p in points)
 
 
 def axis_label(spec: Spec, path: KeyPath) -> str:

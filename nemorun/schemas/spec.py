@@ -140,9 +140,10 @@ def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> S
     return spec
 
 
-def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> list[Spec]:
-    """The validated spec at each of ``points``: ``validate_tree(resolved, p)`` for each, but
-    reading the sweep axes and ``pythonpath`` and setting up the import path once for all.
+def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> Iterator[Spec]:
+    """The validated spec at each of ``points``, one at a time: ``validate_tree(resolved, p)``
+    for each, but reading the sweep axes and ``pythonpath`` and setting up the import path once
+    for all (the caller keeps only the specs it needs).
 
     Unlike `validate_tree` at the first point, it does not check the other sweep values again
     (that spec's own validation did). Each point raises its own `SpecErrors`, in order.
@@ -151,7 +152,6 @@ def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> li
     axes = all_axes(resolved, errors)
     pythonpath = _pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
-    specs = []
     base = _point_origins(resolved.origins)
     with search_path(pythonpath):
         for point in points:
@@ -159,8 +159,7 @@ def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> li
             spec = _validate_point(resolved, axes, point, pythonpath, errors, base)
             errors.raise_if_any()
             assert spec is not None
-            specs.append(spec)
-    return specs
+            yield spec
 
 
 def _validate_point(
