@@ -28,6 +28,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,12 +117,13 @@ def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int
 
 
 def scale(checkouts: dict[str, Path], limit: float) -> None:
-    """Each case of `SCALE` for each checkout in turn, then the SkyPilot output size."""
+    """Each case of `SCALE` for each checkout in turn, then the SkyPilot output size. Slurm
+    sweeps over 1,001 points are split into several scripts: they are written to a directory."""
+    out = tempfile.mkdtemp(prefix="nemorun-bench-")
     for name, overrides in SCALE.items():
         for label, checkout in checkouts.items():
-            line, _ = measure(
-                checkout, ["compile", QUICKSTART, "--target", "slurm", *overrides], limit
-            )
+            args = ["compile", QUICKSTART, "--target", "slurm", "-o", out, *overrides]
+            line, _ = measure(checkout, args, limit)
             print(f"{name:<18} {label:<6} {line}")
     for label, checkout in checkouts.items():
         args = ["compile", QUICKSTART, "--target", "skypilot", "optim.lr=range(1,1001)"]
