@@ -273,7 +273,8 @@ def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> Iterator[Spec]:
     (`validate_points`): the caller keeps only the specs it needs."""
     r = spec.resolved
     cli_axes = [a for a in spec.axes if a.source != "spec"]
-    batch = validate_points(replace(r, axes=cli_axes), [p for p in points if p != spec.point])
+    others = [p for p in points if p != spec.point]
+    batch = validate_points(replace(r, axes=cli_axes), others, spec)
     return (spec if p == spec.point else next(batch) for p in points)
 
 

@@ -134,19 +134,23 @@ def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> S
     with search_path(pythonpath):
         spec = _validate_point(resolved, axes, point, pythonpath, errors)
         if point == tuple(0 for _ in axes):
-            _check_other_sweep_values(resolved, axes, pythonpath, errors)
+            _check_other_sweep_values(resolved, axes, pythonpath, errors, spec)
     errors.raise_if_any()
     assert spec is not None
     return spec
 
 
-def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> Iterator[Spec]:
+def validate_points(
+    resolved: Resolved, points: Iterable[tuple[int, ...]], first: Spec | None = None
+) -> Iterator[Spec]:
     """The validated spec at each of ``points``, one at a time: ``validate_tree(resolved, p)``
     for each, but reading the sweep axes and ``pythonpath`` and setting up the import path once
     for all (the caller keeps only the specs it needs).
 
     Unlike `validate_tree` at the first point, it does not check the other sweep values again
-    (that spec's own validation did). Each point raises its own `SpecErrors`, in order.
+    (that spec's own validation did). ``first``: the spec at the first point, whose settings
+    outside the tasks the points share when only task arguments are swept. Each point raises
+    its own `SpecErrors`, in order.
     """
     errors = Collector()
     axes = all_axes(resolved, errors)
@@ -156,7 +160,7 @@ def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> It
     with search_path(pythonpath):
         for point in points:
             errors = Collector()
-            spec = _validate_point(resolved, axes, point, pythonpath, errors, base)
+            spec = _validate_point(resolved, axes, point, pythonpath, errors, base, first)
             errors.raise_if_any()
             assert spec is not None
             yield spec
@@ -169,12 +173,14 @@ def _validate_point(
     pythonpath: list[Path],
     errors: Collector,
     base_origins: dict[KeyPath, Origin] | None = None,
+    first: Spec | None = None,
 ) -> Spec | None:
     """The spec at ``point``. Without interpolations to resolve again, the tree is copied only
     along the swept paths (the rest, the ``sweep:`` lists included, is shared, never changed)
     and the origins start from ``base_origins`` (``resolved.origins`` without the origins of the
     ``sweep:`` values, see `_point_origins`): a point costs the size of the spec, not of the
-    sweep."""
+    sweep. Given ``first`` (the spec at the first point) and axes that all set task arguments,
+    only the tasks are validated again: the rest of the tree is ``first``'s, shared unchanged."""
     tree = resolved.tree
     origins = resolved.origins
     if axes or _unresolved(resolved):
@@ -205,7 +211,23 @@ def _validate_point(
                 return None
         else:
             assign(tree)
+            if first is not None and all(axis.path[0] in ("task", "tasks") for axis in axes):
+                return _revalidate_tasks(first, resolved.view(tree, origins), point, errors)
     return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _revalidate_tasks(
+    first: Spec, resolved: Resolved, point: tuple[int, ...], errors: Collector
+) -> Spec | None:
+    """``first`` at ``point``, where only task arguments differ: its tasks validated again."""
+    v = Validator(resolved.origins, errors)
+    tasks = validate_tasks(v, resolved.tree, errors)
+    if tasks is None:
+        return None
+    warnings = list(dict.fromkeys([*first.warnings, *v.warnings]))
+    return replace(
+        first, resolved=resolved, tree=resolved.tree, tasks=tasks, point=point, warnings=warnings
+    )
 
 
 def _copy_along(tree: dict[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
@@ -427,11 +449,15 @@ def _written_in(resolved: Resolved, path: KeyPath) -> Path:
 
 
 def _check_other_sweep_values(
-    resolved: Resolved, axes: list[SweepAxis], pythonpath: list[Path], errors: Collector
+    resolved: Resolved,
+    axes: list[SweepAxis],
+    pythonpath: list[Path],
+    errors: Collector,
+    first: Spec | None,
 ) -> None:
     """Validate each other value of each axis, the rest of the point at index 0."""
     base = _point_origins(resolved.origins)
     for i, axis in enumerate(axes):
         for j in range(1, len(axis)):
             point = tuple(j if k == i else 0 for k in range(len(axes)))
-            _validate_point(resolved, axes, point, pythonpath, errors, base)
+            _validate_point(resolved, axes, point, pythonpath, errors, base, first)
