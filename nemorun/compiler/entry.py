@@ -4,16 +4,16 @@ The job needs the task's code and its dependencies, never nemorun or Fiddle. A `
 the spec (a YAML alias) becomes one variable, built once; ``${oc.env:…}`` becomes a read of
 ``os.environ`` converted to the annotated type where the job runs (see `pysource`).
 
-**Sweeps: one entry and a table, never code per point.** Each sweep axis names a place in the
-task's call tree, a *hole*. The entry is written once with ``at[i]`` in hole ``i``; ``AXES``
-lists the distinct values each hole takes (a ``lambda`` when a value builds objects or reads
-the environment, so only the chosen one runs); ``POINTS`` has one row per point, the index of
-its value in each hole. ``NEMORUN_POINT`` (set by the job script, ``$SLURM_ARRAY_TASK_ID`` on
-Slurm) picks the row. Every point is validated on its own (``validate_tree`` at that point),
-its value in each hole is written from *that* validation, and the rest of its call tree must
-print exactly like point 0's: that check is what proves the one entry runs every point as if it
-had been compiled alone. Anything that makes a point differ outside its holes (axes that
-overlap, or a value changing the shape of the task) is refused with a located error instead.
+**Sweeps: one entry and its axes, never code per point.** Each sweep axis names a place in
+the task's call tree, a *hole*; the entry is written once with ``at[i]`` in hole ``i``, and
+``NEMORUN_POINT`` (``$SLURM_ARRAY_TASK_ID`` on Slurm) picks the point. A cartesian sweep (no
+interpolation resolved again per point) lists each axis's values in ``AXES`` (a ``lambda``
+when a value builds objects or reads the environment) and decodes the point index into one
+value per axis: it costs the sum of the axes, not their product. Each value is validated once,
+the other axes at their first value, and that spec's call tree must print like point 0's
+outside its hole; holes never overlap, so every combination does too. A sweep whose values feed
+interpolations is validated point by point, with a ``POINTS`` row per point. Anything that
+makes a point differ outside its holes is refused with a located error instead.
 """
 
 from __future__ import annotations
