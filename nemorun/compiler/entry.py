@@ -35,10 +35,12 @@ from nemorun.compiler.holes import (
 from nemorun.compiler.pysource import (
     HELPERS,
     INDENT,
+    WIDTH,
     Doc,
     Group,
     Names,
     Writer,
+    flat,
     layout,
 )
 from nemorun.errors import KeyPath, SpecError, format_path
@@ -414,8 +416,28 @@ def _axis_lines(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]
         out.append(f"{INDENT}# {format_path(hole)}")
         items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
         group = Group("(", items, ")", single_comma=True)
-        out.append(f"{INDENT}{layout(group, INDENT)},")
+        text = layout(group, INDENT)
+        texts = [flat(d) for d in docs]
+        if "\n" in text and not is_lazy and all(len(t) < WIDTH // 2 for t in texts):
+            text = _packed(texts, INDENT)
+        out.append(f"{INDENT}{text},")
     return out
+
+
+def _packed(texts: list[str], indent: str) -> str:
+    """A tuple of short values, as many to a line as fit: a long axis (thousands of numbers)
+    then takes a few bytes a value, not a line each."""
+    lines: list[str] = []
+    line = ""
+    for text in texts:
+        piece = text + ","
+        if line and len(indent + INDENT) + len(line) + 1 + len(piece) > WIDTH:
+            lines.append(line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    lines.append(line)
+    return "\n".join(["(", *(indent + INDENT + line for line in lines), indent + ")"])
 
 
 def _tables(

@@ -20,8 +20,9 @@ minutes to validate: refused up front."""
 
 # Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
 MAX_ENTRY_BYTES = 120_000
-VALUE_LINE_BYTES = 10
-"""What the entry's table adds around each swept value: its line's indent, comma, newline."""
+VALUE_LINE_BYTES = 2
+"""What the entry's table adds around each swept value: a comma and a space (short values are
+packed several to a line)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def all_axes(resolved: Resolved, errors: Collector) -> list[SweepAxis]:
 def _check_table_size(axes: list[SweepAxis], resolved: Resolved, errors: Collector) -> None:
     """Refuse, before any point is validated (in ``validate`` too), axes whose values alone
     would make the job's entry larger than one argument can be: the entry lists each value of
-    each axis once, one a line. The estimate is the values as JSON plus `VALUE_LINE_BYTES`;
+    each axis once. The estimate is the values as JSON plus `VALUE_LINE_BYTES`;
     the compiled entry's own size is checked again when it is made."""
     import json
 
