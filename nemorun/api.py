@@ -23,7 +23,7 @@ from nemorun.schemas.compose import compose
 from nemorun.schemas.spec import Resolved, Spec, validate_tree
 
 if TYPE_CHECKING:
-    from nemorun.compiler.entry import Point
+    from nemorun.compiler.points import Point
     from nemorun.compiler.tasks import Build
     from nemorun.launchers.compare import Change, Side
 

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, overload
+from typing import Any
 
 from nemorun.compiler.holes import (
     builds,
@@ -32,6 +32,7 @@ from nemorun.compiler.holes import (
     locate,
     varying_holes,
 )
+from nemorun.compiler.points import Point, Points
 from nemorun.compiler.pysource import (
     HELPERS,
     INDENT,
@@ -46,56 +47,6 @@ from nemorun.compiler.pysource import (
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call
 from nemorun.schemas.spec import Spec, SweepAxis, validate_points, validate_tree
-
-
-@dataclass(frozen=True)
-class Point:
-    """One point of a sweep: its index and, per axis, the value as the spec wrote it."""
-
-    index: int
-    values: tuple[tuple[str, Any], ...] = ()
-
-    def describe(self) -> str:
-        """``optim.lr=0.01 seed=3``"""
-        return " ".join(f"{label}={_show(value)}" for label, value in self.values)
-
-
-@dataclass(frozen=True)
-class Points(Sequence[Point]):
-    """The points of a sweep, in cartesian order (the last axis varies fastest), each made
-    when asked for: a sweep of 100,000 points does not hold 100,000 `Point` objects."""
-
-    labels: tuple[str, ...]
-    axes: tuple[SweepAxis, ...]
-
-    def __len__(self) -> int:
-        n = 1
-        for axis in self.axes:
-            n *= len(axis)
-        return n
-
-    @overload
-    def __getitem__(self, index: int) -> Point: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Point]: ...
-
-    def __getitem__(self, index: int | slice) -> Point | Sequence[Point]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(index)
-        index %= n
-        rest, values = index, []
-        for label, axis in zip(reversed(self.labels), reversed(self.axes)):
-            rest, i = divmod(rest, len(axis))
-            values.append((label, axis.values[i]))
-        return Point(index, tuple(reversed(values)))
-
-    def __iter__(self) -> Iterator[Point]:
-        for index in range(len(self)):
-            yield self[index]
 
 
 @dataclass(frozen=True)
@@ -490,13 +441,6 @@ _THIS_PRODUCT_POINT = '''def _this_point():
         rest, i = divmod(rest, len(values))
         at.append(values[i])
     return at[::-1]'''
-
-
-def _show(value: Any) -> str:
-    """A value as one would type it in an override: ``0.01``, ``adam``, ``"two words"``."""
-    if isinstance(value, str) and re.fullmatch(r"[\w./:+-]+", value, re.ASCII):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _comment(text: str) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nemorun.compiler.entry import Point
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.points import Point
 from nemorun.errors import SpecError
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions

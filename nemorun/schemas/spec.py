@@ -26,7 +26,6 @@ from nemorun.errors import (
     SpecErrors,
     did_you_mean,
 )
-from nemorun.schemas.compose import child_key
 from nemorun.schemas.convert import INVALID, Validator
 from nemorun.schemas.entries import (
     TaskSpec,
@@ -41,7 +40,14 @@ from nemorun.schemas.imports import search_path
 from nemorun.schemas.layout import PACKAGERS, TASK_ENTRY_KEYS, TOP_LEVEL_KEYS, task_path
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions
 from nemorun.schemas.source import find_origin, value_origin
-from nemorun.schemas.sweeps import MAX_POINTS, SweepAxis, all_axes, put_value
+from nemorun.schemas.sweeps import (
+    MAX_POINTS,
+    SweepAxis,
+    all_axes,
+    copy_along,
+    point_origins,
+    put_value,
+)
 
 __all__ = [  # the spec model's users import these from here; each has its home module
     "MAX_POINTS",
@@ -156,7 +162,7 @@ def validate_points(
     axes = all_axes(resolved, errors)
     pythonpath = _pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
-    base = _point_origins(resolved.origins)
+    base = point_origins(resolved.origins)
     with search_path(pythonpath):
         for point in points:
             errors = Collector()
@@ -178,7 +184,7 @@ def _validate_point(
     """The spec at ``point``. Without interpolations to resolve again, the tree is copied only
     along the swept paths (the rest, the ``sweep:`` lists included, is shared, never changed)
     and the origins start from ``base_origins`` (``resolved.origins`` without the origins of the
-    ``sweep:`` values, see `_point_origins`): a point costs the size of the spec, not of the
+    ``sweep:`` values, see `point_origins`): a point costs the size of the spec, not of the
     sweep. Given ``first`` (the spec at the first point) and axes that all set task arguments,
     only the tasks are validated again: the rest of the tree is ``first``'s, shared unchanged."""
     tree = resolved.tree
@@ -191,7 +197,7 @@ def _validate_point(
         if interpolated:
             tree = copy.deepcopy(tree)
         else:
-            tree = _copy_along(tree, [axis.path for axis in axes])
+            tree = copy_along(tree, [axis.path for axis in axes])
         origins = dict(origins if base_origins is None else base_origins)
 
         def assign(tree: dict[str, Any]) -> None:
@@ -228,36 +234,6 @@ def _revalidate_tasks(
     return replace(
         first, resolved=resolved, tree=resolved.tree, tasks=tasks, point=point, warnings=warnings
     )
-
-
-def _copy_along(tree: dict[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
-    """``tree`` with each container on ``paths`` copied, and the value at the end of each path
-    deep-copied (a swept mapping merges into it): `put_value` may then change the copy at those
-    paths without touching ``tree``, which shares everything else."""
-    root = dict(tree)
-    for path in paths:
-        node: Any = root
-        for depth, part in enumerate(path):
-            key = child_key(node, part)
-            in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
-            if not (in_list or (isinstance(node, dict) and key in node)):
-                break
-            child = node[key]
-            if depth == len(path) - 1:
-                node[key] = copy.deepcopy(child)
-            elif isinstance(child, (dict, list)):
-                node[key] = child = copy.copy(child)
-            else:
-                break
-            node = child
-    return root
-
-
-def _point_origins(origins: dict[KeyPath, Origin]) -> dict[KeyPath, Origin]:
-    """``origins`` without those of the single ``sweep:`` values, which a point does not
-    validate (its axis carries them, `SweepAxis.value_origins`): copying them for every point
-    would make a sweep quadratic."""
-    return {p: o for p, o in origins.items() if not (p[:1] == ("sweep",) and len(p) > 2)}
 
 
 def _unresolved(resolved: Resolved) -> bool:
@@ -456,7 +432,7 @@ def _check_other_sweep_values(
     first: Spec | None,
 ) -> None:
     """Validate each other value of each axis, the rest of the point at index 0."""
-    base = _point_origins(resolved.origins)
+    base = point_origins(resolved.origins)
     for i, axis in enumerate(axes):
         for j in range(1, len(axis)):
             point = tuple(j if k == i else 0 for k in range(len(axes)))

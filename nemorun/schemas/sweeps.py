@@ -187,3 +187,35 @@ def put_value(
         node[last] = copy.deepcopy(value)
     else:
         errors.add(SpecError("cannot sweep here: no such key", path, origin))
+
+
+def copy_along(tree: dict[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
+    """``tree`` with each container on ``paths`` copied, and the value at the end of each path
+    deep-copied (a swept mapping merges into it): `put_value` may then change the copy at those
+    paths without touching ``tree``, which shares everything else."""
+    from nemorun.schemas.compose import child_key
+
+    root = dict(tree)
+    for path in paths:
+        node: Any = root
+        for depth, part in enumerate(path):
+            key = child_key(node, part)
+            in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+            if not (in_list or (isinstance(node, dict) and key in node)):
+                break
+            child = node[key]
+            if depth == len(path) - 1:
+                node[key] = copy.deepcopy(child)
+            elif isinstance(child, (dict, list)):
+                node[key] = child = copy.copy(child)
+            else:
+                break
+            node = child
+    return root
+
+
+def point_origins(origins: dict[KeyPath, Origin]) -> dict[KeyPath, Origin]:
+    """``origins`` without those of the single ``sweep:`` values, which a point does not
+    validate (its axis carries them, `SweepAxis.value_origins`): copying them for every point
+    would make a sweep quadratic."""
+    return {p: o for p, o in origins.items() if not (p[:1] == ("sweep",) and len(p) > 2)}
