@@ -10,6 +10,13 @@
 (b) One cold ``nemorun compile configs/quickstart.yaml --target slurm`` process. Budget: 0.35 s
     (importing fiddle, libcst, jinja2 and yaml alone takes 0.27 s; NeMo-Run's dry run 1.87 s).
 
+(c) ``--scale``: whole ``nemorun compile --target slurm`` processes of 10 / 1,000 / 10,000 /
+    100,000 points (one axis, and a 1,000 x 100 grid), wall time and peak RSS of one run each,
+    and the size of a 1,000-point SkyPilot output. ``--base DIR`` runs the same cases with
+    another checkout's nemorun (``git worktree add DIR BASE``) side by side; a case over
+    ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s and
+    <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
+
 Prints median, min and max wall time in seconds per case, and whether it is within budget;
 ``--check`` exits 1 when a median is over its budget. Timings on a shared 2-core machine are
 noisy: compare medians, and rerun when another job was busy.
@@ -21,6 +28,8 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,11 +75,74 @@ def in_process(overrides: Sequence[str]) -> Callable[[], object]:
     return run
 
 
+SCALE = {
+    "10 points": ["optim.lr=range(1,11)"],
+    "1,000 points": ["optim.lr=range(1,1001)"],
+    "10,000 points": ["optim.lr=range(1,10001)"],
+    "100,000 points": ["optim.lr=range(1,100001)"],
+    "1,000 x 100 grid": ["optim.lr=range(1,1001)", "steps=range(1,101)"],
+}
+
+
+def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int]:
+    """One whole ``nemorun`` process run from ``checkout``: a ``wall s, RSS MiB`` line (or why
+    it ended) and the bytes it printed."""
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "0"}
+    start = time.perf_counter()
+    timer = ["/usr/bin/time", "-f", "peak-rss-kib %M"]  # this process's own peak, unlike getrusage
+    proc = subprocess.Popen(
+        [*timer, *NEMORUN, *args],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return f"stopped after {limit:g} s", 0
+    wall = time.perf_counter() - start
+    lines = [
+        line
+        for line in err.decode(errors="replace").strip().splitlines()
+        if not line.startswith("Command exited")  # /usr/bin/time's own note
+    ]
+    rss = int(lines.pop().split()[-1]) / 1024 if lines and lines[-1].startswith("peak-rss") else 0
+    if proc.returncode != 0:
+        last = lines[-1:] or ["?"]
+        return f"exit {proc.returncode} after {wall:.2f} s: {last[0][:70]}", 0
+    return f"{wall:6.2f} s  peak RSS {rss:5.0f} MiB", len(out)
+
+
+def scale(checkouts: dict[str, Path], limit: float) -> None:
+    """Each case of `SCALE` for each checkout in turn, then the SkyPilot output size. Slurm
+    sweeps over 1,001 points are split into several scripts: they are written to a directory."""
+    out = tempfile.mkdtemp(prefix="nemorun-bench-")
+    for name, overrides in SCALE.items():
+        for label, checkout in checkouts.items():
+            args = ["compile", QUICKSTART, "--target", "slurm", "-o", out, *overrides]
+            line, _ = measure(checkout, args, limit)
+            print(f"{name:<18} {label:<6} {line}")
+    for label, checkout in checkouts.items():
+        args = ["compile", QUICKSTART, "--target", "skypilot", "optim.lr=range(1,1001)"]
+        line, size = measure(checkout, args, limit)
+        print(f"skypilot 1,000     {label:<6} {line}  output {size / 1e6:.2f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--check", action="store_true", help="exit 1 when over a budget")
+    parser.add_argument("--scale", action="store_true", help="the sweep sizes (c) only")
+    parser.add_argument("--base", type=Path, help="a checkout of the base commit, for (c)")
+    parser.add_argument("--limit", type=float, default=120.0, help="seconds per case in (c)")
     args = parser.parse_args()
+    if args.scale:
+        checkouts = {"this": ROOT, **({"base": args.base.resolve()} if args.base else {})}
+        scale(checkouts, args.limit)
+        return
     ok = True
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)  # the spec's pythonpath and the overrides' paths are read from here

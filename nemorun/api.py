@@ -23,7 +23,7 @@ from nemorun.schemas.compose import compose
 from nemorun.schemas.spec import Resolved, Spec, validate_tree
 
 if TYPE_CHECKING:
-    from nemorun.compiler.entry import Point
+    from nemorun.compiler.points import Point
     from nemorun.compiler.tasks import Build
     from nemorun.launchers.compare import Change, Side
 
@@ -106,7 +106,7 @@ def points(spec: Spec) -> tuple[Point, ...]:
     order the artifacts number them."""
     from nemorun.compiler.entry import sweep_points
 
-    return sweep_points(spec)
+    return tuple(sweep_points(spec))
 
 
 def export(spec: Spec, format: ExportFormat = "yaml", dest_dir: str | Path | None = None) -> str:

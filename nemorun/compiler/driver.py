@@ -35,12 +35,11 @@ from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
+from nemorun.schemas.sweeps import MAX_ENTRY_BYTES
 
 if TYPE_CHECKING:
     from nemorun.registry import TargetDef
 
-# Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
-MAX_ENTRY_BYTES = 120_000
 DEFAULT_PYTHON = "python3"
 """The job's interpreter where this machine's is not reachable (containers, clouds)."""
 

@@ -4,56 +4,49 @@ The job needs the task's code and its dependencies, never nemorun or Fiddle. A `
 the spec (a YAML alias) becomes one variable, built once; ``${oc.env:…}`` becomes a read of
 ``os.environ`` converted to the annotated type where the job runs (see `pysource`).
 
-**Sweeps: one entry and a table, never code per point.** Each sweep axis names a place in the
-task's call tree, a *hole*. The entry is written once with ``at[i]`` in hole ``i``; ``AXES``
-lists the distinct values each hole takes (a ``lambda`` when a value builds objects or reads
-the environment, so only the chosen one runs); ``POINTS`` has one row per point, the index of
-its value in each hole. ``NEMORUN_POINT`` (set by the job script, ``$SLURM_ARRAY_TASK_ID`` on
-Slurm) picks the row. Every point is validated on its own (``validate_tree`` at that point),
-its value in each hole is written from *that* validation, and the rest of its call tree must
-print exactly like point 0's: that check is what proves the one entry runs every point as if it
-had been compiled alone. Anything that makes a point differ outside its holes (axes that
-overlap, or a value changing the shape of the task) is refused with a located error instead.
+**Sweeps: one entry and its axes, never code per point.** Each sweep axis names a place in
+the task's call tree, a *hole*; the entry is written once with ``at[i]`` in hole ``i``, and
+``NEMORUN_POINT`` (``$SLURM_ARRAY_TASK_ID`` on Slurm) picks the point. A cartesian sweep (no
+interpolation resolved again per point) lists each axis's values in ``AXES`` (a ``lambda``
+when a value builds objects or reads the environment) and decodes the point index into one
+value per axis: it costs the sum of the axes, not their product. Each value is validated once,
+the other axes at their first value, and that spec's call tree must print like point 0's
+outside its hole; holes never overlap, so every combination does too. A sweep whose values feed
+interpolations is validated point by point, with a ``POINTS`` row per point. Anything that
+makes a point differ outside its holes is refused with a located error instead.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from nemorun.compiler.holes import (
+    builds,
     hole_choices,
     holes_of_axes,
     interpolated_holes,
     locate,
     varying_holes,
 )
+from nemorun.compiler.points import Point, Points
 from nemorun.compiler.pysource import (
     HELPERS,
     INDENT,
+    WIDTH,
     Doc,
     Group,
     Names,
     Writer,
+    flat,
     layout,
 )
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call
-from nemorun.schemas.spec import Spec, validate_points, validate_tree
-
-
-@dataclass(frozen=True)
-class Point:
-    """One point of a sweep: its index and, per axis, the value as the spec wrote it."""
-
-    index: int
-    values: tuple[tuple[str, Any], ...] = ()
-
-    def describe(self) -> str:
-        """``optim.lr=0.01 seed=3``"""
-        return " ".join(f"{label}={_show(value)}" for label, value in self.values)
+from nemorun.schemas.spec import Spec, SweepAxis, validate_points, validate_tree
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ class EntryPoint:
     """The generated module, and the points it can run."""
 
     source: str
-    points: tuple[Point, ...]
+    points: Points
 
     def is_sweep(self) -> bool:
         return len(self.points) > 1 or bool(self.points and self.points[0].values)
@@ -85,7 +78,9 @@ def entry_point(spec: Spec) -> EntryPoint:
             f"no Python entry point for {what}", suggestion="compile a single Python task"
         )
     points = sweep_points(spec)
-    specs = specs_at(spec, list(spec.points()))
+    if _is_product(spec):
+        return _product_entry(spec, points)
+    specs = list(specs_at(spec, list(spec.points())))
     _check_run_settings(specs, points)
     trees = [_call_of(s) for s in specs]
     axis_holes = holes_of_axes(spec, trees)
@@ -98,20 +93,108 @@ def entry_point(spec: Spec) -> EntryPoint:
     var_names = [_variable_name(call, names) for call in shared]
     body, helpers = _body(trees[0], shared, var_names, holes, refs, names)
     for n, tree in enumerate(trees[1:], start=1):
-        other = _shared(tree)
-        if (
-            len(other) != len(shared)
-            or _body(tree, other, var_names, holes, refs, names)[0] != body
-        ):
-            raise SpecError(
-                f"sweep point {n} ({points[n].describe()}) changes the task outside its axes",
-                suggestion="a value copied from a swept key (an interpolation) does not follow "
-                "the sweep; sweep that key itself",
-            )
+        _check_same_body(tree, shared, var_names, holes, refs, names, body, points[n])
     helpers = helpers | axis_helpers
-    source = _assemble(spec, names, body, helpers, holes, choices, lazy, rows, points)
+    tables = _tables(holes, choices, lazy, rows, points)
+    source = _assemble(spec, names, body, helpers, tables, len(points))
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
+
+
+def _is_product(spec: Spec) -> bool:
+    """True when the points are the plain cartesian product of the axes: no interpolation is
+    resolved again per point, so a value of one axis never changes what another puts in place.
+    Then each value is validated once (with the other axes at their first value), and the
+    entry holds the axes only: the point index decodes into one value per axis."""
+    from nemorun.schemas.interpolate import needs_interpolation
+
+    if not spec.axes or spec.resolved.interpolations:
+        return False
+    return not any(needs_interpolation(list(axis.values)) for axis in spec.axes)
+
+
+def _product_entry(spec: Spec, points: Points) -> EntryPoint:
+    """The entry of a cartesian sweep, from ``1 + Σ(len(axis) - 1)`` validated specs, one at a
+    time (never one per point): point 0, then each other value of each axis with the others at
+    their first. Each must print like point 0 outside its hole; holes never overlap, so every
+    combination of those values does too."""
+    axes = spec.axes
+    first = _call_of(spec)
+    holes = holes_of_axes(spec, [first])
+    if len(holes) != len(axes):
+        raise SpecError(
+            "two sweep axes set the same argument",
+            axes[-1].path,
+            axes[-1].origin,
+            suggestion="sweep each argument once",
+        )
+    names = Names()
+    writer = Writer(names)
+    plain = [f"at[{i}]" for i in range(len(holes))]  # the body compared, whatever is lazy
+    shared = _shared(first)
+    var_names = [_variable_name(call, names) for call in shared]
+    body = _body(first, shared, var_names, holes, plain, names)[0]
+    choices: list[list[Doc]] = [[] for _ in axes]
+    lazy = [False for _ in axes]
+    others = specs_at(spec, list(_axis_points(axes)))
+    for i, axis in enumerate(axes):
+        for j in range(len(axis)):
+            tree = _call_of(next(others)) if j else first
+            if j:
+                if holes_of_axes(spec, [tree]) != holes:
+                    raise SpecError(
+                        f"a sweep over '{axis_label(spec, axis.path)}' is not supported yet: "
+                        "its values change the shape of the task",
+                        axis.path,
+                        axis.origin,
+                    )
+                at = points[j * _stride(axes, i)]
+                _check_same_body(tree, shared, var_names, holes, plain, names, body, at)
+            _, value = locate(tree, holes[i])
+            choices[i].append(writer.value(value, holes[i]))
+            lazy[i] = lazy[i] or builds(value)
+    refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
+    body, helpers = _body(first, shared, var_names, holes, refs, names)
+    tables = _axis_tables(holes, choices, lazy)
+    helpers = helpers | writer.helpers
+    source = _assemble(spec, names, body, helpers, tables, len(points), product=True)
+    compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
+    return EntryPoint(source, points)
+
+
+def _axis_points(axes: Sequence[SweepAxis]) -> Iterator[tuple[int, ...]]:
+    """Each other value of each axis, with the other axes at their first value."""
+    for i, axis in enumerate(axes):
+        for j in range(1, len(axis)):
+            yield tuple(j if k == i else 0 for k in range(len(axes)))
+
+
+def _stride(axes: Sequence[SweepAxis], k: int) -> int:
+    """How many points one step of axis ``k`` skips (the last axis varies fastest)."""
+    stride = 1
+    for axis in axes[k + 1 :]:
+        stride *= len(axis)
+    return stride
+
+
+def _check_same_body(
+    tree: Call,
+    shared: list[Call],
+    var_names: list[str],
+    holes: list[KeyPath],
+    refs: list[str],
+    names: Names,
+    body: str,
+    point: Point,
+) -> None:
+    """Refuse a point whose call tree differs from point 0's outside the holes."""
+    other = _shared(tree)
+    if len(other) != len(shared) or _body(tree, other, var_names, holes, refs, names)[0] != body:
+        raise SpecError(
+            f"sweep point {point.index} ({point.describe()}) changes the task outside its axes",
+            suggestion="a value copied from a swept key (an interpolation) does not follow "
+            "the sweep; sweep that key itself",
+        )
 
 
 def _call_of(spec: Spec) -> Call:
@@ -120,13 +203,9 @@ def _call_of(spec: Spec) -> Call:
     return call
 
 
-def sweep_points(spec: Spec) -> tuple[Point, ...]:
+def sweep_points(spec: Spec) -> Points:
     """Every point of the spec's sweep (one point without values when it has none)."""
-    labels = [axis_label(spec, a.path) for a in spec.axes]
-    return tuple(
-        Point(n, tuple((label, a.values[i]) for label, a, i in zip(labels, spec.axes, p)))
-        for n, p in enumerate(spec.points())
-    )
+    return Points(tuple(axis_label(spec, a.path) for a in spec.axes), tuple(spec.axes))
 
 
 def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
@@ -142,13 +221,14 @@ def spec_at(spec: Spec, point: tuple[int, ...]) -> Spec:
     return validate_tree(replace(r, axes=cli_axes), point)
 
 
-def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> list[Spec]:
-    """`spec_at` for each of ``points``, validated in one batch (`validate_points`)."""
+def specs_at(spec: Spec, points: list[tuple[int, ...]]) -> Iterator[Spec]:
+    """`spec_at` for each of ``points``, one at a time, validated as one batch
+    (`validate_points`): the caller keeps only the specs it needs."""
     r = spec.resolved
     cli_axes = [a for a in spec.axes if a.source != "spec"]
     others = [p for p in points if p != spec.point]
-    batch = iter(validate_points(replace(r, axes=cli_axes), others))
-    return [spec if p == spec.point else next(batch) for p in points]
+    batch = validate_points(replace(r, axes=cli_axes), others, spec)
+    return (spec if p == spec.point else next(batch) for p in points)
 
 
 def axis_label(spec: Spec, path: KeyPath) -> str:
@@ -158,7 +238,7 @@ def axis_label(spec: Spec, path: KeyPath) -> str:
     return format_path(inner)
 
 
-def _check_run_settings(specs: list[Spec], points: tuple[Point, ...]) -> None:
+def _check_run_settings(specs: list[Spec], points: Points) -> None:
     """Settings outside the task (name, executor…) are one for the whole run: an
     interpolation there that reads a swept key cannot follow the sweep."""
     from nemorun.schemas.compose import get_path
@@ -247,13 +327,11 @@ def _assemble(
     names: Names,
     body: str,
     helpers: set[str],
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    points: tuple[Point, ...],
+    tables: list[str],
+    count: int,
+    product: bool = False,
 ) -> str:
-    sweep = bool(holes)
+    sweep = bool(tables)
     if sweep:
         names.module("os")
         names.module("sys")
@@ -267,44 +345,79 @@ def _assemble(
         ", not nemorun. Do not edit: recompile.",
     ]
     if sweep:
-        out.append(
-            f"# A sweep of {len(rows)} points; NEMORUN_POINT (0 to {len(rows) - 1}) picks one."
-        )
+        out.append(f"# A sweep of {count} points; NEMORUN_POINT (0 to {count - 1}) picks one.")
     if "env_value" in helpers:  # its annotations name types the entry does not import
         out += ["", "from __future__ import annotations"]
     out += ["", *names.import_lines(), "", ""]
-    if sweep:
-        out += _tables(spec, holes, choices, lazy, rows, points)
+    out += tables
     out += ["def main():"]
     if sweep:
         out.append(f"{INDENT}at = _this_point()")
     out += [body, "", ""]
+    this_point = _THIS_PRODUCT_POINT if product else _THIS_POINT
     for helper in sorted(helpers):
-        out += [HELPERS[helper] if helper != "_this_point" else _THIS_POINT, "", ""]
+        out += [HELPERS[helper] if helper != "_this_point" else this_point, "", ""]
     out += ['if __name__ == "__main__":', f"{INDENT}main()", ""]
     return "\n".join(out)
 
 
-def _tables(
-    spec: Spec,
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    points: tuple[Point, ...],
-) -> list[str]:
-    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
+def _axis_lines(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
+    out = []
     for hole, docs, is_lazy in zip(holes, choices, lazy):
         out.append(f"{INDENT}# {format_path(hole)}")
         items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
         group = Group("(", items, ")", single_comma=True)
-        out.append(f"{INDENT}{layout(group, INDENT)},")
+        text = layout(group, INDENT)
+        texts = [flat(d) for d in docs]
+        if "\n" in text and not is_lazy and all(len(t) < WIDTH // 2 for t in texts):
+            text = _packed(texts, INDENT)
+        out.append(f"{INDENT}{text},")
+    return out
+
+
+def _packed(texts: list[str], indent: str) -> str:
+    """A tuple of short values, as many to a line as fit: a long axis (thousands of numbers)
+    then takes a few bytes a value, not a line each."""
+    lines: list[str] = []
+    line = ""
+    for text in texts:
+        piece = text + ","
+        if line and len(indent + INDENT) + len(line) + 1 + len(piece) > WIDTH:
+            lines.append(line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    lines.append(line)
+    return "\n".join(["(", *(indent + INDENT + line for line in lines), indent + ")"])
+
+
+def _tables(
+    holes: list[KeyPath],
+    choices: list[list[Doc]],
+    lazy: list[bool],
+    rows: list[tuple[int, ...]],
+    points: Points,
+) -> list[str]:
+    if not holes:
+        return []
+    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
+    out += _axis_lines(holes, choices, lazy)
     out += ["]", "# One row per point: the index of its value in each entry of AXES.", "POINTS = ["]
     for point, row in zip(points, rows):
         values = "(" + ", ".join(map(str, row)) + ("," if len(row) == 1 else "") + ")"
         out.append(f"{INDENT}{values},  # {point.index}: {_comment(point.describe())}")
     out += ["]", "", ""]
     return out
+
+
+def _axis_tables(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
+    """The axes of a cartesian sweep: every point is one value of each (see `_this_point`)."""
+    out = [
+        "# The values of each sweep axis, in order; the points are every combination of",
+        "# one value of each, the last axis varying fastest.",
+        "AXES = [",
+    ]
+    return [*out, *_axis_lines(holes, choices, lazy), "]", "", ""]
 
 
 _THIS_POINT = '''def _this_point():
@@ -314,12 +427,20 @@ _THIS_POINT = '''def _this_point():
         sys.exit(f"NEMORUN_POINT must be a point from 0 to {len(POINTS) - 1}, not {text!r}")
     return [values[i] for values, i in zip(AXES, POINTS[int(text)])]'''
 
-
-def _show(value: Any) -> str:
-    """A value as one would type it in an override: ``0.01``, ``adam``, ``"two words"``."""
-    if isinstance(value, str) and re.fullmatch(r"[\w./:+-]+", value, re.ASCII):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+_THIS_PRODUCT_POINT = '''def _this_point():
+    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES: the
+    point's index written in the mixed radix of the axes' lengths (last axis fastest)."""
+    count = 1
+    for values in AXES:
+        count *= len(values)
+    text = os.environ.get("NEMORUN_POINT", "")
+    if not (text.isascii() and text.isdigit() and int(text) < count):
+        sys.exit(f"NEMORUN_POINT must be a point from 0 to {count - 1}, not {text!r}")
+    rest, at = int(text), []
+    for values in reversed(AXES):
+        rest, i = divmod(rest, len(values))
+        at.append(values[i])
+    return at[::-1]'''
 
 
 def _comment(text: str) -> str:

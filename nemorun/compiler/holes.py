@@ -140,18 +140,18 @@ def hole_choices(
             if text not in seen[i]:
                 seen[i][text] = len(choices[i])
                 choices[i].append(doc)
-                lazy[i] = lazy[i] or _builds(value)
+                lazy[i] = lazy[i] or builds(value)
             row.append(seen[i][text])
         rows.append(tuple(row))
     return choices, lazy, rows, writer.helpers
 
 
-def _builds(value: Any) -> bool:
+def builds(value: Any) -> bool:
     """True when writing ``value`` calls something or reads the environment."""
     if isinstance(value, (Call, EnvRef)):
         return True
     if isinstance(value, dict):
-        return any(_builds(k) or _builds(v) for k, v in value.items())
+        return any(builds(k) or builds(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
-        return any(_builds(v) for v in value)
+        return any(builds(v) for v in value)
     return False

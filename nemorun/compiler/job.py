@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nemorun.compiler.entry import Point
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.points import Point
 from nemorun.errors import SpecError
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions
@@ -59,7 +60,7 @@ class Artifacts:
     target: str
     mains: tuple[Artifact, ...]
     files: tuple[Artifact, ...] = ()
-    points: tuple[Point, ...] = ()
+    points: Sequence[Point] = ()
     warnings: tuple[str, ...] = ()
     why_several: str | None = None
     """Why there are several ``mains`` (`Parts.reason`)."""
@@ -117,7 +118,7 @@ class Job:
     overrides: tuple[str, ...]
     target: str
     options: ExecutorOptions
-    points: tuple[Point, ...]
+    points: Sequence[Point]
     entry: str | None
     """The entry module (Python tasks); None for script and command tasks."""
     delimiter: str

@@ -40,7 +40,14 @@ from nemorun.schemas.imports import search_path
 from nemorun.schemas.layout import PACKAGERS, TASK_ENTRY_KEYS, TOP_LEVEL_KEYS, task_path
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions
 from nemorun.schemas.source import find_origin, value_origin
-from nemorun.schemas.sweeps import MAX_POINTS, SweepAxis, all_axes, put_value
+from nemorun.schemas.sweeps import (
+    MAX_POINTS,
+    SweepAxis,
+    all_axes,
+    copy_along,
+    point_origins,
+    put_value,
+)
 
 __all__ = [  # the spec model's users import these from here; each has its home module
     "MAX_POINTS",
@@ -133,32 +140,36 @@ def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> S
     with search_path(pythonpath):
         spec = _validate_point(resolved, axes, point, pythonpath, errors)
         if point == tuple(0 for _ in axes):
-            _check_other_sweep_values(resolved, axes, pythonpath, errors)
+            _check_other_sweep_values(resolved, axes, pythonpath, errors, spec)
     errors.raise_if_any()
     assert spec is not None
     return spec
 
 
-def validate_points(resolved: Resolved, points: Iterable[tuple[int, ...]]) -> list[Spec]:
-    """The validated spec at each of ``points``: ``validate_tree(resolved, p)`` for each, but
-    reading the sweep axes and ``pythonpath`` and setting up the import path once for all.
+def validate_points(
+    resolved: Resolved, points: Iterable[tuple[int, ...]], first: Spec | None = None
+) -> Iterator[Spec]:
+    """The validated spec at each of ``points``, one at a time: ``validate_tree(resolved, p)``
+    for each, but reading the sweep axes and ``pythonpath`` and setting up the import path once
+    for all (the caller keeps only the specs it needs).
 
     Unlike `validate_tree` at the first point, it does not check the other sweep values again
-    (that spec's own validation did). Each point raises its own `SpecErrors`, in order.
+    (that spec's own validation did). ``first``: the spec at the first point, whose settings
+    outside the tasks the points share when only task arguments are swept. Each point raises
+    its own `SpecErrors`, in order.
     """
     errors = Collector()
     axes = all_axes(resolved, errors)
     pythonpath = _pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
-    specs = []
+    base = point_origins(resolved.origins)
     with search_path(pythonpath):
         for point in points:
             errors = Collector()
-            spec = _validate_point(resolved, axes, point, pythonpath, errors)
+            spec = _validate_point(resolved, axes, point, pythonpath, errors, base, first)
             errors.raise_if_any()
             assert spec is not None
-            specs.append(spec)
-    return specs
+            yield spec
 
 
 def _validate_point(
@@ -167,12 +178,27 @@ def _validate_point(
     point: tuple[int, ...],
     pythonpath: list[Path],
     errors: Collector,
+    base_origins: dict[KeyPath, Origin] | None = None,
+    first: Spec | None = None,
 ) -> Spec | None:
+    """The spec at ``point``. Without interpolations to resolve again, the tree is copied only
+    along the swept paths (the rest, the ``sweep:`` lists included, is shared, never changed)
+    and the origins start from ``base_origins`` (``resolved.origins`` without the origins of the
+    ``sweep:`` values, see `point_origins`): a point costs the size of the spec, not of the
+    sweep. Given ``first`` (the spec at the first point) and axes that all set task arguments,
+    only the tasks are validated again: the rest of the tree is ``first``'s, shared unchanged."""
     tree = resolved.tree
     origins = resolved.origins
     if axes or _unresolved(resolved):
-        tree = copy.deepcopy(tree)
-        origins = dict(origins)
+        from nemorun.schemas.interpolate import needs_interpolation, reinterpolate
+
+        values = [axis.values[index] for axis, index in zip(axes, point)]
+        interpolated = bool(resolved.interpolations) or needs_interpolation(values)
+        if interpolated:
+            tree = copy.deepcopy(tree)
+        else:
+            tree = copy_along(tree, [axis.path for axis in axes])
+        origins = dict(origins if base_origins is None else base_origins)
 
         def assign(tree: dict[str, Any]) -> None:
             for axis, index in zip(axes, point):
@@ -183,10 +209,7 @@ def _validate_point(
                         del origins[stale]
                     origins[axis.path] = origin_here
 
-        from nemorun.schemas.interpolate import needs_interpolation, reinterpolate
-
-        values = [axis.values[index] for axis, index in zip(axes, point)]
-        if resolved.interpolations or needs_interpolation(values):
+        if interpolated:
             try:
                 reinterpolate(tree, origins, resolved.interpolations, assign)
             except SpecErrors as exc:
@@ -194,7 +217,23 @@ def _validate_point(
                 return None
         else:
             assign(tree)
+            if first is not None and all(axis.path[0] in ("task", "tasks") for axis in axes):
+                return _revalidate_tasks(first, resolved.view(tree, origins), point, errors)
     return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+
+
+def _revalidate_tasks(
+    first: Spec, resolved: Resolved, point: tuple[int, ...], errors: Collector
+) -> Spec | None:
+    """``first`` at ``point``, where only task arguments differ: its tasks validated again."""
+    v = Validator(resolved.origins, errors)
+    tasks = validate_tasks(v, resolved.tree, errors)
+    if tasks is None:
+        return None
+    warnings = list(dict.fromkeys([*first.warnings, *v.warnings]))
+    return replace(
+        first, resolved=resolved, tree=resolved.tree, tasks=tasks, point=point, warnings=warnings
+    )
 
 
 def _unresolved(resolved: Resolved) -> bool:
@@ -386,10 +425,15 @@ def _written_in(resolved: Resolved, path: KeyPath) -> Path:
 
 
 def _check_other_sweep_values(
-    resolved: Resolved, axes: list[SweepAxis], pythonpath: list[Path], errors: Collector
+    resolved: Resolved,
+    axes: list[SweepAxis],
+    pythonpath: list[Path],
+    errors: Collector,
+    first: Spec | None,
 ) -> None:
     """Validate each other value of each axis, the rest of the point at index 0."""
+    base = point_origins(resolved.origins)
     for i, axis in enumerate(axes):
         for j in range(1, len(axis)):
             point = tuple(j if k == i else 0 for k in range(len(axes)))
-            _validate_point(resolved, axes, point, pythonpath, errors)
+            _validate_point(resolved, axes, point, pythonpath, errors, base, first)

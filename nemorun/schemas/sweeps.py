@@ -18,6 +18,12 @@ MAX_POINTS = 100_000
 """More points than this is almost certainly a mistake (``range(0, 10**8)``), and would take
 minutes to validate: refused up front."""
 
+# Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
+MAX_ENTRY_BYTES = 120_000
+VALUE_LINE_BYTES = 2
+"""What the entry's table adds around each swept value: a comma and a space (short values are
+packed several to a line)."""
+
 
 @dataclass(frozen=True)
 class SweepAxis:
@@ -68,7 +74,36 @@ def all_axes(resolved: Resolved, errors: Collector) -> list[SweepAxis]:
             )
         )
         errors.raise_if_any()
+    _check_table_size(axes, resolved, errors)
     return axes
+
+
+def _check_table_size(axes: list[SweepAxis], resolved: Resolved, errors: Collector) -> None:
+    """Refuse, before any point is validated (in ``validate`` too), axes whose values alone
+    would make the job's entry larger than one argument can be: the entry lists each value of
+    each axis once. The estimate is the values as JSON plus `VALUE_LINE_BYTES`;
+    the compiled entry's own size is checked again when it is made."""
+    import json
+
+    size = sum(
+        len(json.dumps(value, ensure_ascii=False, default=str)) + VALUE_LINE_BYTES
+        for axis in axes
+        for value in axis.values
+    )
+    if size > MAX_ENTRY_BYTES:
+        shown = ", ".join(f"{len(a):,}" for a in axes)
+        errors.add(
+            SpecError(
+                f"the sweep's values take about {size:,} bytes in the job's entry point, more "
+                f"than a job can pass as one argument (python -c, {MAX_ENTRY_BYTES:,} bytes at "
+                f"most); its axes have {shown} values",
+                ("sweep",),
+                find_origin(resolved.origins, ("sweep",)) if "sweep" in resolved.tree else None,
+                suggestion="sweep fewer values per axis (a grid of two shorter axes has as "
+                "many points), or split the sweep into smaller ones",
+            )
+        )
+        errors.raise_if_any()
 
 
 def _set_by_override(origin: Origin | None) -> bool:
@@ -152,3 +187,35 @@ def put_value(
         node[last] = copy.deepcopy(value)
     else:
         errors.add(SpecError("cannot sweep here: no such key", path, origin))
+
+
+def copy_along(tree: dict[str, Any], paths: list[KeyPath]) -> dict[str, Any]:
+    """``tree`` with each container on ``paths`` copied, and the value at the end of each path
+    deep-copied (a swept mapping merges into it): `put_value` may then change the copy at those
+    paths without touching ``tree``, which shares everything else."""
+    from nemorun.schemas.compose import child_key
+
+    root = dict(tree)
+    for path in paths:
+        node: Any = root
+        for depth, part in enumerate(path):
+            key = child_key(node, part)
+            in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+            if not (in_list or (isinstance(node, dict) and key in node)):
+                break
+            child = node[key]
+            if depth == len(path) - 1:
+                node[key] = copy.deepcopy(child)
+            elif isinstance(child, (dict, list)):
+                node[key] = child = copy.copy(child)
+            else:
+                break
+            node = child
+    return root
+
+
+def point_origins(origins: dict[KeyPath, Origin]) -> dict[KeyPath, Origin]:
+    """``origins`` without those of the single ``sweep:`` values, which a point does not
+    validate (its axis carries them, `SweepAxis.value_origins`): copying them for every point
+    would make a sweep quadratic."""
+    return {p: o for p, o in origins.items() if not (p[:1] == ("sweep",) and len(p) > 2)}

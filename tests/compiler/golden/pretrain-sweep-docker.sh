@@ -32,21 +32,13 @@ import sys
 from trainlib.loop import Activation, DataConfig, ModelConfig, OptimConfig, train
 
 
-# The distinct values of each swept place, in order.
+# The values of each sweep axis, in order; the points are every combination of
+# one value of each, the last axis varying fastest.
 AXES = [
     # optim.lr
     (0.0001, 0.0003, 0.001),
     # seed
     (1, 2),
-]
-# One row per point: the index of its value in each entry of AXES.
-POINTS = [
-    (0, 0),  # 0: optim.lr=0.0001 seed=1
-    (0, 1),  # 1: optim.lr=0.0001 seed=2
-    (1, 0),  # 2: optim.lr=0.0003 seed=1
-    (1, 1),  # 3: optim.lr=0.0003 seed=2
-    (2, 0),  # 4: optim.lr=0.001 seed=1
-    (2, 1),  # 5: optim.lr=0.001 seed=2
 ]
 
 
@@ -67,11 +59,19 @@ def main():
 
 
 def _this_point():
-    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES."""
+    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES: the
+    point's index written in the mixed radix of the axes' lengths (last axis fastest)."""
+    count = 1
+    for values in AXES:
+        count *= len(values)
     text = os.environ.get("NEMORUN_POINT", "")
-    if not (text.isascii() and text.isdigit() and int(text) < len(POINTS)):
-        sys.exit(f"NEMORUN_POINT must be a point from 0 to {len(POINTS) - 1}, not {text!r}")
-    return [values[i] for values, i in zip(AXES, POINTS[int(text)])]
+    if not (text.isascii() and text.isdigit() and int(text) < count):
+        sys.exit(f"NEMORUN_POINT must be a point from 0 to {count - 1}, not {text!r}")
+    rest, at = int(text), []
+    for values in reversed(AXES):
+        rest, i = divmod(rest, len(values))
+        at.append(values[i])
+    return at[::-1]
 
 
 ENV_REFERENCE = '\\$\\{oc\\.env:([^,}]+)(?:,([^}]*))?\\}'
