@@ -125,6 +125,11 @@ def nemorun(
     )
 
 
+def run_dirs(home: Path) -> list[Path]:
+    """The run directories under ``home``'s runs directory (not its hidden bookkeeping)."""
+    return sorted(p for p in (home / "nemorun-runs").iterdir() if not p.name.startswith("."))
+
+
 def assert_golden(name: str, text: str) -> None:
     """``text`` equals the golden file ``tests/compiler/golden/NAME``, once this interpreter's
     path reads ``<PYTHON>`` and the repository's ``<ROOT>``. Regenerate every golden file with

@@ -74,6 +74,9 @@ def to_path(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
         return raw
     if isinstance(raw, str):
         return pathlib.Path(raw)
+    text = v.written_text(path)
+    if text is not None and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return pathlib.Path(text)  # `out: 2024` or `1e3` names a directory, as typed
     return v.fail(path, "a path string", raw)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, ROOT, CliResult, nemorun
+from conftest import EXAMPLES, ROOT, CliResult, nemorun, run_dirs
 
 from nemorun.api import load
 from nemorun.compiler.export import export
@@ -132,7 +132,7 @@ def test_each_task_of_a_run_of_the_export_gets_its_own_values(
         line = f"[{values['name']}] {expected_line(values, shared_model)}"
         assert line in result.out.splitlines(), result.out
     # The run's record holds the same resolved spec, which loads back to the same graphs.
-    [record] = (workdir / "home" / "nemorun-runs").iterdir()
+    [record] = run_dirs(workdir / "home")
     resolved = (record / "resolved.yaml").read_text(encoding="utf-8")
     assert yaml.safe_load(resolved)["tasks"] == yaml.safe_load(exported.read_text())["tasks"]
     (workdir / "again.yaml").write_text(resolved, encoding="utf-8")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import DOCKER_ENV, CliResult, needs_docker, needs_slurm
+from conftest import DOCKER_ENV, CliResult, needs_docker, needs_slurm, run_dirs
 
 IMAGE = "nemorun-test-python:1"
 
@@ -86,7 +86,7 @@ def test_each_sweep_point_writes_into_its_own_directory(
     result = cli("launch", str(spec), "--wait")
 
     assert result.code == 0, result.err
-    (run_dir,) = (workdir / "home" / "nemorun-runs").iterdir()
+    (run_dir,) = run_dirs(workdir / "home")
     seen = [json.loads((run_dir / "points" / str(i) / "seen.json").read_text()) for i in range(3)]
     # On this machine's files the job starts where the run was launched, on every target
     # (Slurm used to start in the run's directory, local jobs here).
@@ -129,7 +129,7 @@ def test_tasks_of_one_run_keep_their_points_apart(
     result = cli("launch", str(spec), "--wait")
 
     assert result.code == 0, result.err
-    (run_dir,) = (workdir / "home" / "nemorun-runs").iterdir()
+    (run_dir,) = run_dirs(workdir / "home")
     for task, lr in (("first", 0.1), ("second", 0.2)):
         seen = json.loads((run_dir / "points" / task / "0" / "seen.json").read_text())
         assert (seen["lr"], seen["dir"], seen["others"]) == (

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, CliResult
+from conftest import ROOT, CliResult, run_dirs
 
 from nemorun.files import write_private
 
@@ -28,7 +28,7 @@ def test_a_run_record_is_private(cli: Cli, workdir: Path, monkeypatch: pytest.Mo
     assert result.code == 0, result.err
     assert mode(home) == 0o700
     assert mode(home / "nemorun-runs") == 0o700
-    [run] = (home / "nemorun-runs").iterdir()
+    [run] = run_dirs(home)
     looser = []
     for path in [run, *run.rglob("*")]:
         if path.is_dir():

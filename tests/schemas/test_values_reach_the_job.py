@@ -47,6 +47,8 @@ RECEIVED = [
     ("either: 2", "either", 2),
     ("interval: 1:00:00", "interval", timedelta(hours=1)),
     ("interval: 50", "interval", 50),
+    ("folder: 1e3", "folder", Path("1e3")),  # a path is the text as typed, like a str
+    ("folder: 2024", "folder", Path("2024")),
     ("text: ${task.steps}\n  steps: 100", "text", "100"),  # the value, not its spelling
     ("either: ${task.steps}\n  steps: 100", "either", 100),
     ("untyped: ${task.steps}\n  steps: 100", "untyped", 100),

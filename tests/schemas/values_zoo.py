@@ -6,6 +6,7 @@ import enum
 import os
 from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple, NewType
 
 
@@ -17,9 +18,11 @@ def take(  # type: ignore[no-untyped-def]
     interval: int | timedelta | None = None,
     untyped=None,
     steps: int = 100,
+    folder: Path = Path("."),
     **extra: Any,
 ) -> dict[str, Any]:
     return {
+        "folder": folder,
         "text": text,
         "count": count,
         "ratio": ratio,
