@@ -112,9 +112,14 @@ def test_bool_accepts_only_booleans(zoo_errors: Callable[..., list[str]], line: 
     assert found in error
 
 
-def test_path_refuses_a_number(zoo_errors: Callable[..., list[str]]):
-    assert zoo_errors("  where: 3\n") == [
-        "zoo.yaml:5:10: task.where: wrong type: expected a path string, found 3 (an integer)"
+def test_path_takes_a_plain_number_as_typed_and_refuses_other_values(
+    zoo: Callable[..., dict[str, Any]], zoo_errors: Callable[..., list[str]]
+):
+    """Like a `str`: ``where: 2024`` names a directory ``2024`` (``1e3`` stays ``1e3``)."""
+    assert zoo("  where: 2024\n")["where"] == Path("2024")
+    assert zoo("  where: 1e3\n")["where"] == Path("1e3")
+    assert zoo_errors("  where: true\n") == [
+        "zoo.yaml:5:10: task.where: wrong type: expected a path string, found true (a boolean)"
     ]
 
 
