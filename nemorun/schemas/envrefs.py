@@ -115,7 +115,10 @@ def env_reading(annotation: Any) -> dict[str, Any]:
 
 
 def scalar_core(annotation: Any) -> Any:
-    """The scalar type behind ``annotation`` (through Optional), or None if not a scalar."""
+    """The scalar type behind ``annotation`` (through Optional and Annotated), or None if not
+    a scalar."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
         cores = [scalar_core(a) for a in typing.get_args(annotation) if a is not type(None)]

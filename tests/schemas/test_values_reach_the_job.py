@@ -197,3 +197,14 @@ def test_newtype_and_initvar(write_spec: Callable[[str, str], Path]) -> None:
     text = head + "  uid: 3\n  scaled: {x: 2, scale: 3}\n"
     got = fdl.build(task_graph(load(write_spec("exp.yaml", text))))()
     assert got["uid"] == 3 and got["scaled"].x == 6
+
+
+def test_an_env_reference_under_an_optional_bounded_int(
+    write_spec: Callable[[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:limited\n"
+    graph = task_graph(load(write_spec("exp.yaml", head + "  n: ${oc.env:VZ_N,3}\n")))
+    monkeypatch.delenv("VZ_N", raising=False)
+    assert fdl.build(graph)() == {"n": 3}
+    monkeypatch.setenv("VZ_N", "7")
+    assert fdl.build(graph)() == {"n": 7}

@@ -124,3 +124,7 @@ class Scaled:
 
 def newtypes(uid: UserId = UserId(0), scaled: Scaled | None = None) -> dict[str, Any]:
     return {"uid": uid, "scaled": scaled}
+
+
+def limited(n: Annotated[int, AtLeast(0)] | None = None) -> dict[str, Any]:
+    return {"n": n}
