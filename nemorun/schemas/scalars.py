@@ -108,13 +108,16 @@ def literal(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     text = v.written_text(path)
     if text is not None and text in choices:
         return text
-    shown = ", ".join(repr(c) for c in choices)
+    for choice in choices:  # Literal[Color.RED]: the member, by name as enums are written
+        if isinstance(choice, enum.Enum) and raw in (choice.name, choice.value):
+            return choice
+    names = [c.name if isinstance(c, enum.Enum) else c for c in choices]
     return v.error(
         path,
         "not an allowed value",
-        expected=f"one of {shown}",
+        expected="one of " + ", ".join(repr(c) for c in names),
         found=describe_value(raw),
-        suggestion=did_you_mean(str(raw), [c for c in choices if isinstance(c, str)]),
+        suggestion=did_you_mean(str(raw), [c for c in names if isinstance(c, str)]),
         at_value=True,
     )
 

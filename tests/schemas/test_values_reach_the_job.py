@@ -208,3 +208,16 @@ def test_an_env_reference_under_an_optional_bounded_int(
     assert fdl.build(graph)() == {"n": 3}
     monkeypatch.setenv("VZ_N", "7")
     assert fdl.build(graph)() == {"n": 7}
+
+
+def test_an_enum_member_in_a_literal_by_name_or_value(
+    write_spec: Callable[[str, str], Path], load_errors: Callable[..., list[str]]
+) -> None:
+    head = "nemorun: 1\npythonpath: [{zoo}]\ntask:\n  _target_: values_zoo:pick\n"
+    for text in ("TRAIN", "train"):
+        got = fdl.build(task_graph(load(write_spec("exp.yaml", head + f"  split: {text}\n"))))()
+        assert type(got["split"]).__name__ == "Split" and got["split"].name == "TRAIN"
+    assert load_errors(write_spec("exp.yaml", head + "  split: TRIAN\n")) == [
+        "exp.yaml:5:10: task.split: not an allowed value: expected one of 'TRAIN', 'all', found "
+        "'TRIAN' (a string); did you mean 'TRAIN'?"
+    ]

@@ -7,7 +7,7 @@ import os
 from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, NewType
+from typing import Annotated, Any, Literal, NamedTuple, NewType
 
 
 def take(  # type: ignore[no-untyped-def]
@@ -128,3 +128,7 @@ def newtypes(uid: UserId = UserId(0), scaled: Scaled | None = None) -> dict[str,
 
 def limited(n: Annotated[int, AtLeast(0)] | None = None) -> dict[str, Any]:
     return {"n": n}
+
+
+def pick(split: Literal[Split.TRAIN, "all"] = "all") -> dict[str, Any]:
+    return {"split": split}
