@@ -8,7 +8,6 @@ lists them all.
 
 from __future__ import annotations
 
-import re
 import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
     from nemorun.schemas.convert import Validator
 
 
-_YAML12_INT = re.compile(r"[-+]?\d+")
-_YAML12_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
 def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     """The alternative that takes the value's own YAML/TOML type exactly (``2`` is an int,
     even for ``str | int``) wins; else the first that takes it, a ``str`` reading a number
@@ -34,13 +29,12 @@ def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     options = [o for o in typing.get_args(annotation) if o is not type(None)]
     if raw is None and len(options) < len(typing.get_args(annotation)):
         return None
-    native = _native(v, raw, path)
-    typed = isinstance(native, (int, float))  # a bool too: YAML typed it
+    typed = isinstance(raw, (int, float))  # a bool too; YAML is read as 1.2 (`yamlload`)
     fallback: _Trial | None = None
     failures: list[tuple[Any, list[SpecError]]] = []
     for option in options:
         trial = _trial(v, raw, option, path)
-        if trial.errors and typed and strip_annotated(option) is type(native):
+        if trial.errors and typed and strip_annotated(option) is type(raw):
             for error in trial.errors:  # the value's own type, out of its bounds: no text
                 v.errors.add(error)  # reading by a `str` alternative must hide that
             return INVALID
@@ -48,28 +42,14 @@ def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
             failures.append((option, trial.errors))
             continue
         value = trial.value
-        as_typed = isinstance(value, str) and not isinstance(native, str)
-        if not typed or (type(value) is type(native) and value == native):
+        as_typed = isinstance(value, str) and not isinstance(raw, str)
+        if not typed or (type(value) is type(raw) and value == raw):
             return _keep(v, trial)
         if fallback is None or (fallback.as_text and not as_typed):
             fallback = _Trial(value, [], trial.memo, trial.warnings, as_typed)
     if fallback is not None:
         return _keep(v, fallback)
     return _union_error(v, raw, annotation, path, failures)
-
-
-def _native(v: Validator, raw: Any, path: KeyPath) -> Any:
-    """``raw`` as YAML 1.2 reads what was typed: ``1e-3`` a number (PyYAML leaves it text),
-    ``no`` text (PyYAML makes it false)."""
-    text = v.written_text(path)
-    if text is None:
-        return raw
-    if isinstance(raw, bool):
-        return raw if text.lower() in ("true", "false") else text
-    if isinstance(raw, str) and text == raw and _YAML12_NUMBER.fullmatch(raw):
-        number = float(raw)
-        return int(number) if _YAML12_INT.fullmatch(raw) else number
-    return raw
 
 
 def _trial(v: Validator, raw: Any, option: Any, path: KeyPath) -> _Trial:
