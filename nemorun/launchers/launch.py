@@ -284,9 +284,10 @@ def _compile_for(
     )
 
 
-class LaunchInterrupted(BaseException):
+class LaunchInterrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived while a launch was submitting: handled like Ctrl-C, so jobs
-    already submitted but not yet recorded are cancelled rather than left running untracked."""
+    already submitted but not yet recorded are cancelled rather than left running untracked,
+    and the command ends as an interrupted one (exit 130), not with a traceback."""
 
 
 @contextmanager

@@ -96,8 +96,9 @@ def test_a_stopped_launch_cancels_what_it_submitted(
     spec, env, name = setup(tmp_path)
     proc = launch_until_second_submit(spec, env, tmp_path)
     proc.send_signal(sig)
-    proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
     assert runs_in(tmp_path / "home" / "nemorun-runs") == []
     deadline = time.monotonic() + 30
     while job_states(name) != ["CANCELLED"]:
