@@ -46,6 +46,7 @@ def test_every_name_the_package_lists_is_there_and_documented() -> None:
     assert {"load", "compile", "export", "schema", "migrate", "import_config", "launch"} <= listed
     assert {"run", "runs", "open_run", "rerun", "diff", "SpecErrors"} <= listed
     assert listed <= set(dir(nemorun))
+    assert listed == set(nemorun._HOME_OF)  # the static list (for tools) and the lazy table agree
     for name in sorted(listed):
         value = getattr(nemorun, name)
         assert value.__doc__, name

@@ -58,8 +58,6 @@ from nemorun.launchers.records import (
 )
 
 # Re-exported: rerunning is part of starting runs for the callers.
-from nemorun.launchers.replay import RERUN_STATES as RERUN_STATES
-from nemorun.launchers.replay import Replay as Replay
 from nemorun.launchers.replay import points_to_rerun as points_to_rerun
 from nemorun.launchers.replay import replay as replay
 

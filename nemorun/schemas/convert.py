@@ -33,25 +33,22 @@ from nemorun.schemas import callables, constructs, scalars, unions
 from nemorun.schemas.envrefs import ENV_REF, EnvRef, env_reading, env_ref, is_env_template
 from nemorun.schemas.formats import Format
 from nemorun.schemas.hints import (
-    MISSING,
     CallableSchema,
     inspect_callable,
     is_config_class,
     is_protocol,
 )
-from nemorun.schemas.imports import TargetImportError, reference_of, resolve
+from nemorun.schemas.imports import TargetImportError, resolve
 from nemorun.schemas.messages import describe, describe_value, example_for
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.values import (
     CALL_KEY,
-    CODE_KEYS,
     INVALID,
     PARTIAL_KEY,
     TARGET_KEY,
     Call,
     is_reference,
     strip_annotated,
-    takes_reference_text,
 )
 
 
@@ -425,25 +422,13 @@ _BY_ORIGIN: dict[Any, Handler] = {
     type: callables.type_ref,
 }
 
-__all__ = [  # what the validator's users import from here; each has its home module
-    "CALL_KEY",
-    "CODE_KEYS",
+__all__ = [  # what other modules import from here; each name has its home module
     "ENV_REF",
     "INVALID",
-    "MISSING",
-    "PARTIAL_KEY",
     "TARGET_KEY",
     "Call",
     "EnvRef",
     "Handler",
     "Validator",
-    "describe",
-    "describe_value",
     "env_reading",
-    "example_for",
-    "is_env_template",
-    "is_reference",
-    "reference_of",
-    "strip_annotated",
-    "takes_reference_text",
 ]
