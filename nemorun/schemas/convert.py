@@ -40,7 +40,7 @@ from nemorun.schemas.hints import (
 )
 from nemorun.schemas.imports import TargetImportError, resolve
 from nemorun.schemas.messages import describe, describe_value, example_for
-from nemorun.schemas.source import find_origin
+from nemorun.schemas.source import find_origin, value_origin
 from nemorun.schemas.values import (
     CALL_KEY,
     INVALID,
@@ -246,8 +246,7 @@ class Validator:
 
     def warn(self, path: KeyPath, message: str, suggestion: str | None = None) -> None:
         """A located warning, at the value: shown, but the spec stays valid."""
-        origin = find_origin(self.origins, path)
-        origin = origin.at_value() if origin is not None else None
+        origin = value_origin(self.origins, path)
         text = SpecError(message, path, origin, suggestion=suggestion).format()
         if text not in self.warnings:
             self.warnings.append(text)

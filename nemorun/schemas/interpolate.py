@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
-from nemorun.schemas.source import find_origin
+from nemorun.schemas.source import value_origin
 
 _ENV = "${oc.env:"
 
@@ -121,13 +121,12 @@ def _resolve(
                 continue
             if swept:
                 continue
-            origin = find_origin(origins, path)
             message = str(exc).split("\n")[0]
             errors.add(
                 SpecError(
                     f"cannot resolve interpolation {text!r}: {message}",
                     path,
-                    origin.at_value() if origin else None,
+                    value_origin(origins, path),
                     suggestion=_suggest(message, tree),
                 )
             )
@@ -150,12 +149,11 @@ def _environment_read(exc: BaseException | None) -> _EnvironmentRead | None:
 def _env_read_error(
     text: str, path: KeyPath, origins: dict[KeyPath, Origin], variable: str
 ) -> SpecError:
-    origin = find_origin(origins, path)
     return SpecError(
         f"{text!r} would read the environment variable {variable} on this machine, "
         "while nemorun compiles",
         path,
-        origin.at_value() if origin else None,
+        value_origin(origins, path),
         expected="an environment reference read where the job runs: '${oc.env:VAR}' or "
         "'${oc.env:VAR,default}', alone or inside a string",
         suggestion="write the reference on its own, without spaces after '${' and not inside "
@@ -231,13 +229,12 @@ def _well_formed(
     try:
         parse(text.replace(_ENV, "\\" + _ENV))
     except Exception as exc:  # GrammarParseError, or antlr's own
-        origin = find_origin(origins, path)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         errors.add(
             SpecError(
                 f"malformed interpolation in {text!r}: {message}",
                 path,
-                origin.at_value() if origin else None,
+                value_origin(origins, path),
                 suggestion="close it with '}', or write '\\${' for a literal '${'",
             )
         )
