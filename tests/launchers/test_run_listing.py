@@ -132,6 +132,24 @@ def test_ls_shows_the_newest_n_and_says_there_are_more(
     assert bad.code == 2 and "'0' is not a whole number of runs, 1 or more" in bad.err
 
 
+def test_ls_on_a_terminal_shows_a_screenful_and_all_shows_every_run(
+    home: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = home / "nemorun-runs"
+    ids = [fake_run(root, "exp", T0 + timedelta(seconds=i), i) for i in range(15)]
+    newest_first = ids[::-1]
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((100, 14)))
+
+    screen = cli("ls")  # 14 lines: header and prompt aside, 11 runs
+    assert [line.split()[0] for line in screen.out.splitlines()[1:]] == newest_first[:11]
+    assert screen.err == "note: the newest 11 runs; older ones: nemorun ls --last N, or --all\n"
+
+    every = cli("ls", "--all")
+    assert [line.split()[0] for line in every.out.splitlines()[1:]] == newest_first
+    assert every.err == ""
+
+
 # --- Slurm: one batched query --------------------------------------------------------------------
 
 SCHEDULER_TOOLS = ("squeue", "sacct", "scontrol")
