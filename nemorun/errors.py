@@ -192,3 +192,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """``did you mean 'hidden_size'?`` or None."""
     best = closest(name, candidates)
     return f"did you mean '{best}'?" if best else None
+
+
+class LaunchInterrupted(BaseException):
+    """SIGTERM or SIGHUP arrived while a launch was submitting: handled like Ctrl-C, so jobs
+    already submitted but not yet recorded are cancelled rather than left running untracked;
+    the command then ends as an interrupted one (exit 130), not with a traceback."""

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from nemorun import __version__
 from nemorun.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, Command, print_errors
-from nemorun.errors import SpecError, SpecErrors
+from nemorun.errors import LaunchInterrupted, SpecError, SpecErrors
 from nemorun.launchers.base import LaunchError
 
 COMMAND_MODULES = {
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, LaunchInterrupted):
         return 130
     except BrokenPipeError:
         return EXIT_OK

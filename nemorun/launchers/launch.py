@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nemorun.errors import SpecError
+# Re-exported: rerunning is part of starting runs for the callers.
+from nemorun.errors import LaunchInterrupted, SpecError
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -56,8 +57,6 @@ from nemorun.launchers.records import (
     status_to_json,
     write_json,
 )
-
-# Re-exported: rerunning is part of starting runs for the callers.
 from nemorun.launchers.replay import points_to_rerun as points_to_rerun
 from nemorun.launchers.replay import replay as replay
 
@@ -280,12 +279,6 @@ def _compile_for(
         host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
         machine=this_machine(),
     )
-
-
-class LaunchInterrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP arrived while a launch was submitting: handled like Ctrl-C, so jobs
-    already submitted but not yet recorded are cancelled rather than left running untracked,
-    and the command ends as an interrupted one (exit 130), not with a traceback."""
 
 
 @contextmanager
