@@ -18,9 +18,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.manifest import Manifest, ManifestError, PlannedTask, read_manifest
+
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
 
 
 class JobState(enum.Enum):
@@ -162,6 +165,13 @@ class Target(abc.ABC):
     def available(self) -> str | None:
         """None when this machine can submit to the target, else why not (shown to the user)."""
         return None
+
+    def preflight(self, spec: Spec, run: RunHandle) -> list[str]:
+        """Ask the live scheduler whether it would take ``run``'s compiled artifacts, before
+        anything is submitted: `SpecErrors` located at the options it cannot honour,
+        `LaunchError` when it does not answer; returns notes for the user (Slurm: the start
+        estimate). The default has nothing to ask."""
+        return []
 
     @abc.abstractmethod
     def submit(self, run: RunHandle) -> list[JobRef]:
