@@ -16,6 +16,7 @@ submitted but without dependencies (the parents do not exist yet): Slurm's own a
 from __future__ import annotations
 
 import getpass
+import re
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -309,6 +310,8 @@ def start_estimates(
         message = command_message(result)
         if result.returncode != 0:
             raise LaunchError(f"sbatch --test-only refused {script.name}: {message}")
-        lines = [line.removeprefix("sbatch: ") for line in message.splitlines() if "start" in line]
-        estimates.append(f"{script.name}: {lines[-1] if lines else message}")
+        # "Job 12 to start at T using …": the id is a test-only one no job will have.
+        found = re.search(r"to start at (\S+) (.*)", message)
+        said = f"would start at {found[1]}, {found[2]}" if found else message
+        estimates.append(f"{script.name}: {said}")
     return estimates

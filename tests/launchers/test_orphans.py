@@ -3,8 +3,8 @@ TERM (and INT, HUP) cancels what was submitted; after KILL, the journal names th
 ``nemorun ls`` says how to stop them.
 
 The jobs go to the real test Slurm. To stop the launch inside that window every time, the
-``sbatch`` first on PATH is a wrapper: the first call runs the real sbatch, the second (the
-second task) waits, as a slow controller would."""
+``sbatch`` first on PATH is a wrapper: the first submission runs the real sbatch, the second
+(the second task) waits, as a slow controller would."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def setup(tmp_path: Path) -> tuple[Path, dict[str, str], str]:
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(
         "#!/bin/sh\n"
+        # The launch's preflight (sbatch --test-only) submits nothing: always the real one.
+        f'case " $* " in *" --test-only "*) exec "{real}" "$@";; esac\n'
         f'if [ -e "{tmp_path}/first" ]; then touch "{tmp_path}/second"; exec sleep 600; fi\n'
         f'touch "{tmp_path}/first"\nexec "{real}" "$@"\n'
     )
