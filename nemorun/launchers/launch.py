@@ -234,9 +234,8 @@ def start_run(
         with _terminate_as_interrupt():
             build = _compile_for(spec, path, target, warnings, handle)
             files = _write_inputs(run_dir, path, spec, build)
-            for note in runner.preflight(spec, handle) if preflight else ():
-                if notes is not None:
-                    notes(note)
+            if preflight:
+                _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
             data = {
                 "nemorun_run": RECORD_VERSION,
@@ -265,6 +264,12 @@ def start_run(
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return Run(record, runner, tuple(build.warnings))
+
+
+def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
+    if notes is not None:
+        for note in said:
+            notes(note)
 
 
 def _compile_for(
