@@ -26,7 +26,7 @@ from nemorun.api import load_for_target
 if TYPE_CHECKING:
     from nemorun.launchers.base import JobState, JobStatus
     from nemorun.launchers.launch import Run
-    from nemorun.launchers.records import Record
+    from nemorun.launchers.records import InterruptedLaunch, Record
 
 SCHEDULER_TIMEOUT = 15.0
 """Seconds ``runs()`` (and ``nemorun status``) wait, in all, for schedulers that do not answer;
@@ -306,14 +306,36 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
     return unknown, warnings
 
 
+def _tagged(launches: Sequence[InterruptedLaunch]) -> dict[str, list[str]]:
+    """The live jobs carrying the tags of ``launches`` (one query per target): jobs a launch
+    killed between the scheduler taking them and journaling them are found that way."""
+    from nemorun.launchers.registry import load_target
+
+    found: dict[str, list[str]] = {}
+    for name in sorted({launch.target for launch in launches if launch.tag}):
+        tags = [launch.tag for launch in launches if launch.target == name and launch.tag]
+        try:
+            target = load_target(name)
+            target.deadline = time.monotonic() + 30
+            found.update(target.tagged_jobs(tags))
+        except Exception:  # a scheduler that cannot answer: the journal still names its jobs
+            continue
+    return found
+
+
 def _interrupted() -> list[str]:
     """A warning for each launch that died between submitting jobs and recording them."""
-    from nemorun.launchers.records import interrupted_launches
+    from nemorun.launchers.records import forget_launch, interrupted_launches
     from nemorun.registry import stop_hint
 
     warnings = []
-    for launch in interrupted_launches():
-        ids = " ".join(launch.job_ids)
+    launches = interrupted_launches()
+    found = _tagged(launches)
+    for launch in launches:
+        ids = " ".join(dict.fromkeys([*launch.job_ids, *found.get(launch.tag or "", [])]))
+        if not ids:  # killed before its scheduler took any job: nothing runs untracked
+            forget_launch(launch.dir)
+            continue
         stop = stop_hint(launch.target, ids)
         warnings.append(
             f"a launch was killed after submitting {launch.target} job(s) {ids} and before "

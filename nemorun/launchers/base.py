@@ -186,6 +186,12 @@ class Target(abc.ABC):
         failed``.
         """
 
+    def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
+        """The scheduler's live jobs carrying each of ``tags`` (the runs' ids a launch tags its
+        jobs with, see `nemorun.launchers.records.journal_intent`), in one query: how ``ls``
+        finds jobs a killed launch submitted but never journaled. The default knows none."""
+        return {}
+
     @abc.abstractmethod
     def status(self, run: RunHandle) -> list[JobStatus]:
         """The state of every job of ``run`` (may update ``run.state`` for persistence)."""

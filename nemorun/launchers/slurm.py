@@ -18,6 +18,7 @@ of a split sweep keeps ``%a``: its point minus the part's first).
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import subprocess
 import time
@@ -36,7 +37,7 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
-from nemorun.launchers.records import journal_job
+from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import (
     absolute,
@@ -65,7 +66,9 @@ from nemorun.launchers.slurm_states import (
     parse_sacct,
     parse_scontrol,
     parse_squeue,
+    run_tag,
     status_from_seen,
+    tagged,
 )
 
 if TYPE_CHECKING:
@@ -126,6 +129,7 @@ class SlurmTarget(Target):
         if not Path(run.dir).is_dir():
             raise LaunchError(f"the run directory {run.dir} does not exist")
         tasks = planned_tasks(run)
+        journal_intent(Path(run.dir), self.name, run_tag(run.id))
         ids_of: dict[str, list[str]] = {}
         refs: list[JobRef] = []
         try:
@@ -187,6 +191,8 @@ class SlurmTarget(Target):
             argv.append(f"--dependency=afterok:{':'.join(after_ids)}")
             if "kill-on-invalid-dep" not in info.options:
                 argv.append("--kill-on-invalid-dep=yes")
+        comment = info.options.get("comment")  # the script's own, kept
+        argv.append(f"--comment={comment + ' ' if comment else ''}{run_tag(run.id)}")
         argv.append(str((run.artifacts_dir / info.file).resolve()))
         result = self._run(argv, cwd=run.dir)
         if result.returncode != 0:
@@ -373,6 +379,12 @@ class SlurmTarget(Target):
         return self._run(["scontrol", "show", "job", "-o", job])
 
     # --- logs --------------------------------------------------------------------------------
+
+    def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
+        result = self._run(["squeue", "-h", "-a", "-u", getpass.getuser(), "-o", "%i|%k"])
+        if result.returncode != 0:
+            raise LaunchError(f"squeue failed: {command_message(result)}")
+        return tagged(result.stdout, tags)
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
         ref, only = log_job(run, job)
