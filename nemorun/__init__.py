@@ -17,6 +17,7 @@ Specs (`nemorun.api`)
 
 Runs (`nemorun.api_runs`)
     launch(path, overrides=(), target=None) -> Run    submit and record a new run
+    check(path, overrides=(), target=None)            ask the scheduler first (no record)
     run(path, overrides=()) -> Run                    launch here (local) and wait
     rerun(run, overrides=(), failed=False) -> Run     the same run again, from its record
     runs(name=None, status=None, target=None)         the recorded runs, newest first
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
         resolve,
         schema,
     )
-    from nemorun.api_runs import launch, open_run, rerun, run, runs
+    from nemorun.api_runs import check, launch, open_run, rerun, run, runs
     from nemorun.errors import SpecError, SpecErrors
     from nemorun.launchers.base import LaunchError
 
@@ -62,7 +63,7 @@ _HOMES = {
         "resolve",
         "schema",
     ),
-    "nemorun.api_runs": ("launch", "open_run", "rerun", "run", "runs"),
+    "nemorun.api_runs": ("check", "launch", "open_run", "rerun", "run", "runs"),
     "nemorun.errors": ("SpecError", "SpecErrors"),
     "nemorun.launchers.base": ("LaunchError",),
 }
@@ -73,6 +74,7 @@ __all__ = [
     "SpecError",
     "SpecErrors",
     "__version__",
+    "check",
     "compile",
     "diff",
     "draft_schema",

@@ -27,7 +27,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(
         ("validate", "compile", "export", "schema", "migrate", "import"), "nemorun.cli.specs"
     ),
-    **dict.fromkeys(("launch", "run", "rerun"), "nemorun.cli.launching"),
+    **dict.fromkeys(("launch", "run", "rerun", "check"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
