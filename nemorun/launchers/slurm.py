@@ -111,7 +111,8 @@ class SlurmTarget(Target):
         --test-only`` on each task's first script (`nemorun.launchers.slurm_preflight`)."""
         from nemorun.launchers import slurm_preflight as pre
 
-        errors = pre.check_options(spec, pre.read_facts(self._run))
+        facts = pre.read_facts(lambda argv: self._run(argv, timeout=pre.TIMEOUT))
+        errors = pre.check_options(spec, facts)
         if errors:
             raise SpecErrors(errors)
         scripts = [run.artifacts_dir / t.task.mains[0] for t in planned_tasks(run) if t.task.mains]

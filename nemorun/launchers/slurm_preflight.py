@@ -36,6 +36,8 @@ Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 """Runs one Slurm command with the target's environment and timeout (`SlurmTarget._run`)."""
 
 GPU_OPTIONS = ("gpus", "gpus_per_node", "gpus_per_task")
+TIMEOUT = 15.0
+"""Seconds each query may take (``sbatch --test-only`` has the usual limit)."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +98,11 @@ def read_facts(run: Runner) -> ClusterFacts:
     if result.returncode != 0:
         raise LaunchError(f"sinfo does not answer: {command_message(result)}")
     partitions, default = parse_sinfo(result.stdout)
-    config = run(["scontrol", "show", "config"])
-    limits = parse_config(config.stdout) if config.returncode == 0 else {}
+    config = _optional(run, ["scontrol", "show", "config"])
+    limits = parse_config(config) if config is not None else {}
     user = getpass.getuser()
-    assoc = run(
-        ["sacctmgr", "-nP", "show", "assoc", f"user={user}", "format=account,partition,qos"]
-    )
-    associations = parse_assoc(assoc.stdout) if assoc.returncode == 0 else None
+    assoc = _optional(run, ["sacctmgr", "-nP", "show", "assoc", f"user={user}", ASSOC_FORMAT])
+    associations = parse_assoc(assoc) if assoc is not None else None
     return ClusterFacts(
         partitions,
         default,
@@ -110,6 +110,19 @@ def read_facts(run: Runner) -> ClusterFacts:
         _int(limits.get("MaxArraySize")),
         _int(limits.get("MaxJobCount")),
     )
+
+
+ASSOC_FORMAT = "format=account,partition,qos"
+
+
+def _optional(run: Runner, argv: list[str]) -> str | None:
+    """A query whose answer only sharpens the checks: a refusal or a slow accounting
+    database leaves those checks to ``sbatch`` instead of failing the launch."""
+    try:
+        result = run(argv)
+    except LaunchError:
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 def parse_sinfo(text: str) -> tuple[tuple[Partition, ...], str | None]:
