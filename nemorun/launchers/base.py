@@ -186,6 +186,12 @@ class Target(abc.ABC):
         failed``.
         """
 
+    def follow_status(self, run: RunHandle) -> list[JobStatus]:
+        """`status`, as a follower (``logs -f``, ``--wait``) asks it again and again: a target
+        whose scheduler is shared (Slurm) answers from its last look until it is due again
+        (`nemorun.launchers.polling.Backoff`). The default asks every time."""
+        return self.status(run)
+
     def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
         """The scheduler's live jobs carrying each of ``tags`` (the runs' ids a launch tags its
         jobs with, see `nemorun.launchers.records.journal_intent`), in one query: how ``ls``

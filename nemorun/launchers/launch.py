@@ -156,7 +156,7 @@ class Run:
         seen: dict[str, JobState] = {}
         delay = 0.01
         while True:
-            statuses = self.target.status(handle)
+            statuses = self.target.follow_status(handle)
             save_state(self.record, statuses, handle.state)
             changed = tuple(s for s in statuses if seen.get(s.id) is not s.state)
             if changed:

@@ -37,6 +37,7 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
+from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import (
@@ -90,6 +91,9 @@ class SlurmTarget(Target):
     """Seconds between two status queries when following."""
     unknown_grace = 30.0
     """Seconds a followed job may stay unknown to every tool before following stops."""
+
+    def __init__(self) -> None:
+        self._followers = Followers()  # logs -f, --wait: one backing-off query per run
 
     # --- availability ------------------------------------------------------------------------
 
@@ -249,6 +253,9 @@ class SlurmTarget(Target):
         as cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some
         elements: their ids are kept in ``run.state["slurm"]["cancelled_elements"]``)."""
         return self.status_many([run])[0]
+
+    def follow_status(self, run: RunHandle) -> list[JobStatus]:
+        return self._followers.status(run, self.status)
 
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
         """`status` of every run with one query for all their jobs (`_query`); the jobs whose
