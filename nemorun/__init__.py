@@ -13,6 +13,7 @@ Specs (`nemorun.api`)
     draft_schema(path) -> DraftSchema                 the schema of a spec with errors too
     migrate(path) -> Migration                        an older spec in the current format
     import_config("mod:fn", format="yaml") -> str     a Fiddle config as a spec
+    new("mod:fn", format="yaml") -> str               a spec to start from, from a signature
     diff(a, b) -> Diff                                what changed between runs or spec files
 
 Runs (`nemorun.api_runs`)
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         import_config,
         load,
         migrate,
+        new,
         points,
         resolve,
         schema,
@@ -58,6 +60,7 @@ _HOMES = {
         "import_config",
         "load",
         "migrate",
+        "new",
         "points",
         "resolve",
         "schema",
@@ -81,6 +84,7 @@ __all__ = [
     "launch",
     "load",
     "migrate",
+    "new",
     "open_run",
     "points",
     "rerun",
