@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Literal
 
 from nemorun.cli.common import EXIT_OK, Command, parser, write_output
 from nemorun.errors import SpecError
@@ -64,7 +65,8 @@ def _run_new(ns: argparse.Namespace) -> int:
             f"-o: {output} already exists",
             suggestion="pass --force to replace it, or choose another file",
         )
-    fmt = ns.format or ("toml" if output is not None and output.suffix == ".toml" else "yaml")
+    toml = ns.format == "toml" or (ns.format is None and output and output.suffix == ".toml")
+    fmt: Literal["yaml", "toml"] = "toml" if toml else "yaml"
     dest_dir = output.resolve().parent if output is not None else None
     text = api.new(ns.reference, fmt, ns.target, dest_dir, ns.pythonpath)
     write_output(text, output)

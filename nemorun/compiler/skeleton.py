@@ -214,7 +214,7 @@ class _Writer:
         default = param.default
         factory = _factory(owner, param.name) if default is MADE_WHEN_CALLED else None
         if factory in EMPTY_CONTAINERS:  # ``field(default_factory=list)``: known without a call
-            default, factory = factory(), None  # type: ignore[misc]
+            default, factory = factory(), None
         if default is MISSING or factory is not None:
             expanded = self.expand(param, factory, path, stack)
             if expanded is not None:
@@ -223,8 +223,8 @@ class _Writer:
             self.required.append(Required(path, param.annotation))
             return Field(param.name, MISSING_VALUE, comment)
         if default is MADE_WHEN_CALLED:
-            why = "made when called, by its default_factory"
-            return Field(param.name, comment=comment, left_out=why)
+            made = "made when called, by its default_factory"
+            return Field(param.name, comment=comment, left_out=made)
         if _is_instance_config(default):
             given = _field_values(default)
             expanded = self.expand(param, type(default), path, stack, given)
