@@ -117,7 +117,8 @@ def new_skeleton(
         writer = _Writer(fmt)
         task = writer.task(obj, reference)
         roots = [p.resolve() for p in pythonpath]
-        for used in writer.used:
+        modules = {str(getattr(u, "__module__", "")).partition(".")[0]: u for u in writer.used}
+        for used in modules.values():
             root = code_root(used)
             if root is not None and root not in roots:
                 roots.append(root)
@@ -402,7 +403,7 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)
+    text = _ADDRESS.sub("", repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
 
 
