@@ -59,6 +59,8 @@ MAX_DEPTH = 6
 DOC_LINES = 3
 """At most this many comment lines of an argument's docstring (its first paragraph)."""
 DOC_WIDTH = 88
+SHOWN_OPTIONS = 10
+"""How many of the target's option names the comment above ``executor.target`` lists."""
 EMPTY_CONTAINERS = (list, dict, set, frozenset, tuple)
 """Factories whose value is known without calling user code: an empty container."""
 
@@ -171,8 +173,11 @@ def _resolve(reference: str) -> Any:
 
 
 def _executor(target: str, options: type) -> Field:
-    names = ", ".join(inspect_callable(options).params)
-    comment = _wrap(f"options of the {target} target: {names}")
+    names = list(inspect_callable(options).params)
+    text = f"options of the {target} target: {', '.join(names[:SHOWN_OPTIONS])}"
+    if len(names) > SHOWN_OPTIONS:
+        text += f", … ({len(names)} in all: 'nemorun schema FILE' lists them)"
+    comment = _wrap(text)
     return Field("executor", Section((Field("target", target, comment),)))
 
 
