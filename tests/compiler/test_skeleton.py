@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import pathlib
 import sys
+import tempfile
 import textwrap
 import types
 import typing
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from nemorun import api
 from nemorun.compiler.skeleton import Required, new_skeleton, type_text
 from nemorun.errors import SpecErrors
+from nemorun.schemas.hints import MADE_WHEN_CALLED, MISSING, inspect_callable
 from nemorun.schemas.values import Call
 
 TESTS = ROOT / "tests"
@@ -84,6 +86,9 @@ def test_new_validates_once_every_required_value_is_filled_in(
     path.write_text(api.new(reference, fmt, None, workdir, SEARCH), encoding="utf-8")
     spec = api.load(path, fill(skeleton.required))
     api.compile(spec)
+    call = spec.tasks["task"].call
+    assert call is not None
+    assert_defaults(call)
     if count:  # as written, each ??? is an error that names its key
         with pytest.raises(SpecErrors) as info:
             api.load(path)
@@ -91,6 +96,19 @@ def test_new_validates_once_every_required_value_is_filled_in(
         found = {e.format().split(": ")[1] for e in info.value.errors}
         assert found == names
         assert all("required value not filled in" in e.message for e in info.value.errors)
+
+
+def assert_defaults(call: Call) -> None:
+    """Each argument the spec gives ``call`` with a written default is that default, as the
+    callable would have it; nested calls likewise."""
+    for name, param in inspect_callable(call.target).params.items():
+        if name not in call.args:
+            continue
+        value = call.args[name]
+        if isinstance(value, Call):
+            assert_defaults(value)
+        elif param.default is not MISSING and param.default is not MADE_WHEN_CALLED:
+            assert value == param.default, name
 
 
 def test_a_required_value_left_as_placeholder_is_reported_by_name(cli: Cli, workdir: Path) -> None:
@@ -261,19 +279,12 @@ def test_any_plain_default_loads_back_as_itself(value: Any, fmt: str) -> None:
     module.task = task  # type: ignore[attr-defined]
     sys.modules["new_defaults"] = module
     try:
-        text = api.new("new_defaults:task", fmt)
-        path = Path(f"/tmp/nemorun-new-{id(value)}.{fmt}")
-        with_file(path, text, lambda: check_default(path, value, fmt))
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"spec.{fmt}"
+            path.write_text(api.new("new_defaults:task", fmt), encoding="utf-8")
+            check_default(path, value, fmt)
     finally:
         del sys.modules["new_defaults"]
-
-
-def with_file(path: Path, text: str, check: Callable[[], None]) -> None:
-    path.write_text(text, encoding="utf-8")
-    try:
-        check()
-    finally:
-        path.unlink()
 
 
 def check_default(path: Path, value: Any, fmt: str) -> None:
@@ -325,6 +336,16 @@ def test_bad_input_is_a_located_error_and_exit_2(
     result = cli("new", *argv)
     assert (result.code, result.error_lines) == (2, [error])
     assert (workdir / "exists.yaml").read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("target", ["slurm", "docker", "skypilot"])
+def test_a_spec_for_another_target_validates_for_it(cli: Cli, workdir: Path, target: str) -> None:
+    result = cli("new", "trainlib:train", "-p", str(EXAMPLES), "-t", target, "-o", "t.yaml")
+    assert result.code == 0
+    assert f"  target: {target}\n" in (workdir / "t.yaml").read_text()
+    validated = cli("validate", "t.yaml")
+    assert validated.code == 0, validated.err
+    assert validated.out == f"t.yaml: ok (trainlib.loop:train; target {target})\n"
 
 
 def test_force_replaces_the_output(cli: Cli, workdir: Path) -> None:
