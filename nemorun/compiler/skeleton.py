@@ -274,7 +274,10 @@ class _Writer:
         if writer.errors or not _is_plain(written):
             return None, f"{shown} by default, which a spec cannot write"
         errors = Collector()
-        Validator({}, errors).value(written, annotation, path)
+        try:
+            Validator({}, errors).value(written, annotation, path)
+        except Exception:  # a hint the validator cannot take: the default is not written either
+            errors.add(SpecError("unreadable hint", path))
         if errors:
             return None, f"{shown} by default, which does not fit its own type hint"
         return written, None

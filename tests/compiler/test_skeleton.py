@@ -158,6 +158,39 @@ def test_nested_classes_expand_until_they_come_back_to_themselves(workdir: Path)
     assert "Fill in" not in text
 
 
+def test_a_dataclass_instance_default_is_expanded_with_its_own_values(workdir: Path) -> None:
+    (workdir / "inst.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass, field
+
+            @dataclass
+            class Chain:
+                name: str
+                size: int = 1
+                next: "Chain" = None
+                extra: dict = field(default_factory=dict)
+
+            def link(head: Chain = Chain("first", 2), tail: Chain = None) -> None:
+                pass
+            """
+        ),
+        encoding="utf-8",
+    )
+    skeleton = new_skeleton("inst:link", "yaml", None, workdir)
+    assert skeleton.required == ()
+    text = api.new("inst:link", "yaml", None, workdir)
+    assert "  head:\n    # str\n    name: first\n    # int\n    size: 2\n" in text
+    assert "    extra: {}\n" in text
+    # None where the hint says Chain: validation would refuse it, so it is not written
+    none = "None by default, which does not fit its own type hint"
+    assert f"    # next: left out, {none}\n" in text and f"  # tail: left out, {none}\n" in text
+    (workdir / "inst.yaml").write_text(text, encoding="utf-8")
+    call = api.load(workdir / "inst.yaml").tasks["task"].call
+    assert call is not None and isinstance(call.args["head"], Call)
+    assert call.args["head"].args == {"name": "first", "size": 2, "extra": {}}
+
+
 def test_defaults_no_spec_can_write_are_comments_and_the_spec_still_validates(
     workdir: Path,
 ) -> None:
