@@ -22,6 +22,7 @@ import enum
 import inspect
 import pathlib
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ def new_skeleton(
         roots = [p.resolve() for p in pythonpath]
         modules = {str(getattr(u, "__module__", "")).partition(".")[0]: u for u in writer.used}
         for used in modules.values():
+            if _imported_from(used, roots):
+                continue  # (code_root would scan every installed distribution to say so)
             root = code_root(used)
             if root is not None and root not in roots:
                 roots.append(root)
@@ -142,6 +145,13 @@ def new_skeleton(
     return Skeleton(
         header if writer.required else header[:1], Section(tuple(fields)), tuple(writer.required)
     )
+
+
+def _imported_from(obj: Any, roots: list[Path]) -> bool:
+    """True when the module defining ``obj`` is a file under one of ``roots``."""
+    module = sys.modules.get(str(getattr(obj, "__module__", "")))
+    file = getattr(module, "__file__", None)
+    return file is not None and any(Path(file).resolve().is_relative_to(r) for r in roots)
 
 
 def _resolve(reference: str) -> Any:
