@@ -9,10 +9,10 @@ expanded on the way down is not expanded again). Any other required argument get
 `MISSING_VALUE` (``???``), which validation reports by name until it is filled in.
 
 What is tricky: a default must be written as the value validation reads back to that default.
-Each is converted by the exporters' `GraphWriter` and then checked by the `Validator` against
-its hint; one that fails either (an object, a callable without a name, ``None`` in TOML, a
-default its own hint refuses) is left out, as a comment saying why, so the callable's own
-default applies and the spec is never broken.
+Each is converted by the exporters' `GraphWriter`, then checked by the `Validator` against its
+hint; one that fails either (an object, a lambda, ``None`` in TOML, a default its own hint
+refuses, text a spec reads as something else: ``???``, ``${oc.env:…}``) is left out, as a
+comment saying why, so the callable's own default applies and the spec is never broken.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from typing import Any
 
 from nemorun.compiler.dumps import relative_path
 from nemorun.compiler.graphwriter import GraphWriter
+from nemorun.compiler.hint_text import param_comment, type_text, wrap
 from nemorun.errors import Collector, KeyPath, SpecError, SpecErrors
 from nemorun.registry import get_target
 from nemorun.schemas.constructs import handler_for
 from nemorun.schemas.convert import Validator
+from nemorun.schemas.envrefs import is_env_template
 from nemorun.schemas.hints import (
     MADE_WHEN_CALLED,
     MISSING,
@@ -57,9 +59,6 @@ from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 MAX_DEPTH = 6
 """How many config classes deep arguments are expanded; deeper ones are `MISSING_VALUE`."""
-DOC_LINES = 3
-"""At most this many comment lines of an argument's docstring (its first paragraph)."""
-DOC_WIDTH = 88
 SHOWN_OPTIONS = 10
 """How many of the target's option names the comment above ``executor.target`` lists."""
 EMPTY_CONTAINERS = (list, dict, set, frozenset, tuple)
@@ -137,7 +136,7 @@ def new_skeleton(
         fields.append(Field("pythonpath", paths, ("where the task's code is imported from",)))
     fields.append(_executor(target or DEFAULT_TARGET, options))
     summary = inspect_callable(obj).doc
-    fields.append(Field("task", task, _wrap(summary) if summary else ()))
+    fields.append(Field("task", task, wrap(summary) if summary else ()))
     header = (
         f"A spec for {reference}, started by 'nemorun new'.",
         f"Fill in each {MISSING_VALUE} (a required value), then: nemorun validate FILE",
@@ -187,7 +186,7 @@ def _executor(target: str, options: type) -> Field:
     text = f"options of the {target} target: {', '.join(names[:SHOWN_OPTIONS])}"
     if len(names) > SHOWN_OPTIONS:
         text += f", … ({len(names)} in all: 'nemorun schema FILE' lists them)"
-    comment = _wrap(text)
+    comment = wrap(text)
     return Field("executor", Section((Field("target", target, comment),)))
 
 
@@ -226,7 +225,7 @@ class _Writer:
         return Section(tuple(fields), _extra_keywords(obj, schema))
 
     def argument(self, owner: Any, param: Param, path: KeyPath, stack: tuple[Any, ...]) -> Field:
-        comment = _comment(param)
+        comment = param_comment(param)
         default = param.default
         factory = _factory(owner, param.name) if default is MADE_WHEN_CALLED else None
         if factory in EMPTY_CONTAINERS:  # ``field(default_factory=list)``: known without a call
@@ -274,6 +273,10 @@ class _Writer:
     def default(self, value: Any, annotation: Any, path: KeyPath) -> tuple[Any, str | None]:
         """(the spec value of a default, None) or (None, why it is left out)."""
         shown = _short_repr(value)
+        if isinstance(value, str) and value == MISSING_VALUE:
+            return None, f"{shown} by default, which a spec reads as a value to fill in"
+        if _names_environment(value):  # text holding ``${oc.env:…}`` reads as a reference
+            return None, f"{shown} by default, which a spec would read as an environment variable"
         if value is None and self.fmt == "toml":
             return None, "None by default (TOML has no null: leave it out for the default)"
         writer = GraphWriter(self.fmt)
@@ -359,70 +362,23 @@ def _extra_keywords(obj: Any, schema: CallableSchema) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _comment(param: Param) -> tuple[str, ...]:
-    kinds = [] if strip_annotated(param.annotation) is Any else [type_text(param.annotation)]
-    kind = ", ".join([*kinds, *(["required"] if param.is_required() else [])]) or "any value"
-    return _wrap(f"{kind}: {_first_paragraph(param.doc)}" if param.doc else kind)
-
-
-def _first_paragraph(doc: str) -> str:
-    return " ".join(doc.split("\n\n")[0].split())
-
-
-def _wrap(text: str) -> tuple[str, ...]:
-    import textwrap
-
-    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]", " ", text)
-    lines = textwrap.wrap(text, DOC_WIDTH, break_on_hyphens=False)
-    if len(lines) > DOC_LINES:
-        lines = [*lines[: DOC_LINES - 1], lines[DOC_LINES - 1].rstrip(".") + " …"]
-    return tuple(lines)
-
-
-def type_text(hint: Any) -> str:
-    """A hint as a reader writes it: ``int | None``, ``tuple[float, float]``, ``ModelConfig``,
-    ``Literal[Split.TRAIN, 'all']`` (``Annotated`` metadata left out: its repr may hold an
-    address)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return "Any"
-    if hint is None or hint is type(None):
-        return "None"
-    if hint is Ellipsis:
-        return "..."
-    if origin is typing.Annotated:
-        return type_text(args[0])
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(type_text(a) for a in args)
-    if origin is typing.Literal:
-        return f"Literal[{', '.join(_literal_text(a) for a in args)}]"
-    if isinstance(hint, list):  # the parameters of ``Callable[[int], float]``
-        return f"[{', '.join(type_text(a) for a in hint)}]"
-    if origin is not None:
-        name = getattr(origin, "__name__", None) or _QUALIFIED.sub(r"\1", repr(origin))
-        return f"{name}[{', '.join(type_text(a) for a in args)}]" if args else name
-    if isinstance(hint, type):
-        return hint.__qualname__
-    name = getattr(hint, "__name__", None)  # NewType, TypeVar
-    if isinstance(name, str):
-        return name
-    text = hint.__forward_arg__ if isinstance(hint, typing.ForwardRef) else str(hint)
-    return _ADDRESS.sub("", _QUALIFIED.sub(r"\1", text))
-
-
-def _literal_text(value: Any) -> str:
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__qualname__}.{value.name}"
-    return repr(value)
-
-
-_QUALIFIED = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _short_repr(value: Any) -> str:
     text = _ADDRESS.sub("", repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _names_environment(value: Any) -> bool:
+    """True when text in ``value`` holds ``${oc.env:``, which a spec reads as a reference."""
+    if isinstance(value, str):
+        return is_env_template(value)
+    if isinstance(value, dict):
+        return any(_names_environment(k) or _names_environment(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_names_environment(v) for v in value)
+    return False
 
 
 def _is_plain(value: Any) -> bool:
