@@ -13,6 +13,7 @@ Specs (`nemorun.api`)
     draft_schema(path) -> DraftSchema                 the schema of a spec with errors too
     migrate(path) -> Migration                        an older spec in the current format
     import_config("mod:fn", format="yaml") -> str     a Fiddle config as a spec
+    new("mod:fn", format="yaml") -> str               a spec to start from, from a signature
     diff(a, b) -> Diff                                what changed between runs or spec files
 
 Runs (`nemorun.api_runs`)
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         import_config,
         load,
         migrate,
+        new,
         points,
         resolve,
         schema,
@@ -59,6 +61,7 @@ _HOMES = {
         "import_config",
         "load",
         "migrate",
+        "new",
         "points",
         "resolve",
         "schema",
@@ -83,6 +86,7 @@ __all__ = [
     "launch",
     "load",
     "migrate",
+    "new",
     "open_run",
     "points",
     "rerun",

@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     ),
     **dict.fromkeys(("launch", "run", "rerun", "check"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
+    "new": "nemorun.cli.authoring",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -89,6 +90,7 @@ Write an experiment once as a versioned YAML/TOML spec; validate, export, compil
 RUN is a run id, a unique prefix of one, or a run's name (its newest run).
 
 commands:
+  new      MODULE:FUNCTION [-o FILE]   start a spec from a function's or class's signature
   validate SPEC [OVERRIDE…]            check a spec against the task's type hints
   export   SPEC [OVERRIDE…] --format F  write it as python, yaml, toml or json
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
