@@ -16,6 +16,7 @@ TOML goes through tomlkit: no indentation, ``key = value``, at most one blank li
 
 from __future__ import annotations
 
+import collections
 import io
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def format_spec(text: str, path: Path, display: str) -> str:
         after = parse_document(formatted, path, display)
     except SpecErrors:
         after = None
+    if path.suffix.lower() not in TOML_SUFFIXES:
+        _check_comments_kept(text, formatted, display)
     if after is None or reading(after) != reading(before):
         raise SpecErrors(
             [
@@ -100,6 +103,55 @@ def _format_yaml(text: str, display: str) -> str:
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def yaml_comments(text: str) -> list[tuple[int, str]]:
+    """Every comment of a YAML text as (line, text): a ``#`` outside every token the scanner
+    reads (so not one inside a quoted or block string), through the end of its line."""
+    import yaml
+
+    covered: list[tuple[int, int]] = []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            covered.append((token.start_mark.index, token.end_mark.index))
+    finally:
+        loader.dispose()
+    found = []
+    offset = 0
+    spans = iter(sorted(covered))
+    span = next(spans, None)
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        for column, char in enumerate(line):
+            at = offset + column
+            while span is not None and span[1] <= at:
+                span = next(spans, None)
+            inside = span is not None and span[0] <= at < span[1]
+            if char == "#" and not inside and (column == 0 or line[column - 1] in " \t"):
+                found.append((number, line[column:].rstrip()))
+                break
+        offset += len(line)
+    return found
+
+
+def _check_comments_kept(text: str, formatted: str, display: str) -> None:
+    """ruamel.yaml drops some comments (one after an alias, for one): refuse to lose any."""
+    kept = collections.Counter(comment for _, comment in yaml_comments(formatted))
+    for line, comment in yaml_comments(text):
+        if kept[comment] > 0:
+            kept[comment] -= 1
+            continue
+        raise SpecErrors(
+            [
+                SpecError(
+                    f"fmt cannot keep this comment ({comment[:40]}); the file is left as it is",
+                    origin=Origin(display, line),
+                    suggestion="the formatter loses comments next to an alias (*name): move "
+                    "it away from the alias, or format this file by hand",
+                )
+            ]
+        )
 
 
 def _plain_scalars_as_text() -> type:
@@ -215,9 +267,9 @@ def _format_toml(text: str) -> str:
     import tomlkit
 
     document = tomlkit.parse(text)
-    _tidy_toml(document)
     _toml_nemorun_first(document.body)
-    return document.as_string()
+    _tidy_toml(document)
+    return document.as_string().rstrip("\n") + "\n"  # no TOML value ends the file
 
 
 def _tidy_toml(container: Any) -> None:
