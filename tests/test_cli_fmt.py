@@ -152,3 +152,22 @@ def test_the_modeline_function_replaces_an_old_one() -> None:
     toml, _ = add_modeline("#:schema x.json\nnemorun = 1\n", Path("a.toml"), "toml")
     assert toml == "#:schema ./.nemorun/a.toml.schema.json\nnemorun = 1\n"
     assert add_modeline(new, Path("cfg/a.yaml"), "yaml")[0] == new
+
+
+def test_a_failed_write_loses_nothing(
+    cli: Cli, write_spec: WriteSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk cannot be made here without root's help to undo it: fsync fails instead."""
+    import errno
+
+    spec = write_spec("exp.yaml", MESSY)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = cli("fmt", "exp.yaml")
+    assert result.code == 2
+    assert "error: cannot write" in result.err and "No space left on device" in result.err
+    assert spec.read_text() == MESSY
+    assert [p.name for p in spec.parent.iterdir()] == ["exp.yaml"]

@@ -107,7 +107,9 @@ def _diff(before: str, after: str, name: str) -> list[str]:
         fromfile=f"{name} (as written)",
         tofile=f"{name} (formatted)",
     )
-    return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
+    return [
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    ]
 
 
 def _replace(path: Path, text: str) -> None:

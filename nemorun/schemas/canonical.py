@@ -158,7 +158,7 @@ def _plain_scalars_as_text() -> type:
     from ruamel.yaml.nodes import ScalarNode
     from ruamel.yaml.resolver import VersionedResolver
 
-    class PlainAsText(VersionedResolver):  # type: ignore[misc]
+    class PlainAsText(VersionedResolver):
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             if kind is ScalarNode and implicit[0]:
                 return self.DEFAULT_SCALAR_TAG
@@ -171,7 +171,7 @@ def _quotes_representer() -> type:
     from ruamel.yaml.representer import RoundTripRepresenter
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-    class Quotes(RoundTripRepresenter):  # type: ignore[misc]
+    class Quotes(RoundTripRepresenter):
         def represent_quoted(self, data: Any) -> Any:
             style = "'" if ('"' in data or "\\" in data) else '"'
             anchor = data.yaml_anchor(any=True)
@@ -285,7 +285,7 @@ def _tidy_toml(container: Any) -> None:
             if blank:
                 continue
             blank = True
-            item._s = "\n"  # noqa: SLF001 - tomlkit has no setter; the text of a blank line
+            item._s = "\n"  # tomlkit has no setter for a blank line's text
             kept.append((key, item))
             continue
         blank = False
