@@ -95,7 +95,7 @@ commands:
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
-  fmt      SPEC… [--check] [--modeline]  canonical layout, comments kept (--check: diff, exit 1)
+  fmt      SPEC… [--check] [--modeline] canonical layout, comments kept; --check: diff, exit 1
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
