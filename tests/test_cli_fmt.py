@@ -171,3 +171,19 @@ def test_a_failed_write_loses_nothing(
     assert "error: cannot write" in result.err and "No space left on device" in result.err
     assert spec.read_text() == MESSY
     assert [p.name for p in spec.parent.iterdir()] == ["exp.yaml"]
+
+
+def test_a_comment_the_formatter_would_drop_leaves_the_file_as_it_is(
+    cli: Cli, write_spec: WriteSpec
+) -> None:
+    """ruamel.yaml loses the comment after this alias: fmt refuses rather than lose it."""
+    text = "nemorun: 1\nb: &n0 {x: 1}\nl:\n-\n  a: *n0  # keep me\n# c17\n- {}\n"
+    spec = write_spec("alias.yaml", text)
+    result = cli("fmt", "alias.yaml")
+    assert result.code == 2
+    assert result.error_lines == [
+        "alias.yaml:5: fmt cannot keep this comment (# keep me); the file is left as it is; "
+        "the formatter loses comments next to an alias (*name): move it away from the alias, "
+        "or format this file by hand"
+    ]
+    assert spec.read_text() == text
