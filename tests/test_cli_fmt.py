@@ -177,7 +177,7 @@ def test_a_comment_the_formatter_would_drop_leaves_the_file_as_it_is(
     cli: Cli, write_spec: WriteSpec
 ) -> None:
     """ruamel.yaml loses the comment after this alias: fmt refuses rather than lose it."""
-    text = "nemorun: 1\nb: &n0 {x: 1}\nl:\n-\n  a: *n0  # keep me\n# c17\n- {}\n"
+    text = "nemorun: 1\nb: &n0 {x: 1}\nl:\n-\n  a: *n0  # keep me\n# c17\n- {}  # c18\n"
     spec = write_spec("alias.yaml", text)
     result = cli("fmt", "alias.yaml")
     assert result.code == 2
