@@ -139,6 +139,17 @@ def yaml_specs(draw: Any) -> tuple[str, list[str]]:
 
 
 @st.composite
+def task_specs(draw: Any, target: str, pythonpath: str) -> tuple[str, list[str]]:
+    """(a YAML spec whose task's arguments are drawn as `yaml_specs` draws a file, the comment
+    markers): for checking that the *resolved* spec is the same after formatting."""
+    writer = Writer(draw, step=draw(st.integers(1, 4)))
+    head = [f"nemorun: 1{writer.eol()}", f"pythonpath: ['{pythonpath}']", "task:"]
+    indent = " " * writer.step
+    lines = [*head, f"{indent}_target_: {target}", *writer.mapping(indent, depth=2)]
+    return "\n".join(lines) + "\n", writer.comments
+
+
+@st.composite
 def toml_specs(draw: Any) -> str:
     """A TOML spec with random indentation, spacing around ``=``, blank lines and comments."""
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES
 from hypothesis import HealthCheck, assume, event, given, settings
-from spec_texts import toml_specs, yaml_specs
+from hypothesis import strategies as st
+from spec_texts import task_specs, toml_specs, yaml_specs
 
 from nemorun import api
 from nemorun.errors import SpecErrors
@@ -151,3 +152,43 @@ def test_the_resolved_spec_is_the_same_after_fmt(tmp_path: Path) -> None:
     formatted.write_text(format_spec(messy, original, "a.yaml"))
     assert formatted.read_text() != messy
     assert api.export(api.load(original), "yaml") == api.export(api.load(formatted), "yaml")
+
+
+PROBE = """\
+from typing import Any
+
+
+def probe(a: Any = None, b: str = "", lr: float = 0.0, steps: int = 0, name: str = "",
+          model: Any = None, optim: dict[str, Any] | None = None) -> None:
+    pass
+"""
+
+
+def outcome(path: Path) -> object:
+    """What nemorun makes of a spec file: the resolved spec (exported), or its errors (without
+    their line numbers, which a moved comment may shift)."""
+    try:
+        return api.export(api.load(path), "yaml")
+    except SpecErrors as exc:
+        return [(e.message, e.path, e.expected, e.found) for e in exc.errors]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_resolved_spec_is_the_same_after_fmt_property(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    where = tmp_path_factory.mktemp("probe")
+    (where / "fmtprobe.py").write_text(PROBE)
+    text, _ = data.draw(task_specs("fmtprobe:probe", str(where)))
+    original, formatted = where / "a.yaml", where / "b.yaml"
+    original.write_text(text)
+    assume(parses(text, original))
+    try:
+        formatted.write_text(format_spec(text, original, "a.yaml"))
+    except SpecErrors as exc:  # the one refusal allowed, as above
+        assert "*n" in text and "cannot keep this comment" in str(exc), exc
+        return
+    resolved = outcome(original)
+    event("resolved" if isinstance(resolved, str) else "errors")
+    assert outcome(formatted) == resolved
