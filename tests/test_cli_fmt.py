@@ -187,3 +187,14 @@ def test_a_comment_the_formatter_would_drop_leaves_the_file_as_it_is(
         "or format this file by hand"
     ]
     assert spec.read_text() == text
+
+
+def test_a_spec_without_a_schema_is_an_error_and_the_others_go_on(
+    cli: Cli, write_spec: WriteSpec
+) -> None:
+    write_spec("orphan.yaml", "nemorun: 1\nextends: [missing.yaml]\n")
+    write_spec("exp.yaml", TIDY)
+    result = cli("fmt", "--modeline", "orphan.yaml", "exp.yaml")
+    assert result.code == 2
+    assert result.error_lines[0].startswith("orphan.yaml:3:11: extends[0]: base spec")
+    assert "wrote .nemorun/exp.yaml.schema.json" in result.err

@@ -55,24 +55,13 @@ def _run_fmt(ns: argparse.Namespace) -> int:
             print(f"{path}: left as it is (fmt rewrites YAML and TOML specs)", file=sys.stderr)
             continue
         try:
-            text, formatted = _formatted(path, ns.modeline)
+            changed += _format_one(path, ns.check, ns.modeline)
         except SpecErrors as exc:
             print_errors(exc)
             broken += 1
-            continue
         except SpecError as exc:
             print_errors(SpecErrors([exc]))
             broken += 1
-            continue
-        if formatted != text:
-            changed += 1
-            if ns.check:
-                sys.stdout.writelines(_diff(text, formatted, str(path)))
-            else:
-                _replace(path, formatted)
-                print(f"formatted {path}", file=sys.stderr)
-        if ns.modeline and not ns.check:
-            _write_schema(path)
     if broken:
         return EXIT_BAD_INPUT
     if ns.check and changed:
@@ -80,6 +69,20 @@ def _run_fmt(ns: argparse.Namespace) -> int:
         print(f"{changed} {noun} would be reformatted (run: nemorun fmt SPEC…)", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _format_one(path: Path, check: bool, with_modeline: bool) -> bool:
+    """Format (or with ``check``, diff) one file; whether it changes. Raises `SpecErrors`."""
+    text, formatted = _formatted(path, with_modeline)
+    if formatted != text:
+        if check:
+            sys.stdout.writelines(_diff(text, formatted, str(path)))
+        else:
+            _replace(path, formatted)
+            print(f"formatted {path}", file=sys.stderr)
+    if with_modeline and not check:
+        _write_schema(path)
+    return formatted != text
 
 
 def _formatted(path: Path, with_modeline: bool) -> tuple[str, str]:

@@ -123,14 +123,16 @@ def yaml_comments(text: str) -> list[tuple[int, str]]:
     spans = iter(sorted(covered))
     span = next(spans, None)
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        for column, char in enumerate(line):
+        column = line.find("#")
+        while column >= 0:
             at = offset + column
             while span is not None and span[1] <= at:
                 span = next(spans, None)
             inside = span is not None and span[0] <= at < span[1]
-            if char == "#" and not inside and (column == 0 or line[column - 1] in " \t"):
+            if not inside and (column == 0 or line[column - 1] in " \t"):
                 found.append((number, line[column:].rstrip()))
                 break
+            column = line.find("#", column + 1)
         offset += len(line)
     return found
 
