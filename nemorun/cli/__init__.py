@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("launch", "run", "rerun", "check"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
     "new": "nemorun.cli.authoring",
+    "fmt": "nemorun.cli.formatting",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -96,9 +97,11 @@ commands:
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
+  fmt      SPEC… [--check] [--modeline] canonical layout, comments kept; --check: diff, exit 1
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
+  check    SPEC [OVERRIDE…] --target T  ask the scheduler whether it would take it (no run)
   launch   SPEC [OVERRIDE…] --target T  submit it as a new run; prints the run id
   ls       [--name N] [--status S]     the recorded runs, newest first
   status   RUN                         each job's (and sweep point's) state
