@@ -53,6 +53,11 @@ def _build_new() -> argparse.ArgumentParser:
         help="a directory to import the code from (repeatable); written into the spec",
     )
     p.add_argument("--force", action="store_true", help="replace the -o file if it exists")
+    p.add_argument(
+        "--modeline",
+        action="store_true",
+        help="with -o: a first line pointing editors at the spec's JSON Schema (written too)",
+    )
     return p
 
 
@@ -68,10 +73,20 @@ def _run_new(ns: argparse.Namespace) -> int:
     toml = ns.format == "toml" or (ns.format is None and output and output.suffix == ".toml")
     fmt: Literal["yaml", "toml"] = "toml" if toml else "yaml"
     dest_dir = output.resolve().parent if output is not None else None
+    if ns.modeline and output is None:
+        raise SpecError("--modeline needs -o FILE", suggestion="add -o configs/NAME.yaml")
     text = api.new(ns.reference, fmt, ns.target, dest_dir, ns.pythonpath)
+    if ns.modeline and output is not None:
+        from nemorun.schemas.modeline import add_modeline
+
+        text = add_modeline(text, output, fmt)[0]
     write_output(text, output)
     if output is not None:
         print(f"wrote {output}", file=sys.stderr)
+    if ns.modeline and output is not None:
+        from nemorun.cli.formatting import write_schema
+
+        write_schema(output)
     return EXIT_OK
 
 

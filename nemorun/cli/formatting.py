@@ -81,7 +81,7 @@ def _format_one(path: Path, check: bool, with_modeline: bool) -> bool:
             _replace(path, formatted)
             print(f"formatted {path}", file=sys.stderr)
     if with_modeline and not check:
-        _write_schema(path)
+        write_schema(path)
     return formatted != text
 
 
@@ -123,7 +123,7 @@ def _replace(path: Path, text: str) -> None:
     write_output(real, text, real.stat().st_mode & 0o7777)
 
 
-def _write_schema(path: Path) -> None:
+def write_schema(path: Path) -> None:
     """The spec's JSON Schema where its modeline points; a spec with errors still gets the
     schema of what resolves in it (editing is how the errors get fixed)."""
     import json

@@ -8,6 +8,7 @@ golden`` (and review the diff).
 from __future__ import annotations
 
 import enum
+import json
 import pathlib
 import sys
 import tempfile
@@ -397,3 +398,15 @@ def test_force_replaces_the_output(cli: Cli, workdir: Path) -> None:
     assert result.code == 0
     assert (workdir / "train.toml").read_text().startswith("# A spec for trainlib:train")
     assert "[task.model]" in (workdir / "train.toml").read_text()
+
+
+def test_new_with_modeline_points_editors_at_the_schema_it_writes(cli: Cli, workdir: Path) -> None:
+    result = cli("new", "trainlib:train", "-p", str(EXAMPLES), "-o", "cfg/t.yaml", "--modeline")
+    assert result.code == 0, result.err
+    text = (workdir / "cfg" / "t.yaml").read_text()
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=./.nemorun/t.yaml.schema.json"
+    schema = json.loads((workdir / "cfg" / ".nemorun" / "t.yaml.schema.json").read_text())
+    assert "steps" in json.dumps(schema)
+    assert cli("validate", "cfg/t.yaml").code == 0
+    refused = cli("new", "trainlib:train", "-p", str(EXAMPLES), "--modeline")
+    assert refused.code == 2 and "--modeline needs -o FILE" in refused.err
