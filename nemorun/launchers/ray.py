@@ -19,6 +19,8 @@ polled while it runs (``-f``); one point of a ``one_job`` job is its ``[point I]
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import importlib.util
 import json
 import logging
@@ -98,14 +100,18 @@ class RayTarget(Target):
                     body["runtime_env"] = {**body["runtime_env"], "working_dir": uri}
                     job_id = api.submit(body)
                     submitted.append(
-                        JobRef(job_id, planned.name, points, None, {"address": api.address})
+                        JobRef(
+                            job_id,
+                            planned.name,
+                            points,
+                            None,
+                            {"address": api.address, "packed": len(points) > 1},
+                        )
                     )
         except BaseException:
             for job in submitted:
-                try:
+                with contextlib.suppress(LaunchError):
                     JobsApi(job.extra["address"]).stop(job.id)
-                except LaunchError:
-                    pass
             raise
         run.state["last"] = {}
         return submitted
@@ -125,7 +131,9 @@ class RayTarget(Target):
                 if seen is not None:
                     out += [_status_from(job, seen, p) for p in job.points]
                 else:
-                    out += [JobStatus(job.id, JobState.UNKNOWN, str(error), None, p) for p in job.points]
+                    out += [
+                        JobStatus(job.id, JobState.UNKNOWN, str(error), None, p) for p in job.points
+                    ]
                 continue
             seen = {
                 "state": STATES.get(str(info.get("status")), JobState.UNKNOWN).value,
@@ -143,7 +151,7 @@ class RayTarget(Target):
         """The job's output lines (one point's, for a narrowed ``one_job`` job); with
         ``follow``, the log is read again every `POLL` seconds until the job ends."""
         api = JobsApi(job.extra["address"])
-        narrow = job.points[0] if len(job.points) == 1 else None
+        narrow = job.points[0] if len(job.points) == 1 and job.extra.get("packed") else None
         shown = 0
         while True:
             final = not follow or STATES.get(str(api.info(job.id).get("status"))) in (
@@ -178,19 +186,26 @@ class JobsApi:
     def request(
         self, method: str, path: str, body: bytes | None = None, timeout: float | None = None
     ) -> tuple[int, bytes]:
-        """(status code, body); `LaunchError` when the cluster cannot be reached in time."""
+        """(status code, body); `LaunchError` when the cluster cannot be reached in time. A
+        GET whose connection the dashboard drops (it does when busy) is asked again, twice."""
         headers = {"Content-Type": "application/json"} if body and path == "/api/jobs/" else {}
         request = urllib.request.Request(self.address + path, body, headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-        except (urllib.error.URLError, OSError) as error:
-            why = getattr(error, "reason", error)
-            raise LaunchError(
-                f"cannot reach the Ray Jobs API at {self.address}: {why}"
-            ) from None
+        for attempt in range(3 if method == "GET" else 1):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:
+                    return answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError) as error:
+                if attempt == 2 or method != "GET":
+                    raise LaunchError(f"the Ray Jobs API at {self.address}: {error}") from None
+                time.sleep(1.0)
+            except (urllib.error.URLError, OSError) as error:
+                why = getattr(error, "reason", error)
+                raise LaunchError(
+                    f"cannot reach the Ray Jobs API at {self.address}: {why}"
+                ) from None
+        raise AssertionError("unreachable")
 
     def call(self, method: str, path: str, payload: Any = None) -> Any:
         """A JSON request whose answer must be 200; its JSON."""
@@ -314,17 +329,13 @@ def _status_from(job: JobRef, seen: dict[str, Any], point: int) -> JobStatus:
 
 def _point_results(log: str) -> dict[str, int]:
     """``{point: exit code}`` from a ``one_job`` driver's result lines."""
-    return {
-        m.group(1): int(m.group(2)) for m in map(RESULT_LINE.match, log.splitlines()) if m
-    }
+    return {m.group(1): int(m.group(2)) for m in map(RESULT_LINE.match, log.splitlines()) if m}
 
 
 def _line_of(line: str, point: int | None) -> str | None:
-    """``line`` as shown for ``point`` (None: the whole job): a ``one_job`` line of another
-    point is dropped, one of this point is shown without its prefix."""
+    """``line`` as shown for ``point`` of a ``one_job`` job (None: the whole job): only the
+    point's own lines, without their prefix."""
     if point is None:
         return line
     match = POINT_LINE.match(line)
-    if match is None:
-        return None if RESULT_LINE.match(line) else line
-    return match.group(2) if int(match.group(1)) == point else None
+    return match.group(2) if match is not None and int(match.group(1)) == point else None

@@ -49,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command")
     args = parser.parse_args(argv)
 
+    import logging
+
     import ray
 
-    ray.init()
+    ray.init(logging_level=logging.WARNING, log_to_driver=False)
     resources: dict[str, Any] = {
         key: value
         for key, value in (
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if value is not None
     }
-    task = ray.remote(run_point).options(**resources)  # type: ignore[call-overload]
+    task = ray.remote(run_point).options(**resources)
     limit = args.max_concurrency or args.num_points
     waiting = list(range(args.num_points))
     running: list[Any] = []

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,9 @@ def test_each_entry_point_runs_its_own_point_where_ray_starts_it(tmp_path: Path)
         assert "setup ran" in proc.stderr
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")))
 def test_any_env_value_reaches_env_vars_unchanged(tmp_path: Path, value: str) -> None:
     if "${" in value:

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from nemorun.schemas.spec import Spec
 
 WORKDIR = "ray/workdir"
-"""Under the run's directory: ``STEM/`` is a task's working directory, built by the launch half."""
+"""Under the run's directory: ``STEM/`` is a task's working directory (built when launching)."""
 PYTHONPATH_DIR = "pythonpath"
-"""In the working directory: the copy of the spec's ``pythonpath`` entry ``i`` is ``pythonpath/i``."""
+"""In the working directory: ``pythonpath/i`` is the copy of the spec's ``pythonpath`` entry i."""
 POINTS_DRIVER = "nemorun_ray_points.py"
 """In the working directory (``packing: one_job``): the driver that runs the points as tasks."""
 ENTRY = "entry.py"
@@ -151,9 +151,7 @@ def point_command(job: Job) -> str:
     lines = ["set -e"]
     lines += [f"export {k}={shell_quote(v)}" for k, v in job.env if isinstance(v, EnvRef)]
     if job.pythonpath:
-        copies = [
-            Word.of(Var("PWD"), f"/{PYTHONPATH_DIR}/{i}") for i in range(len(job.pythonpath))
-        ]
+        copies = [Word.of(Var("PWD"), f"/{PYTHONPATH_DIR}/{i}") for i in range(len(job.pythonpath))]
         lines.append(pythonpath_export(copies))
     lines += job.setup
     if job.entry is not None:
