@@ -53,6 +53,8 @@ QUERY_TIMEOUT = 30.0
 """Seconds one Jobs API request may take."""
 UPLOAD_TIMEOUT = 600.0
 """Seconds the upload of a working directory may take."""
+PATIENCE = 60.0
+"""Seconds a request the cluster asks to send again (busy, or its job agent starting) is."""
 POLL = 1.0
 """Seconds between two looks at a followed job's log."""
 STATES = {
@@ -174,6 +176,10 @@ class RayTarget(Target):
             JobsApi(job.extra["address"]).stop(job.id)
 
 
+class Dropped(LaunchError):
+    """The Jobs API closed the connection without an answer."""
+
+
 class JobsApi:
     """The Ray Jobs API at ``address`` (``http://HOST:8265``), every request within ``timeout``."""
 
@@ -186,35 +192,46 @@ class JobsApi:
     def request(
         self, method: str, path: str, body: bytes | None = None, timeout: float | None = None
     ) -> tuple[int, bytes]:
-        """(status code, body); `LaunchError` when the cluster cannot be reached in time. A
-        GET whose connection the dashboard drops (it does when busy) is asked again, twice."""
+        """(status code, body); `LaunchError` when the cluster cannot be reached in time,
+        `Dropped` when it closed the connection without an answer."""
         headers = {"Content-Type": "application/json"} if body and path == "/api/jobs/" else {}
         request = urllib.request.Request(self.address + path, body, headers, method=method)
-        for attempt in range(3 if method == "GET" else 1):
-            try:
-                with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:
-                    return answer.status, answer.read()
-            except urllib.error.HTTPError as error:
-                return error.code, error.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError) as error:
-                if attempt == 2 or method != "GET":
-                    raise LaunchError(f"the Ray Jobs API at {self.address}: {error}") from None
-                time.sleep(1.0)
-            except (urllib.error.URLError, OSError) as error:
-                why = getattr(error, "reason", error)
-                raise LaunchError(
-                    f"cannot reach the Ray Jobs API at {self.address}: {why}"
-                ) from None
-        raise AssertionError("unreachable")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError) as error:
+            raise Dropped(f"the Ray Jobs API at {self.address}: {error}") from None
+        except (urllib.error.URLError, OSError) as error:
+            why = getattr(error, "reason", error)
+            raise LaunchError(f"cannot reach the Ray Jobs API at {self.address}: {why}") from None
 
     def call(self, method: str, path: str, payload: Any = None) -> Any:
-        """A JSON request whose answer must be 200; its JSON."""
+        """A JSON request whose answer must be 200; its JSON. A busy dashboard drops
+        connections, and answers 500 "try again later" while its job agent starts: such a
+        request is sent again, for up to `PATIENCE` seconds (a submission too: its
+        ``submission_id`` makes a second copy of one already received "already exists")."""
         data = None if payload is None else json.dumps(payload).encode()
-        code, text = self.request(method, path, data)
-        if code != 200:
+        deadline = time.monotonic() + PATIENCE
+        again = False
+        while True:
+            try:
+                code, text = self.request(method, path, data)
+            except Dropped:
+                if time.monotonic() > deadline:
+                    raise
+                code, text = 0, b""
             said = text.decode("utf-8", "replace").strip()
+            if code == 200:
+                return json.loads(text) if text else None
+            if again and code == 400 and "already exists" in said and payload is not None:
+                return {"submission_id": payload.get("submission_id")}
+            if (code == 0 or "try again" in said) and time.monotonic() < deadline:
+                again = True
+                time.sleep(2.0)
+                continue
             raise LaunchError(f"the Ray Jobs API at {self.address} answered {code}: {said}")
-        return json.loads(text) if text else None
 
     def version(self) -> str:
         return str(self.call("GET", "/api/version").get("ray_version"))
