@@ -157,7 +157,7 @@ members() {
   for pid in /proc/[0-9]*; do
     pid=${pid#/proc/}
     [[ $pid == "$$" ]] && continue
-    stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
+    { stat=$(<"/proc/$pid/stat"); } 2>/dev/null || continue
     read -ra fields <<<"${stat##*) }" # state ppid pgrp …, after the command's name
     if [[ ${fields[2]:-} == "$pgid" ]]; then
       echo "$pid"
