@@ -288,6 +288,5 @@ TARGET = TargetDef(
     suffix=".ray.yaml",
     launch="nemorun.launchers.ray:RayTarget",
     launchers=("none", "torchrun"),
-    parallel_option="max_concurrency",
     stop_command='for id in {ids}; do ray job stop "$id"; done',
 )
