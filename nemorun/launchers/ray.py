@@ -139,7 +139,7 @@ class RayTarget(Target):
                 continue
             seen = {
                 "state": STATES.get(str(info.get("status")), JobState.UNKNOWN).value,
-                "reason": info.get("message") or None,
+                "reason": _reason(info.get("message")),
                 "exit_code": info.get("driver_exit_code"),
             }
             if len(job.points) > 1 and JobState(seen["state"]).is_final():
@@ -342,6 +342,15 @@ def _status_from(job: JobRef, seen: dict[str, Any], point: int) -> JobStatus:
         state = JobState.COMPLETED if code == 0 else JobState.FAILED
     reason = None if state is JobState.COMPLETED else seen.get("reason")
     return JobStatus(job.id, state, reason, code, point if len(job.points) > 1 else job.points[0])
+
+
+def _reason(message: object) -> str | None:
+    """The Jobs API's message, its first sentence: a failed job's message goes on with the
+    last 20,000 characters of its log, which ``logs`` shows."""
+    if not message:
+        return None
+    first = str(message).strip().splitlines()[0]
+    return first.split(", last available logs")[0].strip() or None
 
 
 def _point_results(log: str) -> dict[str, int]:
