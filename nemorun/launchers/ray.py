@@ -289,8 +289,11 @@ def _stage(run: RunHandle, main: Path, description: dict[str, Any]) -> Path:
     from nemorun.compiler.targets import ray as compiled
 
     workdir = Path(description["jobs"][0]["runtime_env"]["working_dir"])
-    if not workdir.is_absolute():
-        workdir = main.parent / workdir
+    if not (workdir.is_absolute() and workdir.is_relative_to(run.dir / compiled.WORKDIR)):
+        raise LaunchError(
+            f"{main} was not compiled for this run: its working_dir is {workdir}, not a "
+            f"directory in {run.dir / compiled.WORKDIR}"
+        )
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
