@@ -7,7 +7,7 @@ small, the runs that take a while are launched together (`runs`), then each test
 the quickstart, a 4-point sweep (one Ray job per point), the same sweep packed into one job
 (``packing: one_job``, 2 at once), and a job that is cancelled while it runs. A failing job is
 run with ``--wait`` (exit 1). The addresses that cannot work (none, or nothing listening) need
-no head.
+no head, nor does the check that ``ray.sh stop`` refuses a Ray it did not start.
 """
 
 from __future__ import annotations
@@ -222,3 +222,28 @@ def test_an_unreachable_address_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"cannot reach the Ray Jobs API at {address}: " in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ray_sh_stops_only_a_head_it_started(tmp_path: Path) -> None:
+    """``ray.sh stop`` refuses a directory without its mark, and a mark whose process group is
+    not its ``ray start`` (here a ``sleep`` of ours), leaving that process alone (exit 3)."""
+    unmarked = subprocess.run(
+        ["bash", str(INFRA), "stop", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert unmarked.returncode == 3
+    assert "there is no mark" in unmarked.stderr
+    with subprocess.Popen(["sleep", "60"], start_new_session=True) as other:
+        try:
+            (tmp_path / "mark").write_text(f"token=x\npgid={other.pid}\n", encoding="utf-8")
+            proc = subprocess.run(
+                ["bash", str(INFRA), "stop", str(tmp_path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 3
+            assert f"refusing to stop process group {other.pid}" in proc.stderr
+            assert other.poll() is None
+            assert (tmp_path / "mark").exists()
+        finally:
+            other.kill()
