@@ -11,8 +11,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # skypilot (~37 s, ~460 MB): its own parser checks every compiled task YAML; torch (pinned
 # 2.13.0, a local CPU build here) for the DDP example on the test cluster; Lightning and
-# scikit-learn (~25 s) for the tests that configure real libraries' signatures.
-.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs]'
+# scikit-learn (~25 s) for the tests that configure real libraries' signatures; ray (~55 s,
+# ~430 MB) for the ray target's tests on a private local head (tests/infra/ray.sh).
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 # slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).

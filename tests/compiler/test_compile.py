@@ -518,7 +518,7 @@ def test_one_rule_picks_the_jobs_python_on_every_target(
         assert 'python3 -c "$NEMORUN_ENTRY"' in plain
 
 
-@pytest.mark.parametrize("target", ["local", "slurm", "docker", "skypilot"])
+@pytest.mark.parametrize("target", ["local", "slurm", "docker", "skypilot", "ray"])
 def test_env_cannot_set_what_nemorun_gives_the_job(
     cli: Callable[..., CliResult], workdir: Path, target: str
 ) -> None:
