@@ -54,8 +54,8 @@ class Places:
 def alone(axes: list[SweepAxis], interpolated: bool) -> list[KeyPath]:
     """The paths of the axes whose values may be converted at their place alone (see the
     module's docstring; the task's kind and the place itself are checked once known)."""
-    if interpolated:
-        return []
+    if interpolated or any(may_interpolate(axis.values) for axis in axes):
+        return []  # a value read through an interpolation may land anywhere
     paths = [axis.path for axis in axes]
     out = []
     for axis in axes:
@@ -68,7 +68,6 @@ def alone(axes: list[SweepAxis], interpolated: bool) -> list[KeyPath]:
             and not overlaps
             and all(isinstance(part, str) for part in path)
             and all(_plain(value) for value in axis.values)
-            and not may_interpolate(axis.values)
         ):
             out.append(path)
     return out
