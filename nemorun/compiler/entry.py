@@ -9,11 +9,11 @@ the task's call tree, a *hole*; the entry is written once with ``at[i]`` in hole
 ``NEMORUN_POINT`` (``$SLURM_ARRAY_TASK_ID`` on Slurm) picks the point. A cartesian sweep (no
 interpolation resolved again per point) lists each axis's values in ``AXES`` (a ``lambda``
 when a value builds objects or reads the environment) and decodes the point index into one
-value per axis: it costs the sum of the axes, not their product. Each value is validated once,
-the other axes at their first value, and that spec's call tree must print like point 0's
-outside its hole; holes never overlap, so every combination does too. A sweep whose values feed
-interpolations is validated point by point, with a ``POINTS`` row per point. Anything that
-makes a point differ outside its holes is refused with a located error instead.
+value per axis: it costs the sum of the axes, not their product. Each value is validated once:
+alone at its argument's place (`Spec.axis_values`), or, when it may change the task's shape,
+as the spec with the other axes at their first value, whose call tree must print like point
+0's outside its hole. A sweep whose values feed interpolations is validated point by point,
+with a ``POINTS`` row per point. A point that differs outside its holes is a located error.
 """
 
 from __future__ import annotations
@@ -117,10 +117,11 @@ def _is_product(spec: Spec) -> bool:
 
 
 def _product_entry(spec: Spec, points: Points) -> EntryPoint:
-    """The entry of a cartesian sweep, from ``1 + Σ(len(axis) - 1)`` validated specs, one at a
-    time (never one per point): point 0, then each other value of each axis with the others at
-    their first. Each must print like point 0 outside its hole; holes never overlap, so every
-    combination of those values does too."""
+    """The entry of a cartesian sweep: point 0's call tree, with each axis's values in its
+    hole. Values converted at their place (`Spec.axis_values`) go in as they are; each other
+    value comes from its spec (the other axes at their first value), validated one at a time,
+    which must print like point 0 outside its hole; holes never overlap, so every combination
+    of those values does too."""
     axes = spec.axes
     first = _call_of(spec)
     holes = holes_of_axes(spec, [first])
