@@ -18,6 +18,10 @@
     over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s
     and <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
 
+(d) ``--launch 10000``: ``nemorun launch --target slurm`` of a 10,000-point sweep, timed to
+    the printed run id, then ``nemorun cancel``; refused unless ``sbatch`` reaches the test
+    cluster ``tests/infra/slurm.sh`` started and marked. Budget: 3 s.
+
 Prints median, min and max wall time in seconds per case, and whether it is within budget;
 ``--check`` exits 1 when a median is over its budget. Timings on a shared 2-core machine are
 noisy: compare medians, and rerun when another job was busy.
@@ -172,6 +176,63 @@ def scale(checkouts: dict[str, Path], limit: float, repeat: int) -> None:
         print(f"skypilot 1,000     {label:<6} {line}  output {size / 1e6:.2f} MB")
 
 
+SLURM_MARK = Path(os.environ.get("NEMORUN_SLURM_DIR", "/var/tmp/nemorun-slurm")) / "mark"
+LAUNCH_BUDGET = 3.0
+
+
+def test_cluster_problem() -> str | None:
+    """Why the Slurm that ``sbatch`` reaches is not the test cluster ``tests/infra/slurm.sh``
+    started (its mark names the config it installed, with its digest, and the slurmctld it
+    started), or None when it is: the bench submits jobs to no other Slurm."""
+    import hashlib
+
+    try:
+        text = SLURM_MARK.read_text(encoding="utf-8")
+    except OSError:
+        return f"no mark {SLURM_MARK}: start the test cluster with tests/infra/slurm.sh start"
+    pairs = (line.partition("=") for line in text.splitlines() if not line.startswith("#"))
+    mark = {key: value for key, sep, value in pairs if sep}
+    config = os.environ.get("SLURM_CONF", mark.get("config", ""))
+    if not config or config != mark.get("config"):
+        return f"SLURM_CONF={config!r} is not the test cluster's config {mark.get('config')!r}"
+    try:
+        digest = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    if digest != mark.get("config_sha256"):
+        return f"{config} is not the config tests/infra/slurm.sh installed"
+    pid = mark.get("slurmctld_pid", "")
+    try:
+        running = Path(f"/proc/{pid}/comm").read_text().strip() == "slurmctld"
+    except OSError:
+        running = False
+    return None if pid.isdigit() and running else "the test cluster's slurmctld is not running"
+
+
+def launch(points: int, runs: int) -> bool:
+    """``nemorun launch --target slurm`` of a ``points``-point sweep, timed to the printed run
+    id, each run then cancelled; refused unless ``sbatch`` reaches the marked test cluster."""
+    problem = test_cluster_problem()
+    if problem is not None:
+        raise SystemExit(f"--launch: not run: {problem}")
+    scratch = Path(tempfile.mkdtemp(prefix="nemorun-bench-"))
+    env = {**os.environ, "NEMORUN_HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": "0"}
+    args = ["launch", QUICKSTART, "--target", "slurm", f"optim.lr=range(1,{points + 1})"]
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*NEMORUN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        samples.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"nemorun launch failed:\n{proc.stderr}")
+        run_id = proc.stdout.strip().splitlines()[-1]
+        cancel = [*NEMORUN, "cancel", run_id]
+        subprocess.run(cancel, cwd=ROOT, env=env, capture_output=True, timeout=120, check=True)
+    return report(f"launch --target slurm, {points:,} points", samples, LAUNCH_BUDGET)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
@@ -180,7 +241,12 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="a checkout of the base commit, for (c)")
     parser.add_argument("--limit", type=float, default=120.0, help="seconds per case in (c)")
     parser.add_argument("--repeat", type=int, default=1, help="(c): the best of N runs a case")
+    parser.add_argument("--launch", type=int, metavar="POINTS", help="(d) only, POINTS points")
     args = parser.parse_args()
+    if args.launch:
+        if not launch(args.launch, max(1, args.runs // 2)) and args.check:
+            raise SystemExit(1)
+        return
     if args.scale:
         checkouts = {"this": ROOT, **({"base": args.base.resolve()} if args.base else {})}
         scale(checkouts, args.limit, args.repeat)
