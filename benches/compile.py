@@ -11,11 +11,16 @@
     (importing fiddle, libcst, jinja2 and yaml alone takes 0.27 s; NeMo-Run's dry run 1.87 s).
 
 (c) ``--scale``: whole ``nemorun compile --target slurm`` processes of 10 / 1,000 / 10,000 /
-    100,000 points (one axis, and a 1,000 x 100 grid), wall time and peak RSS of one run each,
-    and the size of a 1,000-point SkyPilot output. ``--base DIR`` runs the same cases with
-    another checkout's nemorun (``git worktree add DIR BASE``) side by side; a case over
-    ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s and
-    <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
+    100,000 points (one axis, and a 1,000 x 100 grid), as ``range()`` overrides and as the
+    spec's own ``sweep:``; wall time, CPU time and peak RSS of the best of ``--repeat`` runs
+    each, and the size of a 1,000-point SkyPilot output. ``--base DIR`` runs the same cases
+    with another checkout's nemorun (``git archive BASE | tar -x -C DIR``) side by side; a case
+    over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s
+    and <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
+
+(d) ``--launch 10000``: ``nemorun launch --target slurm`` of a 10,000-point sweep, timed to
+    the printed run id, then ``nemorun cancel``; refused unless ``sbatch`` reaches the test
+    cluster ``tests/infra/slurm.sh`` started and marked. Budget: 3 s.
 
 Prints median, min and max wall time in seconds per case, and whether it is within budget;
 ``--check`` exits 1 when a median is over its budget. Timings on a shared 2-core machine are
@@ -25,6 +30,7 @@ noisy: compare medians, and rerun when another job was busy.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -82,14 +88,42 @@ SCALE = {
     "100,000 points": ["optim.lr=range(1,100001)"],
     "1,000 x 100 grid": ["optim.lr=range(1,1001)", "steps=range(1,101)"],
 }
+SPEC_SCALE = {
+    "10 in sweep:": {"optim.lr": range(1, 11)},
+    "1,000 in sweep:": {"optim.lr": range(1, 1001)},
+    "10,000 in sweep:": {"optim.lr": range(1, 10001)},
+    "1,000x100 sweep:": {"optim.lr": range(1, 1001), "steps": range(1, 101)},
+}
+"""The same sizes written in the spec's own ``sweep:``: a ``range()`` override loads hydra-core
+(about 0.3 s of imports), a spec's list does not."""
 
 
-def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int]:
-    """One whole ``nemorun`` process run from ``checkout``: a ``wall s, RSS MiB`` line (or why
-    it ended) and the bytes it printed."""
+def spec_with_sweep(checkout: Path, axes: dict[str, range], where: Path) -> Path:
+    """The quickstart spec of ``checkout`` with ``axes`` as its ``sweep:``, written in ``where``."""
+    import json
+
+    text = (checkout / QUICKSTART).read_text(encoding="utf-8")
+    text = text.replace("pythonpath: [../examples]", f"pythonpath: [{checkout / 'examples'}]")
+    lines = [f"  {key}: {json.dumps(list(values))}" for key, values in axes.items()]
+    path = where / f"sweep-{abs(hash((str(checkout), tuple(axes))))}.yaml"
+    path.write_text(text + "sweep:\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def measure(checkout: Path, args: Sequence[str], limit: float, repeat: int = 1) -> tuple[str, int]:
+    """The best of ``repeat`` runs of `measure_once` (the least disturbed by other work)."""
+    runs = [measure_once(checkout, args, limit) for _ in range(repeat)]
+    _, line, size = min(runs, key=lambda run: run[0])
+    return line, size
+
+
+def measure_once(checkout: Path, args: Sequence[str], limit: float) -> tuple[float, str, int]:
+    """One whole ``nemorun`` process run from ``checkout``: its wall time (infinite when it
+    failed), a ``wall s, cpu s, RSS MiB`` line (or why it ended) and the bytes it printed.
+    CPU time (user + system) suffers less than wall time from other work on a shared machine."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "0"}
     start = time.perf_counter()
-    timer = ["/usr/bin/time", "-f", "peak-rss-kib %M"]  # this process's own peak, unlike getrusage
+    timer = ["/usr/bin/time", "-f", "peak-rss-kib %M cpu %U %S"]  # this process's own figures
     proc = subprocess.Popen(
         [*timer, *NEMORUN, *args],
         cwd=checkout,
@@ -102,33 +136,101 @@ def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        return f"stopped after {limit:g} s", 0
+        return math.inf, f"stopped after {limit:g} s", 0
     wall = time.perf_counter() - start
     lines = [
         line
         for line in err.decode(errors="replace").strip().splitlines()
         if not line.startswith("Command exited")  # /usr/bin/time's own note
     ]
-    rss = int(lines.pop().split()[-1]) / 1024 if lines and lines[-1].startswith("peak-rss") else 0
+    rss = cpu = 0.0
+    if lines and lines[-1].startswith("peak-rss"):
+        _, kib, _, user, system = lines.pop().split()
+        rss, cpu = int(kib) / 1024, float(user) + float(system)
     if proc.returncode != 0:
         last = lines[-1:] or ["?"]
-        return f"exit {proc.returncode} after {wall:.2f} s: {last[0][:70]}", 0
-    return f"{wall:6.2f} s  peak RSS {rss:5.0f} MiB", len(out)
+        return math.inf, f"exit {proc.returncode} after {wall:.2f} s: {last[0][:70]}", 0
+    return wall, f"{wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss:5.0f} MiB", len(out)
 
 
-def scale(checkouts: dict[str, Path], limit: float) -> None:
-    """Each case of `SCALE` for each checkout in turn, then the SkyPilot output size. Slurm
-    sweeps over 1,001 points are split into several scripts: they are written to a directory."""
+def scale(checkouts: dict[str, Path], limit: float, repeat: int) -> None:
+    """Each case of `SCALE` and `SPEC_SCALE` for each checkout in turn, then the SkyPilot
+    output size. Slurm sweeps over 1,001 points are split into several scripts: they are
+    written to a directory."""
     out = tempfile.mkdtemp(prefix="nemorun-bench-")
     for name, overrides in SCALE.items():
         for label, checkout in checkouts.items():
             args = ["compile", QUICKSTART, "--target", "slurm", "-o", out, *overrides]
-            line, _ = measure(checkout, args, limit)
-            print(f"{name:<18} {label:<6} {line}")
+            line, _ = measure(checkout, args, limit, repeat)
+            print(f"{name:<18} {label:<6} {line}", flush=True)
+    for name, axes in SPEC_SCALE.items():
+        for label, checkout in checkouts.items():
+            spec = str(spec_with_sweep(checkout, axes, Path(out)))
+            line, _ = measure(
+                checkout, ["compile", spec, "--target", "slurm", "-o", out], limit, repeat
+            )
+            print(f"{name:<18} {label:<6} {line}", flush=True)
     for label, checkout in checkouts.items():
         args = ["compile", QUICKSTART, "--target", "skypilot", "optim.lr=range(1,1001)"]
-        line, size = measure(checkout, args, limit)
+        line, size = measure(checkout, args, limit, repeat)
         print(f"skypilot 1,000     {label:<6} {line}  output {size / 1e6:.2f} MB")
+
+
+SLURM_MARK = Path(os.environ.get("NEMORUN_SLURM_DIR", "/var/tmp/nemorun-slurm")) / "mark"
+LAUNCH_BUDGET = 3.0
+
+
+def test_cluster_problem() -> str | None:
+    """Why the Slurm that ``sbatch`` reaches is not the test cluster ``tests/infra/slurm.sh``
+    started (its mark names the config it installed, with its digest, and the slurmctld it
+    started), or None when it is: the bench submits jobs to no other Slurm."""
+    import hashlib
+
+    try:
+        text = SLURM_MARK.read_text(encoding="utf-8")
+    except OSError:
+        return f"no mark {SLURM_MARK}: start the test cluster with tests/infra/slurm.sh start"
+    pairs = (line.partition("=") for line in text.splitlines() if not line.startswith("#"))
+    mark = {key: value for key, sep, value in pairs if sep}
+    config = os.environ.get("SLURM_CONF", mark.get("config", ""))
+    if not config or config != mark.get("config"):
+        return f"SLURM_CONF={config!r} is not the test cluster's config {mark.get('config')!r}"
+    try:
+        digest = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    if digest != mark.get("config_sha256"):
+        return f"{config} is not the config tests/infra/slurm.sh installed"
+    pid = mark.get("slurmctld_pid", "")
+    try:
+        running = Path(f"/proc/{pid}/comm").read_text().strip() == "slurmctld"
+    except OSError:
+        running = False
+    return None if pid.isdigit() and running else "the test cluster's slurmctld is not running"
+
+
+def launch(points: int, runs: int) -> bool:
+    """``nemorun launch --target slurm`` of a ``points``-point sweep, timed to the printed run
+    id, each run then cancelled; refused unless ``sbatch`` reaches the marked test cluster."""
+    problem = test_cluster_problem()
+    if problem is not None:
+        raise SystemExit(f"--launch: not run: {problem}")
+    scratch = Path(tempfile.mkdtemp(prefix="nemorun-bench-"))
+    env = {**os.environ, "NEMORUN_HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": "0"}
+    args = ["launch", QUICKSTART, "--target", "slurm", f"optim.lr=range(1,{points + 1})"]
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*NEMORUN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        samples.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"nemorun launch failed:\n{proc.stderr}")
+        run_id = proc.stdout.strip().splitlines()[-1]
+        cancel = [*NEMORUN, "cancel", run_id]
+        subprocess.run(cancel, cwd=ROOT, env=env, capture_output=True, timeout=120, check=True)
+    return report(f"launch --target slurm, {points:,} points", samples, LAUNCH_BUDGET)
 
 
 def main() -> None:
@@ -138,10 +240,16 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="the sweep sizes (c) only")
     parser.add_argument("--base", type=Path, help="a checkout of the base commit, for (c)")
     parser.add_argument("--limit", type=float, default=120.0, help="seconds per case in (c)")
+    parser.add_argument("--repeat", type=int, default=1, help="(c): the best of N runs a case")
+    parser.add_argument("--launch", type=int, metavar="POINTS", help="(d) only, POINTS points")
     args = parser.parse_args()
+    if args.launch:
+        if not launch(args.launch, max(1, args.runs // 2)) and args.check:
+            raise SystemExit(1)
+        return
     if args.scale:
         checkouts = {"this": ROOT, **({"base": args.base.resolve()} if args.base else {})}
-        scale(checkouts, args.limit)
+        scale(checkouts, args.limit, args.repeat)
         return
     ok = True
     sys.path.insert(0, str(ROOT))

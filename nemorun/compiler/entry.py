@@ -9,11 +9,11 @@ the task's call tree, a *hole*; the entry is written once with ``at[i]`` in hole
 ``NEMORUN_POINT`` (``$SLURM_ARRAY_TASK_ID`` on Slurm) picks the point. A cartesian sweep (no
 interpolation resolved again per point) lists each axis's values in ``AXES`` (a ``lambda``
 when a value builds objects or reads the environment) and decodes the point index into one
-value per axis: it costs the sum of the axes, not their product. Each value is validated once,
-the other axes at their first value, and that spec's call tree must print like point 0's
-outside its hole; holes never overlap, so every combination does too. A sweep whose values feed
-interpolations is validated point by point, with a ``POINTS`` row per point. Anything that
-makes a point differ outside its holes is refused with a located error instead.
+value per axis: it costs the sum of the axes, not their product. Each value is validated once:
+alone at its argument's place (`Spec.axis_values`), or, when it may change the task's shape,
+as the spec with the other axes at their first value, whose call tree must print like point
+0's outside its hole. A sweep whose values feed interpolations is validated point by point,
+with a ``POINTS`` row per point. A point that differs outside its holes is a located error.
 """
 
 from __future__ import annotations
@@ -36,13 +36,16 @@ from nemorun.compiler.points import Point, Points
 from nemorun.compiler.pysource import (
     HELPERS,
     INDENT,
-    WIDTH,
     Doc,
-    Group,
     Names,
     Writer,
-    flat,
     layout,
+)
+from nemorun.compiler.sweep_tables import (
+    THIS_POINT,
+    THIS_PRODUCT_POINT,
+    axis_tables,
+    point_tables,
 )
 from nemorun.errors import KeyPath, SpecError, format_path
 from nemorun.schemas.convert import Call
@@ -95,7 +98,7 @@ def entry_point(spec: Spec) -> EntryPoint:
     for n, tree in enumerate(trees[1:], start=1):
         _check_same_body(tree, shared, var_names, holes, refs, names, body, points[n])
     helpers = helpers | axis_helpers
-    tables = _tables(holes, choices, lazy, rows, points)
+    tables = point_tables(holes, choices, lazy, rows, points)
     source = _assemble(spec, names, body, helpers, tables, len(points))
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
@@ -106,18 +109,19 @@ def _is_product(spec: Spec) -> bool:
     resolved again per point, so a value of one axis never changes what another puts in place.
     Then each value is validated once (with the other axes at their first value), and the
     entry holds the axes only: the point index decodes into one value per axis."""
-    from nemorun.schemas.interpolate import needs_interpolation
+    from nemorun.schemas.places import may_interpolate
 
     if not spec.axes or spec.resolved.interpolations:
         return False
-    return not any(needs_interpolation(list(axis.values)) for axis in spec.axes)
+    return not any(may_interpolate(axis.values) for axis in spec.axes)
 
 
 def _product_entry(spec: Spec, points: Points) -> EntryPoint:
-    """The entry of a cartesian sweep, from ``1 + Σ(len(axis) - 1)`` validated specs, one at a
-    time (never one per point): point 0, then each other value of each axis with the others at
-    their first. Each must print like point 0 outside its hole; holes never overlap, so every
-    combination of those values does too."""
+    """The entry of a cartesian sweep: point 0's call tree, with each axis's values in its
+    hole. Values converted at their place (`Spec.axis_values`) go in as they are; each other
+    value comes from its spec (the other axes at their first value), validated one at a time,
+    which must print like point 0 outside its hole; holes never overlap, so every combination
+    of those values does too."""
     axes = spec.axes
     first = _call_of(spec)
     holes = holes_of_axes(spec, [first])
@@ -136,8 +140,14 @@ def _product_entry(spec: Spec, points: Points) -> EntryPoint:
     body = _body(first, shared, var_names, holes, plain, names)[0]
     choices: list[list[Doc]] = [[] for _ in axes]
     lazy = [False for _ in axes]
-    others = specs_at(spec, list(_axis_points(axes)))
+    converted = _converted(spec)
+    others = specs_at(spec, list(_axis_points(axes, [c is None for c in converted])))
     for i, axis in enumerate(axes):
+        if converted[i] is not None:  # each value already converted at its place, alone
+            for value in converted[i] or ():
+                choices[i].append(writer.value(value, holes[i]))
+                lazy[i] = lazy[i] or builds(value)
+            continue
         for j in range(len(axis)):
             tree = _call_of(next(others)) if j else first
             if j:
@@ -155,17 +165,25 @@ def _product_entry(spec: Spec, points: Points) -> EntryPoint:
             lazy[i] = lazy[i] or builds(value)
     refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
     body, helpers = _body(first, shared, var_names, holes, refs, names)
-    tables = _axis_tables(holes, choices, lazy)
+    tables = axis_tables(holes, choices, lazy)
     helpers = helpers | writer.helpers
     source = _assemble(spec, names, body, helpers, tables, len(points), product=True)
     compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
     return EntryPoint(source, points)
 
 
-def _axis_points(axes: Sequence[SweepAxis]) -> Iterator[tuple[int, ...]]:
-    """Each other value of each axis, with the other axes at their first value."""
+def _converted(spec: Spec) -> tuple[tuple[Any, ...] | None, ...]:
+    """Per axis, its values as validation converted them at their place (`Spec.axis_values`),
+    or None where each value's spec is validated here."""
+    if len(spec.axis_values) == len(spec.axes):
+        return spec.axis_values
+    return tuple(None for _ in spec.axes)
+
+
+def _axis_points(axes: Sequence[SweepAxis], which: Sequence[bool]) -> Iterator[tuple[int, ...]]:
+    """Each other value of each axis ``which`` marks, with the other axes at their first."""
     for i, axis in enumerate(axes):
-        for j in range(1, len(axis)):
+        for j in range(1, len(axis) if which[i] else 1):
             yield tuple(j if k == i else 0 for k in range(len(axes)))
 
 
@@ -354,95 +372,8 @@ def _assemble(
     if sweep:
         out.append(f"{INDENT}at = _this_point()")
     out += [body, "", ""]
-    this_point = _THIS_PRODUCT_POINT if product else _THIS_POINT
+    this_point = THIS_PRODUCT_POINT if product else THIS_POINT
     for helper in sorted(helpers):
         out += [HELPERS[helper] if helper != "_this_point" else this_point, "", ""]
     out += ['if __name__ == "__main__":', f"{INDENT}main()", ""]
     return "\n".join(out)
-
-
-def _axis_lines(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
-    out = []
-    for hole, docs, is_lazy in zip(holes, choices, lazy):
-        out.append(f"{INDENT}# {format_path(hole)}")
-        items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
-        group = Group("(", items, ")", single_comma=True)
-        text = layout(group, INDENT)
-        texts = [flat(d) for d in docs]
-        if "\n" in text and not is_lazy and all(len(t) < WIDTH // 2 for t in texts):
-            text = _packed(texts, INDENT)
-        out.append(f"{INDENT}{text},")
-    return out
-
-
-def _packed(texts: list[str], indent: str) -> str:
-    """A tuple of short values, as many to a line as fit: a long axis (thousands of numbers)
-    then takes a few bytes a value, not a line each."""
-    lines: list[str] = []
-    line = ""
-    for text in texts:
-        piece = text + ","
-        if line and len(indent + INDENT) + len(line) + 1 + len(piece) > WIDTH:
-            lines.append(line)
-            line = piece
-        else:
-            line = f"{line} {piece}" if line else piece
-    lines.append(line)
-    return "\n".join(["(", *(indent + INDENT + line for line in lines), indent + ")"])
-
-
-def _tables(
-    holes: list[KeyPath],
-    choices: list[list[Doc]],
-    lazy: list[bool],
-    rows: list[tuple[int, ...]],
-    points: Points,
-) -> list[str]:
-    if not holes:
-        return []
-    out = ["# The distinct values of each swept place, in order.", "AXES = ["]
-    out += _axis_lines(holes, choices, lazy)
-    out += ["]", "# One row per point: the index of its value in each entry of AXES.", "POINTS = ["]
-    for point, row in zip(points, rows):
-        values = "(" + ", ".join(map(str, row)) + ("," if len(row) == 1 else "") + ")"
-        out.append(f"{INDENT}{values},  # {point.index}: {_comment(point.describe())}")
-    out += ["]", "", ""]
-    return out
-
-
-def _axis_tables(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:
-    """The axes of a cartesian sweep: every point is one value of each (see `_this_point`)."""
-    out = [
-        "# The values of each sweep axis, in order; the points are every combination of",
-        "# one value of each, the last axis varying fastest.",
-        "AXES = [",
-    ]
-    return [*out, *_axis_lines(holes, choices, lazy), "]", "", ""]
-
-
-_THIS_POINT = '''def _this_point():
-    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES."""
-    text = os.environ.get("NEMORUN_POINT", "")
-    if not (text.isascii() and text.isdigit() and int(text) < len(POINTS)):
-        sys.exit(f"NEMORUN_POINT must be a point from 0 to {len(POINTS) - 1}, not {text!r}")
-    return [values[i] for values, i in zip(AXES, POINTS[int(text)])]'''
-
-_THIS_PRODUCT_POINT = '''def _this_point():
-    """The values of the sweep point that NEMORUN_POINT names, one per entry of AXES: the
-    point's index written in the mixed radix of the axes' lengths (last axis fastest)."""
-    count = 1
-    for values in AXES:
-        count *= len(values)
-    text = os.environ.get("NEMORUN_POINT", "")
-    if not (text.isascii() and text.isdigit() and int(text) < count):
-        sys.exit(f"NEMORUN_POINT must be a point from 0 to {count - 1}, not {text!r}")
-    rest, at = int(text), []
-    for values in reversed(AXES):
-        rest, i = divmod(rest, len(values))
-        at.append(values[i])
-    return at[::-1]'''
-
-
-def _comment(text: str) -> str:
-    """``text`` safe inside a one-line comment."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -26,7 +26,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from nemorun.errors import Collector, KeyPath, Origin, SpecError, did_you_mean
 from nemorun.schemas import callables, constructs, scalars, unions
@@ -52,6 +52,9 @@ from nemorun.schemas.values import (
     strip_annotated,
 )
 
+if TYPE_CHECKING:
+    from nemorun.schemas.places import Places
+
 
 class Validator:
     """One validation pass over a tree; ``origins`` says where each key path was written."""
@@ -66,6 +69,11 @@ class Validator:
         accepted unchecked (a hint that cannot be resolved)."""
         self.bindings: dict[Any, Any] = {}
         """Type variables bound by the generic class being read (``Bucket[int]``: T → int)."""
+        self.places: Places | None = None
+        """Where to note the arguments at some key paths (`Places`: a sweep's axes)."""
+        self.choosing = 0
+        """How many unions above are choosing an alternative: an argument below one is not at
+        a place of its own (another value may make the union choose another class)."""
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -165,26 +173,34 @@ class Validator:
         for key, item in raw.items():
             if key in (TARGET_KEY, PARTIAL_KEY):
                 continue
-            param = schema.params.get(key) if isinstance(key, str) else None
-            if param is not None:
-                annotation = param.annotation
-            elif schema.accepts_any_keyword() and isinstance(key, str):
-                annotation = schema.var_keyword
-            else:
-                self.error(
-                    (*path, key),
-                    f"unknown argument of {schema.name}",
-                    suggestion=did_you_mean(str(key), schema.params),
-                )
-                continue
-            converted = self.value(item, annotation, (*path, key))
-            if converted is not INVALID and param is not None:
-                converted = self._formats(item, converted, param.formats, (*path, key))
+            converted = self.argument(schema, key, item, (*path, key))
             if converted is not INVALID:
                 result.args[key] = converted
         if not partial:
             self._missing(schema, raw, path)
         return result
+
+    def argument(self, schema: CallableSchema, key: Any, item: Any, path: KeyPath) -> Any:
+        """``item`` converted as argument ``key`` of ``schema`` (at ``path``): by its hint,
+        then held to its formats; INVALID after an error. A sweep value is converted here
+        alone, at the argument's `Place` (`nemorun.schemas.places`)."""
+        param = schema.params.get(key) if isinstance(key, str) else None
+        if param is not None:
+            annotation = param.annotation
+        elif schema.accepts_any_keyword() and isinstance(key, str):
+            annotation = schema.var_keyword
+        else:
+            return self.error(
+                path,
+                f"unknown argument of {schema.name}",
+                suggestion=did_you_mean(str(key), schema.params),
+            )
+        converted = self.value(item, annotation, path)
+        if converted is not INVALID and param is not None:
+            converted = self._formats(item, converted, param.formats, path)
+        if self.places is not None and not self.choosing:
+            self.places.record(path, schema, key, self.bindings, converted)
+        return converted
 
     def _missing(self, schema: CallableSchema, raw: dict[str, Any], path: KeyPath) -> None:
         """An error at ``path`` for each required argument of ``schema`` that ``raw`` lacks."""

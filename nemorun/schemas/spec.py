@@ -6,7 +6,9 @@ Task arguments are checked against the task callable's own type hints; ``executo
 
 Sweeps are kept as axes (path → values). The spec is validated at its first point, and every
 other value of each axis is checked in place, so a bad sweep value is reported before anything
-is expanded. `Spec.at_point` gives the validated spec of any point of the product.
+is expanded: converted alone at its argument's place where it can be (`nemorun.schemas.places`;
+`Spec.axis_values` keeps the results for the entry point), else as the whole spec at its point.
+`Spec.at_point` gives the validated spec of any point of the product.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nemorun.errors import (
     SpecErrors,
     did_you_mean,
 )
+from nemorun.schemas import settings
 from nemorun.schemas.convert import INVALID, Validator
 from nemorun.schemas.entries import (
     TaskSpec,
@@ -39,6 +42,7 @@ from nemorun.schemas.entries import (
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.layout import PACKAGERS, TASK_ENTRY_KEYS, TOP_LEVEL_KEYS, task_path
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions
+from nemorun.schemas.places import Places, alone, convert_axis
 from nemorun.schemas.source import find_origin, value_origin
 from nemorun.schemas.sweeps import (
     MAX_POINTS,
@@ -105,6 +109,9 @@ class Spec:
     warnings: list[str] = field(default_factory=list)
     templates: Path | None = None
     """A directory of the user's own templates, searched before nemorun's (``templates:``)."""
+    axis_values: tuple[tuple[Any, ...] | None, ...] = ()
+    """Per axis, each of its values converted to its argument's type, or None where the
+    axis's points were validated whole (`_check_other_sweep_values`); set at the first point."""
 
     def num_points(self) -> int:
         n = 1
@@ -136,11 +143,15 @@ def validate_tree(resolved: Resolved, point: tuple[int, ...] | None = None) -> S
     axes = all_axes(resolved, errors)
     if point is None:
         point = tuple(0 for _ in axes)
-    pythonpath = _pythonpath(tree, resolved, errors)
+    pythonpath = settings.pythonpath(tree, resolved, errors)
+    first = point == tuple(0 for _ in axes)
+    places = Places(alone(axes, bool(resolved.interpolations))) if first else None
     with search_path(pythonpath):
-        spec = _validate_point(resolved, axes, point, pythonpath, errors)
-        if point == tuple(0 for _ in axes):
-            _check_other_sweep_values(resolved, axes, pythonpath, errors, spec)
+        spec = _validate_point(resolved, axes, point, pythonpath, errors, places=places)
+        if places is not None:
+            converted = _check_other_sweep_values(resolved, axes, pythonpath, errors, spec, places)
+            if spec is not None:
+                spec.axis_values = converted
     errors.raise_if_any()
     assert spec is not None
     return spec
@@ -160,7 +171,7 @@ def validate_points(
     """
     errors = Collector()
     axes = all_axes(resolved, errors)
-    pythonpath = _pythonpath(resolved.tree, resolved, errors)
+    pythonpath = settings.pythonpath(resolved.tree, resolved, errors)
     errors.raise_if_any()
     base = point_origins(resolved.origins)
     with search_path(pythonpath):
@@ -180,6 +191,7 @@ def _validate_point(
     errors: Collector,
     base_origins: dict[KeyPath, Origin] | None = None,
     first: Spec | None = None,
+    places: Places | None = None,
 ) -> Spec | None:
     """The spec at ``point``. Without interpolations to resolve again, the tree is copied only
     along the swept paths (the rest, the ``sweep:`` lists included, is shared, never changed)
@@ -219,7 +231,8 @@ def _validate_point(
             assign(tree)
             if first is not None and all(axis.path[0] in ("task", "tasks") for axis in axes):
                 return _revalidate_tasks(first, resolved.view(tree, origins), point, errors)
-    return _validate_top(resolved.view(tree, origins), tree, axes, point, pythonpath, errors)
+    view = resolved.view(tree, origins)
+    return _validate_top(view, tree, axes, point, pythonpath, errors, places)
 
 
 def _revalidate_tasks(
@@ -258,9 +271,11 @@ def _validate_top(
     point: tuple[int, ...],
     pythonpath: list[Path],
     errors: Collector,
+    places: Places | None = None,
 ) -> Spec | None:
     origins = resolved.origins
     v = Validator(origins, errors)
+    v.places = places
     _unknown_top_keys(tree, origins, errors)
     name = _run_name(v, tree)
     description = _optional_str(v, tree, "description")
@@ -298,7 +313,7 @@ def _validate_top(
         packager=packager if packager in PACKAGERS else "none",
         pythonpath=pythonpath,
         point=point,
-        templates=_templates(v, tree, resolved),
+        templates=settings.templates(v, tree, resolved),
         warnings=list(dict.fromkeys(v.warnings)),
     )
 
@@ -352,76 +367,7 @@ def _optional_str(v: Validator, tree: dict[str, Any], key: str) -> str | None:
 def pythonpath_of(resolved: Resolved) -> list[Path]:
     """The directories ``resolved`` imports its code from (those that are valid; validation
     reports the others)."""
-    return _pythonpath(resolved.tree, resolved, Collector())
-
-
-def _pythonpath(tree: dict[str, Any], resolved: Resolved, errors: Collector) -> list[Path]:
-    raw = tree.get("pythonpath", [])
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
-        errors.add(
-            SpecError(
-                "wrong type",
-                ("pythonpath",),
-                value_origin(resolved.origins, ("pythonpath",)),
-                expected="a list of directories, relative to the spec file",
-                found=repr(raw),
-            )
-        )
-        return []
-    nul = [i for i, p in enumerate(raw) if "\0" in p]
-    for i in nul:
-        errors.add(_nul_in_path(("pythonpath", i), raw[i], resolved))
-    return [
-        (_written_in(resolved, ("pythonpath", i)) / p).resolve()
-        for i, p in enumerate(raw)
-        if i not in nul
-    ]
-
-
-def _nul_in_path(path: KeyPath, value: str, resolved: Resolved) -> SpecError:
-    return SpecError(
-        "a path cannot hold a NUL character",
-        path,
-        value_origin(resolved.origins, path),
-        found=repr(value),
-        suggestion="remove the NUL character",
-    )
-
-
-def _templates(v: Validator, tree: dict[str, Any], resolved: Resolved) -> Path | None:
-    raw = tree.get("templates")
-    if raw is None or env_read_by_nemorun(v, raw, ("templates",)):
-        return None
-    value = v.value(raw, str, ("templates",))
-    if value is INVALID:
-        return None
-    if "\0" in value:
-        v.errors.add(_nul_in_path(("templates",), value, resolved))
-        return None
-    directory = (_written_in(resolved, ("templates",)) / value).resolve()
-    if not directory.is_dir():
-        v.error(
-            ("templates",),
-            f"no such template directory: {directory}",
-            suggestion="the path is relative to the spec file that names it",
-            at_value=True,
-        )
-        return None
-    return directory
-
-
-def _written_in(resolved: Resolved, path: KeyPath) -> Path:
-    """The directory a relative path written at ``path`` is relative to: that of the file it
-    was written in (a base spec's own directory, for ``extends``), or the current directory
-    for a command-line override."""
-    origin = find_origin(resolved.origins, path)
-    if origin is not None and origin.is_override():
-        return Path.cwd()
-    if origin is not None and origin.file is not None:
-        return Path(origin.file).parent
-    return resolved.source.parent
+    return settings.pythonpath(resolved.tree, resolved, Collector())
 
 
 def _check_other_sweep_values(
@@ -430,10 +376,31 @@ def _check_other_sweep_values(
     pythonpath: list[Path],
     errors: Collector,
     first: Spec | None,
-) -> None:
-    """Validate each other value of each axis, the rest of the point at index 0."""
-    base = point_origins(resolved.origins)
+    places: Places,
+) -> tuple[tuple[Any, ...] | None, ...]:
+    """Check each other value of each axis, the rest of the point at index 0: converted at
+    its `Place` alone when it has one (see `nemorun.schemas.places`), else by validating its
+    point. Returns, per axis, its values converted (None where points were validated)."""
+    base: dict[KeyPath, Origin] | None = None
+    out: list[tuple[Any, ...] | None] = []
     for i, axis in enumerate(axes):
+        if len(axis) < 2:
+            out.append(None)
+            continue
+        base = point_origins(resolved.origins) if base is None else base
+        place = places.found.get(axis.path) if _in_python_task(first, axis.path) else None
+        if place is not None:
+            out.append(convert_axis(axis, place, base, errors))
+            continue
+        out.append(None)
         for j in range(1, len(axis)):
             point = tuple(j if k == i else 0 for k in range(len(axes)))
             _validate_point(resolved, axes, point, pythonpath, errors, base, first)
+    return tuple(out)
+
+
+def _in_python_task(spec: Spec | None, path: KeyPath) -> bool:
+    """True when ``path`` is inside a task that calls Python (a script or command task's own
+    options are built while validating: their values keep the whole-spec path)."""
+    tasks = spec.tasks.values() if spec is not None else ()
+    return any(t.call is not None and path[: len(t.path)] == t.path for t in tasks)

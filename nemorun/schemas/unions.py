@@ -33,7 +33,7 @@ def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     fallback: _Trial | None = None
     failures: list[tuple[Any, list[SpecError]]] = []
     for option in options:
-        trial = _trial(v, raw, option, path)
+        trial = _trial(v, raw, option, path, choosing=len(options) > 1)
         if trial.errors and typed and strip_annotated(option) is type(raw):
             for error in trial.errors:  # the value's own type, out of its bounds: no text
                 v.errors.add(error)  # reading by a `str` alternative must hide that
@@ -52,16 +52,19 @@ def union(v: Validator, raw: Any, annotation: Any, path: KeyPath) -> Any:
     return _union_error(v, raw, annotation, path, failures)
 
 
-def _trial(v: Validator, raw: Any, option: Any, path: KeyPath) -> _Trial:
+def _trial(v: Validator, raw: Any, option: Any, path: KeyPath, choosing: bool) -> _Trial:
     """``raw`` as ``option``, in a sandbox: this validator's errors, warnings and memo are
-    as before; the trial's own are returned, for `_keep` to adopt."""
+    as before; the trial's own are returned, for `_keep` to adopt. ``choosing``: one of
+    several alternatives (`Validator.choosing`)."""
     saved = v.errors, v.memo, v.warnings
     v.errors, v.memo, v.warnings = Collector(), dict(v.memo), list(v.warnings)
+    v.choosing += choosing
     try:
         value = v.value(raw, option, path)
         return _Trial(value, v.errors.errors, v.memo, v.warnings)
     finally:
         v.errors, v.memo, v.warnings = saved
+        v.choosing -= choosing
 
 
 def _keep(v: Validator, trial: _Trial) -> Any:

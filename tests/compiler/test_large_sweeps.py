@@ -71,3 +71,30 @@ def test_one_axis_of_10000_values_fits_one_argument(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         got = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
         assert got["count"] == values[index], index
+
+
+def test_values_converted_at_their_place_reach_each_point(tmp_path: Path) -> None:
+    """Enum members, paths, tuples, environment reads and nested arguments, each axis checked
+    at its place (`Spec.axis_values`), reach the job of every point as they would alone."""
+    axes = {
+        "color": ["RED", "g"],
+        "where": ["a", "b/c"],
+        "pair": [[1, "x"], [2, "y"]],
+        "env_flag": ["${oc.env:FLAG,false}", True],
+        "inner.size": [3, 4],
+    }
+    lines = "".join(f"\n  {key}: {json.dumps(values)}" for key, values in axes.items())
+    spec = load(probe_spec(tmp_path, "inner: {size: 1}", extra=f"sweep:{lines}\n"))
+    assert all(values is not None for values in spec.axis_values)
+    entry = entry_point(spec)
+    for index in range(len(entry.points)):
+        proc = run_plain(entry.source, tmp_path, FIXTURES, {"NEMORUN_POINT": str(index)})
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+        picks = [index >> (len(axes) - 1 - k) & 1 for k in range(len(axes))]
+        color, where, pair, flag, size = picks
+        assert got["color"] == {"enum": f"Color.{['RED', 'GREEN'][color]}"}, index
+        assert got["where"] == {"path": ["a", "b/c"][where]}, index
+        assert got["pair"] == {"tuple": [[1, "x"], [2, "y"]][pair]}, index
+        assert got["env_flag"] is [False, True][flag], index  # FLAG unset: its default
+        assert got["inner"] == {"Inner": {"size": [3, 4][size], "color": {"enum": "Color.RED"}}}
