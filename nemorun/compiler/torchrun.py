@@ -120,9 +120,12 @@ traceback shows the file's lines. Only this short text is ever a command-line wo
 entry's size has no limit."""
 
 
-def python_program(python: str, entry: Var, unbuffered: bool = True) -> tuple[Word, ...]:
+def python_program(
+    python: str, entry: Var, unbuffered: bool = True, runner: str | Var = RUN_ENTRY
+) -> tuple[Word, ...]:
     """The words that run the entry file named by shell variable ``entry``:
     ``PYTHON -u -c RUN_ENTRY "$ENTRY"`` (``-u`` as torchrun itself would add, so workers'
-    output is not held back; a job without a launcher leaves it out)."""
+    output is not held back; a job without a launcher leaves it out). ``runner`` is a variable
+    holding `RUN_ENTRY` where a nested ``bash -c`` reads it as an argument."""
     flags = (Word.of("-u"),) if unbuffered else ()
-    return (Word.of(python), *flags, Word.of("-c"), Word.of(RUN_ENTRY), Word.of(entry))
+    return (Word.of(python), *flags, Word.of("-c"), Word.of(runner), Word.of(entry))

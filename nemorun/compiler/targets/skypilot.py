@@ -2,8 +2,8 @@
 
 The options are SkyPilot's own words (`SkyPilotOptions`, `plan`). ``run`` is a bash script that
 writes the entry Python from a quoted heredoc to a file and runs it, on every node (under
-torchrun: `_torchrun`); a large sweep ships that file once instead (`_entry`). A sweep of N points is a stream of N documents (`_names`) that ``sky jobs
-launch FILE`` runs as a pipeline.
+torchrun: `_torchrun`); a large sweep ships that file once instead (`_entry`). A sweep of N
+points is a stream of N documents (`_names`) that ``sky jobs launch FILE`` runs as a pipeline.
 
 Two things differ from the shell targets, because the job runs on another machine:
 - the spec's ``pythonpath`` directories are local: each is mounted (``file_mounts``) at
