@@ -10,11 +10,12 @@
 (b) One cold ``nemorun compile configs/quickstart.yaml --target slurm`` process. Budget: 0.35 s
     (importing fiddle, libcst, jinja2 and yaml alone takes 0.27 s; NeMo-Run's dry run 1.87 s).
 
-(c) ``--scale``: whole ``nemorun compile --target slurm`` processes of 10 / 1,000 / 10,000 /
-    100,000 points (one axis, and a 1,000 x 100 grid), wall time and peak RSS of one run each,
-    and the size of a 1,000-point SkyPilot output. ``--base DIR`` runs the same cases with
-    another checkout's nemorun (``git worktree add DIR BASE``) side by side; a case over
-    ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s and
+(c) ``--scale``: whole ``nemorun compile -o DIR`` processes of 10 / 1,000 / 10,000 / 20,000 /
+    100,000 points (one axis, and a 1,000 x 100 grid) for each of ``--targets`` (default
+    slurm; ``--case NAME`` picks cases), wall time, peak RSS and bytes written of one run each,
+    and the size of a 1,000- and a 2,000-point SkyPilot output. ``--base DIR`` runs the same
+    cases with another checkout's nemorun (``git worktree add DIR BASE``) side by side; a case
+    over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s and
     <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
 
 Prints median, min and max wall time in seconds per case, and whether it is within budget;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,7 @@ SCALE = {
     "10 points": ["optim.lr=range(1,11)"],
     "1,000 points": ["optim.lr=range(1,1001)"],
     "10,000 points": ["optim.lr=range(1,10001)"],
+    "20,000 points": ["optim.lr=range(1,20001)"],
     "100,000 points": ["optim.lr=range(1,100001)"],
     "1,000 x 100 grid": ["optim.lr=range(1,1001)", "steps=range(1,101)"],
 }
@@ -116,19 +119,35 @@ def measure(checkout: Path, args: Sequence[str], limit: float) -> tuple[str, int
     return f"{wall:6.2f} s  peak RSS {rss:5.0f} MiB", len(out)
 
 
-def scale(checkouts: dict[str, Path], limit: float) -> None:
-    """Each case of `SCALE` for each checkout in turn, then the SkyPilot output size. Slurm
-    sweeps over 1,001 points are split into several scripts: they are written to a directory."""
-    out = tempfile.mkdtemp(prefix="nemorun-bench-")
+def scale(
+    checkouts: dict[str, Path], limit: float, targets: Sequence[str], cases: Sequence[str]
+) -> None:
+    """Each case of `SCALE` (those named in ``cases``, else all) for each target and checkout
+    in turn, with the bytes it wrote (into a fresh directory: Slurm sweeps over 1,001 points
+    are split into several scripts), then the SkyPilot output of 1,000 and 2,000 points as
+    printed on stdout."""
     for name, overrides in SCALE.items():
+        if cases and name not in cases:
+            continue
+        for target in targets:
+            for label, checkout in checkouts.items():
+                out = Path(tempfile.mkdtemp(prefix="nemorun-bench-"))
+                args = ["compile", QUICKSTART, "--target", target, "-o", str(out), *overrides]
+                line, _ = measure(checkout, args, limit)
+                size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+                shutil.rmtree(out)
+                print(f"{name:<18} {target:<8} {label:<6} {line}  wrote {size / 1e6:6.2f} MB")
+    for points in (1_000, 2_000):
         for label, checkout in checkouts.items():
-            args = ["compile", QUICKSTART, "--target", "slurm", "-o", out, *overrides]
-            line, _ = measure(checkout, args, limit)
-            print(f"{name:<18} {label:<6} {line}")
-    for label, checkout in checkouts.items():
-        args = ["compile", QUICKSTART, "--target", "skypilot", "optim.lr=range(1,1001)"]
-        line, size = measure(checkout, args, limit)
-        print(f"skypilot 1,000     {label:<6} {line}  output {size / 1e6:.2f} MB")
+            args = [
+                "compile",
+                QUICKSTART,
+                "--target",
+                "skypilot",
+                f"optim.lr=range(1,{points + 1})",
+            ]
+            line, size = measure(checkout, args, limit)
+            print(f"skypilot {points:,}     {label:<6} {line}  output {size / 1e6:.2f} MB")
 
 
 def main() -> None:
@@ -138,10 +157,14 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="the sweep sizes (c) only")
     parser.add_argument("--base", type=Path, help="a checkout of the base commit, for (c)")
     parser.add_argument("--limit", type=float, default=120.0, help="seconds per case in (c)")
+    parser.add_argument(
+        "--targets", default="slurm", help="comma-separated targets for (c) (default: slurm)"
+    )
+    parser.add_argument("--case", action="append", default=[], help="only this case of (c)")
     args = parser.parse_args()
     if args.scale:
         checkouts = {"this": ROOT, **({"base": args.base.resolve()} if args.base else {})}
-        scale(checkouts, args.limit)
+        scale(checkouts, args.limit, args.targets.split(","), args.case)
         return
     ok = True
     sys.path.insert(0, str(ROOT))
