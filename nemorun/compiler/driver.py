@@ -3,9 +3,7 @@
 ``compile_spec(spec, target) → Artifacts`` is pure: it reads the spec and the templates and
 returns text; nothing is written (``Artifacts.write`` does that, for ``-o DIR``), and nothing
 depends on the clock or the machine beyond the paths the spec itself names. The main artifact
-is self-contained: it embeds the entry Python (and its sweep's axes) in a heredoc that it
-writes to a file where the job runs, so no command line holds it and its size has no limit
-(a large SkyPilot sweep ships it once instead: `nemorun.compiler.targets.skypilot`).
+writes the entry Python from a heredoc to a file where the job runs (no size limit).
 
 The target is chosen before validation (`nemorun.api.load` with ``target``, through
 `executor_for_target`): ``--target``, else ``executor.target``, else ``local``. Executor
