@@ -167,3 +167,14 @@ def test_a_launched_skypilot_sweep_ships_the_runs_own_copy(tmp_path: Path) -> No
     mounts = {k: v for k, v in first["file_mounts"].items() if k.startswith(ENTRY_MOUNT)}
     assert list(mounts.values()) == [str(run_dir / "artifacts" / ENTRY_FILE)]
     assert artifacts.warnings == ()
+
+
+def test_parallel_local_points_share_the_entry_until_the_last_ends(tmp_path: Path) -> None:
+    # The EXIT trap is the script's own: a point run in the background does not remove the
+    # file that the points still running read.
+    values = VALUES[:8]
+    spec = echo_spec(tmp_path, values, {"target": "local", "max_parallel": 3})
+    loaded, _ = load_for_target(spec, (), "local")
+    script = compile_spec(loaded).write(tmp_path / "out")[0]
+    run(["bash", str(script)], tmp_path)
+    assert received(tmp_path / "out.jsonl") == dict(enumerate(values))
