@@ -13,7 +13,7 @@
 (c) ``--scale``: whole ``nemorun compile --target slurm`` processes of 10 / 1,000 / 10,000 /
     100,000 points (one axis, and a 1,000 x 100 grid), as ``range()`` overrides and as the
     spec's own ``sweep:``; wall time, CPU time and peak RSS of the best of ``--repeat`` runs
-    each, and the size of a 1,000-point SkyPilot output. ``--base DIR`` runs the same cases
+    each, and the size of a 1,000- and a 2,000-point SkyPilot output. ``--base DIR`` runs the same cases
     with another checkout's nemorun (``git archive BASE | tar -x -C DIR``) side by side; a case
     over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s
     and <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
@@ -170,10 +170,12 @@ def scale(checkouts: dict[str, Path], limit: float, repeat: int) -> None:
                 checkout, ["compile", spec, "--target", "slurm", "-o", out], limit, repeat
             )
             print(f"{name:<18} {label:<6} {line}", flush=True)
-    for label, checkout in checkouts.items():
-        args = ["compile", QUICKSTART, "--target", "skypilot", "optim.lr=range(1,1001)"]
-        line, size = measure(checkout, args, limit, repeat)
-        print(f"skypilot 1,000     {label:<6} {line}  output {size / 1e6:.2f} MB")
+    for points in (1_000, 2_000):
+        for label, checkout in checkouts.items():
+            sweep = f"optim.lr=range(1,{points + 1})"
+            args = ["compile", QUICKSTART, "--target", "skypilot", sweep]
+            line, size = measure(checkout, args, limit, repeat)
+            print(f"skypilot {points:,}     {label:<6} {line}  output {size / 1e6:.2f} MB")
 
 
 SLURM_MARK = Path(os.environ.get("NEMORUN_SLURM_DIR", "/var/tmp/nemorun-slurm")) / "mark"

@@ -3,7 +3,7 @@
 ``compile_spec(spec, target) → Artifacts`` is pure: it reads the spec and the templates and
 returns text; nothing is written (``Artifacts.write`` does that, for ``-o DIR``), and nothing
 depends on the clock or the machine beyond the paths the spec itself names. The main artifact
-is self-contained: it embeds the entry Python (and its table of sweep points) in a heredoc.
+writes the entry Python from a heredoc to a file where the job runs (no size limit).
 
 The target is chosen before validation (`nemorun.api.load` with ``target``, through
 `executor_for_target`): ``--target``, else ``executor.target``, else ``local``. Executor
@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.entry import entry_point, sweep_points
-from nemorun.compiler.job import Artifact, Artifacts, Job, Parts, RunContext
+from nemorun.compiler.job import ENTRY_FILE, Artifact, Artifacts, Job, Parts, RunContext
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
 from nemorun.schemas.source import find_origin
 from nemorun.schemas.spec import Spec
-from nemorun.schemas.sweeps import MAX_ENTRY_BYTES
 
 if TYPE_CHECKING:
     from nemorun.registry import TargetDef
@@ -138,7 +137,7 @@ def compile_spec(
     )
     files: list[Artifact] = []
     if job.entry is not None:
-        files.append(Artifact("entry.py", job.entry))
+        files.append(Artifact(ENTRY_FILE, job.entry))
     log_paths = declared.log_paths
     logs: dict[str, str] = log_paths(job, contexts[0]) if run and log_paths else {}
     return Artifacts(
@@ -274,12 +273,6 @@ def make_job(
     if what.call is not None:
         generated = entry_point(spec)
         entry, points = generated.source, generated.points
-        if len(entry.encode()) > MAX_ENTRY_BYTES:
-            raise SpecError(
-                f"the entry point is {len(entry.encode())} bytes, more than a job can pass as "
-                f"one argument (python -c, {MAX_ENTRY_BYTES} bytes at most)",
-                suggestion="split the sweep into smaller ones",
-            )
     else:
         points = sweep_points(spec)
         if spec.is_sweep() or not spec.single_task:

@@ -19,6 +19,7 @@ from typing import Any
 
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.compiler.points import Point
+from nemorun.compiler.torchrun import Var, Word, python_program
 from nemorun.errors import SpecError
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import ExecutorOptions, LauncherOptions
@@ -37,6 +38,10 @@ class RunContext:
     @property
     def logs_dir(self) -> Path:
         return self.dir / "logs"
+
+
+ENTRY_FILE = "entry.py"
+"""The entry's own artifact: written beside the main one (``-o DIR``, a run's ``artifacts``)."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +163,25 @@ class Job:
         return len(self.points) > 1
 
     @property
+    def run_entry(self) -> tuple[Word, ...]:
+        """The words that run the entry file ``$NEMORUN_ENTRY`` the artifact wrote
+        (`nemorun.compiler.torchrun.python_program`)."""
+        return python_program(self.python, Var("NEMORUN_ENTRY"), unbuffered=False)
+
+    @property
     def points_subdir(self) -> str:
         """Where, under the run's directory, each point gets its own (``NEMORUN_POINT_DIR`` is
         this plus ``/POINT``): ``points``, or ``points/TASK`` for one task of several."""
         return "points" if self.task is None else f"points/{self.stem}"
+
+    @property
+    def entry_file(self) -> Path | None:
+        """Where a run keeps `ENTRY_FILE` on this machine (``RUN_DIR/artifacts``, in the task's
+        own directory for one task of several); None without a run."""
+        if self.run is None:
+            return None
+        task_dir = () if self.task is None else (self.stem,)
+        return self.run.dir.joinpath("artifacts", *task_dir, ENTRY_FILE)
 
     @property
     def points_dir(self) -> str | None:

@@ -90,14 +90,12 @@ def command(
     """torchrun's words: ``nnodes`` nodes of ``launcher.nproc_per_node`` workers each, every
     worker running ``program`` (the interpreter and its arguments, or a script's words).
 
-    **How the workers get the entry.** torchrun normally runs ``python -u FILE``, so the entry
-    would have to be a file every node can read (node-local ``/tmp`` is not shared). Instead the
-    command is ``torchrun … --no-python PYTHON -u -c "$NEMORUN_ENTRY"``: each worker runs the
-    job's own interpreter (the spec's ``python``, not whichever Python torchrun was installed
-    into) with the entry as its ``-c`` argument, exactly as a job without a launcher does. No
-    file is written on any node, nothing needs cleaning up, and the entry's size is bounded as
-    before (one argument). Script and command tasks run the same way: their words follow
-    ``--no-python``.
+    **How the workers get the entry.** The artifact writes the entry to a file on each node
+    (``NEMORUN_ENTRY`` names it), and the command is ``torchrun … --no-python PYTHON -u -c
+    RUN_ENTRY "$NEMORUN_ENTRY"`` (`python_program`): each worker runs the job's own
+    interpreter (the spec's ``python``, not whichever Python torchrun was installed into) on
+    that file, exactly as a job without a launcher does. Script and command tasks run the same
+    way: their words follow ``--no-python``.
     """
     return (
         Word.of("torchrun"),
@@ -112,7 +110,22 @@ def command(
     )
 
 
-def python_program(python: str, entry: Var) -> tuple[Word, ...]:
-    """The words that run an entry held in shell variable ``entry``: ``PYTHON -u -c "$ENTRY"``
-    (``-u`` as torchrun itself would add, so workers' output is not held back)."""
-    return (Word.of(python), Word.of("-u"), Word.of("-c"), Word.of(entry))
+RUN_ENTRY = (
+    'import sys; path = sys.argv.pop(1); exec(compile(open(path, "rb").read(), path, "exec"))'
+)
+"""The ``python -c`` program that runs the entry file named by its first argument, in
+``__main__`` as ``python -c SOURCE`` would: the current directory stays first on ``sys.path``
+(``python FILE`` would put the file's own directory there instead, a temporary one), and a
+traceback shows the file's lines. Only this short text is ever a command-line word, so the
+entry's size has no limit."""
+
+
+def python_program(
+    python: str, entry: Var, unbuffered: bool = True, runner: str | Var = RUN_ENTRY
+) -> tuple[Word, ...]:
+    """The words that run the entry file named by shell variable ``entry``:
+    ``PYTHON -u -c RUN_ENTRY "$ENTRY"`` (``-u`` as torchrun itself would add, so workers'
+    output is not held back; a job without a launcher leaves it out). ``runner`` is a variable
+    holding `RUN_ENTRY` where a nested ``bash -c`` reads it as an argument."""
+    flags = (Word.of("-u"),) if unbuffered else ()
+    return (Word.of(python), *flags, Word.of("-c"), Word.of(runner), Word.of(entry))

@@ -130,7 +130,10 @@ def _start(script: str, point: dict[str, Any], cwd: str, own_group: bool) -> int
     log = Path(point["log"])
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Private like the rest of the record; O_NOFOLLOW: a link planted at the log's path fails.
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    # O_APPEND: the artifact appends the task's output to this same file, so what the script
+    # itself says (bash's "Terminated" when a cancel stops the task) goes after it, not over it.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW
+    fd = os.open(log, flags, 0o600)
     with open(fd, "wb") as handle:
         try:
             process = subprocess.Popen(

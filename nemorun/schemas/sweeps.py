@@ -18,12 +18,6 @@ MAX_POINTS = 100_000
 """More points than this is almost certainly a mistake (``range(0, 10**8)``), and would take
 minutes to validate: refused up front."""
 
-# Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); the entry runs as `python -c "$ENTRY"`.
-MAX_ENTRY_BYTES = 120_000
-VALUE_LINE_BYTES = 2
-"""What the entry's table adds around each swept value: a comma and a space (short values are
-packed several to a line)."""
-
 
 @dataclass(frozen=True)
 class SweepAxis:
@@ -74,36 +68,7 @@ def all_axes(resolved: Resolved, errors: Collector) -> list[SweepAxis]:
             )
         )
         errors.raise_if_any()
-    _check_table_size(axes, resolved, errors)
     return axes
-
-
-def _check_table_size(axes: list[SweepAxis], resolved: Resolved, errors: Collector) -> None:
-    """Refuse, before any point is validated (in ``validate`` too), axes whose values alone
-    would make the job's entry larger than one argument can be: the entry lists each value of
-    each axis once. The estimate is the values as JSON plus `VALUE_LINE_BYTES`;
-    the compiled entry's own size is checked again when it is made."""
-    import json
-
-    size = sum(
-        len(json.dumps(value, ensure_ascii=False, default=str)) + VALUE_LINE_BYTES
-        for axis in axes
-        for value in axis.values
-    )
-    if size > MAX_ENTRY_BYTES:
-        shown = ", ".join(f"{len(a):,}" for a in axes)
-        errors.add(
-            SpecError(
-                f"the sweep's values take about {size:,} bytes in the job's entry point, more "
-                f"than a job can pass as one argument (python -c, {MAX_ENTRY_BYTES:,} bytes at "
-                f"most); its axes have {shown} values",
-                ("sweep",),
-                find_origin(resolved.origins, ("sweep",)) if "sweep" in resolved.tree else None,
-                suggestion="sweep fewer values per axis (a grid of two shorter axes has as "
-                "many points), or split the sweep into smaller ones",
-            )
-        )
-        errors.raise_if_any()
 
 
 def _set_by_override(origin: Origin | None) -> bool:

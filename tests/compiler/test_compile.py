@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from nemorun.api import load_for_target
 from nemorun.compiler.driver import compile_spec
+from nemorun.compiler.torchrun import RUN_ENTRY
 
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
 FIXTURES = Path(__file__).resolve().parent
@@ -511,11 +512,11 @@ def test_one_rule_picks_the_jobs_python_on_every_target(
     )
     loaded, warnings = load_for_target(spec, (), target)
     text = compile_spec(loaded, warnings=warnings, host_python=HOST_PYTHON).main.text
-    assert f'{shlex.quote(python)} -c "$NEMORUN_ENTRY"' in text
+    assert f'{shlex.quote(python)} -c {shlex.quote(RUN_ENTRY)} "$NEMORUN_ENTRY"' in text
     # compile reads nothing of the machine: without host_python, python3
     if python == HOST_PYTHON:
         plain = compile_spec(loaded, warnings=warnings).main.text
-        assert 'python3 -c "$NEMORUN_ENTRY"' in plain
+        assert f'python3 -c {shlex.quote(RUN_ENTRY)} "$NEMORUN_ENTRY"' in plain
 
 
 @pytest.mark.parametrize("target", ["local", "slurm", "docker", "skypilot", "ray"])

@@ -20,7 +20,6 @@ checkout's path replaced by ``<ROOT>``. Regenerate them with::
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -35,7 +34,9 @@ from hypothesis import strategies as st
 
 from nemorun.api import load_for_target
 from nemorun.compiler.driver import compile_spec
+from nemorun.compiler.render import shell_quote
 from nemorun.compiler.targets.docker import DOCKER_CONTAINER_NAME, container_name
+from nemorun.compiler.torchrun import RUN_ENTRY
 from nemorun.errors import SpecErrors
 
 CONFIGS = sorted(p for p in (ROOT / "configs").iterdir() if p.suffix in (".yaml", ".toml"))
@@ -76,7 +77,7 @@ def test_every_example_compiles_parses_and_is_deterministic(config: Path, tmp_pa
     assert list(tmp_path.iterdir()) == []  # compiling wrote nothing
     bash_n(first.stdout, tmp_path)
     assert f"        {IMAGE} \\\n" in first.stdout
-    assert re.search(r'python3 (-u )?-c "\$NEMORUN_ENTRY"\n', first.stdout)
+    assert f' -c {shell_quote(RUN_ENTRY)} "$NEMORUN_ENTRY"\n' in first.stdout
 
 
 GOLDEN_CASES = [
@@ -117,7 +118,7 @@ def test_options_become_docker_run_flags(tmp_path: Path) -> None:
     proc = nemorun("compile", *GOLDEN_CASES[1][1])
     assert proc.returncode == 0, proc.stderr
     run = proc.stdout[proc.stdout.index("run_point() {") :]
-    flags = [line.strip().rstrip(" \\") for line in run.splitlines()[1:19]]
+    flags = [line.strip().rstrip(" \\") for line in run.splitlines()[1:20]]
     examples = str(ROOT / "examples")
     assert flags == [
         "docker run --rm",
@@ -134,6 +135,7 @@ def test_options_become_docker_run_flags(tmp_path: Path) -> None:
         f"--volume {examples}:{examples}:ro",
         "--volume /srv/data:/data:ro",
         "--volume /srv/out:/out",
+        '--volume "$NEMORUN_ENTRY:$NEMORUN_ENTRY:ro"',
         "--workdir /out",
         "--env OMP_NUM_THREADS=1",
         '--env DATA_DIR="$env_DATA_DIR"',
@@ -258,7 +260,7 @@ def test_torchrun_without_shared_memory_is_warned_about() -> None:
     assert (
         "        torchrun --nnodes=1 --nproc-per-node=4 --node-rank=0 --rdzv-backend=c10d "
         "--rdzv-endpoint=localhost:29500 --rdzv-id=nemorun-quickstart --no-python "
-        'python3 -u -c "$NEMORUN_ENTRY"\n'
+        f'python3 -u -c {shell_quote(RUN_ENTRY)} "$NEMORUN_ENTRY"\n'
     ) in bare.stdout
     assert host_ipc.returncode == 0 and "warning" not in host_ipc.stderr
 
@@ -285,7 +287,7 @@ def test_a_code_directory_that_is_mounted_already_is_not_mounted_twice(tmp_path:
         WITH_IMAGE,
         f"++executor.container.mounts=[{examples}:{examples}:rw]",
     )
-    assert text.count("--volume ") == 1
+    assert text.count("--volume ") == 2  # the directory, and the entry's file
     assert f"--volume {examples}:{examples}:rw" in text
 
 

@@ -556,6 +556,10 @@ def test_torchrun_runs_once_per_node_from_skypilot_variables(tmp_path: Path) -> 
             "nemorun mounts the spec's pythonpath under ~/.nemorun/pythonpath",
         ),
         (
+            "  file_mounts: {~/.nemorun/entries/a.py: /tmp}\n",
+            "nemorun mounts a large sweep's entry under ~/.nemorun/entries",
+        ),
+        (
             "  env: {1BAD: x}\n",
             "job.yaml:7:9: executor.env.1BAD: not a valid environment variable name",
         ),

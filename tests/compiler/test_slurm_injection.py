@@ -254,7 +254,9 @@ def job_receives(script: Path, workdir: Path, name: str, value: str) -> bool:
     return {
         "env": lambda: got["env"] == value,
         "container.image": lambda: f"--container-image={value}" in argv,
-        "container.mounts": lambda: f"--container-mounts={value}" in argv,
+        "container.mounts": lambda: any(  # after the entry's own file
+            a.startswith("--container-mounts=") and a.endswith(f":ro,{value}") for a in argv
+        ),
         "workdir": lambda: got["cwd"] == cwd,
         "workdir in a container": lambda: (
             got["cwd"] == cwd and f"--container-workdir={value}" in argv

@@ -66,7 +66,10 @@ def test_a_container_mount_with_a_comma_is_refused(compile_with: Compile) -> Non
         "srun reads the mounts as one comma-separated list: found '/a,/b:/c'"
     ]
     ok = compile_with({"container": {"image": "img", "mounts": mounts[:1] * 2}})
-    assert "--container-mounts=/data:/data,/data:/data " in ok.out
+    # the entry's file first: the container reads it where the batch script wrote it
+    assert '--container-mounts="$NEMORUN_ENTRY:$NEMORUN_ENTRY:ro",/data:/data,/data:/data ' in (
+        ok.out
+    )
 
 
 def test_an_extra_flag_is_a_flag_and_false_leaves_it_out(compile_with: Compile) -> None:

@@ -149,6 +149,7 @@ def test_words_quote_literals_and_expand_variables(tmp_path: Path) -> None:
         python,
         "-u",
         "-c",
+        torchrun.RUN_ENTRY,
         "print('hi')",
     ]
     assert list(tmp_path.iterdir()) == []
@@ -211,9 +212,10 @@ def test_the_slurm_command_runs_one_torchrun_per_node(tmp_path: Path) -> None:
         "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c 'exec "
         'torchrun --nnodes=2 --nproc-per-node=2 --node-rank="$SLURM_NODEID" '
         '--rdzv-backend=c10d --rdzv-endpoint="$NEMORUN_HEAD_NODE":29555 '
-        f'--rdzv-id="$SLURM_JOB_ID" --no-python {sys.executable} -u -c "$1"\''
+        f'--rdzv-id="$SLURM_JOB_ID" --no-python {sys.executable} -u -c "$1" "$2"\''
     )  # nemorun runs under sys.executable: Slurm jobs default to it
-    assert srun.endswith(' nemorun-torchrun "$NEMORUN_ENTRY"')
+    runner = shell_quote(torchrun.RUN_ENTRY)
+    assert srun.endswith(f' nemorun-torchrun {runner} "$NEMORUN_ENTRY"')
     assert "random" not in text.lower() and "uuid" not in text.lower()
     again = nemorun("compile", str(spec))
     assert again.stdout == text
@@ -380,7 +382,8 @@ def test_a_two_node_torchrun_job_runs_on_slurm(tmp_path: Path) -> None:
         for r in range(4)
     ]
     argv = json.loads(next(x for x in log.splitlines() if x.startswith("torchrun argv "))[14:])
-    assert argv[-4:-1] == [sys.executable, "-u", "-c"]
+    assert argv[-5:-1] == [sys.executable, "-u", "-c", torchrun.RUN_ENTRY]
+    assert argv[-1].startswith("/tmp/nemorun-entry.")  # each node's own copy
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
 """The ``skypilot`` target: a SkyPilot task YAML; a sweep is one document per point.
 
 The options are SkyPilot's own words (`SkyPilotOptions`, `plan`). ``run`` is a bash script that
-reads the entry Python from a quoted heredoc and runs it, on every node (under torchrun:
-`_torchrun`). A sweep of N points is a stream of N documents (`_names`) that ``sky jobs
-launch FILE`` runs as a pipeline.
+writes the entry Python from a quoted heredoc to a file and runs it, on every node (under
+torchrun: `_torchrun`); a large sweep ships that file once instead (`_entry`). A sweep of N
+points is a stream of N documents (`_names`) that ``sky jobs launch FILE`` runs as a pipeline.
 
 Two things differ from the shell targets, because the job runs on another machine:
 - the spec's ``pythonpath`` directories are local: each is mounted (``file_mounts``) at
@@ -49,6 +49,11 @@ REMOTE_RUNS = ".nemorun/runs"
 """Under the node's home: a run's directories there (``ID/points/POINT``)."""
 PYTHONPATH_MOUNT = "~/.nemorun/pythonpath"
 """Where the spec's ``pythonpath`` directories are mounted: ``~/.nemorun/pythonpath/<i>``."""
+ENTRY_MOUNT = "~/.nemorun/entries"
+"""Where a shipped entry is mounted: ``~/.nemorun/entries/<sha256 of it>.py``."""
+EMBED_BYTES = 256 * 1024
+"""A sweep's documents each embed the entry while that totals at most this many bytes (the
+YAML stays one file); past it they share one shipped file (`_entry`)."""
 RESOURCES = (
     "infra", "cloud", "region", "zone", "accelerators", "cpus", "memory", "instance_type",
     "use_spot", "disk_size",
@@ -197,6 +202,9 @@ class SkyPilotPlan:
     parent (the run's own directory is on the launching machine)."""
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words that run the task on each node, or None without a launcher."""
+    entry_file: Word | None = None
+    """The shipped entry's path on the node (mounted by ``file_mounts``), or None when each
+    document embeds the entry."""
 
 
 def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
@@ -220,13 +228,14 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     check.mounts(options)
     check.done()
     pythonpath, mounts = _file_mounts(spec, options)
+    entry_file, entry_mount, warnings = _entry(job)
     return SkyPilotPlan(
         names=_names(job),
         resources=_resources(options, image),
         num_nodes=options.nodes,
         envs=tuple((k, str(v)) for k, v in job.env if not isinstance(v, EnvRef)),
         shell_env=tuple((k, v) for k, v in job.env if isinstance(v, EnvRef)),
-        file_mounts=mounts,
+        file_mounts=(*mounts, *entry_mount),
         pythonpath=pythonpath,
         workdir=options.workdir,
         points_dir=(
@@ -235,7 +244,34 @@ def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
             else None
         ),
         torchrun=_torchrun(spec, job),
-    ), []
+        entry_file=entry_file,
+    ), warnings
+
+
+def _entry(job: Job) -> tuple[Word | None, tuple[tuple[str, str], ...], list[str]]:
+    """Where the documents find the entry: each embeds it (`EMBED_BYTES` allowing), else they
+    share one file, shipped by ``file_mounts`` to ``~/.nemorun/entries/<sha256>.py``, so the
+    stream grows with the number of points, not its square. Its source is the run's copy
+    (`Job.entry_file`), else ``entry.py`` beside the YAML (``-o DIR``), which SkyPilot reads
+    from the directory it runs in (said in a warning). Returns the node's path (None when
+    embedded), the mount, and the warnings."""
+    import hashlib
+
+    from nemorun.compiler.job import ENTRY_FILE
+
+    entry = job.entry
+    if entry is None or len(entry.encode()) * job.num_points <= EMBED_BYTES:
+        return None, (), []
+    name = f"{hashlib.sha256(entry.encode()).hexdigest()[:16]}.py"
+    remote = f"{ENTRY_MOUNT}/{name}"
+    node_path = Word.of(Var("HOME"), f"/{ENTRY_MOUNT.removeprefix('~/')}/{name}")
+    if job.entry_file is not None:
+        return node_path, ((remote, str(job.entry_file)),), []
+    warning = (
+        f"the {job.num_points} documents share the entry instead of each holding it: "
+        f"{ENTRY_FILE}, written beside them with -o DIR; run sky in that directory"
+    )
+    return node_path, ((remote, ENTRY_FILE),), [warning]
 
 
 def _resources(options: SkyPilotOptions, image: str | None) -> tuple[tuple[str, Any], ...]:
@@ -260,8 +296,7 @@ def _names(job: Job) -> tuple[str, ...]:
     The documents of a sweep differ only in their name and ``NEMORUN_POINT``: ``setup`` and
     ``run`` are the same text in each (written once by the template). ``sky jobs launch FILE``
     runs such a stream as a pipeline, one point after another (``sky launch`` takes one
-    document only). Each document embeds the whole entry, table of points included, so the
-    stream grows with the square of the number of points (300 points: about 5 MB).
+    document only). A large sweep's documents share one shipped entry (`_entry`).
     """
     if job.is_sweep():
         return tuple(f"{job.name}-{point.index}" for point in job.points)
@@ -385,6 +420,8 @@ class _Checks(OptionChecks):
                 f"{PYTHONPATH_MOUNT}/"
             ):
                 self.error(key, f"nemorun mounts the spec's pythonpath under {PYTHONPATH_MOUNT}")
+            elif remote.rstrip("/") == ENTRY_MOUNT or remote.startswith(f"{ENTRY_MOUNT}/"):
+                self.error(key, f"nemorun mounts a large sweep's entry under {ENTRY_MOUNT}")
             elif remote == SKY_WORKDIR and options.workdir is not None:
                 self.error(key, f"{SKY_WORKDIR} is where SkyPilot puts the workdir")
 

@@ -161,7 +161,7 @@ class SlurmPlan:
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
     torchrun_args: tuple[Word, ...] = ()
-    """The ``bash -c`` script's ``$0`` and ``$1`` (the entry)."""
+    """The ``bash -c`` script's ``$0``, then `torchrun.RUN_ENTRY` and the entry's file."""
 
 
 def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
@@ -194,15 +194,16 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
 def _torchrun(
     spec: Spec, job: Job, warnings: list[str]
 ) -> tuple[tuple[Word, ...], tuple[Word, ...] | None, tuple[Word, ...]]:
-    """srun's own options, the torchrun words and the ``bash -c`` script's ``$0`` and ``$1``
-    for ``launcher: {kind: torchrun}``; ``((), None, ())`` without a launcher.
+    """srun's own options, the torchrun words and the ``bash -c`` script's arguments for
+    ``launcher: {kind: torchrun}``; ``((), None, ())`` without a launcher.
 
     One srun task per node (``--ntasks-per-node=1``, ``--kill-on-bad-exit=1``), each running
     torchrun under ``bash -c`` so that ``$SLURM_NODEID`` is read inside the step; the
     rendezvous is on the first host of ``scontrol show hostnames "$SLURM_JOB_NODELIST"``
     (``NEMORUN_HEAD_NODE``, set by the batch script, which runs there), at
     ``launcher.rdzv_port``, with ``--rdzv-id=$SLURM_JOB_ID`` (each array task is its own
-    job). The entry reaches ``bash -c`` as its ``$1``. Two torchrun jobs whose first node is
+    job). `torchrun.RUN_ENTRY` and the entry's file reach ``bash -c`` as its ``$1`` and ``$2``
+    (each node has its copy: the script's ``sbcast``). Two torchrun jobs whose first node is
     the same machine (array tasks sharing a node) would both listen on ``rdzv_port``: give
     such jobs whole nodes (``exclusive``) or distinct ports. See `nemorun.compiler.torchrun`.
     """
@@ -223,8 +224,12 @@ def _torchrun(
     )
     command_args: tuple[Word, ...]
     if job.entry is not None:
-        program = torchrun.python_program(job.python, Var("1"))
-        command_args = (Word.of("nemorun-torchrun"), Word.of(Var("NEMORUN_ENTRY")))
+        program = torchrun.python_program(job.python, Var("2"), runner=Var("1"))
+        command_args = (
+            Word.of("nemorun-torchrun"),
+            Word.of(torchrun.RUN_ENTRY),
+            Word.of(Var("NEMORUN_ENTRY")),
+        )
     else:
         program = tuple(Word.of(w) for w in job.argv)
         command_args = (Word.of("nemorun-torchrun"),)
