@@ -13,10 +13,11 @@
 (c) ``--scale``: whole ``nemorun compile --target slurm`` processes of 10 / 1,000 / 10,000 /
     100,000 points (one axis, and a 1,000 x 100 grid), as ``range()`` overrides and as the
     spec's own ``sweep:``; wall time, CPU time and peak RSS of the best of ``--repeat`` runs
-    each, and the size of a 1,000- and a 2,000-point SkyPilot output. ``--base DIR`` runs the same cases
-    with another checkout's nemorun (``git archive BASE | tar -x -C DIR``) side by side; a case
-    over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points <= 0.35 s
-    and <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot <= 1 MB.
+    each, and the size of a 1,000- and a 2,000-point SkyPilot output. ``--base DIR`` runs the
+    same cases with another checkout's nemorun (``git archive BASE | tar -x -C DIR``) side by
+    side; a case over ``--limit`` seconds is stopped and reported as such. Goals: 1,000 points
+    <= 0.35 s and <= 2x 10 points, 10,000 <= 1 s, 100,000 <= 5 s, peak RSS <= 150 MiB, SkyPilot
+    <= 1 MB.
 
 (d) ``--launch 10000``: ``nemorun launch --target slurm`` of a 10,000-point sweep, timed to
     the printed run id, then ``nemorun cancel``; refused unless ``sbatch`` reaches the test
