@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     ),
     **dict.fromkeys(("launch", "run", "rerun"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
+    "completion": "nemorun.cli.completion",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -42,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nemorun {__version__} (experiment-spec compiler; not NVIDIA's nemo_run)")
         return EXIT_OK
     name, rest = args[0], args[1:]
+    if name == "__complete":  # what the completion scripts call on each TAB (not listed)
+        from nemorun.cli.complete import answer
+
+        return answer(rest)
     if name not in COMMAND_MODULES:
         from nemorun.errors import did_you_mean
 
@@ -104,5 +109,6 @@ commands:
   cancel   RUN                         stop the run's jobs
   rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
   diff     A B                         what changed in the resolved spec (runs or spec files)
+  completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""

@@ -248,7 +248,7 @@ def iter_records(root: Path | None = None, name: str | None = None) -> Iterator[
     groups: dict[str, list[str]] = {}
     slug = None if name is None else run_slug(name)
     for entry in _run_dirs(root or runs_root()):
-        stamp, entry_slug = _id_parts(entry.name)
+        stamp, entry_slug = id_parts(entry.name)
         if slug is None or entry_slug == slug:
             groups.setdefault(stamp, []).append(entry.path)
     for stamp in sorted(groups, reverse=True):
@@ -265,7 +265,7 @@ def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
         return []
 
 
-def _id_parts(run_id: str) -> tuple[str, str | None]:
+def id_parts(run_id: str) -> tuple[str, str | None]:
     """``20261121-101500-<slug>-<6 hex>`` → (``20261121-101500``, slug); a directory named
     otherwise is its own time and has no slug."""
     # Slicing, not a regular expression: this runs on every directory of every `ls`.
