@@ -73,9 +73,11 @@ class Reply:
     mode: Mode
     candidates: tuple[str, ...] = ()
 
-    def lines(self) -> str:
-        """The answer as the scripts read it (a name holding a line break cannot be one)."""
-        shown = [c for c in self.candidates if "\n" not in c]
+    def lines(self, shell: str) -> str:
+        """The answer as the scripts read it. A name holding a line break cannot be a
+        candidate; in fish, neither can one with a tab (what follows it is a description)."""
+        banned = "\n\t" if shell == "fish" else "\n"
+        shown = [c for c in self.candidates if not set(c) & set(banned)]
         return "\n".join((self.mode.value, *shown)) + "\n"
 
 
@@ -99,7 +101,7 @@ def answer(argv: Sequence[str]) -> int:
         if os.environ.get("NEMORUN_DEBUG"):
             raise
         reply = NONE
-    sys.stdout.write(reply.lines())
+    sys.stdout.write(reply.lines(shell))
     return 0
 
 

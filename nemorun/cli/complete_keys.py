@@ -201,7 +201,6 @@ def warm(spec: Path) -> tuple[str, ...]:
     schema cannot be built is cached with the keys it writes, so a TAB does not retry until
     something changes."""
     data = spec.read_bytes()
-    before = set(sys.modules)
     keys = set(written_keys(data, spec.suffix))
     try:
         from nemorun import api
@@ -209,7 +208,9 @@ def warm(spec: Path) -> tuple[str, ...]:
         keys.update(schema_keys(api.draft_schema(spec).schema))
     except Exception:
         pass
-    read = [*_module_files(set(sys.modules) - before), *_extended(spec, data)]
+    # Every module loaded now, not only those the schema imported: a module the process had
+    # loaded before still shapes the schema.
+    read = [*_module_files(list(sys.modules)), *_extended(spec, data)]
     stamps = {}
     for path in read:
         try:

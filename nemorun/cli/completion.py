@@ -67,17 +67,18 @@ ZSH = r"""#compdef nemorun
 # nemorun @VERSION@ completion for zsh: eval "$(nemorun completion zsh)" in ~/.zshrc (after
 # compinit), or save it as _nemorun in a directory of $fpath.
 _nemorun() {
+    emulate -L zsh
     local mode
-    local -a reply dirs
+    local -a reply dirs files
     reply=("${(@f)$(@PROGRAM@ __complete zsh "${(@Q)words[2,CURRENT-1]}" "${(Q)PREFIX}" \
         2>/dev/null)}")
     mode=${reply[1]}
     reply=("${(@)reply[2,-1]}")
     case $mode in
         files)
-            dirs=("${(@M)reply:#*/}")
+            dirs=(${(M)reply:#*/}) files=(${reply:#*/})
             compadd -f -S '' -- "${(@)dirs}"
-            compadd -f -- "${(@)reply:#*/}" ;;
+            compadd -f -- "${(@)files}" ;;
         nospace) compadd -S '' -- "${(@)reply}" ;;
         *) compadd -- "${(@)reply}" ;;
     esac
