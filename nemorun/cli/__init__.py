@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from nemorun import __version__
 from nemorun.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, Command, print_errors
 from nemorun.errors import LaunchInterrupted, SpecError, SpecErrors
-from nemorun.launchers.base import LaunchError
 
 COMMAND_MODULES = {
     **dict.fromkeys(
@@ -47,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nemorun.cli.complete import answer
 
         return answer(rest)
+    from nemorun.launchers.base import LaunchError  # not on a TAB's path: hashing, manifests
+
     if name not in COMMAND_MODULES:
         from nemorun.errors import did_you_mean
 

@@ -205,7 +205,7 @@ def _matching(mode: Mode, words: Sequence[str], current: str) -> Reply:
 
 def run_words() -> list[str]:
     """Every recorded run's id and name, from the names of the run directories alone."""
-    from nemorun.launchers.records import id_parts, runs_root
+    from nemorun.launchers.run_ids import id_parts, runs_root
 
     try:
         with os.scandir(runs_root()) as entries:
