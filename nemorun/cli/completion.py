@@ -29,7 +29,7 @@ def _build() -> argparse.ArgumentParser:
         '  eval "$(nemorun completion zsh)"       # in ~/.zshrc, after compinit\n'
         "  nemorun completion fish > ~/.config/fish/completions/nemorun.fish",
     )
-    p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     return p
 
 
