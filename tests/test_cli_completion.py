@@ -161,6 +161,37 @@ def test_each_kind_completes_in_each_shell(
     assert SHELLS[shell](line, words, current) == sorted(expected)
 
 
+BASH_SPLIT = [
+    # bash splits a word at '=' (COMP_WORDBREAKS): these are its words for what was typed
+    ("--target=s", ["compile", "exp.yaml", "--target", "="], "s", ["skypilot", "slurm"]),
+    (
+        "--status=",
+        ["ls", "--status"],
+        "=",
+        ["cancelled", "completed", "failed", "pending", "running", "unknown"],
+    ),
+    ("steps=", ["run", "exp.yaml", "steps"], "=", []),
+    ("steps=6", ["run", "exp.yaml", "steps", "="], "6", []),
+    ("steps=6 st", ["run", "exp.yaml", "steps", "=", "6"], "st", ["steps"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "words", "current", "expected"), BASH_SPLIT, ids=[r[0] for r in BASH_SPLIT]
+)
+def test_bash_words_split_at_equals(
+    line: Path, typed: str, words: list[str], current: str, expected: list[str]
+) -> None:
+    assert bash_reply(line, words, current) == expected
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_an_option_value_after_equals_in_one_word(line: Path, shell: str) -> None:
+    needs(shell)
+    found = SHELLS[shell](line, ["compile", "exp.yaml"], "--target=s")
+    assert found == ["--target=skypilot", "--target=slurm"]
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [

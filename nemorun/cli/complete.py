@@ -91,18 +91,38 @@ def answer(argv: Sequence[str]) -> int:
         print(f"usage: nemorun __complete {{{','.join(SHELLS)}}} WORD… CURRENT", file=sys.stderr)
         return 2
     shell, words = argv[0], list(argv[1:]) or [""]
+    head = ""
     if shell == "bash":
-        words = [dequote(w) for w in words]
+        words, head = rejoin([dequote(w) for w in words])
     elif shell == "fish":
         words[-1] = dequote(words[-1])
     try:
         reply = complete(words[:-1], words[-1], shell)
+        if head:  # bash replaces only what follows the '='
+            kept = (c[len(head) :] for c in reply.candidates if c.startswith(head))
+            reply = Reply(reply.mode, tuple(kept))
     except Exception:
         if os.environ.get("NEMORUN_DEBUG"):
             raise
         reply = NONE
     sys.stdout.write(reply.lines(shell))
     return 0
+
+
+def rejoin(words: list[str]) -> tuple[list[str], str]:
+    """Bash's words put together again where it split them at ``=`` (``--target``, ``=``,
+    ``sl`` → ``--target=sl``), and the part of the current word bash will not replace."""
+    joined: list[str] = []
+    for index, word in enumerate(words):
+        if word == "=" and joined and index > 0:
+            joined[-1] += "="
+        elif joined and joined[-1].endswith("=") and words[index - 1] == "=":
+            joined[-1] += word
+        else:
+            joined.append(word)
+    if len(words) > 1 and (words[-1] == "=" or words[-2] == "="):
+        return joined, joined[-1].rpartition("=")[0] + "="
+    return joined, ""
 
 
 def complete(done: Sequence[str], current: str, shell: str = "bash") -> Reply:
@@ -134,6 +154,10 @@ def _argument(
             given.append(word)
     if expecting is not None:
         return _value(expecting, current, {}, shell)
+    option, equals, value = current.partition("=")
+    if current.startswith("-") and equals and option in options:
+        found = _value(options[option], value, {}, shell)
+        return Reply(found.mode, tuple(f"{option}={c}" for c in found.candidates))
     if current.startswith("-"):
         long = [s for s in options if s.startswith("--")]
         found = _matching(Mode.PLAIN, long, current)
