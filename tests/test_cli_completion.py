@@ -60,7 +60,7 @@ ROWS = [
     ("run for rerun", ["rerun"], "pre", ["pretrain"]),
     ("run or spec for diff", ["diff"], "e", ["exp.yaml"]),
     ("override key", ["run", "exp.yaml"], "opt", ["optim."]),
-    ("nested override key", ["validate", "exp.yaml"], "optim.", ["optim.lr"]),
+    ("nested override key", ["validate", "exp.yaml"], "optim.w", ["optim.weight_decay"]),
     ("override key after +", ["run", "exp.yaml"], "+st", ["+steps"]),
     ("override key after ~", ["run", "exp.yaml"], "~optim.l", ["~optim.lr"]),
     ("override key after ++", ["launch", "exp.yaml", "--wait"], "++optim.l", ["++optim.lr"]),
@@ -86,6 +86,9 @@ def line(
         (workdir / name).write_text("nemorun: 1\n", encoding="utf-8")
     for run_id in RUNS:
         (home / "nemorun-runs" / run_id).mkdir(parents=True)
+    # Warm here (the task's code is imported once per test process): a cold TAB would start
+    # a background process per test. The cold path has tests of its own.
+    complete_keys.warm(workdir / "exp.yaml")
     return workdir
 
 
@@ -232,9 +235,16 @@ def test_a_spec_with_a_hostile_name_gives_its_override_keys(line: Path) -> None:
 
 
 def test_override_keys_come_from_the_schema_once_cached(line: Path) -> None:
-    """Cold: the keys the spec writes; the schema (the task's other arguments) once warm."""
+    """Cold: the keys the spec writes (a cold TAB: the next test); once warm, the schema's
+    (the task's other arguments, the executor's options)."""
     spec = line / "exp.yaml"
-    assert complete(["run", "exp.yaml"], "optim.").candidates == ("optim.lr",)
+    assert complete_keys.written_keys(spec.read_bytes(), ".yaml") == (
+        "name",
+        "optim",
+        "optim.lr",
+        "pythonpath",
+        "steps",
+    )
     complete_keys.warm(spec)
     warm = complete(["run", "exp.yaml"], "optim.")
     assert warm.mode is Mode.NOSPACE
@@ -261,6 +271,7 @@ def test_the_cache_heals_when_the_spec_or_its_code_changes(line: Path) -> None:
 def test_a_cold_tab_builds_the_cache_in_the_background(line: Path) -> None:
     """The real path: the first TAB answers at once with the written keys and starts the
     process that caches the schema; a later TAB gets the schema's keys."""
+    complete_keys.cache_file(line / "exp.yaml").unlink()
     assert bash_reply(line, ["run", "exp.yaml"], "optim.") == ["optim.lr"]
     spec = line / "exp.yaml"
     entry = complete_keys.cache_file(spec)
@@ -273,7 +284,6 @@ def test_a_cold_tab_builds_the_cache_in_the_background(line: Path) -> None:
 
 
 def test_the_completion_path_imports_nothing_heavy(line: Path) -> None:
-    complete_keys.warm(line / "exp.yaml")
     heavy = ("fiddle", "libcst", "hydra", "omegaconf", "jinja2", "torch", "yaml", "trainlib")
     for words in (["run", "exp.yaml", "optim."], ["status", ""], ["validate", ""], ["ls", "-"]):
         done = subprocess.run(
