@@ -96,8 +96,7 @@ function __nemorun_complete
     set -l words (commandline -opc)
     set -e words[1]
     set -l reply (@PROGRAM@ __complete fish $words (commandline -ct) 2>/dev/null)
-    set -e reply[1]
-    string join \n -- $reply
+    string join \n -- $reply[2..-1]
 end
 complete -c nemorun -f -a '(__nemorun_complete)'
 """
