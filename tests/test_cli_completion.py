@@ -65,6 +65,7 @@ ROWS = [
     ("override key after ~", ["run", "exp.yaml"], "~optim.l", ["~optim.lr"]),
     ("override key after ++", ["launch", "exp.yaml", "--wait"], "++optim.l", ["++optim.lr"]),
     ("no value after =", ["run", "exp.yaml"], "steps=", []),
+    ("another spec where overrides go", ["validate", "exp.yaml"], "conf/", ["conf/base.toml"]),
     ("unknown command", ["frobnicate"], "", []),
 ]
 

@@ -218,6 +218,8 @@ def _value(
         return Reply(
             Mode.FILES, file_names(current, SPEC_SUFFIXES if kind is Kind.SPEC else None, shell)
         )
+    if kind is Kind.OVERRIDE and "/" in current:  # never a key: more specs (validate a b…)
+        return Reply(Mode.FILES, file_names(current, SPEC_SUFFIXES, shell))
     if kind is Kind.OVERRIDE and assigned.get("spec"):
         return override_candidates(Path(assigned["spec"][0]), current)
     return NONE
