@@ -332,3 +332,28 @@ def test_a_typed_prefix_of_a_hostile_name_finds_it(
     (folder / name).write_text("", encoding="utf-8")
     typed = f"{folder}/{name[:cut]}"
     assert f"{folder}/{name}" in file_names(dequote(shlex.quote(typed)), None, "zsh")
+
+
+KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,8}", fullmatch=True)
+LEAVES = st.one_of(
+    st.integers(), st.text(max_size=20), st.lists(st.integers(), max_size=3), st.none()
+)
+TREES = st.recursive(LEAVES, lambda inner: st.dictionaries(KEYS, inner, max_size=4), max_leaves=20)
+
+
+@given(st.dictionaries(KEYS, TREES, min_size=1, max_size=5))
+def test_the_cold_yaml_reading_finds_the_keys_yaml_does(tree: dict[str, object]) -> None:
+    """The line reader of a cold TAB against PyYAML, on what PyYAML writes in block style
+    (strings with line breaks, colons and '#' included)."""
+    import yaml
+
+    text = yaml.safe_dump(tree, default_flow_style=False, sort_keys=False)
+
+    def paths(node: object, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+        if not isinstance(node, dict) or not node:
+            return set()
+        return {(*path, k) for k in node} | {
+            p for k, v in node.items() for p in paths(v, (*path, k))
+        }
+
+    assert paths(complete_keys.yaml_mappings(text)) == paths(yaml.safe_load(text))

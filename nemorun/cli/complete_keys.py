@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -87,12 +88,45 @@ def written_keys(data: bytes, suffix: str) -> tuple[str, ...]:
         elif suffix.lower() == ".json":
             tree = json.loads(text)
         else:
-            import yaml
-
-            tree = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            tree = yaml_mappings(text)
     except Exception:  # a spec being edited may not parse: nothing to offer yet
         return ()
     return tuple(sorted(_spec_keys(tree, _paths_in_tree)))
+
+
+YAML_KEY = re.compile(r"([A-Za-z_][\w-]*) *:(?: +(.*))?$")
+
+
+def yaml_mappings(text: str) -> dict[str, Any]:
+    """The nested block mappings of a YAML text, read line by line: a key's line (``name:``)
+    by its indentation, values left out, nothing under a list item or in a block scalar
+    (``|``, ``>``). Importing a YAML parser would cost a TAB more than this whole answer;
+    flow mappings (``{a: 1}``) and quoted keys are missed, which a cold answer may."""
+    tree: dict[str, Any] = {}
+    above: list[tuple[int, dict[str, Any] | None]] = [(-1, tree)]
+    scalar_under: int | None = None
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if not stripped or stripped.startswith(("#", "---", "...", "%")):
+            continue
+        if scalar_under is not None and indent > scalar_under:
+            continue
+        scalar_under = None
+        while above[-1][0] >= indent:
+            above.pop()
+        parent = above[-1][1]
+        match = YAML_KEY.match(stripped)
+        if match is None or parent is None:  # a list item, or what is under one
+            above.append((indent, None))
+            continue
+        value = "" if (match[2] or "#").startswith("#") else match[2].split(" #")[0].strip()
+        if value[:1] in ("|", ">"):
+            scalar_under = indent
+        child: dict[str, Any] | None = None if value else {}
+        parent[match[1]] = value or child
+        above.append((indent, child))
+    return tree
 
 
 def _spec_keys(root: Any, walk: Any) -> set[str]:
@@ -176,9 +210,7 @@ def start_warming(spec: Path, entry: Path) -> None:
     """Start the process that builds ``spec``'s cache entry, unless one is at it already."""
     lock = entry.with_suffix(".lock")
     try:
-        from nemorun.files import private_dir
-
-        private_dir(entry.parent)
+        os.makedirs(entry.parent, mode=0o700, exist_ok=True)  # not nemorun.files: tempfile
         if lock.exists() and time.time() - lock.stat().st_mtime < WARM_TIMEOUT:
             return
         lock.unlink(missing_ok=True)
@@ -218,10 +250,10 @@ def warm(spec: Path) -> tuple[str, ...]:
         except OSError:
             continue
     record = {"nemorun": __version__, "spec": _digest(data), "files": stamps, "keys": sorted(keys)}
-    from nemorun.files import private_dir, write_atomic
+    from nemorun.files import write_atomic
 
     entry = cache_file(spec)
-    private_dir(entry.parent)
+    os.makedirs(entry.parent, mode=0o700, exist_ok=True)
     write_atomic(entry, json.dumps(record, indent=0) + "\n", mode=0o600)
     return tuple(sorted(keys))
 
