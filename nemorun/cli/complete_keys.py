@@ -94,14 +94,14 @@ def written_keys(data: bytes, suffix: str) -> tuple[str, ...]:
     return tuple(sorted(_spec_keys(tree, _paths_in_tree)))
 
 
-YAML_KEY = re.compile(r"([A-Za-z_][\w-]*) *:(?: +(.*))?$")
+YAML_KEY = re.compile(r"""(?:([A-Za-z_][\w-]*)|'([\w-]+)'|"([\w-]+)") *:(?: +(.*))?$""")
 
 
 def yaml_mappings(text: str) -> dict[str, Any]:
     """The nested block mappings of a YAML text, read line by line: a key's line (``name:``)
     by its indentation, values left out, nothing under a list item or in a block scalar
     (``|``, ``>``). Importing a YAML parser would cost a TAB more than this whole answer;
-    flow mappings (``{a: 1}``) and quoted keys are missed, which a cold answer may."""
+    flow mappings (``{a: 1}``) and keys other than names are missed, which a cold answer may."""
     tree: dict[str, Any] = {}
     above: list[tuple[int, dict[str, Any] | None]] = [(-1, tree)]
     scalar_under: int | None = None
@@ -120,11 +120,12 @@ def yaml_mappings(text: str) -> dict[str, Any]:
         if match is None or parent is None:  # a list item, or what is under one
             above.append((indent, None))
             continue
-        value = "" if (match[2] or "#").startswith("#") else match[2].split(" #")[0].strip()
+        key, value = match[1] or match[2] or match[3], match[4] or ""
+        value = "" if value.startswith("#") else value.split(" #")[0].strip()
         if value[:1] in ("|", ">"):
             scalar_under = indent
         child: dict[str, Any] | None = None if value else {}
-        parent[match[1]] = value or child
+        parent[key] = value or child
         above.append((indent, child))
     return tree
 
