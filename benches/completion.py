@@ -95,9 +95,9 @@ time would be, near enough, when a loaded one's is not."""
 
 
 def _report(name: str, samples: list[float], budget: float | None = BUDGET) -> bool:
-    """The wall times' line, with the processor time when there is one: bash does not wait
-    for the process it reads the answer from, so its function has wall time only."""
-    cpu = CPU.get(name, [])[-len(samples) :]
+    """The wall times' line, with the processor time of the process: not for the bash
+    function, whose process substitution bash need not wait for (its time may not count)."""
+    cpu = [] if name == BASH else CPU.get(name, [])[-len(samples) :]
     note = f"  cpu {statistics.median(cpu):.3f} s" if cpu else ""
     return report(name, samples, budget, note=note)
 
