@@ -13,10 +13,12 @@ Specs (`nemorun.api`)
     draft_schema(path) -> DraftSchema                 the schema of a spec with errors too
     migrate(path) -> Migration                        an older spec in the current format
     import_config("mod:fn", format="yaml") -> str     a Fiddle config as a spec
+    new("mod:fn", format="yaml") -> str               a spec to start from, from a signature
     diff(a, b) -> Diff                                what changed between runs or spec files
 
 Runs (`nemorun.api_runs`)
     launch(path, overrides=(), target=None) -> Run    submit and record a new run
+    check(path, overrides=(), target=None)            ask the scheduler first (no record)
     run(path, overrides=()) -> Run                    launch here (local) and wait
     rerun(run, overrides=(), failed=False) -> Run     the same run again, from its record
     runs(name=None, status=None, target=None)         the recorded runs, newest first
@@ -41,11 +43,12 @@ if TYPE_CHECKING:
         import_config,
         load,
         migrate,
+        new,
         points,
         resolve,
         schema,
     )
-    from nemorun.api_runs import launch, open_run, rerun, run, runs
+    from nemorun.api_runs import check, launch, open_run, rerun, run, runs
     from nemorun.errors import SpecError, SpecErrors
     from nemorun.launchers.base import LaunchError
 
@@ -58,11 +61,12 @@ _HOMES = {
         "import_config",
         "load",
         "migrate",
+        "new",
         "points",
         "resolve",
         "schema",
     ),
-    "nemorun.api_runs": ("launch", "open_run", "rerun", "run", "runs"),
+    "nemorun.api_runs": ("check", "launch", "open_run", "rerun", "run", "runs"),
     "nemorun.errors": ("SpecError", "SpecErrors"),
     "nemorun.launchers.base": ("LaunchError",),
 }
@@ -73,6 +77,7 @@ __all__ = [
     "SpecError",
     "SpecErrors",
     "__version__",
+    "check",
     "compile",
     "diff",
     "draft_schema",
@@ -81,6 +86,7 @@ __all__ = [
     "launch",
     "load",
     "migrate",
+    "new",
     "open_run",
     "points",
     "rerun",

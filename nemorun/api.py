@@ -3,7 +3,7 @@
 ``load(path, overrides, target) → Spec`` composes the file and its bases, applies command-line
 overrides, resolves interpolations and validates against the schemas, reading the executor as
 ``target``'s options. ``compile``, ``export`` and ``schema`` take that `Spec`; ``migrate``,
-``import_config`` and ``diff`` take files. The run side (launch, runs, open_run…) is
+``import_config``, ``new`` and ``diff`` take files. The run side (launch, runs, open_run…) is
 `nemorun.api_runs`; both are re-exported lazily by `nemorun`.
 
 Every function raises `nemorun.errors.SpecErrors` (or one `SpecError`) for the user's
@@ -180,6 +180,25 @@ def import_config(
     from nemorun.compiler.importer import import_config as import_fiddle
 
     return import_fiddle(reference, format, Path(dest_dir) if dest_dir is not None else None)
+
+
+def new(
+    reference: str,
+    format: Literal["yaml", "toml"] = "yaml",
+    target: str | None = None,
+    dest_dir: str | Path | None = None,
+    pythonpath: Sequence[str | Path] = (),
+) -> str:
+    """The text of a spec to start from for ``module:function`` (or ``module:Class``): every
+    argument, with its default or ``???`` where one is required, its type and docs as comments.
+    ``pythonpath`` directories are searched for the code; paths are written relative to
+    ``dest_dir`` (default: the current directory). Nothing is called or written."""
+    from nemorun.compiler.skeleton import new_skeleton
+    from nemorun.compiler.skeleton_text import render
+
+    where = Path(dest_dir) if dest_dir is not None else None
+    paths = tuple(Path(p) for p in pythonpath)
+    return render(new_skeleton(reference, format, target, where, paths), format)
 
 
 @dataclass(frozen=True)

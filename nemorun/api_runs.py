@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from nemorun.api import load_for_target
 if TYPE_CHECKING:
     from nemorun.launchers.base import JobState, JobStatus
     from nemorun.launchers.launch import Run
-    from nemorun.launchers.records import Record
+    from nemorun.launchers.records import InterruptedLaunch, Record
 
 SCHEDULER_TIMEOUT = 15.0
 """Seconds ``runs()`` (and ``nemorun status``) wait, in all, for schedulers that do not answer;
@@ -40,19 +40,37 @@ def launch(
     *,
     max_parallel: int | None = None,
     wait: bool = False,
+    preflight: bool = True,
+    notes: Callable[[str], None] | None = None,
 ) -> Run:
     """Compile the spec at ``spec`` for a new run on ``target`` (default: the spec's), submit
     exactly those artifacts and record the run; returns it at once, or when it has ended
     with ``wait``. ``max_parallel`` bounds how many sweep points run at once (an override of
-    the target's option, recorded with the others).
+    the target's option, recorded with the others). With ``preflight`` the live scheduler is
+    asked first (Slurm: partition, account, QOS, GPUs, ``sbatch --test-only``); ``notes``
+    gets what it says, such as the start estimate, before anything is submitted.
 
     Raises `SpecErrors` for bad input and `nemorun.launchers.base.LaunchError` when the
     target refuses; the run's warnings are in ``run.warnings``.
     """
-    run = _launch(Path(spec), overrides, target, max_parallel)
+    run = _launch(Path(spec), overrides, target, max_parallel, preflight=preflight, notes=notes)
     if wait:
         run.wait()
     return run
+
+
+def check(
+    spec: str | Path, overrides: Sequence[str] = (), target: str | None = None
+) -> tuple[str, list[str]]:
+    """Everything `launch` does before submitting, and nothing after: compile ``spec`` for
+    ``target`` (no record, no packaging) and ask the live scheduler about the artifacts.
+    Returns the target's name and its notes (Slurm: the start estimate). Raises `SpecErrors`
+    located at the options the scheduler cannot honour, `LaunchError` when it cannot be asked.
+    """
+    from nemorun.launchers.check import check_spec
+
+    loaded, warnings = load_for_target(Path(spec), list(overrides), target)
+    return check_spec(loaded, Path(spec), target, warnings)
 
 
 def run(
@@ -103,6 +121,8 @@ def _launch(
     max_parallel: int | None = None,
     points: dict[str, tuple[int, ...]] | None = None,
     rerun_of: str | None = None,
+    preflight: bool = True,
+    notes: Callable[[str], None] | None = None,
 ) -> Run:
     from nemorun.launchers.launch import parallel_overrides, start_run
 
@@ -111,7 +131,7 @@ def _launch(
     if max_parallel is not None:
         overrides += parallel_overrides(spec, max_parallel, target)
         spec, warnings = load_for_target(path, overrides, target)
-    return start_run(spec, path, overrides, target, warnings, points, rerun_of)
+    return start_run(spec, path, overrides, target, warnings, points, rerun_of, preflight, notes)
 
 
 def open_run(query: str, timeout: float | None = None) -> Run:
@@ -286,14 +306,36 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
     return unknown, warnings
 
 
+def _tagged(launches: Sequence[InterruptedLaunch]) -> dict[str, list[str]]:
+    """The live jobs carrying the tags of ``launches`` (one query per target): jobs a launch
+    killed between the scheduler taking them and journaling them are found that way."""
+    from nemorun.launchers.registry import load_target
+
+    found: dict[str, list[str]] = {}
+    for name in sorted({launch.target for launch in launches if launch.tag}):
+        tags = [launch.tag for launch in launches if launch.target == name and launch.tag]
+        try:
+            target = load_target(name)
+            target.deadline = time.monotonic() + 30
+            found.update(target.tagged_jobs(tags))
+        except Exception:  # a scheduler that cannot answer: the journal still names its jobs
+            continue
+    return found
+
+
 def _interrupted() -> list[str]:
     """A warning for each launch that died between submitting jobs and recording them."""
-    from nemorun.launchers.records import interrupted_launches
+    from nemorun.launchers.records import forget_launch, interrupted_launches
     from nemorun.registry import stop_hint
 
     warnings = []
-    for launch in interrupted_launches():
-        ids = " ".join(launch.job_ids)
+    launches = interrupted_launches()
+    found = _tagged(launches)
+    for launch in launches:
+        ids = " ".join(dict.fromkeys([*launch.job_ids, *found.get(launch.tag or "", [])]))
+        if not ids:  # killed before its scheduler took any job: nothing runs untracked
+            forget_launch(launch.dir)
+            continue
         stop = stop_hint(launch.target, ids)
         warnings.append(
             f"a launch was killed after submitting {launch.target} job(s) {ids} and before "

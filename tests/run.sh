@@ -33,11 +33,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v zsh && 
     echo "warning: zsh and fish did not install; their completion tests will be skipped" >&2
 fi
 
-# yaml-language-server from npm (version pinned in tests/schemas/yaml_ls.py, cached under /tmp)
-# for the editor tests, which skip with a reason without node and npm.
+# yaml-language-server and taplo from npm (versions pinned in tests/schemas/yaml_ls.py and
+# taplo_cli.py, cached under /tmp) for the editor tests, which skip with a reason without node and npm.
 if command -v npm >/dev/null; then
   .venv/bin/python tests/schemas/yaml_ls.py >/dev/null ||
     echo "warning: yaml-language-server did not install; the editor tests will be skipped" >&2
+  .venv/bin/python tests/schemas/taplo_cli.py >/dev/null ||
+    echo "warning: @taplo/cli did not install; the TOML modeline test will be skipped" >&2
 fi
 
 .venv/bin/ruff check nemorun tests benches examples

@@ -26,8 +26,10 @@ COMMAND_MODULES = {
     **dict.fromkeys(
         ("validate", "compile", "export", "schema", "migrate", "import"), "nemorun.cli.specs"
     ),
-    **dict.fromkeys(("launch", "run", "rerun"), "nemorun.cli.launching"),
+    **dict.fromkeys(("launch", "run", "rerun", "check"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
+    "new": "nemorun.cli.authoring",
+    "fmt": "nemorun.cli.formatting",
     "completion": "nemorun.cli.completion",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
@@ -95,14 +97,17 @@ Write an experiment once as a versioned YAML/TOML spec; validate, export, compil
 RUN is a run id, a unique prefix of one, or a run's name (its newest run).
 
 commands:
+  new      MODULE:FUNCTION [-o FILE]   start a spec from a function's or class's signature
   validate SPEC [OVERRIDE…]            check a spec against the task's type hints
   export   SPEC [OVERRIDE…] --format F  write it as python, yaml, toml or json
   schema   SPEC                        print the JSON Schema of the spec (editor completion)
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
+  fmt      SPEC… [--check] [--modeline] canonical layout, comments kept; --check: diff, exit 1
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
+  check    SPEC [OVERRIDE…] --target T  ask the scheduler whether it would take it (no run)
   launch   SPEC [OVERRIDE…] --target T  submit it as a new run; prints the run id
   ls       [--name N] [--status S]     the recorded runs, newest first
   status   RUN                         each job's (and sweep point's) state

@@ -62,13 +62,26 @@ def _build_launch() -> argparse.ArgumentParser:
         action="store_true",
         help="stream the logs until the run ends (exit 1 if a job failed)",
     )
+    p.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="submit without asking the scheduler first (see: nemorun check)",
+    )
     return p
 
 
 def _run_launch(ns: argparse.Namespace) -> int:
     from nemorun import api_runs
 
-    run = api_runs.launch(ns.spec, ns.overrides, ns.target, max_parallel=ns.max_parallel)
+    run = api_runs.launch(
+        ns.spec,
+        ns.overrides,
+        ns.target,
+        max_parallel=ns.max_parallel,
+        preflight=ns.preflight,
+        notes=_note,
+    )
     _launched(run)
     print(run.id, flush=True)
     if not ns.wait:
@@ -95,6 +108,10 @@ def _run_run(ns: argparse.Namespace) -> int:
     run = api_runs.run(ns.spec, ns.overrides, max_parallel=ns.max_parallel, wait=False)
     _launched(run)
     return _follow(run, cancel_on_interrupt=True)
+
+
+def _note(text: str) -> None:
+    print(f"nemorun: {text}", file=sys.stderr, flush=True)
 
 
 def _launched(run: Run) -> None:
@@ -196,6 +213,35 @@ class Display:
             self.err.flush()
 
 
+# --- check ---------------------------------------------------------------------------------
+
+
+def _build_check() -> argparse.ArgumentParser:
+    p = parser(
+        "check",
+        "Everything launch does before submitting, and nothing after: compile the spec and ask "
+        "the live scheduler whether it would take it (Slurm: partition, account, QOS and GPUs "
+        "against the cluster, with did-you-mean; then sbatch --test-only for the start "
+        "estimate). Nothing is recorded or submitted. Exit 2 for what the scheduler would "
+        "refuse (located in the spec), 1 when it cannot be asked.\n\nexample: nemorun check "
+        "configs/pretrain.yaml --target slurm",
+    )
+    spec_and_overrides(p)
+    p.add_argument("--target", "-t", metavar="T", help=TARGETS_HELP)
+    return p
+
+
+def _run_check(ns: argparse.Namespace) -> int:
+    from nemorun import api_runs
+
+    target, notes = api_runs.check(ns.spec, ns.overrides, ns.target)
+    for note in notes:
+        print(note)
+    said = "would take it" if notes else "has nothing to check before submitting"
+    print(f"nemorun: ok: {ns.spec}: {target} {said}", file=sys.stderr)
+    return EXIT_OK
+
+
 # --- rerun -----------------------------------------------------------------------------
 
 
@@ -229,6 +275,7 @@ def _run_rerun(ns: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "launch": (_build_launch, _run_launch),
+    "check": (_build_check, _run_check),
     "run": (_build_run, _run_run),
     "rerun": (_build_rerun, _run_rerun),
 }

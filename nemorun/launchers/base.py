@@ -18,9 +18,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.manifest import Manifest, ManifestError, PlannedTask, read_manifest
+
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
 
 
 class JobState(enum.Enum):
@@ -163,6 +166,13 @@ class Target(abc.ABC):
         """None when this machine can submit to the target, else why not (shown to the user)."""
         return None
 
+    def preflight(self, spec: Spec, run: RunHandle) -> list[str]:
+        """Ask the live scheduler whether it would take ``run``'s compiled artifacts, before
+        anything is submitted: `SpecErrors` located at the options it cannot honour,
+        `LaunchError` when it does not answer; returns notes for the user (Slurm: the start
+        estimate). The default has nothing to ask."""
+        return []
+
     @abc.abstractmethod
     def submit(self, run: RunHandle) -> list[JobRef]:
         """Send the run's compiled artifacts; return the jobs created. Raise `LaunchError`.
@@ -175,6 +185,18 @@ class Target(abc.ABC):
         them itself); one whose dependency failed is reported ``failed``, reason ``dependency
         failed``.
         """
+
+    def follow_status(self, run: RunHandle) -> list[JobStatus]:
+        """`status`, as a follower (``logs -f``, ``--wait``) asks it again and again: a target
+        whose scheduler is shared (Slurm) answers from its last look until it is due again
+        (`nemorun.launchers.polling.Backoff`). The default asks every time."""
+        return self.status(run)
+
+    def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
+        """The scheduler's live jobs carrying each of ``tags`` (the runs' ids a launch tags its
+        jobs with, see `nemorun.launchers.records.journal_intent`), in one query: how ``ls``
+        finds jobs a killed launch submitted but never journaled. The default knows none."""
+        return {}
 
     @abc.abstractmethod
     def status(self, run: RunHandle) -> list[JobStatus]:

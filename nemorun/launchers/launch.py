@@ -26,7 +26,7 @@ import queue
 import shutil
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +156,7 @@ class Run:
         seen: dict[str, JobState] = {}
         delay = 0.01
         while True:
-            statuses = self.target.status(handle)
+            statuses = self.target.follow_status(handle)
             save_state(self.record, statuses, handle.state)
             changed = tuple(s for s in statuses if seen.get(s.id) is not s.state)
             if changed:
@@ -212,10 +212,14 @@ def start_run(
     warnings: Sequence[str] = (),
     points: dict[str, tuple[int, ...]] | None = None,
     rerun_of: str | None = None,
+    preflight: bool = True,
+    notes: Callable[[str], None] | None = None,
 ) -> Run:
     """Compile ``spec`` (loaded from ``spec_path`` with ``overrides``, for ``target``) for a new
     run, submit it, record it; see the module docstring. ``warnings`` (the loader's) are the
-    run's too. ``points`` submits only those points of those tasks.
+    run's too. ``points`` submits only those points of those tasks. With ``preflight``, the
+    target first asks its scheduler whether it would take the artifacts (`Target.preflight`);
+    ``notes`` gets what it says (Slurm: the start estimate) before anything is submitted.
 
     Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
     """
@@ -230,6 +234,8 @@ def start_run(
         with _terminate_as_interrupt():
             build = _compile_for(spec, path, target, warnings, handle)
             files = _write_inputs(run_dir, path, spec, build)
+            if preflight:
+                _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
             data = {
                 "nemorun_run": RECORD_VERSION,
@@ -258,6 +264,12 @@ def start_run(
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return Run(record, runner, tuple(build.warnings))
+
+
+def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
+    if notes is not None:
+        for note in said:
+            notes(note)
 
 
 def _compile_for(

@@ -266,11 +266,22 @@ jobs it started in a directory no listing shows, and `interrupted_launches` find
 def journal_job(run_dir: Path, target: str, job_id: str) -> None:
     """Append ``job_id`` to the run's `SUBMITTED` journal, durably, right after submitting,
     and mark the launch in `launches_dir` so `interrupted_launches` looks at it."""
+    _journal(run_dir, {"target": target, "id": job_id})
+
+
+def journal_intent(run_dir: Path, target: str, tag: str) -> None:
+    """Before submitting anything: the launch is about to submit jobs tagged ``tag`` (a
+    kill after the scheduler took a job and before `journal_job` leaves only the tag to
+    find it by: `Target.tagged_jobs`)."""
+    _journal(run_dir, {"target": target, "tag": tag})
+
+
+def _journal(run_dir: Path, line: dict[str, str]) -> None:
     marks = private_dir(launches_dir(run_dir.parent))
     os.close(os.open(marks / run_dir.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     fd = os.open(run_dir / SUBMITTED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, (json.dumps({"target": target, "id": job_id}) + "\n").encode())
+        os.write(fd, (json.dumps(line) + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -296,6 +307,8 @@ class InterruptedLaunch:
     dir: Path
     target: str
     job_ids: tuple[str, ...]
+    tag: str | None = None
+    """What its jobs carry (Slurm: in their comment), when the launch said so first."""
 
 
 def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
@@ -317,18 +330,24 @@ def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
             continue
         if not journal.is_file():
             continue  # marked, and about to journal its first job
-        jobs = []
+        lines = []
         for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                jobs.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by the kill
-        if jobs:
-            target, ids = str(jobs[0]["target"]), tuple(str(j["id"]) for j in jobs)
-            found.append(InterruptedLaunch(directory, target, ids))
+            with contextlib.suppress(ValueError):  # a line cut by the kill
+                lines.append(json.loads(line))
+        if lines:
+            ids = tuple(str(j["id"]) for j in lines if "id" in j)
+            tag = next((str(j["tag"]) for j in lines if "tag" in j), None)
+            found.append(InterruptedLaunch(directory, str(lines[0]["target"]), ids, tag))
     if root.is_dir() and not (marks / ALL_SEEN).is_file():
         write_private(marks / ALL_SEEN, "", private_dir(marks))
     return found
+
+
+def forget_launch(run_dir: Path) -> None:
+    """Stop `interrupted_launches` looking at ``run_dir`` (a launch killed before its
+    scheduler took any job); a later `journal_job` marks it again."""
+    with contextlib.suppress(OSError):
+        os.unlink(launches_dir(run_dir.parent) / run_dir.name)
 
 
 def find_run(query: str, root: Path | None = None) -> Record:

@@ -18,15 +18,16 @@ of a split sweep keeps ``%a``: its point minus the part's first).
 
 from __future__ import annotations
 
-import os
+import getpass
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.manifest import TaskEntry
+from nemorun.errors import SpecErrors
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -36,7 +37,9 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
-from nemorun.launchers.records import journal_job
+from nemorun.launchers.polling import Followers
+from nemorun.launchers.records import journal_intent, journal_job
+from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import (
     absolute,
     follow_logs,
@@ -64,13 +67,14 @@ from nemorun.launchers.slurm_states import (
     parse_sacct,
     parse_scontrol,
     parse_squeue,
+    run_tag,
     status_from_seen,
+    tagged,
 )
 
-TIMEOUT = 60.0
-"""Seconds any one Slurm command may take before it counts as not answering."""
-# The caller's variables that would change what a command does behind its arguments.
-INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
+
 ACCOUNTING_OFF = "accounting storage is disabled"
 INVALID_ID = "Invalid job id"
 # scancel's complaints about jobs that have already ended.
@@ -88,6 +92,9 @@ class SlurmTarget(Target):
     unknown_grace = 30.0
     """Seconds a followed job may stay unknown to every tool before following stops."""
 
+    def __init__(self) -> None:
+        self._followers = Followers()  # logs -f, --wait: one backing-off query per run
+
     # --- availability ------------------------------------------------------------------------
 
     def available(self) -> str | None:
@@ -101,7 +108,19 @@ class SlurmTarget(Target):
             return f"sinfo does not answer: {command_message(result)}"
         return None
 
-    # --- submit ------------------------------------------------------------------------------
+    # --- preflight and submit ----------------------------------------------------------------
+
+    def preflight(self, spec: Spec, run: RunHandle) -> list[str]:
+        """Partition, account, QOS and GPUs against the live cluster, then ``sbatch
+        --test-only`` on each task's first script (`nemorun.launchers.slurm_preflight`)."""
+        from nemorun.launchers import slurm_preflight as pre
+
+        facts = pre.read_facts(lambda argv: self._run(argv, timeout=pre.TIMEOUT))
+        errors = pre.check_options(spec, facts)
+        if errors:
+            raise SpecErrors(errors)
+        scripts = [run.artifacts_dir / t.task.mains[0] for t in planned_tasks(run) if t.task.mains]
+        return pre.start_estimates(self._run, scripts, Path(run.dir))
 
     def submit(self, run: RunHandle) -> list[JobRef]:
         """A task's scripts get ``--dependency=afterok:<ids>`` (every job of every task it
@@ -115,6 +134,7 @@ class SlurmTarget(Target):
         if not Path(run.dir).is_dir():
             raise LaunchError(f"the run directory {run.dir} does not exist")
         tasks = planned_tasks(run)
+        journal_intent(Path(run.dir), self.name, run_tag(run.id))
         ids_of: dict[str, list[str]] = {}
         refs: list[JobRef] = []
         try:
@@ -176,6 +196,8 @@ class SlurmTarget(Target):
             argv.append(f"--dependency=afterok:{':'.join(after_ids)}")
             if "kill-on-invalid-dep" not in info.options:
                 argv.append("--kill-on-invalid-dep=yes")
+        comment = info.options.get("comment")  # the script's own, kept
+        argv.append(f"--comment={comment + ' ' if comment else ''}{run_tag(run.id)}")
         argv.append(str((run.artifacts_dir / info.file).resolve()))
         result = self._run(argv, cwd=run.dir)
         if result.returncode != 0:
@@ -231,6 +253,9 @@ class SlurmTarget(Target):
         as cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some
         elements: their ids are kept in ``run.state["slurm"]["cancelled_elements"]``)."""
         return self.status_many([run])[0]
+
+    def follow_status(self, run: RunHandle) -> list[JobStatus]:
+        return self._followers.status(run, self.status)
 
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
         """`status` of every run with one query for all their jobs (`_query`); the jobs whose
@@ -363,6 +388,12 @@ class SlurmTarget(Target):
 
     # --- logs --------------------------------------------------------------------------------
 
+    def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
+        result = self._run(["squeue", "-h", "-a", "-u", getpass.getuser(), "-o", "%i|%k"])
+        if result.returncode != 0:
+            raise LaunchError(f"squeue failed: {command_message(result)}")
+        return tagged(result.stdout, tags)
+
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
         ref, only = log_job(run, job)
         if follow:
@@ -414,21 +445,4 @@ class SlurmTarget(Target):
         timeout: float = TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
-        timeout = self.call_timeout(timeout)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
-        try:
-            return subprocess.run(
-                argv,
-                cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except FileNotFoundError:
-            raise LaunchError(f"{argv[0]} is not on PATH: is this a Slurm cluster?") from None
-        except subprocess.TimeoutExpired:
-            raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
-        except OSError as error:
-            raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
+        return run_command(argv, cwd, self.call_timeout(min(timeout, timeout_setting())))

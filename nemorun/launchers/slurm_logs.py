@@ -95,7 +95,7 @@ def follow_logs(
     target: SlurmTarget, run: RunHandle, ref: JobRef, only: set[int] | None
 ) -> Iterator[str]:
     """The lines of ``ref``'s log files as they are written, until the job has ended (its state
-    asked of ``target`` every ``status_interval`` seconds) and two reads found nothing new."""
+    asked of ``target.follow_status``, which backs off) and two reads found nothing new."""
     tail = _Tail()
     next_status = 0.0
     quiet = 0
@@ -108,7 +108,7 @@ def follow_logs(
         now = time.monotonic()
         if now >= next_status:
             next_status = now + target.status_interval
-            mine = [s for s in target.status(run) if _belongs(s.id, ref, only)]
+            mine = [s for s in target.follow_status(run) if _belongs(s.id, ref, only)]
             done = bool(mine) and all(s.state.is_final() for s in mine)
             # A job Slurm does not know (and never will) must not be followed forever.
             if (

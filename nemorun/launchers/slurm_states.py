@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -417,3 +418,23 @@ def command_message(result: subprocess.CompletedProcess[str]) -> str:
         if line:
             lines.append(line)
     return "\n".join(lines) or f"exit code {result.returncode}"
+
+
+TAG = "nemorun-run="
+"""Every job a launch submits carries ``nemorun-run=<run id>`` in its comment."""
+
+
+def run_tag(run_id: str) -> str:
+    return TAG + run_id
+
+
+def tagged(text: str, tags: Sequence[str]) -> dict[str, list[str]]:
+    """``squeue -h -o '%i|%k'`` (job id, comment) → the job ids carrying each of ``tags``."""
+    found: dict[str, list[str]] = {}
+    wanted = set(tags)
+    for line in text.splitlines():
+        job, _, comment = line.strip().partition("|")
+        for word in re.findall(re.escape(TAG) + r"\S+", comment):
+            if word in wanted:
+                found.setdefault(word, []).append(job)
+    return found

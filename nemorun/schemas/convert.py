@@ -44,6 +44,7 @@ from nemorun.schemas.source import find_origin, value_origin
 from nemorun.schemas.values import (
     CALL_KEY,
     INVALID,
+    MISSING_VALUE,
     PARTIAL_KEY,
     TARGET_KEY,
     Call,
@@ -70,6 +71,14 @@ class Validator:
 
     def value(self, raw: Any, annotation: Any, path: KeyPath) -> Any:
         """``raw`` converted to ``annotation``, or INVALID after recording an error."""
+        if isinstance(raw, str) and raw == MISSING_VALUE:
+            return self.error(
+                path,
+                "required value not filled in",
+                expected=describe(annotation),
+                suggestion=_fill_in(annotation),
+                at_value=True,
+            )
         if typing.get_origin(annotation) is typing.Annotated:
             return constructs.annotated(self, raw, annotation, path)
         if is_env_template(raw):
@@ -365,6 +374,13 @@ def _format_parts(
 
 
 _REFERENCE_TEXT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _fill_in(annotation: Any) -> str:
+    example = example_for(annotation)
+    return f"replace '{MISSING_VALUE}' with a value" + (
+        "" if example == "..." else f", e.g. {example}"
+    )
 
 
 def _is_mapping_hint(annotation: Any) -> bool:

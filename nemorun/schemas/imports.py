@@ -13,6 +13,7 @@ traceback through nemorun. `import_module` writes no ``__pycache__`` beside the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import sys
@@ -195,11 +196,13 @@ def code_root(obj: Any) -> Path | None:
     return Path(locations[0]).resolve().parent if locations else None
 
 
-def _distributed() -> set[str]:
-    """Top-level module names that installed distributions provide."""
+@functools.cache
+def _distributed() -> frozenset[str]:
+    """Top-level module names that installed distributions provide (read once: it scans every
+    distribution's file list, seconds with torch installed)."""
     import importlib.metadata
 
-    return set(importlib.metadata.packages_distributions())
+    return frozenset(importlib.metadata.packages_distributions())
 
 
 def reference_of(obj: Any) -> str:

@@ -19,6 +19,9 @@ PARTIAL_KEY = "_partial_"
 CALL_KEY = "_call_"
 """``{_call_: mypkg.fns:warmup}``: the object the reference names, itself (not called)."""
 CODE_KEYS = (TARGET_KEY, CALL_KEY)
+MISSING_VALUE = "???"
+"""OmegaConf's mark of a value still to be given (``nemorun new`` writes it for required
+arguments): never a value, always the error "required value not filled in"."""
 
 
 class _Invalid:

@@ -1,0 +1,54 @@
+"""Running one Slurm client command: bounded in time, blind to the caller's Slurm variables.
+
+Every call nemorun makes to Slurm goes through `run_command`, so none can hang a command: it
+waits at most its timeout (``NEMORUN_SLURM_TIMEOUT`` lowers every one of them, for a controller
+known to be slow or far away) and then raises `LaunchError` naming the command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from nemorun.launchers.base import LaunchError
+
+TIMEOUT = 60.0
+"""Seconds any one Slurm command may take before it counts as not answering."""
+INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
+"""The caller's variables that would change what a command does behind its arguments."""
+
+
+def timeout_setting() -> float:
+    """``NEMORUN_SLURM_TIMEOUT`` in seconds, else `TIMEOUT`."""
+    text = os.environ.get("NEMORUN_SLURM_TIMEOUT", "")
+    try:
+        seconds = float(text) if text else TIMEOUT
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise LaunchError(f"NEMORUN_SLURM_TIMEOUT={text!r}: expected seconds, e.g. 30")
+    return seconds
+
+
+def run_command(
+    argv: list[str], cwd: Path | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``argv``'s result; `LaunchError` when it is missing or does not answer in time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
+    try:
+        return subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise LaunchError(f"{argv[0]} is not on PATH: is this a Slurm cluster?") from None
+    except subprocess.TimeoutExpired:
+        raise LaunchError(f"{argv[0]} did not answer within {timeout:g} s") from None
+    except OSError as error:
+        raise LaunchError(f"cannot run {argv[0]}: {error.strerror or error}") from None
