@@ -67,6 +67,8 @@ ROWS = [
     ("no value after =", ["run", "exp.yaml"], "steps=", []),
     ("another spec where overrides go", ["validate", "exp.yaml"], "conf/", ["conf/base.toml"]),
     ("unknown command", ["frobnicate"], "", []),
+    ("spec file of fmt", ["fmt", "--check"], "ex", ["exp.yaml"]),
+    ("override key of check", ["check", "exp.yaml"], "optim.w", ["optim.weight_decay"]),
 ]
 
 
@@ -298,6 +300,16 @@ def test_the_completion_path_imports_nothing_heavy(line: Path) -> None:
         )
         imported = {row.split("|")[-1].strip() for row in done.stderr.splitlines() if "|" in row}
         assert not {m for m in imported if m.split(".")[0] in heavy}, words
+
+
+def test_every_command_completes_its_own_options() -> None:
+    """Derived from each command's parser: a command added later completes with no change."""
+    from nemorun.cli import COMMAND_MODULES, command
+
+    for name in COMMAND_MODULES:
+        options = {s for a in command(name)[0]()._actions for s in a.option_strings}
+        offered = set(complete([name], "-").candidates)
+        assert "--help" in offered and offered <= options, name
 
 
 def test_the_hidden_entry_is_not_listed() -> None:
