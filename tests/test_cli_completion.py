@@ -59,6 +59,7 @@ ROWS = [
     ("run name", ["logs"], "s", ["sft"]),
     ("run for rerun", ["rerun"], "pre", ["pretrain"]),
     ("run or spec for diff", ["diff"], "e", ["exp.yaml"]),
+    ("override key of rerun (its resolved spec)", ["rerun", "pretrain"], "optim.", ["optim.lr"]),
     ("override key", ["run", "exp.yaml"], "opt", ["optim."]),
     ("nested override key", ["validate", "exp.yaml"], "optim.w", ["optim.weight_decay"]),
     ("override key after +", ["run", "exp.yaml"], "+st", ["+steps"]),
@@ -89,6 +90,8 @@ def line(
         (workdir / name).write_text("nemorun: 1\n", encoding="utf-8")
     for run_id in RUNS:
         (home / "nemorun-runs" / run_id).mkdir(parents=True)
+    resolved = "nemorun: 1\ntask:\n  _target_: trainlib:train\n  optim:\n    lr: 0.1\n"
+    (home / "nemorun-runs" / RUNS[1] / "resolved.yaml").write_text(resolved, encoding="utf-8")
     # Warm here (the task's code is imported once per test process): a cold TAB would start
     # a background process per test. The cold path has tests of its own.
     complete_keys.warm(workdir / "exp.yaml")

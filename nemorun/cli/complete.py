@@ -221,7 +221,11 @@ def _value(
     if kind is Kind.OVERRIDE and "/" in current:  # never a key: more specs (validate a b…)
         return Reply(Mode.FILES, file_names(current, SPEC_SUFFIXES, shell))
     if kind is Kind.OVERRIDE and assigned.get("spec"):
-        return override_candidates(Path(assigned["spec"][0]), current)
+        from nemorun.cli.complete_keys import override_keys
+
+        return override_candidates(override_keys(Path(assigned["spec"][0])), current)
+    if kind is Kind.OVERRIDE and assigned.get("run"):
+        return override_candidates(run_keys(assigned["run"][0]), current)
     return NONE
 
 
@@ -264,17 +268,34 @@ def file_names(current: str, suffixes: Sequence[str] | None, shell: str) -> tupl
     return tuple(sorted(names))
 
 
-def override_candidates(spec: Path, current: str) -> Reply:
-    """The next level of override keys under what ``current`` has typed: ``optim.`` →
+def run_keys(query: str) -> tuple[str, ...]:
+    """The keys of the resolved spec of the run ``query`` names (as `find_run` reads it:
+    an id, a name's newest run, a unique prefix), read without importing anything."""
+    from nemorun.cli.complete_keys import written_keys
+    from nemorun.launchers.run_ids import id_parts, runs_root
+
+    root = runs_root()
+    try:
+        ids = sorted((n for n in os.listdir(root) if not n.startswith(".")), reverse=True)
+    except OSError:
+        return ()
+    found = [n for n in ids if n == query] or [n for n in ids if id_parts(n)[1] == query][:1]
+    prefixed = [n for n in ids if query and n.startswith(query)]
+    found = found or (prefixed if len(prefixed) == 1 else [])
+    try:
+        return written_keys((root / found[0] / "resolved.yaml").read_bytes(), ".yaml")
+    except (OSError, IndexError):
+        return ()
+
+
+def override_candidates(keys: Sequence[str], current: str) -> Reply:
+    """The next level of ``keys`` under what ``current`` has typed: ``optim.`` →
     ``optim.lr``, ``optim.sched.`` (a key with keys under it ends in a dot); after ``+``,
     ``++`` or ``~`` the same keys keep that prefix. No values: after ``=`` nothing."""
-    from nemorun.cli.complete_keys import override_keys
-
     if "=" in current:
         return NONE
     sign = next((p for p in OVERRIDE_PREFIXES if current.startswith(p)), "")
     typed = current[len(sign) :]
-    keys = override_keys(spec)
     parents = {k.rpartition(".")[0] for k in keys}
     level = typed.rpartition(".")[0]
     found = {
