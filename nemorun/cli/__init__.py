@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from nemorun import __version__
 from nemorun.cli.common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, Command, print_errors
 from nemorun.errors import LaunchInterrupted, SpecError, SpecErrors
-from nemorun.launchers.base import LaunchError
 
 COMMAND_MODULES = {
     **dict.fromkeys(
@@ -31,6 +30,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
     "new": "nemorun.cli.authoring",
     "fmt": "nemorun.cli.formatting",
+    "completion": "nemorun.cli.completion",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -44,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nemorun {__version__} (experiment-spec compiler; not NVIDIA's nemo_run)")
         return EXIT_OK
     name, rest = args[0], args[1:]
+    if name == "__complete":  # what the completion scripts call on each TAB (not listed)
+        from nemorun.cli.complete import answer
+
+        return answer(rest)
+    from nemorun.launchers.base import LaunchError  # not on a TAB's path: hashing, manifests
+
     if name not in COMMAND_MODULES:
         from nemorun.errors import did_you_mean
 
@@ -109,5 +115,6 @@ commands:
   cancel   RUN                         stop the run's jobs
   rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
   diff     A B                         what changed in the resolved spec (runs or spec files)
+  completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""

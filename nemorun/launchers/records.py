@@ -59,19 +59,11 @@ from nemorun.launchers.base import (
     path_in_run,
     summarize,
 )
+from nemorun.launchers.run_ids import id_parts, runs_root
 
 RECORD = "run.json"
 STATE = "state.json"
 RECORD_VERSION = 1
-
-
-def runs_root() -> Path:
-    """The directory that holds one directory per run (see the module docstring)."""
-    home = os.environ.get("NEMORUN_HOME")
-    if home:
-        return Path(home).expanduser().absolute() / "nemorun-runs"
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data).expanduser().absolute() / "nemorun" / "runs"
 
 
 def now_utc() -> datetime:
@@ -248,7 +240,7 @@ def iter_records(root: Path | None = None, name: str | None = None) -> Iterator[
     groups: dict[str, list[str]] = {}
     slug = None if name is None else run_slug(name)
     for entry in _run_dirs(root or runs_root()):
-        stamp, entry_slug = _id_parts(entry.name)
+        stamp, entry_slug = id_parts(entry.name)
         if slug is None or entry_slug == slug:
             groups.setdefault(stamp, []).append(entry.path)
     for stamp in sorted(groups, reverse=True):
@@ -263,15 +255,6 @@ def _run_dirs(root: Path) -> list[os.DirEntry[str]]:
             return [e for e in entries if e.is_dir() and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
-
-
-def _id_parts(run_id: str) -> tuple[str, str | None]:
-    """``20261121-101500-<slug>-<6 hex>`` → (``20261121-101500``, slug); a directory named
-    otherwise is its own time and has no slug."""
-    # Slicing, not a regular expression: this runs on every directory of every `ls`.
-    if len(run_id) > 23 and run_id[8] == run_id[15] == run_id[-7] == "-":
-        return run_id[:15], run_id[16:-7]
-    return run_id, None
 
 
 SUBMITTED = "submitted.jsonl"
