@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     ),
     **dict.fromkeys(("launch", "run", "rerun"), "nemorun.cli.launching"),
     **dict.fromkeys(("ls", "status", "logs", "cancel", "diff"), "nemorun.cli.runs"),
+    "graph": "nemorun.cli.pictures",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -95,6 +96,7 @@ commands:
   migrate  SPEC [--in-place]           upgrade an older spec (or NeMo-Run YAML) to format 1
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
+  graph    SPEC [OVERRIDE…] [-o F.svg]  draw the Fiddle graph (shared sub-configs, sweeps)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
   launch   SPEC [OVERRIDE…] --target T  submit it as a new run; prints the run id
