@@ -1,7 +1,10 @@
 """Pictures (`nemorun.compiler.pictures`) as DOT text for Graphviz, with a legend.
 
 - Every text from the spec reaches the DOT inside an HTML-like label, escaped in one place
-  (`html_text`): made printable first (``\\n``, ``\\x00``…), then ``& < > " '`` as entities.
+  (`html_text`): made printable first (``\\n``, ``\\x00``…), then ``& < > " '`` as entities,
+  and each backslash doubled: Graphviz reads ``\\\\`` as one and ``\\N``, ``\\G``… as the
+  node's or graph's name, in label text and tooltips alike (entities are decoded first).
+  Formatting tags never wrap empty text (``<b></b>`` is a syntax error to ``dot``).
   Node and port names are our own (``a3:p1``), never the user's text.
 - The text depends on nothing but the picture (no clock, no ids of objects): same spec, same
   bytes, and so the same SVG from the same ``dot``.
@@ -55,16 +58,30 @@ def diff_dot(a: Picture, b: Picture) -> str:
             title = _cell("outside the task graphs", 2, HEADER)
             lines.append(f"    {prefix}x [label=<{_table(title, rows)}>];")
         lines.append("  }")
+    lines += _a_before_b(a, b)
     lines += _legend((Mark.ADDED, Mark.REMOVED, Mark.CHANGED, Mark.SWEPT))
     return "\n".join([*lines, "}", ""])
 
 
+def _a_before_b(a: Picture, b: Picture) -> list[str]:
+    """Invisible arrows through a point between the frames, so that ``dot`` puts A's
+    columns before B's (side by side) instead of stacking the two frames."""
+    after_a = [f"a{i}" for i in range(len(a.boxes))] + (["ax"] if a.elsewhere else [])
+    roots_b = [f"b{i}" for i, box in enumerate(b.boxes) if box.uses == 0]
+    roots_b += ["bx"] if b.elsewhere else []
+    lines = ["  between [shape=point style=invis width=0];"]
+    lines += [f"  {name} -> between [style=invis];" for name in after_a]
+    lines += [f"  between -> {name} [style=invis];" for name in roots_b]
+    return lines
+
+
 def html_text(text: str) -> str:
-    """``text`` for an HTML-like label or attribute: printable, its markup characters as
-    entities (Graphviz knows the named ones and decimal ``&#NN;``)."""
+    """``text`` for an HTML-like label or attribute: printable, backslashes doubled, its
+    markup characters as entities (Graphviz knows the named ones and decimal ``&#NN;``)."""
     printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return (
-        printable.replace("&", "&amp;")
+        printable.replace("\\", "\\\\")
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
@@ -73,7 +90,8 @@ def html_text(text: str) -> str:
 
 
 def tooltip(row: Row) -> str:
-    """What hovering a row's value says: its key paths, where it was set, its note."""
+    """What hovering a row's value says: its key paths, where it was set, its note. (A box's
+    header says its key paths, written the same way.)"""
     parts = [" | ".join(row.paths), f"set at {row.where}" if row.where else "", row.note]
     return " · ".join(p for p in parts if p)
 
@@ -100,12 +118,12 @@ def _boxes(picture: Picture, prefix: str, indent: str) -> list[str]:
 
 
 def _box_label(box: Box, name: str, edges: list[tuple[str, str, int]]) -> str:
-    title = f'<b>{html_text(box.title)}</b> <font point-size="8">{box.kind}</font>'
+    title = f'{_bold(box.title)} <font point-size="8">{box.kind}</font>'
     if box.caption:
         title = f"{html_text(box.caption)}: {title}"
     if box.is_shared():
         title += f' <font point-size="8" color="{SHARED}">shared: {box.uses} uses</font>'
-    header = _cell(title, 2, COLOURS.get(box.mark, HEADER), " ".join(box.paths))
+    header = _cell(title, 2, COLOURS.get(box.mark, HEADER), " | ".join(box.paths))
     if not box.rows:
         return _table(header, ['<tr><td colspan="2"><i>no arguments</i></td></tr>'], box)
     return _table(header, _rows(box.rows, name, edges), box)
@@ -131,6 +149,10 @@ def _table(header: str, rows: list[str], box: Box | None = None) -> str:
     border = f'border="2" color="{SHARED}"' if shared else 'border="0"'
     attributes = f'{border} cellborder="1" cellspacing="0" cellpadding="4"'
     return f"<table {attributes}><tr>{header}</tr>{''.join(rows)}</table>"
+
+
+def _bold(text: str) -> str:
+    return f"<b>{html_text(text)}</b>" if text else ""
 
 
 def _cell(content: str, colspan: int, fill: str, tip: str = "") -> str:

@@ -130,7 +130,7 @@ def mark(picture: Picture, markings: Sequence[Marking]) -> Picture:
                 row = replace(row, mark=found.mark, note=found.note, text=text)
             rows.append(row)
         whole = [find([p]) for p in box.paths]
-        kinds = {m.mark for m in whole if m is not None and len(whole) == len(box.paths)}
+        kinds = {m.mark for m in whole if m is not None} if None not in whole else set()
         own = find([f"{p}._target_" for p in box.paths])
         box_mark = kinds.pop() if kinds == {Mark.ADDED} or kinds == {Mark.REMOVED} else box.mark
         if own is not None and box_mark is Mark.NONE:
