@@ -106,7 +106,8 @@ def _head() -> list[str]:
 
 
 def _boxes(picture: Picture, prefix: str, indent: str) -> list[str]:
-    lines, edges = [], []
+    lines: list[str] = []
+    edges: list[tuple[str, str, int]] = []
     for index, box in enumerate(picture.boxes):
         name = f"{prefix}{index}"
         lines.append(f"{indent}{name} [label=<{_box_label(box, name, edges)}>];")

@@ -25,9 +25,12 @@ from nemorun.schemas.spec import Spec
 
 MAX_TEXT = 80
 """Longest value text in a row; longer ones end in ``…`` (the tooltip has the key path)."""
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 MAX_SWEEP_SHOWN = 6
 """A sweep of more values than this shows its count, first and last value."""
+MAX_PATHS = 64
+"""Key paths kept per box: past them a box reached by still more paths (diamonds of sharing
+nested deep, whose paths double at each level) is not walked again."""
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class Mark(enum.Enum):
@@ -54,7 +57,7 @@ class Row:
     """Where the spec set it (``exp.yaml:12``, ``override: lr=1``), from the graph's history."""
     mark: Mark = Mark.NONE
     note: str = ""
-    """Said in the tooltip: the swept values, or the other side's value in a diff."""
+    """Said in the tooltip: how many values a sweep has, or the other side's value in a diff."""
 
 
 @dataclass(frozen=True)
@@ -140,12 +143,17 @@ def mark(picture: Picture, markings: Sequence[Marking]) -> Picture:
 
 
 class ChangeLike(Protocol):
-    """One changed key path of a diff (`nemorun.launchers.compare.Change`)."""
+    """One changed key path of a diff (`nemorun.launchers.compare.Change`): ``kind`` is
+    ``added``, ``removed`` or ``changed``."""
 
-    path: str
-    kind: str
-    before: Any
-    after: Any
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def before(self) -> Any: ...
+    @property
+    def after(self) -> Any: ...
 
 
 def diff_pictures(
@@ -183,7 +191,7 @@ def diff_pictures(
 
 def drawn_paths(picture: Picture) -> set[str]:
     """Every key path a row or a box of ``picture`` stands for."""
-    found = set()
+    found: set[str] = set()
     for box in picture.boxes:
         found.update(box.paths)
         found.update(f"{p}._target_" for p in box.paths)
@@ -278,7 +286,6 @@ class _Walk:
         self.index: dict[int, int] = {}
         self.nodes: list[Any] = []
         self.paths: list[list[str]] = []
-        self.uses: list[int] = []
 
     def picture(self, label: str, roots: Sequence[tuple[str, str, Any]], single: bool) -> Picture:
         for _, path, graph in roots:
@@ -297,11 +304,11 @@ class _Walk:
             self.index[id(node)] = len(self.nodes)
             self.nodes.append(node)
             self.paths.append([])
-            self.uses.append(0)
         at = self.index[id(node)]
-        if path not in self.paths[at]:
-            self.paths[at].append(path)
-        for name, value in node.__arguments__.items():
+        if path in self.paths[at] or len(self.paths[at]) >= MAX_PATHS:
+            return
+        self.paths[at].append(path)
+        for name, value in _arguments(node):
             for _, child, child_path in _entries(name, value, f"{path}.{name}"):
                 if _is_box(child):
                     self.visit(child, child_path)
@@ -309,7 +316,7 @@ class _Walk:
     def box(self, at: int, caption: str) -> Box:
         node = self.nodes[at]
         rows = []
-        for name, value in node.__arguments__.items():
+        for name, value in _arguments(node):
             where = _where(node, name)
             for label, child, relative in _entries(name, value, name):
                 paths = tuple(f"{p}.{relative}" for p in self.paths[at])
@@ -321,6 +328,12 @@ class _Walk:
         title = getattr(callable_, "__qualname__", None) or show(callable_)
         kind = type(node).__name__
         return Box(title, kind, tuple(rows), tuple(self.paths[at]), 0, caption)
+
+
+def _arguments(node: Any) -> list[tuple[str, Any]]:
+    """A buildable's arguments by name; a positional one (``subprocess.run``'s command, for a
+    command task) by its position."""
+    return [(str(name), value) for name, value in node.__arguments__.items()]
 
 
 def _entries(name: str, value: Any, path: str) -> Iterator[tuple[str, Any, str]]:
@@ -352,5 +365,5 @@ def _leaf(value: Any) -> str:
 
 
 def _where(node: Any, name: str) -> str:
-    history = node.__argument_history__.get(name)
+    history = node.__argument_history__.get(int(name) if name.isdigit() else name)
     return history[-1].location.filename if history else ""

@@ -244,3 +244,24 @@ def test_a_change_wins_over_the_sweep_and_marks_the_box_only_when_it_covers_it()
         Mark.CHANGED
     )
     assert mark(picture, [Marking("task.optim", Mark.ADDED)]).boxes[0].mark is Mark.ADDED
+
+
+def test_a_command_task_is_a_box_with_its_positional_command(tmp_path: Path) -> None:
+    text = f"""
+    nemorun: 1
+    pythonpath: [{EXAMPLES}]
+    tasks:
+      train:
+        task: {{_target_: trainlib:train, model: {{}}, optim: {{}}, steps: 2}}
+        after: [prep]
+      prep:
+        task: {{command: "echo 'prep' && ls"}}
+    sweep:
+      tasks.train.task.steps: [1, 2]
+    """
+    picture = spec_picture(load(spec_file(tmp_path, textwrap.dedent(text))))
+    rows = {(box.caption, row.name): row for box in picture.boxes for row in box.rows}
+    assert rows[("task prep", "0")].text == "\"echo 'prep' && ls\""
+    assert rows[("task prep", "0")].paths == ("tasks.prep.task.0",)
+    assert rows[("task train", "steps")].mark is Mark.SWEPT
+    assert rows[("task train", "steps")].text == "1 | 2"
