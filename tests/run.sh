@@ -26,6 +26,13 @@ if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_DOCKER:-}" ]; then
     echo "warning: the test Docker engine did not start; docker tests will be skipped" >&2
 fi
 
+# Graphviz's dot (Debian's graphviz) for the picture tests (root only; they skip without it).
+if [ "$(id -u)" = 0 ] && ! command -v dot >/dev/null; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends -o DPkg::Lock::Timeout=300 graphviz; } \
+    >/dev/null 2>&1 || echo "warning: graphviz did not install; picture tests will be skipped" >&2
+fi
+
 # yaml-language-server from npm (version pinned in tests/schemas/yaml_ls.py, cached under /tmp)
 # for the editor tests, which skip with a reason without node and npm.
 if command -v npm >/dev/null; then
