@@ -21,6 +21,7 @@ from nemorun.cli.common import EXIT_FAILURE, EXIT_OK, Command, parser, spec_and_
 if TYPE_CHECKING:
     from nemorun.api import Diff
     from nemorun.compiler.pictures import Picture
+    from nemorun.launchers.compare import Side
     from nemorun.schemas.spec import Spec
 
 FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
@@ -120,35 +121,30 @@ def _run_dot(dot: str, fmt: str, suffix: str) -> bytes | None:
 
 
 def diff_picture(found: Diff, a: str, b: str) -> str:
-    """The DOT of ``diff``'s two sides side by side, the changed key paths coloured."""
+    """The DOT of ``diff``'s two sides (``a`` and ``b`` as given) side by side, the changed
+    key paths coloured."""
     from nemorun.compiler.picture_dot import diff_dot
     from nemorun.compiler.pictures import diff_pictures
 
-    one, two = side_spec(a), side_spec(b)
-    left = _picture(one, found.a.label)
-    right = _picture(two, found.b.label)
-    return diff_dot(*diff_pictures(left, right, found.changes, one.tree, two.tree))
+    left = _picture(side_spec(a, found.a), found.a.label)
+    right = _picture(side_spec(b, found.b), found.b.label)
+    return diff_dot(*diff_pictures(left, right, found.changes, found.a.tree, found.b.tree))
 
 
-def side_spec(ref: str) -> Spec:
-    """The validated spec of one side of a diff: a spec file, or a run's resolved spec."""
+def side_spec(ref: str, side: Side) -> Spec:
+    """The validated spec of one side of a diff: a spec file, or a run's ``resolved.yaml``
+    with the ``pythonpath`` `side` made absolute."""
     from nemorun import api
 
     if Path(ref).is_file():
         return api.load(ref)
     from nemorun import api_runs
 
-    record = api_runs.open_run(ref).record
-    path = record.dir / "resolved.yaml"
-    import yaml
-
-    tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    base = (Path(record.data["cwd"]) / Path(record.data["spec"])).resolve().parent
-    paths = tree.get("pythonpath") or []
-    if isinstance(paths, str):
-        paths = [paths]
-    absolute = ",".join(_quoted(str((base / str(p)).resolve())) for p in paths)
-    return api.load(path, [f"pythonpath=[{absolute}]"] if paths else [])
+    path = api_runs.open_run(ref).record.dir / "resolved.yaml"
+    paths = side.tree.get("pythonpath")
+    if not isinstance(paths, list) or not paths:
+        return api.load(path)
+    return api.load(path, [f"pythonpath=[{','.join(_quoted(str(p)) for p in paths)}]"])
 
 
 def _picture(spec: Spec, label: str) -> Picture:
