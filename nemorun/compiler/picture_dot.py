@@ -38,8 +38,11 @@ MEANING = {
 
 
 def graph_dot(picture: Picture) -> str:
-    """One picture: its boxes and arrows, then a legend."""
+    """One picture (titled with its label, when it has one): its boxes and arrows, then a
+    legend."""
     lines = _head()
+    if picture.label:
+        lines.append(f"  labelloc=t; label=<{html_text(picture.label)}>;")
     lines += _boxes(picture, "n", "  ")
     lines += _legend((Mark.SWEPT,))
     return "\n".join([*lines, "}", ""])

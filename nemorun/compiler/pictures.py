@@ -6,7 +6,9 @@
   because sweeps and diffs speak in key paths (``task.optim.lr``): a row is marked when any of
   its paths is swept or changed. A change at a path marks every row at or below it (a diff
   compares lists whole, so one changed element marks the list's rows).
-- Pure data, no graphviz: `nemorun.compiler.picture_dot` writes it as DOT.
+- Pure data, no graphviz: `nemorun.compiler.picture_dot` writes it as DOT. (Fiddle's own
+  ``fiddle.graphviz.render`` draws sharing too, but knows neither sweeps nor spec key paths,
+  and its ``render_diff`` merges two graphs into one: a diff here is two pictures.)
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, assert_golden
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from svgread import arrows, boxes, cells, draw
@@ -265,3 +265,11 @@ def test_a_command_task_is_a_box_with_its_positional_command(tmp_path: Path) -> 
     assert rows[("task prep", "0")].paths == ("tasks.prep.task.0",)
     assert rows[("task train", "steps")].mark is Mark.SWEPT
     assert rows[("task train", "steps")].text == "1 | 2"
+
+
+def test_pretrain_graph_golden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert_golden(
+        "pretrain.graph.dot",
+        graph_dot(spec_picture(load("configs/pretrain.yaml"), "configs/pretrain.yaml")),
+    )
