@@ -111,3 +111,18 @@ def _all_text(path: Path) -> str:
     import xml.etree.ElementTree as ET
 
     return " ".join("".join(e.itertext()) for e in ET.parse(path).getroot().iter())
+
+
+def test_a_hostile_value_in_a_spec_reaches_the_svg_as_written(cli: Cli, workdir: Path) -> None:
+    needs_dot()
+    tag = "a<b & 'c' \"d\"\n\\N é\u2028 ]]> <!--"
+    spec = workdir / "hostile.yaml"
+    text = (
+        Path(QUICKSTART).read_text(encoding="utf-8").replace("../examples", str(ROOT / "examples"))
+    )
+    spec.write_text(text + f"  tag: {json.dumps(tag)}\n", encoding="utf-8")
+    result = cli("graph", str(spec), "-o", "hostile.svg")
+    assert result.code == 0, result.err
+    [cell] = [c for c in cells(_parse(workdir / "hostile.svg")) if c.paths[0] == "task.tag"]
+    assert cell.text == repr(tag)  # as Python writes it: quoted, \n and \u2028 escaped
+    assert cell.text == "'a<b & \\'c\\' \"d\"\\n\\\\N é\\u2028 ]]> <!--'"
