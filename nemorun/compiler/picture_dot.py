@@ -29,6 +29,8 @@ COLOURS = {
 HEADER = "#e8e8e8"
 SHARED = "#7030a0"
 """Border and arrows of a shared box."""
+AFTER = 'style=dashed color="#999999" label=<<i>then</i>> fontsize=9'
+"""A task that runs after another (``after:``): a dashed arrow from the one before."""
 MEANING = {
     Mark.SWEPT: "swept: the values of the sweep, one per point",
     Mark.ADDED: "added in B",
@@ -44,7 +46,7 @@ def graph_dot(picture: Picture) -> str:
     if picture.label:
         lines.append(f"  labelloc=t; label=<{html_text(picture.label)}>;")
     lines += _boxes(picture, "n", "  ")
-    lines += _legend((Mark.SWEPT,))
+    lines += _legend((Mark.SWEPT,), bool(picture.order))
     return "\n".join([*lines, "}", ""])
 
 
@@ -62,7 +64,8 @@ def diff_dot(a: Picture, b: Picture) -> str:
             lines.append(f"    {prefix}x [label=<{_table(title, rows)}>];")
         lines.append("  }")
     lines += _a_before_b(a, b)
-    lines += _legend((Mark.ADDED, Mark.REMOVED, Mark.CHANGED, Mark.SWEPT))
+    marks = (Mark.ADDED, Mark.REMOVED, Mark.CHANGED, Mark.SWEPT)
+    lines += _legend(marks, bool(a.order or b.order))
     return "\n".join([*lines, "}", ""])
 
 
@@ -104,7 +107,7 @@ def _head() -> list[str]:
         "digraph nemorun {",
         '  graph [fontname="Helvetica" fontsize=11 rankdir=LR nodesep=0.3 ranksep=0.6];',
         '  node [shape=plain fontname="Helvetica" fontsize=10];',
-        '  edge [color="#555555" arrowsize=0.7];',
+        '  edge [color="#555555" arrowsize=0.7 fontname="Helvetica"];',
     ]
 
 
@@ -118,6 +121,8 @@ def _boxes(picture: Picture, prefix: str, indent: str) -> list[str]:
         target = picture.boxes[child]
         style = f' [color="{SHARED}" penwidth=1.6]' if target.is_shared() else ""
         lines.append(f"{indent}{source}:{port}:e -> {prefix}{child}:w{style};")
+    for first, then in picture.order:
+        lines.append(f"{indent}{prefix}{first} -> {prefix}{then} [{AFTER}];")
     return lines
 
 
@@ -164,7 +169,7 @@ def _cell(content: str, colspan: int, fill: str, tip: str = "") -> str:
     return f'<td colspan="{colspan}" bgcolor="{fill}"{link}>{content}</td>'
 
 
-def _legend(marks: Sequence[Mark]) -> list[str]:
+def _legend(marks: Sequence[Mark], after: bool) -> list[str]:
     rows = [
         f'<tr><td bgcolor="{COLOURS[m]}">{m.value}</td><td align="left">{MEANING[m]}</td></tr>'
         for m in marks
@@ -174,5 +179,10 @@ def _legend(marks: Sequence[Mark]) -> list[str]:
         '<td align="left">a sub-config used in several places: one box, an arrow per use</td>'
         "</tr>"
     )
+    if after:
+        rows.append(
+            '<tr><td><font color="#999999">- - <i>then</i> →</font></td>'
+            '<td align="left">the next task runs after this one (after:)</td></tr>'
+        )
     header = _cell("<b>legend</b>", 2, HEADER)
     return [f"  legend [label=<{_table(header, rows)}>];"]

@@ -90,6 +90,8 @@ class Picture:
     boxes: tuple[Box, ...]
     elsewhere: tuple[Row, ...] = ()
     """Changes outside the task graphs (``executor.nodes``, ``name``…), in a diff."""
+    order: tuple[tuple[int, int], ...] = ()
+    """(first, then) box indices of task roots: task ``then`` runs after ``first`` (``after:``)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,13 @@ def spec_picture(spec: Spec, label: str = "") -> Picture:
     """The picture of every task of ``spec``, its swept rows marked with their values."""
     graphs = spec_graphs(spec)
     roots = [(name, ".".join(map(str, spec.tasks[name].path)), g) for name, g in graphs.items()]
-    picture = _Walk().picture(label, roots, spec.single_task)
+    walk = _Walk()
+    picture = walk.picture(label, roots, spec.single_task)
+    root = {name: walk.index[id(graph)] for name, graph in graphs.items()}
+    order = tuple(
+        (root[first], root[name]) for name, task in spec.tasks.items() for first in task.after
+    )
+    picture = replace(picture, order=order)
     swept = [
         Marking(".".join(map(str, a.path)), Mark.SWEPT, f"swept: {len(a)} values", _sweep(a.values))
         for a in spec.axes

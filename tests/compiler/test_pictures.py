@@ -265,6 +265,12 @@ def test_a_command_task_is_a_box_with_its_positional_command(tmp_path: Path) -> 
     assert rows[("task prep", "0")].paths == ("tasks.prep.task.0",)
     assert rows[("task train", "steps")].mark is Mark.SWEPT
     assert rows[("task train", "steps")].text == "1 | 2"
+    # prep runs first: a dashed "then" arrow from its box to train's.
+    boxes_by_caption = {box.caption: i for i, box in enumerate(picture.boxes)}
+    assert picture.order == ((boxes_by_caption["task prep"], boxes_by_caption["task train"]),)
+    dot = graph_dot(picture)
+    first, then = picture.order[0]
+    assert f"  n{first} -> n{then} [style=dashed" in dot
 
 
 def test_pretrain_graph_golden(monkeypatch: pytest.MonkeyPatch) -> None:
