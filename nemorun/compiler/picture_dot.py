@@ -32,7 +32,7 @@ SHARED = "#7030a0"
 AFTER = 'style=dashed color="#999999" label=<<i>then</i>> fontsize=9'
 """A task that runs after another (``after:``): a dashed arrow from the one before."""
 MEANING = {
-    Mark.SWEPT: "swept: the values of the sweep, one per point",
+    Mark.SWEPT: "the values of a sweep, one per point",
     Mark.ADDED: "added in B",
     Mark.REMOVED: "removed from A",
     Mark.CHANGED: "changed between A and B",
@@ -127,7 +127,7 @@ def _boxes(picture: Picture, prefix: str, indent: str) -> list[str]:
 
 
 def _box_label(box: Box, name: str, edges: list[tuple[str, str, int]]) -> str:
-    title = f'{_bold(box.title)} <font point-size="8">{box.kind}</font>'
+    title = f'{_bold(box.title)} <font point-size="8">{html_text(box.kind)}</font>'
     if box.caption:
         title = f"{html_text(box.caption)}: {title}"
     if box.is_shared():
