@@ -29,8 +29,9 @@ COLOURS = {
 HEADER = "#e8e8e8"
 SHARED = "#7030a0"
 """Border and arrows of a shared box."""
-AFTER = 'style=dashed color="#999999" label=<<i>then</i>> fontsize=9'
-"""A task that runs after another (``after:``): a dashed arrow from the one before."""
+AFTER = 'constraint=false style=dashed color="#999999" label=<<i>then</i>> fontsize=9'
+"""A task that runs after another (``after:``): a dashed arrow from the one before. It does not
+rank the boxes: a chain of 100 tasks sharing one model, ranked by it, took ``dot`` minutes."""
 MEANING = {
     Mark.SWEPT: "the values of a sweep, one per point",
     Mark.ADDED: "added in B",

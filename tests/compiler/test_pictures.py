@@ -270,7 +270,8 @@ def test_a_command_task_is_a_box_with_its_positional_command(tmp_path: Path) -> 
     assert picture.order == ((boxes_by_caption["task prep"], boxes_by_caption["task train"]),)
     dot = graph_dot(picture)
     first, then = picture.order[0]
-    assert f"  n{first} -> n{then} [style=dashed" in dot
+    # It does not rank the boxes: ranked, 100 chained tasks sharing a model took dot minutes.
+    assert f"  n{first} -> n{then} [constraint=false style=dashed" in dot
 
 
 def test_pretrain_graph_golden(monkeypatch: pytest.MonkeyPatch) -> None:
