@@ -61,17 +61,17 @@ def _run_graph(ns: argparse.Namespace) -> int:
     from nemorun.compiler.picture_dot import graph_dot
     from nemorun.compiler.pictures import spec_picture
 
+    picture_format(ns.output)  # a wrong name is refused before the spec is loaded
     spec = api.load(ns.spec, ns.overrides)
     warn(spec.warnings)
     return write_picture(graph_dot(spec_picture(spec, str(ns.spec))), ns.output)
 
 
-def write_picture(dot: str, output: Path | None) -> int:
-    """``dot`` printed, or written to ``output`` as its suffix says (through ``dot`` for SVG
-    and PNG). The exit code: 1 when ``dot`` is missing or fails."""
+def picture_format(output: Path | None) -> str | None:
+    """What ``-o``/``--svg`` FILE asks for (``svg``, ``png``, ``dot``; None: print the DOT); an
+    unknown suffix is a `SpecError`."""
     if output is None:
-        sys.stdout.write(dot)
-        return EXIT_OK
+        return None
     fmt = FORMATS.get(output.suffix.lower())
     if fmt is None:
         from nemorun.errors import SpecError
@@ -82,6 +82,16 @@ def write_picture(dot: str, output: Path | None) -> int:
             expected=", ".join(FORMATS),
             suggestion=f"name the output {output.stem}.svg",
         )
+    return fmt
+
+
+def write_picture(dot: str, output: Path | None) -> int:
+    """``dot`` printed, or written to ``output`` as its suffix says (through ``dot`` for SVG
+    and PNG). The exit code: 1 when ``dot`` is missing or fails."""
+    fmt = picture_format(output)
+    if output is None or fmt is None:
+        sys.stdout.write(dot)
+        return EXIT_OK
     from nemorun.files import write_output
 
     if fmt == "dot":

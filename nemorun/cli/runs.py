@@ -263,6 +263,10 @@ def _build_diff() -> argparse.ArgumentParser:
 def _run_diff(ns: argparse.Namespace) -> int:
     from nemorun import api
 
+    if ns.svg is not None:
+        from nemorun.cli.pictures import picture_format
+
+        picture_format(ns.svg)  # a wrong name is refused before anything is loaded
     found = api.diff(ns.a, ns.b)
     if not found.changes:
         print(f"no difference in the resolved spec between {found.a.label} and {found.b.label}")

@@ -126,3 +126,13 @@ def test_a_hostile_value_in_a_spec_reaches_the_svg_as_written(cli: Cli, workdir:
     [cell] = [c for c in cells(_parse(workdir / "hostile.svg")) if c.paths[0] == "task.tag"]
     assert cell.text == repr(tag)  # as Python writes it: quoted, \n and \u2028 escaped
     assert cell.text == "'a<b & \\'c\\' \"d\"\\n\\\\N é\\u2028 ]]> <!--'"
+
+
+def test_diff_refuses_an_unknown_picture_format_before_comparing(cli: Cli, workdir: Path) -> None:
+    result = cli("diff", QUICKSTART, "missing.yaml", "--svg", "changes.jpg")
+    assert result.code == 2
+    assert result.out == ""
+    assert result.error_lines == [
+        "changes.jpg: cannot draw a picture as '.jpg': expected .svg, .png, .dot, .gv; "
+        "name the output changes.svg"
+    ]
