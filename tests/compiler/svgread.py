@@ -3,7 +3,8 @@
 Graphviz writes each box as ``<g class="node"><title>NAME</title>…``, each arrow as
 ``<g class="edge"><title>FROM:PORT:e->TO:w</title>``, and each cell that has a tooltip as an
 ``<a xlink:title="TOOLTIP">`` holding the cell's polygon (its ``fill``) and its text. Two
-spaces in a row come out as a space and a no-break space (so SVG keeps both): read back as two.
+spaces in a row come out as a space and a no-break space (so SVG keeps both), in text and in
+tooltips: read back as two (a no-break space of the user's is shown escaped, ``\xa0``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def cells(svg: ET.Element) -> list[Cell]:
             fills = [p.get("fill", "") for p in link.iter(f"{SVG}polygon")]
             fill = next((f for f in fills if f not in ("none", "")), "")
             text = " ".join(_text(t) for t in link.iter(f"{SVG}text"))
-            found.append(Cell(str(title.text), link.get(XLINK_TITLE, ""), fill, text))
+            tip = link.get(XLINK_TITLE, "").replace("\xa0", " ")
+            found.append(Cell(str(title.text), tip, fill, text))
     return found
 
 
