@@ -27,11 +27,13 @@ if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_DOCKER:-}" ]; then
     echo "warning: the test Docker engine did not start; docker tests will be skipped" >&2
 fi
 
-# zsh and fish for the shell-completion tests (root only; without them those tests skip).
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v zsh && command -v fish; } >/dev/null; then
+# zsh and fish for the shell-completion tests, Graphviz's dot for the picture tests (root only;
+# without them those tests skip, saying why).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
+  ! { command -v zsh && command -v fish && command -v dot; } >/dev/null; then
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      -o DPkg::Lock::Timeout=300 zsh fish; } >/tmp/nemorun-shells-apt.log 2>&1 ||
-    echo "warning: zsh and fish did not install; their completion tests will be skipped" >&2
+      -o DPkg::Lock::Timeout=300 zsh fish graphviz; } >/tmp/nemorun-tools-apt.log 2>&1 ||
+    echo "warning: zsh, fish or graphviz did not install; their tests will be skipped" >&2
 fi
 
 # yaml-language-server and taplo from npm (versions pinned in tests/schemas/yaml_ls.py and

@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "new": "nemorun.cli.authoring",
     "fmt": "nemorun.cli.formatting",
     "completion": "nemorun.cli.completion",
+    "graph": "nemorun.cli.pictures",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -105,6 +106,7 @@ commands:
   import   MODULE:FUNCTION [-o FILE]   turn a function returning a Fiddle config into a spec
   fmt      SPEC… [--check] [--modeline] canonical layout, comments kept; --check: diff, exit 1
   compile  SPEC [OVERRIDE…] --target T  the artifact that runs it (bash, sbatch, docker, SkyPilot)
+  graph    SPEC [OVERRIDE…] [-o F.svg]  draw the Fiddle graph (shared sub-configs, sweeps)
 
   run      SPEC [OVERRIDE…]            run it here and wait, output streamed (exit 1 if it fails)
   check    SPEC [OVERRIDE…] --target T  ask the scheduler whether it would take it (no run)
