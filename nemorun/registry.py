@@ -45,6 +45,7 @@ BUILTIN: dict[str, str] = {
     "slurm": "nemorun.compiler.targets.slurm:TARGET",
     "docker": "nemorun.compiler.targets.docker:TARGET",
     "skypilot": "nemorun.compiler.targets.skypilot:TARGET",
+    "kubernetes": "nemorun.compiler.targets.kubernetes:TARGET",
 }
 """nemorun's own targets, in the order they are listed, each ``module:TargetDef``."""
 
