@@ -252,7 +252,10 @@ def test_every_option_lands_where_kubernetes_reads_it(tmp_path: Path) -> None:
     (job,) = by_kind(docs, "Job")
     assert {doc["metadata"]["namespace"] for doc in docs} == {"ml-team"}
     assert job["metadata"]["name"] == "every-option"
-    assert job["metadata"]["annotations"] == {"nemorun.dev/kube-context": "prod"}
+    assert job["metadata"]["annotations"] == {
+        "nemorun.dev/points": "0",
+        "nemorun.dev/kube-context": "prod",
+    }
     assert job["metadata"]["labels"]["team"] == "ml"
     assert (job["spec"]["backoffLimit"], job["spec"]["suspend"]) == (2, True)
     assert job["spec"]["activeDeadlineSeconds"] == 86400

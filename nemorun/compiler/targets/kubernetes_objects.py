@@ -41,6 +41,8 @@ GROUP_LABEL = "nemorun.dev/name"
 """On every pod of the job: what the headless Service selects."""
 CONTEXT_ANNOTATION = "nemorun.dev/kube-context"
 """On each Job: the kubeconfig context ``launch`` uses (the ``context`` option)."""
+POINTS_ANNOTATION = "nemorun.dev/points"
+"""On each Job: the sweep points it runs, ``3`` or ``0-5`` (its completion indexes, for a sweep)."""
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 CONTAINER = "task"
@@ -190,8 +192,10 @@ def _job(
     extra_labels = {QUEUE_LABEL: options.queue} if options.queue else {}
     metadata = meta.of(name)
     metadata["labels"].update(extra_labels)
+    points = f"0-{job.num_points - 1}" if shape is Shape.SWEEP else str(point)
+    metadata["annotations"] = {POINTS_ANNOTATION: points}
     if options.context is not None:
-        metadata["annotations"] = {CONTEXT_ANNOTATION: options.context}
+        metadata["annotations"][CONTEXT_ANNOTATION] = options.context
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
 
 
