@@ -12,7 +12,7 @@ fi
 # skypilot (~37 s, ~460 MB): its own parser checks every compiled task YAML; torch (pinned
 # 2.13.0, a local CPU build here) for the DDP example on the test cluster; Lightning and
 # scikit-learn (~25 s) for the tests that configure real libraries' signatures.
-.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs]'
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,kubernetes]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 # slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).

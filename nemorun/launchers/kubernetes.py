@@ -23,6 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +123,11 @@ class KubernetesTarget(Target):
                 out += [_gone(job, point, last, cancelled) for point in job.points]
                 continue
             pods = api.pods(job.id, namespace)
-            for point, state, reason, code in point_states(found, pods, job.points):
-                if cancelled and not state.is_final():
-                    state, reason = JobState.CANCELLED, "cancelled"
-                last[f"{job.id}/{point}"] = state.value
-                out.append(JobStatus(job.id, state, reason, code, point))
+            for seen in point_states(job.id, found, pods, job.points):
+                if cancelled and not seen.state.is_final():
+                    seen = replace(seen, state=JobState.CANCELLED, reason="cancelled")
+                last[f"{job.id}/{seen.point}"] = seen.state.value
+                out.append(seen)
         return out
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
@@ -280,7 +281,9 @@ class Api:
         self.client = client.ApiClient(configuration)
         self.apis = {"core": client.CoreV1Api(self.client), "batch": client.BatchV1Api(self.client)}
 
-    def call(self, api: str, method: str, *args: Any, timeout: float = READ_TIMEOUT, **kw: Any) -> Any:
+    def call(
+        self, api: str, method: str, *args: Any, timeout: float = READ_TIMEOUT, **kw: Any
+    ) -> Any:
         """``method`` of the core or batch API, its raw response (not the client's models)."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
@@ -315,7 +318,9 @@ class Api:
 
     def own(self, kind: str, name: str, namespace: str, owners: list[dict[str, Any]]) -> None:
         """Make ``owners`` (the Jobs) the owners of a ConfigMap or Service."""
-        method = "patch_namespaced_config_map" if kind == "ConfigMap" else "patch_namespaced_service"
+        method = (
+            "patch_namespaced_config_map" if kind == "ConfigMap" else "patch_namespaced_service"
+        )
         body = {"metadata": {"ownerReferences": owners}}
         self.call("core", method, name, namespace, body)
 

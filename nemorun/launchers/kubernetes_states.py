@@ -10,9 +10,10 @@ ones run now.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from nemorun.launchers.base import JobState
+from nemorun.launchers.base import JobState, JobStatus
 
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 PHASES = {
@@ -47,49 +48,67 @@ def condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def point_states(
-    job: dict[str, Any], pods: Sequence[dict[str, Any]], points: Sequence[int]
-) -> list[tuple[int, JobState, str | None, int | None]]:
-    """(point, state, reason, exit code) of each of ``points`` run by ``job``.
+    name: str, job: dict[str, Any], pods: Sequence[dict[str, Any]], points: Sequence[int]
+) -> list[JobStatus]:
+    """The state of each of ``points`` run by Job ``name`` (``job``, as the API returns it).
 
     A Job of one point (on one node or several) has the Job's state. A sweep's point ``p`` is
     its completion index ``p``: completed or failed as the Job's status lists it, else as its
     newest pod (running, pending), else pending.
     """
     status = job.get("status") or {}
-    complete, failed = condition(job, "Complete"), condition(job, "Failed")
-    suspended = condition(job, "Suspended") or (job.get("spec") or {}).get("suspend")
-    newest = _newest_pods(pods)
     sweep = len(points) > 1
-    done = parse_indexes(status.get("completedIndexes"))
-    lost = parse_indexes(status.get("failedIndexes"))
+    facts = _Facts(
+        complete=condition(job, "Complete"),
+        failed=condition(job, "Failed"),
+        suspended=bool(condition(job, "Suspended") or (job.get("spec") or {}).get("suspend")),
+        done=parse_indexes(status.get("completedIndexes")) if sweep else set(),
+        lost=parse_indexes(status.get("failedIndexes")) if sweep else set(),
+    )
+    newest = _newest_pods(pods)
     out = []
     for point in points:
-        index = point if sweep else 0
-        pod = newest.get(index)
-        code = exit_code(pod) if pod is not None else None
-        if complete is not None or (sweep and point in done):
-            out.append((point, JobState.COMPLETED, None, None))
-        elif (failed is not None and not sweep) or (sweep and point in lost):
-            reason = (failed or {}).get("reason") or "failed"
-            out.append((point, JobState.FAILED, _said(reason, failed), code))
-        elif failed is not None:  # a sweep that ended with this point unfinished
-            out.append((point, JobState.FAILED, _said(failed.get("reason"), failed), code))
-        elif suspended:
-            why = "suspended: waiting for Kueue to admit it"
-            out.append((point, JobState.PENDING, why, None))
-        elif pod is not None:
-            phase = str((pod.get("status") or {}).get("phase"))
-            state = PHASES.get(phase, JobState.UNKNOWN)
-            state = JobState.RUNNING if state is JobState.FAILED else state  # being retried
-            out.append((point, state, None if state is JobState.RUNNING else phase.lower(), None))
-        else:
-            out.append((point, JobState.PENDING, "no pod yet", None))
+        pod = newest.get(point if sweep else 0)
+        state, reason = _state(facts, point, sweep, pod)
+        code = exit_code(pod) if pod is not None and state is JobState.FAILED else None
+        out.append(JobStatus(name, state, reason, code, point))
     return out
 
 
-def _said(reason: object, found: dict[str, Any] | None) -> str:
-    message = (found or {}).get("message")
-    return f"{reason}: {message}" if message else str(reason or "failed")
+@dataclass(frozen=True)
+class _Facts:
+    """What a Job's status says, once for all its points."""
+
+    complete: dict[str, Any] | None
+    failed: dict[str, Any] | None
+    suspended: bool
+    done: set[int]
+    lost: set[int]
+
+
+def _state(
+    facts: _Facts, point: int, sweep: bool, pod: dict[str, Any] | None
+) -> tuple[JobState, str | None]:
+    if facts.complete is not None or point in facts.done:
+        return JobState.COMPLETED, None
+    if facts.failed is not None or point in facts.lost:
+        # A failed sweep fails its unfinished points too: the Job stopped them.
+        return JobState.FAILED, _said(facts.failed) if facts.failed else "failed"
+    if facts.suspended:
+        return JobState.PENDING, "suspended: waiting for Kueue to admit it"
+    if pod is None:
+        return JobState.PENDING, "no pod yet"
+    phase = pod_phase(pod)
+    state = PHASES.get(phase, JobState.UNKNOWN)
+    if state is JobState.FAILED:  # the Job has not given up on it: it is being retried
+        return JobState.RUNNING, "retrying"
+    return state, None if state is JobState.RUNNING else phase.lower()
+
+
+def _said(found: dict[str, Any]) -> str:
+    """A condition's reason and message: ``BackoffLimitExceeded: Job has reached…``."""
+    reason, message = found.get("reason") or "failed", found.get("message")
+    return f"{reason}: {message}" if message else str(reason)
 
 
 def _newest_pods(pods: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:

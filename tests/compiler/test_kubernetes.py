@@ -1,4 +1,4 @@
-"""``nemorun compile --target kubernetes``: manifests Kubernetes itself accepts, and what a pod runs.
+"""``nemorun compile --target kubernetes``: manifests Kubernetes accepts, and what a pod runs.
 
 - every example compiles, byte-identical twice (different hash seeds, no file written);
 - every compiled document (examples, goldens, every option) passes Kubernetes' own OpenAPI
@@ -25,8 +25,8 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,7 +229,10 @@ def test_a_multi_node_sweep_is_one_job_per_point_sharing_one_service(
     jobs = by_kind(docs, "Job")
     assert [j["metadata"]["name"] for j in jobs] == ["ddp-0", "ddp-1"]
     for point, job in enumerate(jobs):
-        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        env = {
+            e["name"]: e.get("value")
+            for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
         assert env["NEMORUN_POINT"] == str(point)
         assert env["NEMORUN_HEAD_NODE"] == f"ddp-{point}-0.ddp"
 
@@ -295,7 +298,7 @@ def test_every_option_lands_where_kubernetes_reads_it(tmp_path: Path) -> None:
         "/dev/shm",
     ]
     env = {e["name"]: e for e in container["env"]}
-    assert env["QUOTED"]["value"] == "it's $$(HOME) $$$$ \"q\""  # the kubelet halves each $$
+    assert env["QUOTED"]["value"] == 'it\'s $$(HOME) $$$$ "q"'  # the kubelet halves each $$
     assert env["WANDB_API_KEY"]["valueFrom"] == {
         "secretKeyRef": {"name": "wandb", "key": "api-key"}
     }
@@ -324,7 +327,9 @@ def kubelet_env(container: dict[str, Any], index: int) -> dict[str, str]:
     return env
 
 
-def run_pod(text: str, tmp_path: Path, index: int, job: int = 0) -> subprocess.CompletedProcess[str]:
+def run_pod(
+    text: str, tmp_path: Path, index: int, job: int = 0
+) -> subprocess.CompletedProcess[str]:
     """Run Job number ``job``'s pod of completion index ``index`` here: the ConfigMap's files in
     a directory standing for /nemorun, ``run.sh`` by ``sh``, the kubelet's environment."""
     docs = list(yaml.safe_load_all(text))
@@ -359,7 +364,9 @@ def test_each_point_of_a_sweep_runs_its_own_values(tmp_path: Path) -> None:
 
 
 FIXTURES = Path(__file__).resolve().parent
-HOSTILE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=30)
+HOSTILE = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=30
+)
 
 
 @settings(
@@ -374,7 +381,7 @@ def test_hostile_strings_reach_the_task_byte_exact(tmp_path: Path, text: str, va
     spec = work / "hostile.yaml"
     tree = {
         "nemorun": 1,
-        "name": value or "x",
+        "name": run_name(value),
         "pythonpath": [str(FIXTURES)],
         "task": {"_target_": "fixtures_entry:echo", "out": str(work / "o.json"), "text": text},
         "executor": {"target": "kubernetes", "env": {"HOSTILE": value}},
@@ -386,7 +393,12 @@ def test_hostile_strings_reach_the_task_byte_exact(tmp_path: Path, text: str, va
     assert proc.returncode == 0, proc.stderr
     report = json.loads((work / "o.json").read_text(encoding="utf-8"))
     assert (report["text"], report["env"]) == (text, value)
-    assert (report["run_name"], report["point"]) == (value or "x", "0")
+    assert (report["run_name"], report["point"]) == (run_name(value), "0")
+
+
+def run_name(text: str) -> str:
+    """A run name may not hold control characters (validation refuses them): they become "_"."""
+    return "".join(c if ord(c) >= 32 and ord(c) != 127 else "_" for c in text) or "x"
 
 
 # --- mistakes -----------------------------------------------------------------------------------
@@ -405,7 +417,10 @@ def test_hostile_strings_reach_the_task_byte_exact(tmp_path: Path, text: str, va
         ("  labels: {team: 'a b'}\n", "executor.labels.team: not a label value"),
         ("  secret_env: {TOKEN: token}\n", "executor.secret_env.TOKEN: not a secret reference"),
         ("  secret_env: {NEMORUN_POINT: a/b}\n", "nemorun sets NEMORUN_POINT"),
-        ("  image_pull_secrets: [Bad]\n", "executor.image_pull_secrets[0]: not a Kubernetes object"),
+        (
+            "  image_pull_secrets: [Bad]\n",
+            "executor.image_pull_secrets[0]: not a Kubernetes object",
+        ),
         ("  tolerations: [{operator: Maybe}]\n", "executor.tolerations[0].operator"),
         (
             "  volumes: [{name: d, mount_path: /d, claim: c, host_path: /x}]\n",

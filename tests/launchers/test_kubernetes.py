@@ -110,7 +110,7 @@ class ApiStub:
         rest = parts[2:] if parts[0] == "api" else parts[3:]
         if len(rest) < 2 or rest[0] != "namespaces" or rest[2] not in PLURALS:
             return self.reply(request, 404, status(404, f"no such path {url.path}"))
-        namespace, plural, name, sub = rest[1], rest[2], *(rest[3:5] + [None, None])[:2]
+        namespace, plural, name, sub = rest[1], rest[2], *([*rest[3:5], None, None])[:2]
         with self.lock:
             code, answer = self.serve(method, namespace, plural, name, sub, query, body)
         if isinstance(answer, str):
@@ -137,7 +137,9 @@ class ApiStub:
             self.objects[(plural, namespace, name)] = body
             return 201, body
         if method == "GET" and name is None:
-            wanted = dict(s.split("=", 1) for s in query.get("labelSelector", [""])[0].split(",") if s)
+            wanted = dict(
+                s.split("=", 1) for s in query.get("labelSelector", [""])[0].split(",") if s
+            )
             items = [o for (p, ns, _), o in self.objects.items() if p == plural and ns == namespace
                      and wanted.items() <= o["metadata"].get("labels", {}).items()]  # fmt: skip
             return 200, {"kind": f"{PLURALS[plural]}List", "apiVersion": "v1", "items": items}
@@ -162,7 +164,11 @@ class ApiStub:
         return 405, status(405, "method not allowed")
 
     def reply(
-        self, request: BaseHTTPRequestHandler, code: int, answer: Any, kind: str = "application/json"
+        self,
+        request: BaseHTTPRequestHandler,
+        code: int,
+        answer: Any,
+        kind: str = "application/json",
     ) -> None:
         data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         request.send_response(code)
@@ -225,7 +231,9 @@ def states(cli: Cli, run: str) -> list[tuple[str, str]]:
 # --- tests --------------------------------------------------------------------------------------
 
 
-def test_launch_creates_valid_objects_owned_by_the_job(cli: Cli, workdir: Path, api: ApiStub) -> None:
+def test_launch_creates_valid_objects_owned_by_the_job(
+    cli: Cli, workdir: Path, api: ApiStub
+) -> None:
     result = cli("launch", str(spec(workdir)))
     assert result.code == 0, result.err
     run_id = result.out.strip()
@@ -252,7 +260,9 @@ def test_launch_creates_valid_objects_owned_by_the_job(cli: Cli, workdir: Path, 
     assert logs.out == "step 1\nstep 2\n"
 
 
-def test_a_sweep_reports_each_point_from_the_indexed_job(cli: Cli, workdir: Path, api: ApiStub) -> None:
+def test_a_sweep_reports_each_point_from_the_indexed_job(
+    cli: Cli, workdir: Path, api: ApiStub
+) -> None:
     run_id = cli("launch", str(spec(workdir, sweep="A, B, C"))).out.strip()
     (job,) = api.of_kind("jobs")
     name = job["metadata"]["name"]
@@ -267,7 +277,9 @@ def test_a_sweep_reports_each_point_from_the_indexed_job(cli: Cli, workdir: Path
     assert cli("logs", run_id, "--job", "2").out == "point two\n"
 
 
-def test_a_queued_job_is_pending_until_kueue_admits_it(cli: Cli, workdir: Path, api: ApiStub) -> None:
+def test_a_queued_job_is_pending_until_kueue_admits_it(
+    cli: Cli, workdir: Path, api: ApiStub
+) -> None:
     run_id = cli("launch", str(spec(workdir, "  queue: team-a\n  cpus: 1\n"))).out.strip()
     (job,) = api.of_kind("jobs")
     assert job["spec"]["suspend"] is True
@@ -317,7 +329,9 @@ def test_an_unreachable_api_server_is_a_clear_error(
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(home.parent / "kc", f"http://127.0.0.1:{port}")))
+    monkeypatch.setenv(
+        "KUBECONFIG", str(kubeconfig(home.parent / "kc", f"http://127.0.0.1:{port}"))
+    )
     result = cli("launch", str(spec(workdir)))
     assert result.code == 1
     assert f"cannot reach the Kubernetes API server at http://127.0.0.1:{port}" in result.err

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler import torchrun
-from nemorun.compiler.targets.kubernetes import (
+from nemorun.compiler.targets.kubernetes_options import (
     FILES_PATH,
     FILES_VOLUME,
     MAX_NAME,
@@ -99,10 +99,7 @@ class _Meta:
 
 def build(spec: Spec, job: Job, options: KubernetesOptions, image: str) -> KubernetesPlan:
     """The manifest's objects: the ConfigMap, the Service (several nodes), the Job(s)."""
-    if options.nodes > 1:
-        shape = Shape.NODES
-    else:
-        shape = Shape.SWEEP if job.is_sweep() else Shape.SINGLE
+    shape = Shape.NODES if options.nodes > 1 else Shape.SWEEP if job.is_sweep() else Shape.SINGLE
     base = options.name or base_name(job)
     meta = _Meta(base, options.namespace, labels(job, options))
     files = {"run.sh": run_script(spec, job, shape)}
@@ -114,7 +111,9 @@ def build(spec: Spec, job: Job, options: KubernetesOptions, image: str) -> Kuber
         "metadata": meta.of(f"{base}-files"),
         "data": files,
     }
-    docs = [Document((f"The task's files, mounted at {FILES_PATH} in every pod.",), dump(configmap))]
+    docs = [
+        Document((f"The task's files, mounted at {FILES_PATH} in every pod.",), dump(configmap))
+    ]
     if shape is Shape.NODES:
         why = f"Names each pod JOB-INDEX.{base}: the rendezvous is on index 0."
         docs.append(Document((why,), dump(_service(meta, spec))))
@@ -259,7 +258,9 @@ def _env(
     env += [literal_env(k, v) for k, v in job.env if not isinstance(v, EnvRef)]
     for key, ref in options.secret_env.items():
         secret, _, secret_key = ref.partition("/")
-        env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_key}}})
+        env.append(
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_key}}}
+        )
     return env
 
 
@@ -352,6 +353,7 @@ def run_script(spec: Spec, job: Job, shape: Shape) -> str:
 def _command(spec: Spec, job: Job, shape: Shape) -> tuple[Word, ...]:
     """The task's words: the entry or the argv, under torchrun when the spec says so. On
     several nodes the rank is the completion index and the rendezvous is on index 0."""
+    program: tuple[Word, ...]
     if job.entry is not None:
         program = (Word.of(job.python), Word.of("-u"), Word.of(Var("here"), "/entry.py"))
     else:
@@ -403,9 +405,7 @@ def dump(document: dict[str, Any]) -> str:
     YAML can hold it so (the ConfigMap's files stay readable), else double-quoted."""
     import yaml
 
-    return yaml.dump(
-        document, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=2**31
-    )
+    return yaml.dump(document, Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=2**31)
 
 
 def _dumper() -> Any:
@@ -413,7 +413,9 @@ def _dumper() -> Any:
 
     def scalar(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
         literal = "\n" in data and all(ch == "\n" or ch.isprintable() for ch in data)
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if literal else None)
+        return dumper.represent_scalar(
+            "tag:yaml.org,2002:str", data, style="|" if literal else None
+        )
 
     class Dumper(yaml.SafeDumper):
         pass
