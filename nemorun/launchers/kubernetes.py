@@ -4,7 +4,7 @@ The client, not ``kubectl``: it is a pinned Python extra (``nemorun[kubernetes]`
 binary this project cannot install), it reads kubeconfig the usual way (``KUBECONFIG``, else
 ``~/.kube/config``; in a pod, the service account), every call takes a timeout, the API's
 refusals come back as data (HTTP status and message), and the tests can run it for real against
-a stub API server on 127.0.0.1 (tests/launchers/test_kubernetes.py).
+a stub API server on 127.0.0.1 (tests/launchers/test_kubernetes_launch.py).
 
 **Submit**: each task's compiled manifest, object by object (ConfigMap, Service, Jobs), in the
 document's namespace or the context's; then the ConfigMap and Service get the Jobs as owners,
