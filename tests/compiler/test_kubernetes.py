@@ -138,6 +138,22 @@ def test_every_example_compiles_deterministically_to_valid_manifests(
     assert parsed.returncode == 0, parsed.stderr
 
 
+def test_validate_and_compile_never_import_the_kubernetes_client() -> None:
+    code = (
+        "import sys\n"
+        "from nemorun.cli import main\n"
+        "for command in ('validate', 'compile'):\n"
+        "    main([command, 'configs/quickstart.yaml', '--target', 'kubernetes'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kubernetes', 'kubernetes_validate', 'urllib3')), file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "[]"
+
+
 def test_the_schema_check_is_strict() -> None:
     """The check the other tests rely on refuses what a cluster refuses."""
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}}
