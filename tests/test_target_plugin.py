@@ -218,8 +218,8 @@ def test_an_unknown_target_lists_the_plugin(site: Path, project: Path) -> None:
     proc = nemorun(site, project, "compile", "exp.yaml", "--target", "pbz")
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == (
-        "error: --target: unknown target: expected one of local, slurm, docker, skypilot, pbs, "
-        "found 'pbz'; did you mean 'pbs'?"
+        "error: --target: unknown target: expected one of local, slurm, docker, skypilot, "
+        "kubernetes, pbs, found 'pbz'; did you mean 'pbs'?"
     )
 
 

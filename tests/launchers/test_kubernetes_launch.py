@@ -46,6 +46,8 @@ class ApiStub:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.lock = threading.Lock()
         self.uids = 0
+        self.on_pod_list: list[Callable[[], None]] = []
+        """Run, one per pod listing, before it answers (the cluster moving on)."""
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -137,6 +139,8 @@ class ApiStub:
             self.objects[(plural, namespace, name)] = body
             return 201, body
         if method == "GET" and name is None:
+            if plural == "pods" and self.on_pod_list:
+                self.on_pod_list.pop(0)()
             wanted = dict(
                 s.split("=", 1) for s in query.get("labelSelector", [""])[0].split(",") if s
             )
@@ -275,6 +279,26 @@ def test_a_sweep_reports_each_point_from_the_indexed_job(
     status = json.loads(cli("status", run_id, "--json").out)["jobs"]
     assert status[1]["exit_code"] == 3
     assert cli("logs", run_id, "--job", "2").out == "point two\n"
+
+
+def test_logs_follow_waits_for_the_pod_to_start_then_streams_it(
+    cli: Cli, workdir: Path, api: ApiStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nemorun.launchers import kubernetes as launcher
+
+    monkeypatch.setattr(launcher, "POLL", 0.01)
+    run_id = cli("launch", str(spec(workdir))).out.strip()
+    (job,) = api.of_kind("jobs")
+    api.add_pod(job["metadata"]["name"], 0, "Pending", log="hello\nno newline at the end")
+    (pod,) = api.of_kind("pods")
+    api.on_pod_list += [lambda: None, lambda: pod["status"].update(phase="Running")]
+    follow = cli("logs", run_id, "-f")
+    assert follow.code == 0, follow.err
+    assert follow.out == "hello\nno newline at the end\n"
+    listings = [p for m, p, _ in api.requests if p.endswith("/pods")]
+    assert len(listings) == 2  # pending (it waited), then running
+    reads = [q for m, p, q in api.requests if p.endswith("/log")]
+    assert reads == [{"container": ["task"], "follow": ["true"]}]
 
 
 def test_a_queued_job_is_pending_until_kueue_admits_it(

@@ -7,10 +7,10 @@ field of those objects is in `nemorun.compiler.targets.kubernetes_objects`, the 
 their formats) in `nemorun.compiler.targets.kubernetes_options`; this module holds the rules
 between options (`_Checks`), `plan` and the `TargetDef`.
 
-Three shapes (`kubernetes_objects.Shape`): one point on one node is a plain Job; a sweep on one node is one
-Indexed Job (``completionMode: Indexed``) whose completion index is the point; a job on several
-nodes is one Indexed Job per point whose index is the node's rank, with a headless Service that
-gives the pod of index 0 a stable name for the torchrun rendezvous.
+Three shapes (`kubernetes_objects.Shape`): one point on one node is a plain Job; a sweep on
+one node is one Indexed Job (``completionMode: Indexed``) whose completion index is the point;
+a job on several nodes is one Indexed Job per point whose index is the node's rank, with a
+headless Service that gives the pod of index 0 a stable name for the torchrun rendezvous.
 
 nemorun has no resilience policy yet, so ``backoff_limit`` is the one retry knob (0 by default,
 like the other targets: a failed point fails). Every compiled manifest passes Kubernetes' own
