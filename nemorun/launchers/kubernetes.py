@@ -76,7 +76,7 @@ class KubernetesTarget(Target):
         if importlib.util.find_spec("kubernetes") is None:
             return NOT_INSTALLED
         try:
-            Api(None)
+            Api(None, self.call_timeout)
         except LaunchError as error:
             return str(error)
         return None
@@ -92,7 +92,7 @@ class KubernetesTarget(Target):
         }
         if len(contexts) > 1:
             raise LaunchError("the run's tasks name different kubeconfig contexts")
-        api = Api(next(iter(contexts), None))
+        api = Api(next(iter(contexts), None), self.call_timeout)
         created: list[tuple[str, str, str]] = []
         jobs: list[JobRef] = []
         try:
@@ -109,7 +109,7 @@ class KubernetesTarget(Target):
     def status(self, run: RunHandle) -> list[JobStatus]:
         """Each point's state (`kubernetes_states.point_states`). A Job that is gone keeps the
         last final state seen; cancelled, it reads cancelled; else unknown."""
-        api = Api(run.state.get("context"))
+        api = Api(run.state.get("context"), self.call_timeout)
         last: dict[str, str] = run.state.setdefault("last", {})
         cancelled = bool(run.state.get("cancelled"))
         out = []
@@ -133,7 +133,7 @@ class KubernetesTarget(Target):
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
         """The output of each point of ``job``: its pod's log (``-f``: waits for the pod to
         start, then streams it until it ends)."""
-        api = Api(run.state.get("context"))
+        api = Api(run.state.get("context"), self.call_timeout)
         namespace = str(job.extra.get("namespace"))
         for point in job.points:
             index = point if job.extra.get("sweep") else 0
@@ -146,7 +146,7 @@ class KubernetesTarget(Target):
         run.state["cancelled"] = True
         if not run.jobs:
             return
-        api = Api(run.state.get("context"))
+        api = Api(run.state.get("context"), self.call_timeout)
         for job in run.jobs:
             with contextlib.suppress(_NotFound):
                 api.delete("Job", job.id, str(job.extra.get("namespace")))
@@ -251,9 +251,13 @@ def _pod_to_read(
 
 class Api:
     """The client, configured from kubeconfig (``context``: the current one when None), every
-    call with a timeout and its failures turned into `LaunchError`s."""
+    call with a timeout (cut by ``budget``: `Target.call_timeout`, for ``ls``) and its failures
+    turned into `LaunchError`s."""
 
-    def __init__(self, context: str | None) -> None:
+    def __init__(
+        self, context: str | None, budget: Callable[[float], float] = lambda seconds: seconds
+    ) -> None:
+        self.budget = budget
         try:
             from kubernetes import client, config
         except ImportError:
@@ -289,10 +293,10 @@ class Api:
         from urllib3.exceptions import HTTPError
 
         function: Callable[..., Any] = getattr(self.apis[api], method)
+        timeout = self.budget(timeout)
+        limits = (min(CONNECT_TIMEOUT, timeout), timeout)
         try:
-            return function(
-                *args, _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, timeout), **kw
-            )
+            return function(*args, _preload_content=False, _request_timeout=limits, **kw)
         except ApiException as error:
             raise _api_error(error, method) from None
         except HTTPError as error:

@@ -267,10 +267,11 @@ def test_launch_creates_valid_objects_owned_by_the_job(
 def test_a_sweep_reports_each_point_from_the_indexed_job(
     cli: Cli, workdir: Path, api: ApiStub
 ) -> None:
-    run_id = cli("launch", str(spec(workdir, sweep="A, B, C"))).out.strip()
+    run_id = cli("launch", str(spec(workdir, sweep="A, B, C")), "--max-parallel", "2").out.strip()
     (job,) = api.of_kind("jobs")
     name = job["metadata"]["name"]
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 3
+    assert job["spec"]["parallelism"] == 2
     api.add_pod(name, 0, "Succeeded")
     api.add_pod(name, 1, "Failed", containerStatuses=[{"state": {"terminated": {"exitCode": 3}}}])
     api.add_pod(name, 2, "Running", log="point two\n")

@@ -163,7 +163,8 @@ class KubernetesOptions(ExecutorOptions):
     Args:
         namespace: The namespace of every object; none: the kubeconfig context's.
         context: The kubeconfig context to launch with; none: the current one.
-        name: The Job's name; none: the run's name made a DNS label.
+        name: The Job's name (a namespace holds one Job of a name at a time); none: the
+            run's name made a DNS label, ending with the run's suffix when launched.
         cpus: CPU request and limit of each pod (``4``, ``500m``).
         memory: Memory request and limit of each pod (``16Gi``).
         gpus: GPUs of each pod, as a limit of ``gpu_resource``.
