@@ -46,6 +46,7 @@ BUILTIN: dict[str, str] = {
     "docker": "nemorun.compiler.targets.docker:TARGET",
     "skypilot": "nemorun.compiler.targets.skypilot:TARGET",
     "ray": "nemorun.compiler.targets.ray:TARGET",
+    "kubernetes": "nemorun.compiler.targets.kubernetes:TARGET",
 }
 """nemorun's own targets, in the order they are listed, each ``module:TargetDef``."""
 

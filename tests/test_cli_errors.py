@@ -283,11 +283,12 @@ tasks:
 }
 TARGET_TYPO_ERRORS = {
     "flag": "--target: unknown target: expected one of local, slurm, docker, skypilot, ray, "
-    "found 'slurn'; did you mean 'slurm'?",
+    "kubernetes, found 'slurn'; did you mean 'slurm'?",
     "executor": "exp.yaml:10:11: executor.target: unknown target: expected one of local, "
-    "slurm, docker, skypilot, ray, found 'slurn'; did you mean 'slurm'?",
+    "slurm, docker, skypilot, ray, kubernetes, found 'slurn'; did you mean 'slurm'?",
     "task executor": "exp.yaml:9:15: tasks.train.executor.target: unknown target: expected "
-    "one of local, slurm, docker, skypilot, ray, found 'slurn'; did you mean 'slurm'?",
+    "one of local, slurm, docker, skypilot, ray, kubernetes, found 'slurn'; did you mean "
+    "'slurm'?",
 }
 
 

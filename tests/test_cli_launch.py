@@ -123,7 +123,9 @@ def test_bad_input_is_exit_2_and_leaves_no_record(cli: Cli, workdir: Path, home:
     assert cli("launch", QUICKSTART, "--target", "nowhere").code == 2
     assert cli("launch", QUICKSTART, "--max-parallel", "0").code == 2
     docker = cli("launch", QUICKSTART, "--target", "docker", "--max-parallel", "2")
-    assert docker.code == 2 and "--max-parallel applies to the local and slurm" in docker.err
+    assert docker.code == 2 and "--max-parallel applies to the local, slurm and kubernetes" in (
+        docker.err
+    )
     assert ls(cli) == []
     assert not (home / "nemorun-runs").exists() or not any((home / "nemorun-runs").iterdir())
 

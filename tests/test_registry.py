@@ -65,7 +65,7 @@ def test_a_built_in_name_reads_no_package_metadata() -> None:
     code = (
         "import sys\n"
         "from nemorun.registry import get_target, target_names\n"
-        "for name in ('local', 'slurm', 'docker', 'skypilot', 'ray'):\n"
+        "for name in ('local', 'slurm', 'docker', 'skypilot', 'ray', 'kubernetes'):\n"
         "    get_target(name).options\n"
         "print('importlib.metadata' in sys.modules)\n"
         "target_names()\n"

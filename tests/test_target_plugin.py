@@ -219,7 +219,7 @@ def test_an_unknown_target_lists_the_plugin(site: Path, project: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == (
         "error: --target: unknown target: expected one of local, slurm, docker, skypilot, ray, "
-        "pbs, found 'pbz'; did you mean 'pbs'?"
+        "kubernetes, pbs, found 'pbz'; did you mean 'pbs'?"
     )
 
 
@@ -291,7 +291,9 @@ def test_max_parallel_is_refused_for_a_target_without_a_parallel_option(
 ) -> None:
     proc = nemorun(site, project, "launch", "exp.yaml", "--max-parallel", "2")
     assert proc.returncode == 2
-    assert "--max-parallel applies to the local and slurm targets, not pbs" in proc.stderr
+    assert (
+        "--max-parallel applies to the local, slurm and kubernetes targets, not pbs" in proc.stderr
+    )
 
 
 def test_the_plugin_is_not_looked_up_when_a_built_in_target_is_asked_for(

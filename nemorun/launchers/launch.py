@@ -394,8 +394,9 @@ def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
         option = get_target(chosen).parallel_option
         if option is None:
             able = [n for n in target_names() if get_target(n).parallel_option is not None]
+            names = ", ".join(able[:-1]) + f" and {able[-1]}" if len(able) > 1 else able[0]
             raise SpecError(
-                f"--max-parallel applies to the {' and '.join(able)} targets, not {chosen}",
+                f"--max-parallel applies to the {names} targets, not {chosen}",
                 suggestion="drop --max-parallel",
             )
         out.append(f"++{where}.{option}={count}")

@@ -244,6 +244,10 @@ def instantiate(value: Any, home: str = _OWN_MODULE) -> Any:
         if not (module.startswith(_OWN_MODULE) or module == home):
             raise TypeError(f"refusing to call {value.target!r} while validating")
         return value.target(**{k: instantiate(a, home) for k, a in value.args.items()})
+    if isinstance(value, list):  # options such as ``list[Toleration]``
+        return [instantiate(item, home) for item in value]
+    if isinstance(value, dict):
+        return {key: instantiate(item, home) for key, item in value.items()}
     return value
 
 

@@ -236,7 +236,7 @@ def test_executor_options_are_validated(write_spec: WriteSpec, load_errors: Erro
     )
     assert load_errors(path) == [
         "exp.yaml:7:11: executor.target: unknown target: expected one of local, slurm, docker, "
-        "skypilot, ray, found 'slurn'; did you mean 'slurm'?"
+        "skypilot, ray, kubernetes, found 'slurn'; did you mean 'slurm'?"
     ]
 
 
