@@ -183,8 +183,8 @@ def test_a_comment_the_formatter_would_drop_leaves_the_file_as_it_is(
     assert result.code == 2
     assert result.error_lines == [
         "alias.yaml:5: fmt cannot keep this comment (# keep me); the file is left as it is; "
-        "the formatter loses comments next to an alias (*name): move it away from the alias, "
-        "or format this file by hand"
+        "the formatter loses some comments (next to an alias *name, or after an empty block "
+        "scalar): move it, or format this file by hand"
     ]
     assert spec.read_text() == text
 

@@ -7,6 +7,8 @@ An explicit ``_target_`` under a class, protocol or ``Callable[..., R]`` must ma
 from __future__ import annotations
 
 import inspect
+import re
+import sys
 import typing
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +219,18 @@ def _caller_supplies(target: Any, annotation: Any) -> list[str]:
         return []
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return positional[: len(args[0])]
+
+
+_REFERENCE_TEXT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def names_callable(text: str) -> bool:
+    """True when ``module:name`` text names a callable of a module already imported (the
+    task's own, or one it imports). Text is data: a module is never imported, and its code
+    never run, because an untyped value such as ``split: train:val`` looks like a reference."""
+    if not _REFERENCE_TEXT.fullmatch(text) or text.partition(":")[0] not in sys.modules:
+        return False
+    try:
+        return callable(resolve(text))
+    except TargetImportError:
+        return False

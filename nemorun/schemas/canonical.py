@@ -149,8 +149,8 @@ def _check_comments_kept(text: str, formatted: str, display: str) -> None:
                 SpecError(
                     f"fmt cannot keep this comment ({comment[:40]}); the file is left as it is",
                     origin=Origin(display, line),
-                    suggestion="the formatter loses comments next to an alias (*name): move "
-                    "it away from the alias, or format this file by hand",
+                    suggestion="the formatter loses some comments (next to an alias *name, "
+                    "or after an empty block scalar): move it, or format this file by hand",
                 )
             ]
         )

@@ -21,8 +21,6 @@ from __future__ import annotations
 import collections.abc
 import enum
 import pathlib
-import re
-import sys
 import types
 import typing
 from collections.abc import Callable
@@ -39,7 +37,7 @@ from nemorun.schemas.hints import (
     is_protocol,
 )
 from nemorun.schemas.imports import TargetImportError, resolve
-from nemorun.schemas.messages import describe, describe_value, example_for
+from nemorun.schemas.messages import describe, describe_value, example_for, fill_in
 from nemorun.schemas.source import find_origin, value_origin
 from nemorun.schemas.values import (
     CALL_KEY,
@@ -84,7 +82,7 @@ class Validator:
                 path,
                 "required value not filled in",
                 expected=describe(annotation),
-                suggestion=_fill_in(annotation),
+                suggestion=fill_in(annotation),
                 at_value=True,
             )
         if typing.get_origin(annotation) is typing.Annotated:
@@ -297,7 +295,7 @@ class Validator:
             return {k: self._any(v, (*path, k)) for k, v in raw.items()}
         if isinstance(raw, list):
             return [self._any(v, (*path, i)) for i, v in enumerate(raw)]
-        if isinstance(raw, str) and _REFERENCE_TEXT.fullmatch(raw) and _names_callable(raw):
+        if isinstance(raw, str) and callables.names_callable(raw):
             self.warn(
                 path,
                 f"'{raw}' reaches the task as text: nothing says this argument takes a function",
@@ -389,32 +387,9 @@ def _format_parts(
     return [(path, (raw, value) if number else (value,))]
 
 
-_REFERENCE_TEXT = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
-
-
-def _fill_in(annotation: Any) -> str:
-    example = example_for(annotation)
-    return f"replace '{MISSING_VALUE}' with a value" + (
-        "" if example == "..." else f", e.g. {example}"
-    )
-
-
 def _is_mapping_hint(annotation: Any) -> bool:
     origin = typing.get_origin(annotation) or annotation
     return origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping)
-
-
-def _names_callable(text: str) -> bool:
-    """True when ``module:name`` text names a callable of a module already imported (the
-    task's own, or one it imports). Text is data: a module is never imported, and its code
-    never run, because an untyped value such as ``split: train:val`` looks like a reference."""
-    module = text.partition(":")[0]
-    if module not in sys.modules:
-        return False
-    try:
-        return callable(resolve(text))
-    except TargetImportError:
-        return False
 
 
 _SETS = (set, frozenset, collections.abc.Set, collections.abc.MutableSet)

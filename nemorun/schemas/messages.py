@@ -12,7 +12,7 @@ from typing import Any, Literal, Union
 
 from nemorun.schemas.hints import is_config_class, is_protocol
 from nemorun.schemas.imports import TargetImportError, reference_of
-from nemorun.schemas.values import TARGET_KEY, strip_annotated
+from nemorun.schemas.values import MISSING_VALUE, TARGET_KEY, strip_annotated
 
 
 def describe(annotation: Any) -> str:
@@ -179,3 +179,11 @@ def callable_return(annotation: Any) -> Any:
     if not isinstance(checked, type) or checked.__module__ == "builtins":
         return None
     return returned
+
+
+def fill_in(annotation: Any) -> str:
+    """The hint for a required value left as the placeholder."""
+    example = example_for(annotation)
+    return f"replace '{MISSING_VALUE}' with a value" + (
+        "" if example == "..." else f", e.g. {example}"
+    )

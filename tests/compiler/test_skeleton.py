@@ -364,8 +364,8 @@ def _holds(text: str, value: Any) -> bool:
         ),
         (
             ["trainlib:train", "-p", str(EXAMPLES), "--target", "slurn"],
-            "--target: unknown target: expected one of local, slurm, docker, skypilot, found "
-            "'slurn'; did you mean 'slurm'?",
+            "--target: unknown target: expected one of local, slurm, docker, skypilot, ray, "
+            "kubernetes, found 'slurn'; did you mean 'slurm'?",
         ),
         (
             ["trainlib:train", "-o", "exists.yaml"],
