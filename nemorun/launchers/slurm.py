@@ -294,9 +294,11 @@ class SlurmTarget(Target):
                     status = status_from_seen(eid, point, old)
                     if not status.state.is_final():
                         why = "; ".join(problems) or "Slurm no longer knows the job"
-                        status = JobStatus(
-                            eid, JobState.UNKNOWN, f"{why} (last seen {old.state})", None, point
-                        )
+                        state = JobState.UNKNOWN
+                        if not problems and eid in slurm.get("cancelled_elements", ()):
+                            state, why = JobState.CANCELLED, "cancelled; Slurm forgot it"
+                        why = f"{why} (last seen {old.state})"
+                        status = JobStatus(eid, state, why, None, point)
                 else:
                     why = "; ".join(problems) or "Slurm does not know this job"
                     status = JobStatus(eid, JobState.UNKNOWN, why, None, point)
