@@ -135,6 +135,21 @@ def planned_tasks(run: RunHandle) -> list[PlannedTask]:
         raise LaunchError(str(error)) from None
 
 
+def unordered_tasks(run: RunHandle) -> list[PlannedTask]:
+    """`planned_tasks` for a target that cannot make one task wait for another: a task that
+    comes ``after`` another one being submitted with it is refused (`LaunchError`)."""
+    given = planned_tasks(run)
+    names = {planned.name for planned in given}
+    for planned in given:
+        parents = [p for p in planned.task.after if p in names]
+        if parents:
+            raise LaunchError(
+                f"task {planned.name} comes after {', '.join(parents)}: the {run.target} target "
+                "does not order tasks yet (launch them as separate runs)"
+            )
+    return given
+
+
 class LaunchError(Exception):
     """The scheduler refused or failed (exit code 1), as opposed to a bad spec (2)."""
 

@@ -34,7 +34,7 @@ from nemorun.launchers.base import (
     LaunchError,
     RunHandle,
     Target,
-    planned_tasks,
+    unordered_tasks,
 )
 from nemorun.launchers.kubernetes_states import (
     parse_points,
@@ -171,16 +171,8 @@ def _manifests(run: RunHandle) -> list[tuple[str, set[int], list[dict[str, Any]]
     """(task, points to run, documents) of each task's compiled manifest."""
     import yaml
 
-    given = planned_tasks(run)
-    names = {planned.name for planned in given}
     out = []
-    for planned in given:
-        parents = [p for p in planned.task.after if p in names]
-        if parents:
-            raise LaunchError(
-                f"task {planned.name} comes after {', '.join(parents)}: the kubernetes target "
-                "does not order tasks yet (launch them as separate runs)"
-            )
+    for planned in unordered_tasks(run):
         for file in planned.task.mains:
             path = run.artifacts_dir / file
             try:

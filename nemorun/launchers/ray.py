@@ -41,7 +41,7 @@ from nemorun.launchers.base import (
     LaunchError,
     RunHandle,
     Target,
-    planned_tasks,
+    unordered_tasks,
 )
 
 NOT_INSTALLED = "Ray is not installed: pip install 'nemorun[ray]'"
@@ -83,7 +83,7 @@ class RayTarget(Target):
         are stopped and `LaunchError` carries the Jobs API's message."""
         submitted: list[JobRef] = []
         try:
-            for planned in _planned(run):
+            for planned in unordered_tasks(run):
                 main = run.artifacts_dir / planned.task.mains[0]
                 description = _description(main)
                 api = JobsApi(_address(description))
@@ -247,19 +247,6 @@ class JobsApi:
 
     def stop(self, job_id: str) -> None:
         self.call("POST", f"/api/jobs/{job_id}/stop")
-
-
-def _planned(run: RunHandle) -> list[Any]:
-    given = planned_tasks(run)
-    names = {planned.name for planned in given}
-    for planned in given:
-        parents = [p for p in planned.task.after if p in names]
-        if parents:
-            raise LaunchError(
-                f"task {planned.name} comes after {', '.join(parents)}: the ray target does "
-                "not order tasks yet (launch them as separate runs)"
-            )
-    return given
 
 
 def _description(main: Path) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from nemorun.launchers.base import (
     LaunchError,
     RunHandle,
     Target,
-    planned_tasks,
+    unordered_tasks,
 )
 
 SUFFIX = ".yaml"
@@ -360,15 +360,7 @@ def cluster_name(run_id: str, index: int) -> str:
 def _scripts(run: RunHandle) -> list[tuple[str, str, tuple[int, ...]]]:
     """(task, file, points to launch) of every task YAML to launch, from the compiled
     ``tasks.json`` (`planned_tasks`, which applies ``run.points``)."""
-    given = planned_tasks(run)
-    names = {planned.name for planned in given}
-    for planned in given:
-        parents = [p for p in planned.task.after if p in names]
-        if parents:
-            raise LaunchError(
-                f"task {planned.name} comes after {', '.join(parents)}: the skypilot target "
-                "does not order tasks yet (launch them as separate runs)"
-            )
+    given = unordered_tasks(run)
     return [(p.name, file, p.points) for p in given for file in p.task.mains]
 
 
