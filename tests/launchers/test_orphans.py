@@ -82,6 +82,17 @@ def runs_in(root: Path) -> list[Path]:
     return [p for p in root.iterdir() if not p.name.startswith(".")]
 
 
+def ls(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``nemorun ls`` as a user runs it, in ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "nemorun.cli", "ls"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def job_states(name: str) -> list[str]:
     out = subprocess.run(
         ["sacct", "-n", "-X", "-P", "--name", f"{name}-a", "-o", "State"],
@@ -122,13 +133,7 @@ def test_a_killed_launch_leaves_a_journal_that_ls_reports(
     journal = (run_dir / "submitted.jsonl").read_text()
     job_id = journal.split('"id": "')[1].split('"')[0]
     try:
-        listed = subprocess.run(
-            [sys.executable, "-m", "nemorun.cli", "ls"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        listed = ls(env)
         assert listed.returncode == 0
         assert f"submitting slurm job(s) {job_id} and before recording them" in listed.stderr
         assert f"scancel {job_id}" in listed.stderr
@@ -210,13 +215,7 @@ def test_launches_killed_at_random_moments_leave_no_untracked_job(
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
         run_ids = [p.name for p in runs_in(root)] if root.is_dir() else []
-        listed = subprocess.run(
-            [sys.executable, "-m", "nemorun.cli", "ls"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        listed = ls(env)
         assert listed.returncode == 0, listed.stderr
         recorded = {
             job["id"]
@@ -260,13 +259,7 @@ def test_a_job_taken_but_not_journaled_is_found_by_its_tag(
     [run_dir] = runs_in(tmp_path / "home" / "nemorun-runs")
     assert '"id"' not in (run_dir / "submitted.jsonl").read_text()  # never journaled
     try:
-        listed = subprocess.run(
-            [sys.executable, "-m", "nemorun.cli", "ls"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        listed = ls(env)
         assert listed.returncode == 0
         assert f"submitting slurm job(s) {job_id} and before recording them" in listed.stderr
         assert f"scancel {job_id}" in listed.stderr
