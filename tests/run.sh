@@ -37,6 +37,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
     echo "warning: zsh, fish or graphviz did not install; their tests will be skipped" >&2
 fi
 
+# Debian's Chromium and its WebDriver for the tests of the web page of runs (root only; without
+# them those tests skip, saying why).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
+  ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 chromium chromium-driver; } >/tmp/nemorun-chromium-apt.log 2>&1 ||
+    echo "warning: chromium did not install; the web page tests will be skipped" >&2
+fi
+
 # yaml-language-server and taplo from npm (versions pinned in tests/schemas/yaml_ls.py and
 # taplo_cli.py, cached under /tmp) for the editor tests, which skip with a reason without node and npm.
 if command -v npm >/dev/null; then

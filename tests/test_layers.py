@@ -15,7 +15,7 @@ LAYERS = (
     ("nemorun.compiler",),
     ("nemorun.launchers",),
     ("nemorun.api", "nemorun.api_runs"),
-    ("nemorun.cli",),
+    ("nemorun.cli", "nemorun.ui"),
 )
 
 KNOWN_CYCLES: list[set[str]] = []
