@@ -56,6 +56,7 @@ def broken() -> None:
 
 
 def slow(gate: str) -> None:
+    print("<img src=x onerror=alert(1)> stays text", flush=True)
     print("first line", flush=True)
     deadline = time.monotonic() + 120
     while not os.path.exists(gate) and time.monotonic() < deadline:
@@ -220,6 +221,8 @@ def test_a_run_page_follows_its_log_live(
     log = until(browser, lambda d: d.find_element(By.ID, "log"), "no log on the run page")
     until(browser, lambda d: "first line" in log.text, "the log never showed its first line")
     assert "late line" not in log.text
+    assert "<img src=x onerror=alert(1)> stays text" in log.text.splitlines()
+    assert browser.find_elements(By.CSS_SELECTOR, "#log img") == []
     keys = browser.find_elements(By.CSS_SELECTOR, "#spec-files pre .hl-k")
     assert {"name", "task", "gate"} <= {k.text for k in keys}  # the spec, highlighted
     artifacts = browser.find_elements(By.CSS_SELECTOR, "#artifacts-files details")

@@ -1,0 +1,178 @@
+"""``nemorun ui``'s server without a browser: who may ask, what a bad question gets, how logs
+are followed, and the command's own mistakes.
+
+The server runs in this process on a free loopback port (`served`); the runs it shows are
+real local runs (``nemorun run``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CliResult, run_dirs
+
+from nemorun.launchers.metrics import read_metrics
+from nemorun.ui import pages
+from nemorun.ui.server import Access, is_loopback, make_server
+
+
+@pytest.fixture
+def served(home: Path) -> Iterator[int]:
+    """The server on 127.0.0.1 and a free port (the port), showing ``home``'s runs."""
+    server, _ = make_server("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def get(port: int, path: str, host: str | None = None) -> tuple[int, Any]:
+    """``GET path``; the status and the body (JSON decoded when it is JSON)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Host": host} if host else {}
+    connection.request("GET", path, headers=headers)
+    answer = connection.getresponse()
+    body = answer.read()
+    kind = answer.getheader("Content-Type") or ""
+    connection.close()
+    return answer.status, json.loads(body) if kind.startswith("application/json") else body
+
+
+@pytest.fixture
+def one_run(home: Path, write_spec: Callable[[str, str], Path], cli: Any) -> Path:
+    """A completed local run that printed two lines; its directory."""
+    (home.parent / "code").mkdir()
+    (home.parent / "code" / "hello.py").write_text(
+        "def hello() -> None:\n    print('one')\n    print('two')\n", encoding="utf-8"
+    )
+    write_spec(
+        "hello.yaml",
+        """\
+        nemorun: 1
+        name: hello
+        pythonpath: [code]
+        task: {_target_: hello:hello}
+        """,
+    )
+    assert cli("run", "hello.yaml").code == 0
+    (run_dir,) = run_dirs(home)
+    return run_dir
+
+
+def test_a_page_elsewhere_cannot_reach_the_loopback_server(served: int) -> None:
+    """A DNS name rebound to 127.0.0.1 arrives with its own name in ``Host``: refused."""
+    status, body = get(served, "/api/runs", host=f"evil.example:{served}")
+    assert status == 403
+    assert body["error"].endswith(f"not evil.example:{served}")
+    status, page = get(served, "/", host=f"localhost:{served}")
+    assert status == 200 and b'<script src="app.js"' in page
+
+
+def test_off_loopback_every_request_needs_the_token() -> None:
+    access = Access(frozenset(), "s3cret")
+    assert access.refusal("10.0.0.5:8765", {"token": ["s3cret"]}) is None
+    for query in ({}, {"token": ["wrong"]}, {"token": [""]}):
+        assert access.refusal("10.0.0.5:8765", query) == (
+            "this address needs the token of the URL that nemorun ui printed"
+        )
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "10.1.2.3")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_bad_questions_get_a_json_error(served: int, one_run: Path) -> None:
+    status, body = get(served, "/api/run?id=nosuchrun")
+    assert status == 400 and "nosuchrun" in body["error"]
+    status, body = get(served, f"/api/logs?id={one_run.name}")
+    assert (status, body) == (400, {"error": "the question needs ?job="})
+    status, body = get(served, f"/api/logs?id={one_run.name}&job=77")
+    assert status == 400 and f"run {one_run.name} has no job '77'" in body["error"]
+    status, body = get(served, "/etc/passwd")
+    assert (status, body) == (404, {"error": "no page /etc/passwd"})
+
+
+def test_the_run_list_and_a_run_come_from_the_records(served: int, one_run: Path) -> None:
+    status, body = get(served, "/api/runs")
+    assert status == 200
+    assert [(r["id"], r["status"]) for r in body["runs"]] == [(one_run.name, "completed")]
+    status, run = get(served, f"/api/run?id={one_run.name}")
+    assert (run["status"], run["final"], run["spec"][0]["path"]) == (
+        "completed",
+        True,
+        "resolved.yaml",
+    )
+    assert "_target_: hello:hello" in run["spec"][0]["text"]
+
+
+def test_a_half_written_last_line_is_sent_again(one_run: Path) -> None:
+    """The page holds ``next`` lines as final; the line after them may grow, so it comes again."""
+    run = pages.run_page(one_run.name)
+    job = run["job_list"][0]["id"]
+    log = one_run / "logs" / "hello.0.log"
+    first = pages.log_lines(one_run.name, job, 0)
+    assert (first["lines"], first["next"]) == (["one", "two"], 1)
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("thr")
+    second = pages.log_lines(one_run.name, job, first["next"])
+    assert (second["lines"], second["next"]) == (["two", "thr"], 2)
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("ee\n")
+    third = pages.log_lines(one_run.name, job, second["next"])
+    assert (third["lines"], third["next"]) == (["three"], 2)
+
+
+def test_metrics_skip_bad_lines_and_a_half_written_last_one(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            {"step": 10, "loss": 0.5, "note": "warm"}
+            not json
+            {"loss": 0.25, "acc": 0.9}
+            [1, 2]
+            {"step": 30, "loss": 0."""
+        ),
+        encoding="utf-8",
+    )
+    metrics = read_metrics(path)
+    assert metrics.series == {"loss": ((10.0, 0.5), (3.0, 0.25)), "acc": ((3.0, 0.9),)}
+    assert (metrics.skipped_lines, metrics.last()) == (2, {"loss": 0.25, "acc": 0.9})
+
+
+def test_the_command_refuses_what_it_cannot_serve(
+    cli: Callable[..., CliResult], workdir: Path
+) -> None:
+    missing = cli("ui", "--home", "no-such-dir")
+    assert (missing.code, missing.err.splitlines()[0]) == (
+        2,
+        "error: --home no-such-dir: no such directory: expected the directory NEMORUN_HOME "
+        "names (runs are under DIR/nemorun-runs); nemorun ls with NEMORUN_HOME=DIR shows "
+        "the runs it holds",
+    )
+    assert cli("ui", "--port", "70000").code == 2
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("ui", "--port", str(port))
+    assert busy.code == 1
+    assert busy.err.splitlines() == [
+        f"error: cannot serve on 127.0.0.1:{port}: Address already in use",
+        "(another port: --port P, or --port 0 for any free one)",
+    ]
