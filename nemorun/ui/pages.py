@@ -11,6 +11,7 @@ time (``next`` counts it out) and the page replaces it, instead of keeping half 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,8 +82,10 @@ def compare_table(refs: Sequence[str]) -> dict[str, Any]:
 
 
 def _points(status: api_runs.RunStatus, metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """A row per job or array element: its point, state, exit code, reason, last metrics."""
+    """A row per job or array element: its point and swept values, state, exit code, reason,
+    last metrics."""
     tasks = {j.id: j.task for j in status.record.jobs}
+    swept = point_values(status.record.id) if "sweep" in _resolved(status.record.dir) else {}
     several = len(set(tasks.values())) > 1
     rows = []
     for job in status.jobs:
@@ -95,6 +98,7 @@ def _points(status: api_runs.RunStatus, metrics: dict[str, Any]) -> list[dict[st
                 "job": job.id,
                 "task": task,
                 "point": point,
+                "values": swept.get(point, "") if point is not None else "",
                 "state": job.state.value,
                 "exit_code": job.exit_code,
                 "reason": job.reason,
@@ -102,6 +106,30 @@ def _points(status: api_runs.RunStatus, metrics: dict[str, Any]) -> list[dict[st
             }
         )
     return rows
+
+
+def _resolved(run_dir: Path) -> str:
+    try:
+        return (run_dir / "resolved.yaml").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+@functools.lru_cache(maxsize=256)
+def point_values(run_id: str) -> dict[int, str]:
+    """Each point's swept values (``task.lr=0.1``) of run ``run_id``, from its resolved spec
+    (loaded as ``nemorun diff`` loads a run; a record never changes, so it is kept); empty
+    when the spec no longer loads (its code moved, say)."""
+    from nemorun import api
+    from nemorun.cli.pictures import side_spec
+    from nemorun.errors import SpecError, SpecErrors
+    from nemorun.launchers.compare import side
+
+    try:
+        spec = side_spec(run_id, side(run_id, lambda path: ""))
+        return {p.index: p.describe() for p in api.points(spec)}
+    except (SpecError, SpecErrors, ImportError, OSError, ValueError):
+        return {}
 
 
 def _metrics(run_dir: Path) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _chart(name: str, lines: Mapping[str, Series]) -> str:
             f"<title>point {escape(point)}: last {_num(series[-1][1])}</title></polyline>"
         )
         parts.append(
-            f'<text x="{WIDTH - PAD + 3}" y="{PAD + 12 * index + 8}" class="tick" '
+            f'<text x="{WIDTH - PAD + 3}" y="{PAD + 12 * index + 8}" class="key" '
             f'fill="{colour}">{escape(point)}</text>'
         )
     parts.append("</svg>")

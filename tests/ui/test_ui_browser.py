@@ -158,6 +158,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         driver.quit()
 
 
+def visit(driver: Any, url: str) -> None:
+    """Load ``url`` afresh (from another URL of the page only its #fragment would change)."""
+    driver.get("about:blank")
+    driver.get(url)
+
+
 def until(driver: Any, what: Any, message: str) -> Any:
     return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(what, message)
 
@@ -188,7 +194,7 @@ def by_name(runs: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def test_the_list_shows_every_run_and_filters_them(
     browser: Any, url: str, runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    browser.get(url)
+    visit(browser, url)
     until(browser, lambda d: len(rows(d)) == 4, "the page never showed the 4 runs")
     expected = [[r["id"], r["name"], "local", r["created"]] for r in runs["listed"]]
     assert [row[:4] for row in rows(browser)] == expected  # newest first, as `ls` says
@@ -217,7 +223,7 @@ def test_a_run_page_follows_its_log_live(
     browser: Any, url: str, runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     (slow,) = by_name(runs, "slow")
-    browser.get(f"{url}#/run/{slow['id']}")
+    visit(browser, f"{url}#/run/{slow['id']}")
     log = until(browser, lambda d: d.find_element(By.ID, "log"), "no log on the run page")
     until(browser, lambda d: "first line" in log.text, "the log never showed its first line")
     assert "late line" not in log.text
@@ -243,14 +249,14 @@ def test_a_sweep_shows_its_points_and_metric_plots(
     browser: Any, url: str, runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     sweep = by_name(runs, "sweep")[-1]  # the older one: both points
-    browser.get(f"{url}#/run/{sweep['id']}")
+    visit(browser, f"{url}#/run/{sweep['id']}")
     until(browser, lambda d: cells(d, "#point-table"), "no points")
     head = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#point-table th")]
     table = [dict(zip(head, row)) for row in cells(browser, "#point-table")]
     # the last loss each point wrote: lr / 5
-    assert [(r["point"], r["state"], r["loss"]) for r in table] == [
-        ("0", "completed", "0.02"),
-        ("1", "completed", "0.04"),
+    assert [(r["point"], r["values"], r["state"], r["loss"]) for r in table] == [
+        ("0", "lr=0.1", "completed", "0.02"),
+        ("1", "lr=0.2", "completed", "0.04"),
     ]
     plot = browser.find_element(By.CSS_SELECTOR, "#plots svg[aria-label=loss]")
     assert len(plot.find_elements(By.TAG_NAME, "polyline")) == 2  # a line per point
@@ -258,7 +264,7 @@ def test_a_sweep_shows_its_points_and_metric_plots(
 
 
 def select_the_two_sweep_runs(browser: Any, url: str, runs: dict[str, Any]) -> None:
-    browser.get(url)
+    visit(browser, url)
     until(browser, lambda d: len(rows(d)) == 4, "the page never showed the 4 runs")
     for run in by_name(runs, "sweep"):
         browser.find_element(By.CSS_SELECTOR, f"input.pick[data-id='{run['id']}']").click()

@@ -187,7 +187,7 @@ async function runView(id) {
 
 function pointTable(rows) {
   const names = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].sort();
-  const columns = ["point", "task", "job", "state", "exit_code", "reason", ...names];
+  const columns = ["point", "values", "task", "job", "state", "exit_code", "reason", ...names];
   return table(columns, rows, (r, c) => {
     if (c === "state") return el("td", {}, state(r.state));
     const value = c in r ? r[c] : r.metrics[c];
@@ -266,6 +266,7 @@ async function compareView(ids) {
 function route() {
   clearTimeout(timer);
   generation += 1;
+  show(el("p", { class: "note", text: "loading…" })); // never the last view's data meanwhile
   const hash = location.hash || "#/";
   const where = document.getElementById("where");
   if (hash.startsWith("#/run/")) {
