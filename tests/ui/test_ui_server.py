@@ -10,8 +10,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
