@@ -58,20 +58,25 @@ def main() -> None:
     )
     try:
         assert server.stdout is not None
-        port = urlsplit(server.stdout.readline().split(": ", 1)[1].strip()).port or 0
+        url = urlsplit(server.stdout.readline().split(": ", 1)[1].strip())
+        port, token = url.port or 0, url.query  # "token=…"
         newest = sorted(os.listdir(scratch / "nemorun-runs"))[-1]
 
         def first_page() -> None:
-            for path in ("/", "/app.js", "/style.css", "/api/runs"):
+            for path in (f"/?{token}", "/app.js", "/style.css", f"/api/runs?{token}"):
                 fetch(port, path)
 
         first_page()  # warm the disk cache and the server's imports
         ok = report(
             f"first page, {args.count:,} runs", timed(first_page, args.runs), BUDGET, width=40
         )
-        report("/api/runs alone", timed(lambda: fetch(port, "/api/runs"), args.runs), width=40)
         report(
-            "a run's page", timed(lambda: fetch(port, f"/api/run?id={newest}"), args.runs), width=40
+            "/api/runs alone", timed(lambda: fetch(port, f"/api/runs?{token}"), args.runs), width=40
+        )
+        report(
+            "a run's page",
+            timed(lambda: fetch(port, f"/api/run?id={newest}&{token}"), args.runs),
+            width=40,
         )
     finally:
         server.terminate()

@@ -1,7 +1,7 @@
 """``nemorun ui``: serve the web page of runs (`nemorun.ui`) until Ctrl-C.
 
-The URL is printed once on stdout (with its token when the address is not a loopback one, the
-only place the token is shown); ``--home`` points the page at another ``NEMORUN_HOME``.
+The URL is printed once on stdout, with the token every question about runs needs (the only
+place the token is shown); ``--home`` points the page at another ``NEMORUN_HOME``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def _build_ui() -> argparse.ArgumentParser:
         "ui",
         "Serve a web page of the recorded runs: live status, filter and search; a run's "
         "spec, artifacts, logs (followed live), points and metric plots; the comparison "
-        "and graph diff of runs you select. Read-only. Bound to 127.0.0.1 by default; bound "
-        "to another address, the printed URL carries a token that every request needs.\n\n"
+        "and graph diff of runs you select. Read-only. Bound to 127.0.0.1 by default; the "
+        "printed URL carries a token that the page needs (other users of this machine "
+        "reach 127.0.0.1 too).\n\n"
         "examples:\n  nemorun ui\n  nemorun ui --port 0 --home /shared/team-runs\n"
         "  nemorun ui --host 0.0.0.0 --port 8800",
     )

@@ -1,15 +1,16 @@
 """The HTTP server of ``nemorun ui``: the standard library's ``ThreadingHTTPServer``.
 
-The page is a handful of static files and six read-only JSON questions, so the standard
+The page is three static files and five read-only JSON questions, so the standard
 library serves it without a dependency (no ASGI stack to pin for GET and JSON). A slow
 question (a scheduler, Graphviz) takes one thread, not the server.
 
-**Who may ask.** Bound to a loopback address (the default), requests must name that host in
-``Host`` (a web page elsewhere cannot reach the server through a DNS name it rebinds to
-127.0.0.1). Bound elsewhere, every request must carry ``?token=`` (`secrets.token_urlsafe`,
-printed once with the URL; compared in constant time), and answers say ``Referrer-Policy:
-no-referrer`` so the token does not leak to other sites. Nothing the server answers changes
-a run: there is no POST.
+**Who may ask.** Every question about runs must carry ``?token=`` (`secrets.token_urlsafe`,
+printed once with the URL, compared in constant time; the page's own static files need none),
+on loopback too: run records are private to their user, and 127.0.0.1 is shared by every user
+of the machine (a login node). Answers say ``Referrer-Policy: no-referrer`` so the token does
+not leak to other sites. Bound to a loopback address (the default), requests must also name
+that host in ``Host``, so a web page elsewhere cannot reach the server through a DNS name it
+rebinds to 127.0.0.1. Nothing the server answers changes a run: there is no POST.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,21 +44,22 @@ Query = dict[str, list[str]]
 
 @dataclass(frozen=True)
 class Access:
-    """Who may ask: the ``Host`` values accepted (empty: any) and the token (None: none)."""
+    """Who may ask: the ``Host`` values accepted (empty: any) and the token."""
 
     hosts: frozenset[str]
-    token: str | None
+    token: str
 
-    def refusal(self, host: str | None, query: Query) -> str | None:
-        """Why a request with this ``Host`` and query is refused, or None."""
+    def refusal(self, host: str | None, query: Query, data: bool = True) -> str | None:
+        """Why a request with this ``Host`` and query is refused, or None. The page's own
+        files (``data`` False) hold nothing of the runs: they need no token."""
         if self.hosts and (host or "").lower() not in self.hosts:
             return f"this server answers to {', '.join(sorted(self.hosts))}, not {host}"
-        if self.token is None:
+        if not data:
             return None
         given = query.get("token", [""])[0]
         if secrets.compare_digest(given.encode(), self.token.encode()):
             return None
-        return "this address needs the token of the URL that nemorun ui printed"
+        return "questions about runs need the token of the URL that nemorun ui printed"
 
 
 def is_loopback(host: str) -> bool:
@@ -69,22 +72,21 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(host: str, port: int) -> tuple[ThreadingHTTPServer, str]:
-    """A server bound to ``host``:``port`` (0: any free port) and the URL to open; a token is
-    made (and is in the URL) unless ``host`` is a loopback address. Raises ``OSError`` when
-    the address cannot be bound."""
+    """A server bound to ``host``:``port`` (0: any free port) and the URL to open, with its
+    token. Raises ``OSError`` when the address cannot be bound."""
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
+    hosts: frozenset[str] = frozenset()
     if is_loopback(host):
         names = {host, "localhost", "127.0.0.1", "[::1]", shown}
-        access = Access(frozenset(f"{n}:{port}".lower() for n in names), None)
-        url = f"http://{shown}:{port}/"
-    else:
-        access = Access(frozenset(), secrets.token_urlsafe(18))
-        url = f"http://{shown}:{port}/?token={access.token}"
+        hosts = frozenset(f"{n}:{port}".lower() for n in names)
+    elif host in ("0.0.0.0", "::", ""):  # every address: name the machine, not the wildcard
+        shown = socket.gethostname()
+    access = Access(hosts, secrets.token_urlsafe(18))
     server.access = access  # type: ignore[attr-defined]
-    return server, url
+    return server, f"http://{shown}:{port}/?token={access.token}"
 
 
 def _api_runs(q: Query) -> Any:
@@ -133,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         access: Access = self.server.access  # type: ignore[attr-defined]
-        refused = access.refusal(self.headers.get("Host"), query)
+        refused = access.refusal(self.headers.get("Host"), query, url.path not in STATIC)
         if refused is not None:
             self._send(HTTPStatus.FORBIDDEN, {"error": refused})
         elif url.path in STATIC:

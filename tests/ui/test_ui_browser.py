@@ -124,6 +124,7 @@ def url(runs: dict[str, Any]) -> Iterator[str]:
         assert server.stdout is not None
         first = server.stdout.readline()
         assert first.startswith("nemorun ui: http://127.0.0.1:"), first + server.stderr.read()
+        assert "?token=" in first  # the page passes it on to every question it asks
         yield first.split(": ", 1)[1].strip()
     finally:
         server.terminate()

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import CliResult, run_dirs
@@ -26,8 +27,10 @@ from nemorun.ui.server import Access, is_loopback, make_server
 
 @pytest.fixture
 def served(home: Path) -> Iterator[int]:
-    """The server on 127.0.0.1 and a free port (the port), showing ``home``'s runs."""
-    server, _ = make_server("127.0.0.1", 0)
+    """The server on 127.0.0.1 and a free port (the port), showing ``home``'s runs; `get`
+    asks it with the token its URL carries."""
+    server, url = make_server("127.0.0.1", 0)
+    TOKENS[server.server_address[1]] = parse_qs(urlsplit(url).query)["token"][0]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     try:
@@ -38,8 +41,13 @@ def served(home: Path) -> Iterator[int]:
         thread.join(timeout=10)
 
 
-def get(port: int, path: str, host: str | None = None) -> tuple[int, Any]:
-    """``GET path``; the status and the body (JSON decoded when it is JSON)."""
+TOKENS: dict[int, str] = {}
+
+
+def get(port: int, path: str, host: str | None = None, token: bool = True) -> tuple[int, Any]:
+    """``GET path`` (with the server's token); the status and the body (JSON decoded)."""
+    if token:
+        path += ("&" if "?" in path else "?") + f"token={TOKENS[port]}"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Host": host} if host else {}
     connection.request("GET", path, headers=headers)
@@ -80,13 +88,17 @@ def test_a_page_elsewhere_cannot_reach_the_loopback_server(served: int) -> None:
     assert status == 200 and b'<script src="app.js"' in page
 
 
-def test_off_loopback_every_request_needs_the_token() -> None:
-    access = Access(frozenset(), "s3cret")
-    assert access.refusal("10.0.0.5:8765", {"token": ["s3cret"]}) is None
-    for query in ({}, {"token": ["wrong"]}, {"token": [""]}):
-        assert access.refusal("10.0.0.5:8765", query) == (
-            "this address needs the token of the URL that nemorun ui printed"
-        )
+def test_questions_about_runs_need_the_token(served: int) -> None:
+    """Other users of the machine reach 127.0.0.1 too: the records are private to their user."""
+    refused = "questions about runs need the token of the URL that nemorun ui printed"
+    for path in ("/api/runs", "/api/runs?token=", "/api/runs?token=wrong", "/api/run?id=x"):
+        assert get(served, path, token=False) == (403, {"error": refused}), path
+    status, script = get(served, "/app.js", token=False)  # the page's own files hold no run
+    assert status == 200 and b"const TOKEN" in script
+    assert get(served, "/api/runs")[0] == 200
+
+
+def test_a_loopback_address_is_told_apart() -> None:
     assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "10.1.2.3")] == [
         True,
         True,
@@ -94,6 +106,7 @@ def test_off_loopback_every_request_needs_the_token() -> None:
         False,
         False,
     ]
+    assert Access(frozenset(), "t").refusal("10.0.0.5:8765", {"token": ["t"]}) is None
 
 
 def test_bad_questions_get_a_json_error(served: int, one_run: Path) -> None:
