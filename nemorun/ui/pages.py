@@ -32,9 +32,16 @@ MAX_FILE_BYTES = 256 * 1024
 
 
 def run_list(limit: int) -> dict[str, Any]:
-    """The newest ``limit`` runs with their live status, and the warnings to show."""
-    found = api_runs.runs(last=min(max(limit, 1), MAX_RUNS), timeout=SCHEDULER_TIMEOUT)
-    return {"runs": [r.summary() for r in found], "warnings": list(found.warnings)}
+    """The newest ``limit`` runs with their live status (a row: what the list shows, not the
+    whole summary: the jobs' paths cost more than the rest), the warnings to show, and
+    whether older runs were left out."""
+    limit = min(max(limit, 1), MAX_RUNS)
+    found = api_runs.runs(last=limit + 1, timeout=SCHEDULER_TIMEOUT)  # one more: are there?
+    rows = [
+        {"id": r.id, "name": r.name, "target": r.target, "created": r.created, "status": r.status}
+        for r in found.runs[:limit]
+    ]
+    return {"runs": rows, "warnings": list(found.warnings), "more": len(found) > limit}
 
 
 def run_page(ref: str) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def make_server(host: str, port: int) -> tuple[ThreadingHTTPServer, str]:
 
 
 def _api_runs(q: Query) -> Any:
-    return pages.run_list(int(q.get("limit", ["500"])[0]))
+    return pages.run_list(int(q.get("limit", ["200"])[0]))
 
 
 def _api_run(q: Query) -> Any:

@@ -124,6 +124,8 @@ def test_the_run_list_and_a_run_come_from_the_records(served: int, one_run: Path
     status, body = get(served, "/api/runs")
     assert status == 200
     assert [(r["id"], r["status"]) for r in body["runs"]] == [(one_run.name, "completed")]
+    assert body["more"] is False
+    assert get(served, "/api/runs?limit=1")[1]["more"] is False
     status, run = get(served, f"/api/run?id={one_run.name}")
     assert (run["status"], run["final"], run["spec"][0]["path"]) == (
         "completed",

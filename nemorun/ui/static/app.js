@@ -91,9 +91,12 @@ async function listView() {
       (s) => el("option", { value: s, text: s || "any status" })));
   const compare = el("button", { id: "compare", type: "button", text: "Compare selected" });
   const count = el("span", { class: "note", id: "count" });
+  const more = el("button", { id: "more", type: "button", text: "older runs" });
+  more.hidden = true;
   const notes = el("div", { id: "warnings" });
   const holder = el("div", { id: "table" });
-  show(el("div", { class: "toolbar" }, search, status, compare, count), notes, holder);
+  show(el("div", { class: "toolbar" }, search, status, compare, count, more), notes, holder);
+  let limit = 200; // the newest runs first, as `nemorun ls` shows a screenful; "older runs" adds
   const chosen = new Set();
   let runs = [];
   let shownBody = "";
@@ -101,7 +104,7 @@ async function listView() {
     const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     const shown = runs.filter((r) => (!status.value || r.status === status.value) &&
       words.every((w) => `${r.id} ${r.name} ${r.target}`.toLowerCase().includes(w)));
-    count.textContent = `${shown.length} of ${runs.length} runs`;
+    count.textContent = `${shown.length} of ${more.hidden ? "" : "the newest "}${runs.length} runs`;
     holder.replaceChildren(table(["", "id", "name", "target", "created", "status"], shown, (r, c) => {
       if (c === "") {
         const box = el("input", { type: "checkbox", class: "pick", "data-id": r.id });
@@ -120,9 +123,15 @@ async function listView() {
     // oldest first (ids sort by time), so a diff reads from the earlier run to the later
     if (chosen.size >= 2) location.hash = `#/compare/${[...chosen].sort().join(",")}`;
   });
+  more.addEventListener("click", () => {
+    limit += 500;
+    clearTimeout(timer);
+    refresh();
+  });
   const refresh = async () => {
     try {
-      const body = await ask("/api/runs");
+      const body = await ask("/api/runs", { limit });
+      more.hidden = !body.more;
       const seen = JSON.stringify(body);
       if (seen !== shownBody) { // re-drawn only when something changed: no flicker, no lost focus
         shownBody = seen;
