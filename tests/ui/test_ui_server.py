@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import CliResult, run_dirs
 
-from nemorun.launchers.metrics import read_metrics
 from nemorun.ui import pages
 from nemorun.ui.server import Access, is_loopback, make_server
 
@@ -150,24 +148,6 @@ def test_a_half_written_last_line_is_sent_again(one_run: Path) -> None:
         out.write("ee\n")
     third = pages.log_lines(one_run.name, job, second["next"])
     assert (third["lines"], third["next"]) == (["three"], 2)
-
-
-def test_metrics_skip_bad_lines_and_a_half_written_last_one(tmp_path: Path) -> None:
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            {"step": 10, "loss": 0.5, "note": "warm"}
-            not json
-            {"loss": 0.25, "acc": 0.9}
-            [1, 2]
-            {"step": 30, "loss": 0."""
-        ),
-        encoding="utf-8",
-    )
-    metrics = read_metrics(path)
-    assert metrics.series == {"loss": ((10.0, 0.5), (3.0, 0.25)), "acc": ((3.0, 0.9),)}
-    assert (metrics.skipped_lines, metrics.last()) == (2, {"loss": 0.25, "acc": 0.9})
 
 
 def test_the_command_refuses_what_it_cannot_serve(
