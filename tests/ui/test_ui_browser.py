@@ -11,6 +11,8 @@ kept under pytest's temporary directory (their paths are printed).
 
 from __future__ import annotations
 
+import concurrent.futures
+import itertools
 import json
 import shutil
 import subprocess
@@ -37,6 +39,8 @@ WAIT = 30.0
 """Seconds the page may take to show what a step expects."""
 
 TASK = """
+import concurrent.futures
+import itertools
 import json
 import os
 import pathlib
@@ -97,15 +101,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for name, text in specs.items():
         (work / f"{name}.yaml").write_text(text, encoding="utf-8")
     home = {"NEMORUN_HOME": str(work / "home")}
-    commands = [
-        ("run", "sweep.yaml"),
-        ("run", "sweep.yaml", "task.lr=0.3"),
-        ("run", "broken.yaml"),
-        ("launch", "slow.yaml"),
+    chains = [  # the chains run side by side; a chain's commands one after the other
+        [("run", "sweep.yaml"), ("run", "sweep.yaml", "task.lr=0.3")],  # the diff reads old → new
+        [("run", "broken.yaml")],
+        [("launch", "slow.yaml")],
     ]
-    for command in commands:
-        done = nemorun(*command, cwd=work, **home)
-        assert done.returncode in (0, 1), done.stderr
+
+    def run_chain(chain: list[tuple[str, ...]]) -> list[subprocess.CompletedProcess[str]]:
+        return [nemorun(*command, cwd=work, **home) for command in chain]
+
+    with concurrent.futures.ThreadPoolExecutor(len(chains)) as pool:
+        for done in itertools.chain.from_iterable(pool.map(run_chain, chains)):
+            assert done.returncode in (0, 1), done.stderr
     listed = json.loads(nemorun("ls", "--json", cwd=work, **home).stdout)
     return {"work": work, "gate": gate, "home": work / "home", "listed": listed}
 
