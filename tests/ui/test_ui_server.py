@@ -20,6 +20,7 @@ import pytest
 from conftest import CliResult, run_dirs
 
 from nemorun.ui import pages
+from nemorun.ui.plots import metric_plots
 from nemorun.ui.server import Access, is_loopback, make_server
 
 
@@ -148,6 +149,15 @@ def test_a_half_written_last_line_is_sent_again(one_run: Path) -> None:
         out.write("ee\n")
     third = pages.log_lines(one_run.name, job, second["next"])
     assert (third["lines"], third["next"]) == (["three"], 2)
+
+
+def test_a_plot_escapes_what_the_job_wrote() -> None:
+    """The page puts the plots in as they are: a metric's name is the job's text."""
+    hostile = "<img src=x onerror=alert(1)>"
+    (plot,) = metric_plots({"0": {hostile: ((1.0, 2.0), (2.0, 1.0))}, "1<b>": {}})
+    assert plot["metric"] == hostile
+    assert "<img" not in plot["svg"] and "&lt;img src=x onerror=alert(1)&gt;" in plot["svg"]
+    assert plot["svg"].count("<polyline") == 1  # a point without that metric draws nothing
 
 
 def test_the_command_refuses_what_it_cannot_serve(
