@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,11 +19,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import CliResult, run_dirs
+from conftest import NEMORUN, ROOT, CliResult, needs_slurm, nemorun, run_dirs
 
 from nemorun.ui import pages
 from nemorun.ui.plots import metric_plots
 from nemorun.ui.server import Access, is_loopback, make_server
+
+QUICKSTART = str(ROOT / "configs" / "quickstart.yaml")
 
 
 @pytest.fixture
@@ -181,3 +185,44 @@ def test_the_command_refuses_what_it_cannot_serve(
         f"error: cannot serve on 127.0.0.1:{port}: Address already in use",
         "(another port: --port P, or --port 0 for any free one)",
     ]
+
+
+@needs_slurm
+def test_a_hung_scheduler_leaves_the_page_answering(tmp_path: Path) -> None:
+    """A run submitted to the real test Slurm, then ``squeue``, ``sacct`` and ``scontrol`` that
+    never answer first on PATH (the test controller is every test's: it is not stopped): the
+    list still answers, the run unknown and the warning shown; its page shows the states last
+    recorded, said to be stale."""
+    env = {**os.environ, "NEMORUN_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    launched = nemorun("launch", QUICKSTART, "--target", "slurm", "steps=2", env=env)
+    assert launched.returncode == 0, launched.stderr
+    run_id = launched.stdout.split()[0]
+    state = tmp_path / "home" / "nemorun-runs" / run_id / "state.json"
+    if state.exists():  # it may have ended already: make it unfinished, to be asked about
+        state.write_text(json.dumps({**json.loads(state.read_text()), "status": "pending"}))
+    hung = tmp_path / "hung"
+    hung.mkdir()
+    for tool in ("squeue", "sacct", "scontrol"):
+        (hung / tool).write_text("#!/bin/sh\nexec sleep 600\n")
+        (hung / tool).chmod(0o755)
+    server = subprocess.Popen(
+        [*NEMORUN, "ui", "--port", "0"],
+        # ls would wait 600 s: only the page's own bound lets it answer within get's 30 s
+        env={**env, "PATH": f"{hung}:{env['PATH']}", "NEMORUN_SCHEDULER_TIMEOUT": "600"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = urlsplit(server.stdout.readline().split(": ", 1)[1].strip())
+        TOKENS[url.port or 0] = parse_qs(url.query)["token"][0]
+        status, body = get(url.port or 0, "/api/runs")
+        assert status == 200
+        assert [(r["id"], r["status"]) for r in body["runs"]] == [(run_id, "unknown")]
+        assert body["warnings"][0].startswith("the slurm scheduler did not answer")
+        status, run = get(url.port or 0, f"/api/run?id={run_id}")
+        assert status == 200 and run["stale"] and run["final"] is False
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
