@@ -76,7 +76,14 @@ def spec_tree(spec: Spec, fmt: str, dest_dir: Path) -> dict[str, Any]:
         out["packager"] = _plain(raw["packager"], fmt)
     # Sweep values are written as the spec wrote them: interpolations in them resolve at
     # each point (see `nemorun.schemas.interpolate`), so they are not escaped as resolved text is.
-    sweep = dict(_plain(raw.get("sweep") or {}, fmt, escape=False))
+    # An axis the command line set or swept again is no longer the spec's: it leaves the written
+    # ``sweep:`` (else the record, run again, would sweep what this run did not).
+    swept = {axis.path for axis in spec.axes if axis.source == "spec"}
+    sweep = {
+        k: v
+        for k, v in _plain(raw.get("sweep") or {}, fmt, escape=False).items()
+        if _sweep_path(str(k), raw) in swept
+    }
     for i, axis in enumerate(spec.axes):
         if axis.source != "spec":
             written = ref_text(axis.path[1:] if axis.path[0] == "task" else axis.path)

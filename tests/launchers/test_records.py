@@ -12,12 +12,13 @@ import subprocess
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NEMORUN, ROOT
+from conftest import NEMORUN, ROOT, run_dirs
 
 from nemorun.api_runs import launch
 from nemorun.errors import SpecError
@@ -355,3 +356,40 @@ def test_task_packages_name_the_distribution_and_its_requirements() -> None:
     assert found["omegaconf"]["modules"] == ["omegaconf.omegaconf"]
     assert found["omegaconf"]["requires"]["PyYAML"] == metadata.version("PyYAML")
     assert set(found) == {"PyYAML", "omegaconf"}
+
+
+def test_an_override_of_a_swept_key_leaves_the_recorded_sweep(
+    home: Path, write_spec: Callable[[str, str], Path], workdir: Path
+) -> None:
+    """``optim.lr=0.3`` on a spec that sweeps ``optim.lr`` runs one job with 0.3. Its record must
+    say the same: run again, ``resolved.yaml`` gives that one job, not the spec's sweep."""
+    spec = write_spec(
+        "sw.yaml",
+        """
+        nemorun: 1
+        name: sw
+        pythonpath: [{examples}]
+        task:
+          _target_: trainlib:train
+          model: {hidden_size: 8}
+          optim: {lr: 0.05}
+          steps: 2
+        sweep:
+          optim.lr: [0.05, 0.1]
+          steps: [2, 3]
+        """,
+    )
+    first = subprocess.run(
+        [*NEMORUN, "run", str(spec), "optim.lr=0.3"], capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    resolved = next(run_dirs(home)[0].glob("resolved.yaml"))
+    assert yaml.safe_load(resolved.read_text())["sweep"] == {"steps": [2, 3]}
+    again = workdir / "again.yaml"
+    again.write_text(resolved.read_text())
+    second = subprocess.run(
+        [*NEMORUN, "run", str(again)], capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 0, second.stderr
+    lines = [line for line in second.stdout.splitlines() if "lr=" in line]
+    assert len(lines) == 2 and all("lr=0.3" in line for line in lines), second.stdout
