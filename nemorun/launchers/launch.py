@@ -24,7 +24,6 @@ import hashlib
 import os
 import queue
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING
 
 # Re-exported: rerunning is part of starting runs for the callers.
 from nemorun.errors import LaunchInterrupted, SpecError
+from nemorun.launchers import remote
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -225,15 +225,17 @@ def start_run(
     """
     path = Path(spec_path)
     target_name = run_target(spec, target)
-    runner = _ready_target(target_name)
+    runner = _ready_target(target_name, remote.cluster_json(spec) is not None)
     name = spec.name or path.stem
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
     handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
     try:
         with _terminate_as_interrupt():
+            handle.cluster = remote.cluster_json(spec)
             build = _compile_for(spec, path, target, warnings, handle)
             files = _write_inputs(run_dir, path, spec, build)
+            remote.send_artifacts(handle)
             if preflight:
                 _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
@@ -254,6 +256,7 @@ def start_run(
                 "tasks": [t.name for t in build.tasks],
                 "artifacts": _hashes(run_dir / "artifacts"),
                 "jobs": [job_to_json(j, handle.dir) for j in handle.jobs],
+                "cluster": handle.cluster,
             }
             record = _write_record(handle, data)
     except BaseException:
@@ -277,19 +280,19 @@ def _compile_for(
 ) -> Build:
     """Every task of ``spec`` compiled for ``run`` (its id and directory are inputs of
     compile, like the spec), after packaging the code when the spec asks."""
-    from nemorun.compiler.job import RunContext
-    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
+    from nemorun.launchers.remote import compile_inputs
 
+    given = compile_inputs(spec, path, run)
     return compile_tasks(
         spec,
         target,
         spec.templates,
         list(warnings),
-        RunContext(run.id, run.dir, Path.cwd()),
-        _package_code(spec, path, run.dir),
-        host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
-        machine=this_machine(),
+        given.run,
+        given.pythonpath,
+        host_python=given.host_python,
+        machine=given.machine,
     )
 
 
@@ -313,26 +316,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _package_code(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:
-    """``packager: git``: snapshot the task's repository (``git archive HEAD`` plus the
-    uncommitted patch and untracked files) into ``run_dir/code`` and point the job's import
-    path at the unpacked copy, so the cluster runs exactly the recorded code. The repository is
-    the one holding the first ``pythonpath`` entry, else the spec file's directory."""
-    if spec.packager != "git":
-        return None
-    from nemorun.launchers.packaging import package, relocate, unpack
-
-    repo = spec.pythonpath[0] if spec.pythonpath else path.resolve().parent
-    info = package(repo, run_dir / "code")
-    tree = unpack(info, run_dir / "code" / "tree")
-    return [relocate(p, info, tree) for p in spec.pythonpath] or [tree]
-
-
-def _ready_target(name: str) -> Target:
+def _ready_target(name: str, on_cluster: bool = False) -> Target:
+    """The target ``name``, refused when unusable here (a cluster's is asked when used)."""
     from nemorun.launchers.registry import load_target
 
     target = load_target(name)
-    why_not = target.available()
+    why_not = None if on_cluster else target.available()
     if why_not is not None:
         raise LaunchError(f"target {name} cannot be used here: {why_not}")
     return target
