@@ -37,9 +37,12 @@ SHIP_TIMEOUT = 600.0
 """Seconds one tree may take to reach the cluster."""
 COMPLETE = ".nemorun-complete"
 
-# Receives a tar on stdin into DIR: checks its SHA-256, unpacks beside DIR, renames into place.
+# Receives a tar on stdin into DIR: checks its SHA-256, unpacks beside DIR, renames into place
+# (and first makes the directories given after DIR and SUM).
 RECEIVE = r"""set -eu
 dir=$1 sum=$2
+shift 2
+for d in "$@"; do mkdir -p -m 700 -- "$d"; done
 if [ -e "$dir/.nemorun-complete" ]; then cat >/dev/null; echo have; exit 0; fi
 mkdir -p -- "$(dirname -- "$dir")"
 tmp=$(mktemp -d -- "$dir.XXXXXX")
@@ -98,13 +101,17 @@ def code_dir_on(cluster: Cluster, digest: str) -> PurePosixPath:
 
 
 def ship(
-    transport: Transport, tree: Path, dest: str, archive: tuple[bytes, str] | None = None
+    transport: Transport,
+    tree: Path,
+    dest: str,
+    archive: tuple[bytes, str] | None = None,
+    make: Sequence[str] = (),
 ) -> str:
     """``tree`` (its `tree_archive`) into ``dest`` on the cluster unless a whole copy is
     there: ``sent`` or ``have``. `LaunchError` with the remote side's message when it fails."""
     data, digest = archive or tree_archive(tree)
     result = transport.run(
-        ["sh", "-c", RECEIVE, "sh", dest, digest], data=data, timeout=SHIP_TIMEOUT
+        ["sh", "-c", RECEIVE, "sh", dest, digest, *make], data=data, timeout=SHIP_TIMEOUT
     )
     if result.returncode != 0:
         said = result.stderr.strip() or f"exit code {result.returncode}"
@@ -193,7 +200,8 @@ def send_artifacts(run: RunHandle) -> None:
     """The run's compiled artifacts, as recorded, to its directory on the cluster (if any)."""
     transport = transport_of(run)
     if transport is not None:
-        ship(transport, run.artifacts_dir, f"{remote_dir(run)}/artifacts")
+        base = remote_dir(run)
+        ship(transport, run.artifacts_dir, f"{base}/artifacts", make=[f"{base}/logs"])
 
 
 def where(run: RunHandle) -> Path:
