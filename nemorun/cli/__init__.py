@@ -32,6 +32,7 @@ COMMAND_MODULES = {
     "fmt": "nemorun.cli.formatting",
     "completion": "nemorun.cli.completion",
     "graph": "nemorun.cli.pictures",
+    "cluster": "nemorun.cli.clusters",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -117,6 +118,7 @@ commands:
   cancel   RUN                         stop the run's jobs
   rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
   diff     A B                         what changed in the resolved spec (runs or spec files)
+  cluster  ls|login|logout [NAME]      remote Slurm clusters (clusters.yaml), their ssh connection
   completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""

@@ -36,7 +36,8 @@ def remote_logs(
     """The lines of ``ref``'s log files on the cluster (``follow``: as they are written)."""
     files = log_files(run, ref, only)
     if follow:
-        yield from _follow(target, transport, run, ref, [str(path) for _, path, _ in files])
+        headers = {str(path): header for header, path, _ in files}
+        yield from _relabel(_follow(target, transport, run, ref, list(headers)), headers)
         return
     result = transport.run(["sh", "-c", CAT, "sh", *(str(path) for _, path, _ in files)])
     data = result.stdout.encode("utf-8", "surrogateescape")
@@ -90,3 +91,24 @@ def _follow(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _relabel(lines: Iterator[str], headers: dict[str, str | None]) -> Iterator[str]:
+    """tail's ``==> FILE <==`` as the local headers (``==> 123_4 (point 4): FILE <==``), each
+    shown only once a line of its file comes, without the blank line tail puts before it."""
+    pending: str | None = None
+    blank = False
+    for line in lines:
+        if line.startswith("==> ") and line.endswith(" <==") and line[4:-4] in headers:
+            pending, blank = headers[line[4:-4]] or line, False
+            continue
+        if line == "" and not blank:
+            blank = True
+            continue
+        if pending is not None:
+            yield pending
+            pending = None
+        if blank:
+            yield ""
+            blank = False
+        yield line

@@ -65,7 +65,7 @@ class Transport:
             argv += ["-F", c.ssh_config]
         argv += [
             "-o", "ControlMaster=auto",
-            "-o", f"ControlPath={control_dir()}/%C",
+            "-o", f"ControlPath={control_dir()}/{c.name[:12]}-%C",
             "-o", f"ControlPersist={PERSIST}",
             "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
             "-o", "ServerAliveInterval=15",
@@ -128,7 +128,9 @@ class Transport:
 
     def unreachable(self, stderr: str) -> LaunchError:
         """The error for a connection ssh could not make, with ssh's own words."""
-        said = "; ".join(line for line in stderr.strip().splitlines() if line) or "ssh failed"
+        # The last lines say what went wrong (a changed host key's banner comes first).
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and ln[0] != "@"]
+        said = "; ".join(lines[-3:]) or "ssh failed"
         return LaunchError(
             f"cannot reach cluster {self.cluster.name} ({self.cluster.host}): {said}; "
             f"nothing changed locally (try: nemorun cluster login {self.cluster.name})"
