@@ -215,27 +215,23 @@ def start_run(
     preflight: bool = True,
     notes: Callable[[str], None] | None = None,
 ) -> Run:
-    """Compile ``spec`` (loaded from ``spec_path`` with ``overrides``, for ``target``) for a new
-    run, submit it, record it; see the module docstring. ``warnings`` (the loader's) are the
-    run's too. ``points`` submits only those points of those tasks. With ``preflight``, the
-    target first asks its scheduler whether it would take the artifacts (`Target.preflight`);
-    ``notes`` gets what it says (Slurm: the start estimate) before anything is submitted.
-
-    Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
-    """
+    """Compile ``spec`` (from ``spec_path`` with ``overrides``, for ``target``) for a new run,
+    submit it, record it (module docstring). ``warnings``: the loader's; ``points``: submit only
+    those; ``preflight``: ask the scheduler first (`Target.preflight`), telling ``notes`` what it
+    says. `SpecError`/`SpecErrors` for bad input, `LaunchError` when the target refuses."""
     path = Path(spec_path)
     target_name = run_target(spec, target)
-    runner = _ready_target(target_name, remote.cluster_json(spec) is not None)
+    cluster = remote.cluster_json(spec)
+    runner = _ready_target(target_name, cluster is not None)
     name = spec.name or path.stem
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
     handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
+    handle.cluster = cluster
     try:
         with _terminate_as_interrupt():
-            handle.cluster = remote.cluster_json(spec)
             build = _compile_for(spec, path, target, warnings, handle)
-            files = _write_inputs(run_dir, path, spec, build)
-            remote.send_artifacts(handle)
+            files = _write_inputs(handle, path, spec, build)
             if preflight:
                 _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
@@ -392,14 +388,16 @@ def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
     return out
 
 
-def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
+def _write_inputs(run: RunHandle, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
     """Everything of the record but its jobs: spec copies, resolved spec, artifacts,
-    provenance. Returns the copies' list (original path, copy, sha256)."""
+    provenance (and the artifacts to the run's cluster, if it has one). Returns the copies'
+    list (original path, copy, sha256)."""
     from nemorun.compiler.export import export
     from nemorun.files import PRIVATE_DIR, write_private
     from nemorun.launchers.provenance import collect
     from nemorun.schemas.source import read_path
 
+    run_dir = run.dir
     (run_dir / "logs").mkdir(mode=PRIVATE_DIR)
     originals = [Path(f).resolve() for f in spec.resolved.files] or [path.resolve()]
     base = Path(os.path.commonpath([str(f.parent) for f in originals]))
@@ -417,6 +415,7 @@ def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[d
     if patch:
         write_private(run_dir / "git.patch", patch, run_dir)
     write_json(run_dir / "provenance.json", provenance)
+    remote.send_artifacts(run)
     return files
 
 
