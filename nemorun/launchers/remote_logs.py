@@ -94,14 +94,16 @@ def _follow(
 
 
 def _relabel(lines: Iterator[str], headers: dict[str, str | None]) -> Iterator[str]:
-    """tail's ``==> FILE <==`` as the local headers (``==> 123_4 (point 4): FILE <==``), each
-    shown only once a line of its file comes, without the blank line tail puts before it."""
+    """tail's ``==> FILE <==`` as the local ones (``==> 123_4 (point 4): FILE <==``, none for
+    a plain job's output), each shown once a line of its file comes, without tail's blank."""
     pending: str | None = None
-    blank = False
+    blank = shown = False
     for line in lines:
         if line.startswith("==> ") and line.endswith(" <==") and line[4:-4] in headers:
-            pending, blank = headers[line[4:-4]] or line, False
+            # A plain job's output file has no header until another file has spoken.
+            pending, blank = headers[line[4:-4]] or (line if shown else None), False
             continue
+        shown = True
         if line == "" and not blank:
             blank = True
             continue
