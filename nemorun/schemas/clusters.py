@@ -41,6 +41,8 @@ class Cluster:
     ssh_config: str | None = None
     """An ssh configuration file (``ssh -F``), relative to the profile file; None: ssh's own."""
     defaults: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict, compare=False, repr=False)
+    """Where each default was written in the profile file (for located errors)."""
 
     def to_json(self) -> dict[str, Any]:
         """What a run record keeps of the cluster it went to (its defaults are in the spec)."""
@@ -122,7 +124,7 @@ def apply_cluster(tree: dict[str, Any], origins: dict[KeyPath, Origin]) -> Clust
     for key, value in cluster.defaults.items():
         if key not in executor:
             executor[key] = value
-            origins[("executor", key)] = Origin(str(clusters_file()))
+            origins[("executor", key)] = cluster.origins.get(key) or Origin(str(clusters_file()))
     return cluster
 
 
@@ -164,8 +166,16 @@ def _cluster(document: Document, name: str, raw: Any, errors: Collector) -> Clus
     config = raw.get("ssh_config")
     if config is not None:
         config = str((document.path.parent / config).resolve())
+    written = {key: document.origin((*where, "defaults", key)) for key in defaults or {}}
     return Cluster(
-        name, raw["host"], str(remote), raw.get("user"), port, config, dict(defaults or {})
+        name,
+        raw["host"],
+        str(remote),
+        raw.get("user"),
+        port,
+        config,
+        dict(defaults or {}),
+        {key: origin for key, origin in written.items() if origin is not None},
     )
 
 
