@@ -117,6 +117,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
                 "cluster", "logout", "loop", cwd=project, **{**env, "NEMORUN_SSH_DIR": str(sockets)}
             )
             shutil.rmtree(sockets, ignore_errors=True)
+    shutil.rmtree(f"/home/{sshd_server['user']}/nemorun-tests", ignore_errors=True)
 
 
 def test_the_job_ran_as_the_remote_user_from_the_shipped_snapshot(remote: dict) -> None:

@@ -1,16 +1,21 @@
 """Hostile strings reach the remote command byte-exact through ssh (`nemorun.launchers.ssh`
 builds every remote command with ``shlex.join``): as arguments, environment values and paths.
-Each example is one command over the shared connection to the test sshd."""
+Each example is one command over the shared connection to the test sshd. And a tree is shipped
+once per content, its checksum checked on arrival (`nemorun.launchers.remote`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nemorun.launchers.base import LaunchError
+from nemorun.launchers.remote import ship, ship_code, tree_archive
 from nemorun.launchers.ssh import Transport
 from nemorun.schemas.clusters import Cluster
 
@@ -59,3 +64,27 @@ def test_paths_arrive_byte_exact(transport: Transport, name: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == name + "\n"
+
+
+def test_a_tree_is_sent_once_by_its_content_and_checked(
+    transport: Transport, tmp_path: Path
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("X = 1\n")
+    remote_root = transport.run(["mktemp", "-d"]).stdout.strip()
+    try:
+        cluster = replace(transport.cluster, remote_dir=remote_root)
+        there = Transport(cluster)
+        first, said = ship_code(there, tree)
+        assert said == "sent"
+        assert there.run(["cat", f"{first}/pkg/mod.py"]).stdout == "X = 1\n"
+        assert ship_code(there, tree) == (first, "have")  # unchanged: not sent again
+        (tree / "pkg" / "mod.py").write_text("X = 2\n")
+        second, said = ship_code(there, tree)
+        assert said == "sent" and second != first
+        data, _ = tree_archive(tree)
+        with pytest.raises(LaunchError, match="checksum mismatch"):
+            ship(there, tree, f"{remote_root}/bad", (data, "0" * 64))
+    finally:
+        transport.run(["rm", "-rf", "--", remote_root])
