@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import pytest
 
 from tests.conftest import nemorun
 
+REMOTE_DIR = f"nemorun-tests-{uuid.uuid4().hex[:8]}"
+"""The remote side's directory of this session's runs (removed at the end)."""
 HOSTILE = "a'b\"c $(touch /tmp/pwned) `id` \\ ; | & * ~ {x} \t é"
 SNAPLIB = """\
 import getpass, os, sys
@@ -51,7 +54,7 @@ def profile(sshd: dict[str, str], name: str, **extra: object) -> str:
         f"  {name}:",
         "    host: nemorun-test",
         f"    ssh_config: {sshd['dir']}/ssh_config",
-        f"    remote_dir: /home/{sshd['user']}/nemorun-tests",
+        f"    remote_dir: /home/{sshd['user']}/{REMOTE_DIR}",
         "    defaults: {time: '00:05:00'}",
     ]
     lines += [f"    {key}: {value}" for key, value in extra.items()]
@@ -117,7 +120,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
                 "cluster", "logout", "loop", cwd=project, **{**env, "NEMORUN_SSH_DIR": str(sockets)}
             )
             shutil.rmtree(sockets, ignore_errors=True)
-    shutil.rmtree(f"/home/{sshd_server['user']}/nemorun-tests", ignore_errors=True)
+    shutil.rmtree(f"/home/{sshd_server['user']}/{REMOTE_DIR}", ignore_errors=True)
 
 
 def test_the_job_ran_as_the_remote_user_from_the_shipped_snapshot(remote: dict) -> None:
