@@ -13,7 +13,8 @@ A job whose parent failed reads **failed** (``dependency never satisfied: …``)
 
 **Logs** are the files the scripts name (`nemorun.launchers.slurm_logs`). ``JobRef.log`` is the
 output file, ``{point}`` standing for the point in an array that starts at point 0 (a later part
-of a split sweep keeps ``%a``: its point minus the part's first).
+of a split sweep keeps ``%a``: its point minus the part's first). A run on a remote cluster
+(``run.cluster``): the same commands on its login node, the remote paths (`launchers.remote`).
 """
 
 from __future__ import annotations
@@ -440,10 +441,7 @@ class SlurmTarget(Target):
     # --- running commands --------------------------------------------------------------------
 
     def _run(
-        self,
-        argv: list[str],
-        cwd: Path | None = None,
-        timeout: float = TIMEOUT,
+        self, argv: list[str], cwd: Path | None = None, timeout: float = TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
         return run_command(argv, cwd, self.call_timeout(min(timeout, timeout_setting())))
