@@ -1,5 +1,5 @@
 """The one adapter to OpenSSH: every command nemorun runs on a remote cluster goes through
-`Transport`, which runs the system ``ssh`` (so ``~/.ssh/config``, agents and jump hosts apply).
+`Transport`, which runs the system ``ssh`` (so ``~/.ssh/config``, ssh-agent and jump hosts apply).
 
 - **One connection.** ``ControlMaster=auto`` with ``ControlPersist``: the first call (or
   ``nemorun cluster login``) authenticates once, and every later call, from any nemorun process,

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import nemorun
 
 REMOTE_DIR = f"nemorun-tests-{uuid.uuid4().hex[:8]}"
-"""The remote side's directory of this session's runs (removed at the end)."""
+"""The remote directory of this test run's records and logs (removed at the end)."""
 HOSTILE = "a'b\"c $(touch /tmp/pwned) `id` \\ ; | & * ~ {x} \t é"
 SNAPLIB = """\
 import getpass, os, sys
