@@ -33,6 +33,7 @@ SpecFormat = Literal["yaml", "toml", "json"]
 
 def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
     """The spec tree after ``extends``, overrides and interpolation, not yet validated."""
+    from nemorun.schemas.clusters import apply_cluster
     from nemorun.schemas.interpolate import resolve_interpolations
 
     source = Path(path)
@@ -42,6 +43,7 @@ def resolve(path: str | Path, overrides: Sequence[str] = ()) -> Resolved:
         from nemorun.compiler.overrides import apply_overrides, parse_overrides
 
         axes = apply_overrides(composed.tree, composed.origins, parse_overrides(list(overrides)))
+    apply_cluster(composed.tree, composed.origins)  # the profile's defaults, where unset
     swept = bool(axes) or bool(composed.tree.get("sweep"))
     interpolations = resolve_interpolations(composed.tree, composed.origins, swept)
     return Resolved(

@@ -282,13 +282,14 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
     from nemorun.launchers.records import save_state
     from nemorun.launchers.registry import load_target
 
-    by_target: dict[str, list[Record]] = {}
-    for record in records:
+    by_target: dict[tuple[str, str], list[Record]] = {}
+    for record in records:  # one query per target, and per remote cluster
         if not record.status.is_final():
-            by_target.setdefault(record.target, []).append(record)
+            cluster = (record.data.get("cluster") or {}).get("name", "")
+            by_target.setdefault((record.target, cluster), []).append(record)
     unknown: set[str] = set()
     warnings = []
-    for name, asked in by_target.items():
+    for (name, cluster), asked in by_target.items():
         handles = [r.handle() for r in asked]
         try:
             target = load_target(name)
@@ -297,7 +298,8 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
         except Exception as exc:  # a target that cannot answer now: keep the state last seen
             unknown.update(r.id for r in asked)
             warnings.append(
-                f"the {name} scheduler did not answer ({str(exc) or type(exc).__name__}): "
+                f"the {name} scheduler{f' of cluster {cluster}' if cluster else ''} did not "
+                f"answer ({str(exc) or type(exc).__name__}): "
                 f"{len(asked)} run(s) shown as unknown, their records unchanged"
             )
             continue

@@ -279,6 +279,27 @@ def docker_engine() -> dict[str, str]:
     return env
 
 
+SSHD_MARK = Path(os.environ.get("NEMORUN_SSHD_DIR", "/tmp/nemorun-sshd")) / "mark"
+START_SSHD = "start it with: bash tests/infra/sshd.sh start (as root)"
+
+
+@pytest.fixture(scope="session")
+def sshd_server() -> dict[str, str]:
+    """The mark of the test sshd (``dir`` added: its config, keys and log), the login node of
+    the test Slurm; skips the test without both."""
+    problem = slurm_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    mark = read_mark(SSHD_MARK)
+    if mark is None or not mark.get("port"):
+        pytest.skip(
+            f"no sshd started by tests/infra/sshd.sh here (no mark {SSHD_MARK}); {START_SSHD}"
+        )
+    if not pid_runs(mark.get("pid", ""), "sshd"):
+        pytest.skip(f"the test sshd is not running; {START_SSHD}")
+    return {**mark, "dir": str(SSHD_MARK.parent)}
+
+
 _SLURM_PROBLEM = slurm_problem()
 needs_slurm = pytest.mark.skipif(_SLURM_PROBLEM is not None, reason=_SLURM_PROBLEM or "")
 """For tests that submit to the test cluster: skipped, with the reason, unless it is ours."""

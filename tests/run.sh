@@ -28,6 +28,13 @@ if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_DOCKER:-}" ]; then
     echo "warning: the test Docker engine did not start; docker tests will be skipped" >&2
 fi
 
+# A private sshd on a loopback port, the test Slurm's login node for the remote-cluster tests
+# (root only; installs openssh-server when missing; the tests skip with a reason without it).
+if [ "$(id -u)" = 0 ] && [ -z "${NEMORUN_SKIP_SLURM:-}" ]; then
+  bash tests/infra/sshd.sh start >/dev/null ||
+    echo "warning: the test sshd did not start; remote-cluster tests will be skipped" >&2
+fi
+
 # zsh and fish for the shell-completion tests, Graphviz's dot for the picture tests (root only;
 # without them those tests skip, saying why).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&

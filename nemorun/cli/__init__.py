@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "completion": "nemorun.cli.completion",
     "graph": "nemorun.cli.pictures",
     "ui": "nemorun.cli.ui",
+    "cluster": "nemorun.cli.clusters",
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -119,6 +120,7 @@ commands:
   rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
   diff     A B                         what changed in the resolved spec (runs or spec files)
   ui       [--port P] [--host H]       a local web page of the runs (status, logs, metrics)
+  cluster  ls|login|logout [NAME]      remote Slurm clusters (clusters.yaml), their ssh connection
   completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""

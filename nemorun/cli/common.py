@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from nemorun.errors import SpecErrors
+from nemorun.errors import SpecError, SpecErrors
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -87,3 +87,32 @@ def table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def cluster_option(p: argparse.ArgumentParser) -> None:
+    """``--cluster NAME``: a profile of ``clusters.yaml`` (`use_cluster`)."""
+    p.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="a cluster of ~/.config/nemorun/clusters.yaml: its Slurm, over ssh (its "
+        "defaults apply; target slurm unless given)",
+    )
+
+
+def use_cluster(ns: argparse.Namespace) -> None:
+    """``--cluster NAME`` as the override ``++executor.cluster=NAME`` (so a rerun replays it),
+    and target slurm unless ``--target`` says otherwise."""
+    name = getattr(ns, "cluster", None)
+    if name is None:
+        return
+    from nemorun.schemas.clusters import NAME
+
+    if not NAME.fullmatch(name):
+        raise SpecError(
+            "bad --cluster",
+            expected="a cluster name (letters, digits, '_', '.', '-')",
+            found=repr(name),
+            suggestion="see: nemorun cluster ls",
+        )
+    ns.overrides = [*ns.overrides, f"++executor.cluster={name}"]
+    ns.target = ns.target or "slurm"

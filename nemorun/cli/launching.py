@@ -19,8 +19,10 @@ from nemorun.cli.common import (
     EXIT_OK,
     RUN_HELP,
     Command,
+    cluster_option,
     parser,
     spec_and_overrides,
+    use_cluster,
     warn,
 )
 
@@ -35,6 +37,7 @@ PROGRESS_ORDER = ("completed", "failed", "cancelled", "running", "pending", "unk
 def _launch_options(p: argparse.ArgumentParser, target: bool = True) -> None:
     if target:
         p.add_argument("--target", "-t", metavar="T", help=TARGETS_HELP)
+        cluster_option(p)
     p.add_argument(
         "--max-parallel",
         type=int,
@@ -74,6 +77,7 @@ def _build_launch() -> argparse.ArgumentParser:
 def _run_launch(ns: argparse.Namespace) -> int:
     from nemorun import api_runs
 
+    use_cluster(ns)
     run = api_runs.launch(
         ns.spec,
         ns.overrides,
@@ -228,12 +232,14 @@ def _build_check() -> argparse.ArgumentParser:
     )
     spec_and_overrides(p)
     p.add_argument("--target", "-t", metavar="T", help=TARGETS_HELP)
+    cluster_option(p)
     return p
 
 
 def _run_check(ns: argparse.Namespace) -> int:
     from nemorun import api_runs
 
+    use_cluster(ns)
     target, notes = api_runs.check(ns.spec, ns.overrides, ns.target)
     for note in notes:
         print(note)

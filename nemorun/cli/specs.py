@@ -12,10 +12,12 @@ from nemorun.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     Command,
+    cluster_option,
     parser,
     print_errors,
     spec_and_overrides,
     target_option,
+    use_cluster,
     warn,
     write_output,
 )
@@ -243,6 +245,7 @@ def _build_compile() -> argparse.ArgumentParser:
     )
     spec_and_overrides(p)
     target_option(p)
+    cluster_option(p)
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="write the artifacts into DIR")
     p.add_argument(
         "--list-points", action="store_true", help="print each sweep point's index and values"
@@ -254,6 +257,7 @@ def _build_compile() -> argparse.ArgumentParser:
 def _run_compile(ns: argparse.Namespace) -> int:
     from nemorun import api
 
+    use_cluster(ns)
     spec = api.load(ns.spec, ns.overrides, ns.target)
     warn(spec.warnings)
     if ns.list_points:

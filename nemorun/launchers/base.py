@@ -85,6 +85,9 @@ class RunHandle:
     points: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Submit only these points of these tasks (``rerun --failed``); empty: every point of
     every task."""
+    cluster: dict[str, Any] | None = None
+    """The remote cluster the run went to (`nemorun.schemas.clusters.Cluster.to_json`), or
+    None for this machine."""
 
     @property
     def artifacts_dir(self) -> Path:

@@ -29,28 +29,35 @@ def check_spec(
     from nemorun.compiler.job import RunContext
     from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
+    from nemorun.launchers import remote
     from nemorun.launchers.launch import run_target
     from nemorun.launchers.registry import load_target
 
     name = run_target(spec, target)
     runner = load_target(name)
-    why_not = runner.available()
+    why_not = None if getattr(spec.executor, "cluster", None) else runner.available()
     if why_not is not None:
         raise LaunchError(f"target {name} cannot be used here: {why_not}")
     with tempfile.TemporaryDirectory(prefix="nemorun-check-") as tmp:
         run_dir = Path(tmp) / "run"
         (run_dir / "logs").mkdir(mode=PRIVATE_DIR, parents=True)
-        handle = RunHandle("check", spec.name or path.stem, run_dir, name)
-        context = RunContext(handle.id, run_dir, Path.cwd())
+        cluster = remote.cluster_json(spec)
+        check_id = f"check-{Path(tmp).name}" if cluster else "check"
+        handle = RunHandle(check_id, spec.name or path.stem, run_dir, name, cluster=cluster)
+        given = remote.compile_inputs(spec, path, handle) if cluster else None
         build = compile_tasks(
             spec,
             target,
             spec.templates,
             list(warnings),
-            context,
-            None,
-            host_python=sys.executable,
-            machine=this_machine(),
+            given.run if given else RunContext(handle.id, run_dir, Path.cwd()),
+            given.pythonpath if given else None,
+            host_python=given.host_python if given else sys.executable,
+            machine=given.machine if given else this_machine(),
         )
         build.write(handle.artifacts_dir)
-        return name, runner.preflight(spec, handle)
+        remote.send_artifacts(handle)
+        try:
+            return name, runner.preflight(spec, handle)
+        finally:
+            remote.forget(handle)

@@ -24,7 +24,6 @@ import hashlib
 import os
 import queue
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING
 
 # Re-exported: rerunning is part of starting runs for the callers.
 from nemorun.errors import LaunchInterrupted, SpecError
+from nemorun.launchers import remote
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -215,25 +215,23 @@ def start_run(
     preflight: bool = True,
     notes: Callable[[str], None] | None = None,
 ) -> Run:
-    """Compile ``spec`` (loaded from ``spec_path`` with ``overrides``, for ``target``) for a new
-    run, submit it, record it; see the module docstring. ``warnings`` (the loader's) are the
-    run's too. ``points`` submits only those points of those tasks. With ``preflight``, the
-    target first asks its scheduler whether it would take the artifacts (`Target.preflight`);
-    ``notes`` gets what it says (Slurm: the start estimate) before anything is submitted.
-
-    Raises `SpecError`/`SpecErrors` for bad input and `LaunchError` when the target refuses.
-    """
+    """Compile ``spec`` (from ``spec_path`` with ``overrides``, for ``target``) for a new run,
+    submit it, record it (module docstring). ``warnings``: the loader's; ``points``: submit only
+    those; ``preflight``: ask the scheduler first (`Target.preflight`), telling ``notes`` what it
+    says. `SpecError`/`SpecErrors` for bad input, `LaunchError` when the target refuses."""
     path = Path(spec_path)
     target_name = run_target(spec, target)
-    runner = _ready_target(target_name)
+    cluster = remote.cluster_json(spec)
+    runner = _ready_target(target_name, cluster is not None)
     name = spec.name or path.stem
     created = now_utc()
     run_id, run_dir = create_run_dir(name, created)
     handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
+    handle.cluster = cluster
     try:
         with _terminate_as_interrupt():
             build = _compile_for(spec, path, target, warnings, handle)
-            files = _write_inputs(run_dir, path, spec, build)
+            files = _write_inputs(handle, path, spec, build)
             if preflight:
                 _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
@@ -254,6 +252,7 @@ def start_run(
                 "tasks": [t.name for t in build.tasks],
                 "artifacts": _hashes(run_dir / "artifacts"),
                 "jobs": [job_to_json(j, handle.dir) for j in handle.jobs],
+                "cluster": handle.cluster,
             }
             record = _write_record(handle, data)
     except BaseException:
@@ -277,19 +276,19 @@ def _compile_for(
 ) -> Build:
     """Every task of ``spec`` compiled for ``run`` (its id and directory are inputs of
     compile, like the spec), after packaging the code when the spec asks."""
-    from nemorun.compiler.job import RunContext
-    from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
+    from nemorun.launchers.remote import compile_inputs
 
+    given = compile_inputs(spec, path, run)
     return compile_tasks(
         spec,
         target,
         spec.templates,
         list(warnings),
-        RunContext(run.id, run.dir, Path.cwd()),
-        _package_code(spec, path, run.dir),
-        host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
-        machine=this_machine(),
+        given.run,
+        given.pythonpath,
+        host_python=given.host_python,
+        machine=given.machine,
     )
 
 
@@ -313,26 +312,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _package_code(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:
-    """``packager: git``: snapshot the task's repository (``git archive HEAD`` plus the
-    uncommitted patch and untracked files) into ``run_dir/code`` and point the job's import
-    path at the unpacked copy, so the cluster runs exactly the recorded code. The repository is
-    the one holding the first ``pythonpath`` entry, else the spec file's directory."""
-    if spec.packager != "git":
-        return None
-    from nemorun.launchers.packaging import package, relocate, unpack
-
-    repo = spec.pythonpath[0] if spec.pythonpath else path.resolve().parent
-    info = package(repo, run_dir / "code")
-    tree = unpack(info, run_dir / "code" / "tree")
-    return [relocate(p, info, tree) for p in spec.pythonpath] or [tree]
-
-
-def _ready_target(name: str) -> Target:
+def _ready_target(name: str, on_cluster: bool = False) -> Target:
+    """The target ``name``, refused when unusable here (a cluster's is asked when used)."""
     from nemorun.launchers.registry import load_target
 
     target = load_target(name)
-    why_not = target.available()
+    why_not = None if on_cluster else target.available()
     if why_not is not None:
         raise LaunchError(f"target {name} cannot be used here: {why_not}")
     return target
@@ -403,14 +388,16 @@ def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
     return out
 
 
-def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
+def _write_inputs(run: RunHandle, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
     """Everything of the record but its jobs: spec copies, resolved spec, artifacts,
-    provenance. Returns the copies' list (original path, copy, sha256)."""
+    provenance (and the artifacts to the run's cluster, if it has one). Returns the copies'
+    list (original path, copy, sha256)."""
     from nemorun.compiler.export import export
     from nemorun.files import PRIVATE_DIR, write_private
     from nemorun.launchers.provenance import collect
     from nemorun.schemas.source import read_path
 
+    run_dir = run.dir
     (run_dir / "logs").mkdir(mode=PRIVATE_DIR)
     originals = [Path(f).resolve() for f in spec.resolved.files] or [path.resolve()]
     base = Path(os.path.commonpath([str(f.parent) for f in originals]))
@@ -428,6 +415,7 @@ def _write_inputs(run_dir: Path, path: Path, spec: Spec, build: Build) -> list[d
     if patch:
         write_private(run_dir / "git.patch", patch, run_dir)
     write_json(run_dir / "provenance.json", provenance)
+    remote.send_artifacts(run)
     return files
 
 

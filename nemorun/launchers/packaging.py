@@ -20,10 +20,13 @@ import subprocess
 import tarfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.errors import SpecError
 from nemorun.files import PRIVATE_DIR
+
+if TYPE_CHECKING:
+    from nemorun.schemas.spec import Spec
 
 ARCHIVE = "source.tar"
 PATCH = "uncommitted.patch"
@@ -309,3 +312,24 @@ def _apply(patch: Path, tree: Path) -> None:
             f"the uncommitted changes ({patch}) do not apply to the unpacked commit in {tree}: "
             + proc.stderr.decode(errors="replace").strip()
         )
+
+
+def package_for_run(spec: Spec, path: Path, run_dir: Path) -> list[Path] | None:
+    """``packager: git``: snapshot the task's repository (``git archive HEAD`` plus the
+    uncommitted patch and untracked files) into ``run_dir/code``, unpacked in
+    ``run_dir/code/tree``, and point the job's import path at the unpacked copy, so the cluster
+    runs exactly the recorded code. The repository is the one holding the first
+    ``pythonpath`` entry, else the spec file's directory. None for ``packager: none``."""
+    if spec.packager != "git":
+        return None
+    repo = spec.pythonpath[0] if spec.pythonpath else path.resolve().parent
+    info = package(repo, run_dir / "code")
+    unpack(info, run_dir / "code" / "tree")
+    return relocate_all(spec, run_dir, run_dir / "code" / "tree")
+
+
+def relocate_all(spec: Spec, run_dir: Path, tree: Path) -> list[Path]:
+    """The spec's ``pythonpath`` in the copy of the code packaged in ``run_dir/code`` that is
+    at ``tree`` (here, or its path on a cluster); the tree itself without a pythonpath."""
+    info = PackageInfo.load(run_dir / "code")
+    return [relocate(p, info, tree) for p in spec.pythonpath] or [tree]

@@ -131,6 +131,9 @@ class Record:
         return [self._here(job_from_json(j)) for j in self.data.get("jobs", [])]
 
     def _here(self, job: JobRef) -> JobRef:
+        if self.data.get("cluster"):
+            return job  # paths on the cluster: they do not move with this directory
+
         def moved(value: Any) -> Any:
             absolute = isinstance(value, str) and os.path.isabs(value)
             return path_in_run(value, self.id, self.dir) if absolute else value
@@ -158,6 +161,7 @@ class Record:
             jobs=self.jobs,
             state=dict(self.state.get("target_state", {})),
             points={k: tuple(v) for k, v in points.items()},
+            cluster=self.data.get("cluster"),
         )
 
     def summary(self) -> dict[str, Any]:

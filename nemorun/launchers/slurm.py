@@ -13,7 +13,8 @@ A job whose parent failed reads **failed** (``dependency never satisfied: …``)
 
 **Logs** are the files the scripts name (`nemorun.launchers.slurm_logs`). ``JobRef.log`` is the
 output file, ``{point}`` standing for the point in an array that starts at point 0 (a later part
-of a split sweep keeps ``%a``: its point minus the part's first).
+of a split sweep keeps ``%a``: its point minus the part's first). A run on a remote cluster
+(``run.cluster``): the same commands on its login node, the remote paths (`launchers.remote`).
 """
 
 from __future__ import annotations
@@ -39,19 +40,11 @@ from nemorun.launchers.base import (
 )
 from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
-from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
-from nemorun.launchers.slurm_logs import (
-    absolute,
-    follow_logs,
-    log_job,
-    read_logs,
-)
-from nemorun.launchers.slurm_script import (
-    ScriptInfo,
-    fill_offsets,
-    read_script,
-    resolve_log,
-)
+from nemorun.launchers.remote import by_cluster, transport_of, where
+from nemorun.launchers.remote_logs import remote_logs
+from nemorun.launchers.slurm_commands import TIMEOUT, on_cluster, run_command, timeout_setting
+from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
+from nemorun.launchers.slurm_script import ScriptInfo, fill_offsets, read_script, resolve_log
 from nemorun.launchers.slurm_states import (
     NEVER_SATISFIED,
     SACCT_FIELDS,
@@ -115,12 +108,16 @@ class SlurmTarget(Target):
         --test-only`` on each task's first script (`nemorun.launchers.slurm_preflight`)."""
         from nemorun.launchers import slurm_preflight as pre
 
-        facts = pre.read_facts(lambda argv: self._run(argv, timeout=pre.TIMEOUT))
-        errors = pre.check_options(spec, facts)
-        if errors:
-            raise SpecErrors(errors)
-        scripts = [run.artifacts_dir / t.task.mains[0] for t in planned_tasks(run) if t.task.mains]
-        return pre.start_estimates(self._run, scripts, Path(run.dir))
+        with on_cluster(transport_of(run)):
+            facts = pre.read_facts(lambda argv: self._run(argv, timeout=pre.TIMEOUT))
+            errors = pre.check_options(spec, facts)
+            if errors:
+                raise SpecErrors(errors)
+            base = where(run)
+            scripts = [
+                base / "artifacts" / t.task.mains[0] for t in planned_tasks(run) if t.task.mains
+            ]
+            return pre.start_estimates(self._run, scripts, base)
 
     def submit(self, run: RunHandle) -> list[JobRef]:
         """A task's scripts get ``--dependency=afterok:<ids>`` (every job of every task it
@@ -133,6 +130,10 @@ class SlurmTarget(Target):
         submitted, and a task whose parents are not resubmitted waits for nothing."""
         if not Path(run.dir).is_dir():
             raise LaunchError(f"the run directory {run.dir} does not exist")
+        with on_cluster(transport_of(run)):
+            return self._submit_all(run)
+
+    def _submit_all(self, run: RunHandle) -> list[JobRef]:
         tasks = planned_tasks(run)
         journal_intent(Path(run.dir), self.name, run_tag(run.id))
         ids_of: dict[str, list[str]] = {}
@@ -198,15 +199,17 @@ class SlurmTarget(Target):
                 argv.append("--kill-on-invalid-dep=yes")
         comment = info.options.get("comment")  # the script's own, kept
         argv.append(f"--comment={comment + ' ' if comment else ''}{run_tag(run.id)}")
-        argv.append(str((run.artifacts_dir / info.file).resolve()))
-        result = self._run(argv, cwd=run.dir)
+        base = where(run)
+        script = base / "artifacts" / info.file
+        argv.append(str(script if run.cluster else script.resolve()))
+        result = self._run(argv, cwd=base)
         if result.returncode != 0:
             raise LaunchError(f"sbatch refused {info.file}: {command_message(result)}")
         job_id = result.stdout.strip().split(";", 1)[0].strip()
         if not job_id.isdigit():
             raise LaunchError(f"sbatch gave no job id for {info.file}: {result.stdout.strip()!r}")
         journal_job(Path(run.dir), self.name, job_id)
-        workdir = Path(run.dir)
+        workdir = base
         if info.chdir:
             workdir = workdir / info.chdir
         extra: dict[str, Any] = {
@@ -234,24 +237,12 @@ class SlurmTarget(Target):
     # --- status ------------------------------------------------------------------------------
 
     def status(self, run: RunHandle) -> list[JobStatus]:
-        """One `JobStatus` per job and per array element (``123_4``, with its sweep point).
-
-        - ``squeue -t all -r`` asks slurmctld itself: exact and current, every array element,
-          but only until a finished job is forgotten (``MinJobAge``, 300 s by default). It wins
-          where it answers; ``scontrol show job -o`` stands in when squeue does not answer;
-        - ``sacct`` (accounting) is asked only about the jobs slurmctld no longer knows: it
-          knows finished jobs, but lags slurmctld by a moment (a just-submitted job is missing);
-        - the last state seen of each element is kept in ``run.state["slurm"]["last"]``: a job
-          that no tool knows any more keeps its last *final* state; a job last seen unfinished,
-          or never seen, is ``unknown``; a job whose elements were all last seen final is not
-          asked about again.
-
-        A job waiting on a parent that failed (Slurm's ``DependencyNeverSatisfied``) is
-        **failed**, reason ``dependency never satisfied: <parent> failed``. Slurm cancels it at
-        once (``--kill-on-invalid-dep=yes``); if it is still pending (a script that asked
-        ``kill-on-invalid-dep=no``), this cancels it. Either way it then reads as failed, never
-        as cancelled; only `cancel` makes a run's jobs cancelled (``cancel_points`` some
-        elements: their ids are kept in ``run.state["slurm"]["cancelled_elements"]``)."""
+        """One `JobStatus` per job and per array element (``123_4``, with its sweep point):
+        squeue (else scontrol) where slurmctld still knows the job, else sacct, else the last
+        state seen (``run.state["slurm"]["last"]``); a job last seen unfinished that no tool
+        knows is unknown. A job whose parent failed (``DependencyNeverSatisfied``) reads
+        failed (and is cancelled if it still pends); only `cancel` makes jobs cancelled
+        (``cancel_points``: their ids in ``run.state["slurm"]["cancelled_elements"]``)."""
         return self.status_many([run])[0]
 
     def follow_status(self, run: RunHandle) -> list[JobStatus]:
@@ -260,9 +251,13 @@ class SlurmTarget(Target):
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
         """`status` of every run with one query for all their jobs (`_query`); the jobs whose
         every element was last seen in a final state are not asked about again."""
-        live = [i for run in runs for i in live_jobs(run)]
-        seen, problems = self._query(live) if live else ({}, [])
-        return [self._statuses(run, seen, problems) for run in runs]
+        out: dict[int, list[JobStatus]] = {}
+        for group in by_cluster(runs):  # one query per cluster
+            with on_cluster(transport_of(runs[group[0]])):
+                live = [i for n in group for i in live_jobs(runs[n])]
+                seen, problems = self._query(live) if live else ({}, [])
+                out.update((n, self._statuses(runs[n], seen, problems)) for n in group)
+        return [out[n] for n in range(len(runs))]
 
     def _statuses(
         self, run: RunHandle, seen: dict[str, Seen], problems: list[str]
@@ -398,7 +393,10 @@ class SlurmTarget(Target):
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:
         ref, only = log_job(run, job)
-        if follow:
+        transport = transport_of(run)
+        if transport is not None:
+            yield from remote_logs(self, transport, run, ref, only, follow)
+        elif follow:
             yield from follow_logs(self, run, ref, only)
         else:
             yield from read_logs(run, ref, only)
@@ -409,7 +407,8 @@ class SlurmTarget(Target):
         ids = [j.id for j in run.jobs]
         run.state.setdefault("slurm", {})["cancelled"] = time.time()
         if ids:
-            self._scancel(ids, strict=True)
+            with on_cluster(transport_of(run)):
+                self._scancel(ids, strict=True)
 
     def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
         """``scancel`` the array elements (``123_4``) that run those points, or a plain job
@@ -424,7 +423,8 @@ class SlurmTarget(Target):
         slurm = run.state.setdefault("slurm", {})
         slurm["cancelled_elements"] = sorted({*slurm.get("cancelled_elements", []), *ids})
         if ids:
-            self._scancel(ids, strict=True)
+            with on_cluster(transport_of(run)):
+                self._scancel(ids, strict=True)
 
     def _scancel(self, ids: Sequence[str], strict: bool = False) -> None:
         result = self._run(["scancel", *ids])
@@ -441,10 +441,7 @@ class SlurmTarget(Target):
     # --- running commands --------------------------------------------------------------------
 
     def _run(
-        self,
-        argv: list[str],
-        cwd: Path | None = None,
-        timeout: float = TIMEOUT,
+        self, argv: list[str], cwd: Path | None = None, timeout: float = TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
         return run_command(argv, cwd, self.call_timeout(min(timeout, timeout_setting())))

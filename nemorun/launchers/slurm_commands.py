@@ -3,20 +3,48 @@
 Every call nemorun makes to Slurm goes through `run_command`, so none can hang a command: it
 waits at most its timeout (``NEMORUN_SLURM_TIMEOUT`` lowers every one of them, for a controller
 known to be slow or far away) and then raises `LaunchError` naming the command.
+
+Inside ``with on_cluster(transport):`` the same commands run on a remote cluster's login node
+over ssh (`nemorun.launchers.ssh`), so the Slurm target's logic is the same on both sides.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nemorun.launchers.base import LaunchError
+
+if TYPE_CHECKING:
+    from nemorun.launchers.ssh import Transport
 
 TIMEOUT = 60.0
 """Seconds any one Slurm command may take before it counts as not answering."""
 INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
 """The caller's variables that would change what a command does behind its arguments."""
+
+
+_CLUSTER: contextvars.ContextVar[Transport | None] = contextvars.ContextVar("cluster", default=None)
+
+
+@contextlib.contextmanager
+def on_cluster(transport: Transport | None) -> Iterator[None]:
+    """`run_command` runs on ``transport``'s cluster within the block (this machine: None)."""
+    token = _CLUSTER.set(transport)
+    try:
+        yield
+    finally:
+        _CLUSTER.reset(token)
+
+
+def current_cluster() -> Transport | None:
+    """The transport `on_cluster` set, or None for this machine."""
+    return _CLUSTER.get()
 
 
 def timeout_setting() -> float:
@@ -35,6 +63,9 @@ def run_command(
     argv: list[str], cwd: Path | None, timeout: float
 ) -> subprocess.CompletedProcess[str]:
     """``argv``'s result; `LaunchError` when it is missing or does not answer in time."""
+    transport = _CLUSTER.get()
+    if transport is not None:
+        return transport.run(argv, None if cwd is None else str(cwd), timeout)
     env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
     try:
         return subprocess.run(

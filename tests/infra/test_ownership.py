@@ -1,4 +1,4 @@
-"""The test infrastructure touches only the Slurm and Docker engine it started itself.
+"""The test infrastructure touches only the Slurm, Docker engine and sshd it started itself.
 
 ``tests/infra/slurm.sh`` and ``docker.sh`` refuse (exit 3) to start, restart or stop anything
 their mark does not describe, and the tests' own check (``slurm_problem``/``docker_problem`` in
@@ -276,3 +276,23 @@ def test_the_engine_is_reached_by_the_marked_socket_only(
     other_root.write_text(other_root.read_text().replace("data_root=", "data_root=/elsewhere"))
     problem, _ = docker_problem(other_root)
     assert problem is not None and "is not the one tests/infra/docker.sh started" in problem
+
+
+# --- sshd.sh --------------------------------------------------------------------------------------
+
+
+def test_sshd_sh_stops_only_the_sshd_its_mark_describes(tmp_path: Path) -> None:
+    """No mark: exit 3. A mark whose pid is not an sshd running our config (a pid reused by
+    another process): that process lives on."""
+    script = Path(__file__).resolve().parent / "sshd.sh"
+    env = {**os.environ, "NEMORUN_SSHD_DIR": str(tmp_path)}
+    run = ["bash", str(script), "stop"]
+    assert subprocess.run(run, env=env, capture_output=True, timeout=30).returncode == 3
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "mark").write_text(f"token=1\npid={other.pid}\nport=1\nuser=x\n")
+        assert subprocess.run(run, env=env, capture_output=True, timeout=30).returncode == 0
+        assert other.poll() is None  # not ours: untouched
+    finally:
+        other.kill()
+        other.wait()

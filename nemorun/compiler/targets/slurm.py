@@ -46,7 +46,16 @@ MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable",
 # Fields that are not sbatch options, or that are written specially.
 NOT_DIRECTIVES = frozenset(
     {f.name for f in dataclasses.fields(ExecutorOptions) if f.name != "nodes"}
-    | {"array_parallelism", "max_array_size", "extra", "job_name", "output", "error", "requeue"}
+    | {
+        "array_parallelism",
+        "max_array_size",
+        "cluster",
+        "extra",
+        "job_name",
+        "output",
+        "error",
+        "requeue",
+    }
 )
 
 
@@ -104,6 +113,7 @@ class SlurmOptions(ExecutorOptions):
         gpus_per_node: GPUs on each node, a count or ``type:count`` (``a100:8``).
         extra: Any other sbatch long option, checked against sbatch's own list.
         max_array_size: Largest job array the cluster accepts; bigger sweeps are split.
+        cluster: A remote cluster's profile (``clusters.yaml``): submit there over ssh.
     """
 
     account: str | None = None
@@ -135,6 +145,7 @@ class SlurmOptions(ExecutorOptions):
     time_min: str | int | None = option(SLURM_TIME)
     array_parallelism: int | None = option(COUNT)
     max_array_size: int = option(COUNT, default=1001)
+    cluster: str | None = None
     job_name: str | None = None
     output: str | None = None
     error: str | None = None

@@ -1,0 +1,116 @@
+"""A remote Slurm job's logs, read where they are written: on the cluster, over the shared
+ssh connection. Nothing is copied back.
+
+Reading prints every log file with its size first (one remote call for all of them);
+following runs one ``tail -F`` on the cluster and streams its lines until the job has ended
+(asked of the target's backing-off status) and the output has been quiet for two looks.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from nemorun.launchers.base import JobRef, RunHandle
+from nemorun.launchers.slurm_logs import log_files
+from nemorun.launchers.ssh import Transport
+
+if TYPE_CHECKING:
+    from nemorun.launchers.slurm import SlurmTarget
+
+# For each file: its size in bytes on a line of its own (-1: none yet), then its bytes.
+CAT = 'for f in "$@"; do if [ -f "$f" ]; then wc -c <"$f"; cat -- "$f"; else echo -1; fi; done'
+
+
+def remote_logs(
+    target: SlurmTarget,
+    transport: Transport,
+    run: RunHandle,
+    ref: JobRef,
+    only: set[int] | None,
+    follow: bool,
+) -> Iterator[str]:
+    """The lines of ``ref``'s log files on the cluster (``follow``: as they are written)."""
+    files = log_files(run, ref, only)
+    if follow:
+        headers = {str(path): header for header, path, _ in files}
+        yield from _relabel(_follow(target, transport, run, ref, list(headers)), headers)
+        return
+    result = transport.run(["sh", "-c", CAT, "sh", *(str(path) for _, path, _ in files)])
+    data = result.stdout.encode("utf-8", "surrogateescape")
+    for header, _, optional in files:
+        line, _, data = data.partition(b"\n")
+        size = int(line or b"-1")
+        text = data[: max(size, 0)].decode(errors="replace")
+        data = data[max(size, 0) :]
+        if not text and (optional or header is None):
+            continue
+        if header is not None:
+            yield header
+        yield from text.splitlines()
+
+
+def _follow(
+    target: SlurmTarget, transport: Transport, run: RunHandle, ref: JobRef, paths: list[str]
+) -> Iterator[str]:
+    """``tail -F`` on the cluster (headers ``==> FILE <==`` when there are several files)."""
+    argv = ["tail", "-F", "-n", "+1", *(["-q"] if len(paths) == 1 else []), "--", *paths]
+    proc = transport.popen(argv)
+    lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    quiet, next_status, done = 0, 0.0, False
+    try:
+        while quiet < 2:
+            try:
+                raw = lines.get(timeout=max(target.poll_interval, 0.5))
+            except queue.Empty:
+                raw = b""
+            if raw is None:
+                break  # the connection ended
+            if raw:
+                quiet = 0
+                text = raw.decode(errors="replace").rstrip("\n").removesuffix("\r")
+                yield text
+                continue
+            now = time.monotonic()
+            if now >= next_status:
+                next_status = now + target.status_interval
+                mine = [s for s in target.follow_status(run) if s.id.split("_")[0] == ref.id]
+                done = bool(mine) and all(s.state.is_final() for s in mine)
+            quiet = quiet + 1 if done else 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _relabel(lines: Iterator[str], headers: dict[str, str | None]) -> Iterator[str]:
+    """tail's ``==> FILE <==`` as the local ones (``==> 123_4 (point 4): FILE <==``, none for
+    a plain job's output), each shown once a line of its file comes, without tail's blank."""
+    pending: str | None = None
+    blank = shown = False
+    for line in lines:
+        if line.startswith("==> ") and line.endswith(" <==") and line[4:-4] in headers:
+            # A plain job's output file has no header until another file has spoken.
+            pending, blank = headers[line[4:-4]] or (line if shown else None), False
+            continue
+        shown = True
+        if line == "" and not blank:
+            blank = True
+            continue
+        if pending is not None:
+            yield pending
+            pending = None
+        if blank:
+            yield ""
+            blank = False
+        yield line
