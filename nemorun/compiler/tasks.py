@@ -138,6 +138,9 @@ class TaskBuild:
     """Where its artifacts go, relative to the build's directory ('' for a single task)."""
     artifacts: Artifacts
     max_parallel: int | None
+    conditions: tuple[tuple[str, str], ...] = ()
+    """(task, condition) for each task of ``after`` whose condition is not ``ok``."""
+    singleton: bool = False
 
     def files(self) -> list[tuple[str, Artifact]]:
         prefix = f"{self.directory}/" if self.directory else ""
@@ -153,6 +156,8 @@ class TaskBuild:
             len(self.artifacts.points),
             self.max_parallel,
             self.artifacts.logs,
+            dict(self.conditions),
+            self.singleton,
         )
 
 
@@ -240,8 +245,11 @@ def compile_tasks(
             host_python=host_python,
             machine=machine,
         )
-        after = tuple(spec.tasks[name].after)
-        builds.append(TaskBuild(name, after, file_stem(name), artifacts, _max_parallel(own)))
+        entry = spec.tasks[name]
+        after = tuple(entry.after)
+        conditions = tuple((t, c.value) for t, c in entry.conditions.items() if c.value != "ok")
+        build = TaskBuild(name, after, file_stem(name), artifacts, _max_parallel(own))
+        builds.append(replace(build, conditions=conditions, singleton=entry.singleton))
     return Build(tuple(builds), single=False)
 
 
