@@ -120,13 +120,13 @@ def _corr_skips(task: dict[str, Any], results: dict[str, dict[int, bool]]) -> di
 
 
 def _outcome(task: dict[str, Any], ran: dict[int, bool], skips: dict[int, str]) -> str:
-    """ok when every point ran and succeeded; failed when one failed; else skipped."""
-    if all(ran.get(p["point"]) for p in task["points"]):
+    """ok when every point ran and succeeded; skipped when the others were all skipped for a
+    condition not met; else failed (a point failed, was cancelled, or its dependency failed)."""
+    points = [p["point"] for p in task["points"]]
+    if all(ran.get(p) for p in points):
         return OK
-    failed = any(not ok for ok in ran.values()) or any(
-        not why.startswith(NOT_MET) for why in skips.values()
-    )
-    return FAILED if failed else SKIPPED
+    not_met = all(ran.get(p) or skips.get(p, "").startswith(NOT_MET) for p in points)
+    return SKIPPED if not_met else FAILED
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from nemorun.errors import KeyPath, did_you_mean, format_path
+from nemorun.errors import KeyPath, did_you_mean
 from nemorun.schemas.convert import Validator
 from nemorun.schemas.values import INVALID
 
@@ -68,8 +68,8 @@ def validate_after(
             v.error(
                 where,
                 f"no task named '{name}'",
-                expected=f"one of the tasks: {', '.join(n for n in names if n != own)}",
-                suggestion=did_you_mean(name, [n for n in names if n != own]),
+                suggestion=did_you_mean(name, [n for n in names if n != own])
+                or f"name one of the tasks: {', '.join(n for n in names if n != own)}",
                 at_value=isinstance(raw, list),
             )
             continue
@@ -85,8 +85,8 @@ def _condition(v: Validator, raw: Any, where: KeyPath) -> Condition | None:
     v.error(
         where,
         f"unknown condition {raw!r}" if isinstance(raw, str) else "wrong type",
-        expected="ok (it succeeded), any (it ended), notok (it failed) or corr (the same "
-        "point succeeded)",
+        expected="ok (it succeeded), any (it ended), notok (it did not succeed) or corr "
+        "(its same sweep point succeeded)",
         found=None if isinstance(raw, str) else repr(raw),
         suggestion=did_you_mean(raw, CONDITIONS) if isinstance(raw, str) else None,
         at_value=True,
@@ -112,7 +112,7 @@ def check_cycles(after: Mapping[str, Mapping[str, Condition]], v: Validator) -> 
             v.error(
                 ("tasks", name, "after"),
                 f"tasks depend on each other in a cycle: {cycle}",
-                suggestion=f"remove one of them from an 'after:' ({format_path(('tasks', name))})",
+                suggestion="remove one task from one of these 'after:' lists",
             )
             return
         state[name] = 1
