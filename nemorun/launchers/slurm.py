@@ -221,8 +221,9 @@ class SlurmTarget(Target):
         if info.error:
             extra["error"] = info.error
         if task.after:
-            extra["after"] = list(task.after)
-            extra.update(dependency=dependency, conditions=dict(task.conditions))
+            extra.update(after=list(task.after), conditions=dict(task.conditions))
+        if dependency:
+            extra["dependency"] = dependency
         warnings = result.stderr.strip()
         if warnings:
             extra["sbatch_stderr"] = warnings
