@@ -12,6 +12,7 @@ from conftest import WriteSpec
 from nemorun.api import load
 from nemorun.compiler.manifest import CONDITIONS, Manifest, ManifestError, TaskEntry
 from nemorun.compiler.tasks import compile_tasks
+from nemorun.errors import SpecError
 from nemorun.launchers.base import LaunchError
 from nemorun.launchers.dependencies import slurm_dependency
 from nemorun.schemas.dependencies import Condition
@@ -139,3 +140,38 @@ def test_a_bad_manifest_entry_is_refused(entry: dict[str, object], message: str)
     tasks = [{"name": "a"}, {"name": "b", "after": ["a"], **entry}]
     with pytest.raises(ManifestError, match=message):
         Manifest.parse(json.dumps({"nemorun_tasks": 1, "tasks": tasks}))
+
+
+@pytest.mark.parametrize(
+    ("target", "entry", "expected"),
+    [
+        (
+            "ray",
+            "after: {a: any}",
+            "exp.yaml:4:27: tasks.b.after: the ray target cannot make a task wait for another "
+            "task; launch the tasks as separate runs, or launch on slurm, local or docker",
+        ),
+        (
+            "kubernetes",
+            "singleton: true",
+            "exp.yaml:4:27: tasks.b.singleton: the kubernetes target cannot make a task wait for "
+            "other runs of the same name; remove it, or launch on slurm, local or docker",
+        ),
+    ],
+)
+def test_a_target_that_cannot_order_tasks_refuses_them_located(
+    target: str, entry: str, expected: str, write_spec: WriteSpec
+) -> None:
+    path = write_spec(
+        "exp.yaml",
+        f"""
+        nemorun: 1
+        tasks:
+          a: {{task: {{command: x}}}}
+          b: {{task: {{command: y}}, {entry}}}
+        executor: {{target: {target}}}
+        """,
+    )
+    with pytest.raises(SpecError) as info:
+        compile_tasks(load(path), target)
+    assert info.value.format() == expected
