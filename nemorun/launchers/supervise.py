@@ -10,10 +10,9 @@ order, each point's log and the files to write, so each target keeps its own fil
 1. With ``record`` in the plan, it **waits for the record** (the launch writes it last) and
    exits without running anything if the launcher (``LAUNCHER_PID``, its parent) dies first or
    the run directory goes: a killed launch never leaves jobs running without a record.
-2. **Tasks run in order**, each when its conditions on the tasks it comes ``after`` hold
-   (`_unmet`); else its ``blocked`` files say why: ``dependency failed: <parents>`` (it
-   fails) or ``condition not met: …`` (it is skipped). With ``corr``, point by point (the
-   point's ``skip`` file). With ``singleton``, it runs holding a lock (`_singleton`).
+2. **Tasks run in order**, each when its ``after`` conditions hold (`_unmet`; ``corr`` point
+   by point, `_corr_skips`), holding its ``singleton`` lock (`_singleton`); else its
+   ``blocked`` (or a point's ``skip``) files say why: failed, or skipped (`NOT_MET`).
 3. **Points run** at most ``parallel`` at a time, each with its output in its log (truncated).
    Its ``started`` file holds its pid; its ``exit`` file its exit status (128 + N for signal N),
    unless the artifact wrote it first. A point whose ``cancel`` file, or the run's ``cancelled``
