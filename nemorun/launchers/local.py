@@ -114,6 +114,7 @@ class LocalTarget(Target):
                 if state is JobState.PENDING:
                     waiting = [t for t in task.after if t in unfinished]
                     reason = f"waiting for {', '.join(waiting)}" if waiting else None
+                    reason = reason or _read(run.dir / "local" / f"{index}.waiting")
                 if state is not JobState.COMPLETED:
                     unfinished.add(job.task)
                 point_id = f"{job.id}_{point}" if task.points > 1 else job.id
@@ -264,6 +265,7 @@ def _plan(run: RunHandle, tasks: list[PlannedTask]) -> dict[str, Any]:
                 "after": list(p.task.after),
                 "conditions": dict(p.task.conditions),
                 "singleton": singleton_lock(run, p.task),
+                "waiting": str(state / f"{p.index}.waiting"),
                 "parallel": p.task.max_parallel or 1,
                 "script": str(run_dir / "artifacts" / p.task.mains[0]),
                 "blocked": [str(state / f"{p.index}.skipped")],

@@ -41,10 +41,10 @@ or ``skip`` file; the targets' status readers tell the two apart by it."""
 
 Plan = dict[str, Any]
 """``{"cwd", "record", "supervisor", "cancelled", "done", "own_groups", "tasks": [{"name",
-"after", "conditions", "singleton", "parallel", "script", "blocked": [path], "points": [{"point",
-"log", "exit", "started", "cancel", "skip"}]}]}``; ``record``, ``supervisor``, ``done`` and
-``singleton`` (a lock file) may be null, ``conditions`` ({task: any|notok|corr}) empty (paths are
-absolute)."""
+"after", "conditions", "singleton", "waiting", "parallel", "script", "blocked": [path],
+"points": [{"point", "log", "exit", "started", "cancel", "skip"}]}]}``; ``record``,
+``supervisor``, ``done``, ``singleton`` (a lock file) and ``waiting`` may be null or missing,
+``conditions`` ({task: any|notok|corr}) empty (paths are absolute)."""
 
 
 def main(argv: list[str]) -> int:
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
             if point["point"] in skips:
                 _put(Path(point["skip"]), skips[point["point"]])
         points = [p for p in task["points"] if p["point"] not in skips]
-        with _singleton(task.get("singleton")):
+        with _singleton(task.get("singleton"), task.get("waiting")):
             ran = _run_points(plan, task, points)
         results[task["name"]] = ran
         outcome[task["name"]] = _outcome(task, ran, skips)
@@ -129,15 +129,23 @@ def _outcome(task: dict[str, Any], ran: dict[int, bool], skips: dict[int, str]) 
 
 
 @contextlib.contextmanager
-def _singleton(lock: str | None) -> Iterator[None]:
+def _singleton(lock: str | None, waiting: str | None) -> Iterator[None]:
     """Hold the exclusive lock on ``lock`` (when given) while the task runs: another run's
-    task of the same name waits here until this one ends (or this process dies)."""
+    task of the same name waits here until this one ends (or this process dies). While it
+    waits, ``waiting`` (when given) says so, for ``status``."""
     if not lock:
         yield
         return
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                _put(Path(waiting), f"waiting for another run of {Path(lock).stem} (singleton)\n")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if waiting:
+                Path(waiting).unlink(missing_ok=True)
         yield
     finally:
         os.close(fd)
