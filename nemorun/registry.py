@@ -87,6 +87,9 @@ class TargetDef:
     log_paths: Callable[[Job, Any], dict[str, str]] | None = None
     """``(job, context) → {output, error, status}``: where a run's output goes, with the
     target's own placeholders; None when the launch half finds its logs itself."""
+    orders_tasks: bool = False
+    """True when its launch half honours ``after:`` conditions and ``singleton:`` (starts a
+    task only when they hold); compile refuses them, located, for a target that cannot."""
     stop_command: str | None = None
     """The shell line that stops jobs by id (``scancel {ids}``), shown for jobs that a killed
     ``launch`` submitted but never recorded; None: the hint names the target and the ids."""

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from nemorun.launchers.launch import Progress, Run
 
 TARGETS_HELP = "where it runs (default: the spec's executor.target, else local)"
-PROGRESS_ORDER = ("completed", "failed", "cancelled", "running", "pending", "unknown")
+PROGRESS_ORDER = ("completed", "skipped", "failed", "cancelled", "running", "pending", "unknown")
 
 
 def _launch_options(p: argparse.ArgumentParser, target: bool = True) -> None:
@@ -157,11 +157,15 @@ def _follow(run: Run, cancel_on_interrupt: bool) -> int:
         return 130
     display.done()
     state = summarize([s.state for s in final])
-    bad = [s for s in final if s.state is not JobState.COMPLETED]
+    bad = [s for s in final if s.state not in (JobState.COMPLETED, JobState.SKIPPED)]
     summary = f"nemorun: run {run.id} {state.value}"
     if bad:
         shown = "; ".join(_describe(s) for s in bad[:5])
         summary += f": {len(bad)} of {len(final)} not completed ({shown})"
+    skipped = [s for s in final if s.state is JobState.SKIPPED]
+    if skipped:
+        shown = "; ".join(_describe(s) for s in skipped[:5])
+        summary += f"{';' if bad else ':'} {len(skipped)} skipped ({shown})"
     print(summary, file=sys.stderr)
     return EXIT_OK if state is JobState.COMPLETED else EXIT_FAILURE
 

@@ -21,6 +21,9 @@ from typing import Any
 
 MANIFEST = "tasks.json"
 MANIFEST_VERSION = 1
+CONDITIONS = ("ok", "any", "notok", "corr")
+"""The values of `nemorun.schemas.dependencies.Condition` (a test holds them equal): this
+module imports nothing of nemorun."""
 
 
 class ManifestError(ValueError):
@@ -60,8 +63,20 @@ class TaskEntry:
     """How many of its points may run at once (the local target's option)."""
     logs: Mapping[str, str] = field(default_factory=dict)
     """``output``/``error``/``status`` paths with the target's placeholders (``{point}``…)."""
+    conditions: Mapping[str, str] = field(default_factory=dict)
+    """The condition on each task of ``after`` that is not ``ok`` (``any``, ``notok``,
+    ``corr``: `nemorun.schemas.dependencies.Condition`)."""
+    singleton: bool = False
+    """At most one job of this task's name runs at a time, across runs."""
+
+    def condition(self, parent: str) -> str:
+        """The condition on task ``parent`` (one of ``after``): ``ok`` unless said otherwise."""
+        return self.conditions.get(parent, "ok")
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"conditions": dict(self.conditions)} if self.conditions else {}
+        if self.singleton:
+            extra["singleton"] = True
         return {
             "name": self.name,
             "after": list(self.after),
@@ -70,6 +85,7 @@ class TaskEntry:
             "points": self.points,
             "max_parallel": self.max_parallel,
             "logs": dict(self.logs),
+            **extra,
         }
 
     @classmethod
@@ -83,6 +99,7 @@ class TaskEntry:
         points = entry.get("points", 1)
         max_parallel = entry.get("max_parallel")
         logs = entry.get("logs") or {}
+        conditions = entry.get("conditions") or {}
         checks = [
             ("after", _strings(entry.get("after", []))),
             ("target", isinstance(entry.get("target", ""), str)),
@@ -90,6 +107,8 @@ class TaskEntry:
             ("points", _count(points)),
             ("max_parallel", max_parallel is None or _count(max_parallel)),
             ("logs", isinstance(logs, dict) and _strings(list(logs.values()))),
+            ("conditions", isinstance(conditions, dict) and _conditions(conditions)),
+            ("singleton", isinstance(entry.get("singleton", False), bool)),
         ]
         for key, ok in checks:
             if not ok:
@@ -102,6 +121,8 @@ class TaskEntry:
             points,
             max_parallel,
             dict(logs),
+            dict(conditions),
+            entry.get("singleton", False),
         )
 
 
@@ -145,7 +166,9 @@ class Manifest:
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ManifestError(f"task names repeat: {', '.join(repeated)}")
-        unknown = sorted({p for t in manifest.tasks for p in t.after} - set(names))
+        unknown = sorted(
+            {p for t in manifest.tasks for p in (*t.after, *t.conditions)} - set(names)
+        )
         if unknown:
             raise ManifestError(f"tasks come after unknown tasks: {', '.join(unknown)}")
         in_order(names, lambda n: manifest.entry(n)[1].after)
@@ -197,6 +220,10 @@ def read_manifest(directory: Path) -> Manifest:
 
 def _strings(values: object) -> bool:
     return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def _conditions(conditions: dict[Any, Any]) -> bool:
+    return all(isinstance(k, str) and v in CONDITIONS for k, v in conditions.items())
 
 
 def _count(value: object) -> bool:

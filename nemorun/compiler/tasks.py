@@ -138,6 +138,9 @@ class TaskBuild:
     """Where its artifacts go, relative to the build's directory ('' for a single task)."""
     artifacts: Artifacts
     max_parallel: int | None
+    conditions: tuple[tuple[str, str], ...] = ()
+    """(task, condition) for each task of ``after`` whose condition is not ``ok``."""
+    singleton: bool = False
 
     def files(self) -> list[tuple[str, Artifact]]:
         prefix = f"{self.directory}/" if self.directory else ""
@@ -153,6 +156,8 @@ class TaskBuild:
             len(self.artifacts.points),
             self.max_parallel,
             self.artifacts.logs,
+            dict(self.conditions),
+            self.singleton,
         )
 
 
@@ -240,9 +245,34 @@ def compile_tasks(
             host_python=host_python,
             machine=machine,
         )
-        after = tuple(spec.tasks[name].after)
-        builds.append(TaskBuild(name, after, file_stem(name), artifacts, _max_parallel(own)))
+        entry = spec.tasks[name]
+        _check_ordering(spec, name, artifacts.target)
+        after = tuple(entry.after)
+        conditions = tuple((t, c.value) for t, c in entry.conditions.items() if c.value != "ok")
+        build = TaskBuild(name, after, file_stem(name), artifacts, _max_parallel(own))
+        builds.append(replace(build, conditions=conditions, singleton=entry.singleton))
     return Build(tuple(builds), single=False)
+
+
+def _check_ordering(spec: Spec, name: str, target: str) -> None:
+    """A located `SpecError` when task ``name`` has ``after:`` or ``singleton:`` and
+    ``target`` cannot honour them (skypilot, ray, kubernetes: `TargetDef.orders_tasks`)."""
+    from nemorun.registry import get_target
+    from nemorun.schemas.source import find_origin
+
+    entry = spec.tasks[name]
+    key = "after" if entry.after else "singleton" if entry.singleton else None
+    if key is None or get_target(target).orders_tasks:
+        return
+    path: KeyPath = ("tasks", name, key)
+    waits = "for another task" if key == "after" else "for other runs of the same name"
+    alternative = "launch the tasks as separate runs" if key == "after" else "remove it"
+    raise SpecError(
+        f"the {target} target cannot make a task wait {waits}",
+        path,
+        find_origin(spec.resolved.origins, path),
+        suggestion=f"{alternative}, or launch on slurm, local or docker",
+    )
 
 
 def _max_parallel(spec: Spec) -> int | None:

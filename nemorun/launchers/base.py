@@ -34,11 +34,14 @@ class JobState(enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    """Never ran, on purpose: a condition of its ``after:`` can no longer be met (``notok``
+    after a task that succeeded…). A job state only: a run counts it as completed."""
     UNKNOWN = "unknown"
 
     def is_final(self) -> bool:
         """True once the job can no longer change state."""
-        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,11 @@ def unordered_tasks(run: RunHandle) -> list[PlannedTask]:
     given = planned_tasks(run)
     names = {planned.name for planned in given}
     for planned in given:
+        if planned.task.singleton:
+            raise LaunchError(
+                f"task {planned.name} is a singleton: the {run.target} target cannot keep two "
+                "runs of it apart (remove 'singleton: true', or launch on slurm, local or docker)"
+            )
         parents = [p for p in planned.task.after if p in names]
         if parents:
             raise LaunchError(
@@ -198,10 +206,11 @@ class Target(abc.ABC):
         What it finds: the artifacts and ``tasks.json``, read with `planned_tasks` (the one
         reader, `nemorun.compiler.manifest`: parents first, each task with the points to run,
         only those of ``run.points`` for ``rerun --failed``); the run's ``logs/``. A task must
-        not start before the tasks it comes ``after`` succeeded (Slurm's
-        ``--dependency=afterok``; the point supervisor of the local and docker targets orders
-        them itself); one whose dependency failed is reported ``failed``, reason ``dependency
-        failed``.
+        not start before its conditions on the tasks it comes ``after`` hold (``ok``, ``any``,
+        ``notok``, ``corr``: Slurm's ``--dependency=after…``; the point supervisor of the local
+        and docker targets orders them itself), nor, with ``singleton``, while a job of the same
+        name runs; one whose ``ok`` dependency failed is reported ``failed``, reason
+        ``dependency failed``; one whose condition can no longer be met, ``skipped``.
         """
 
     def follow_status(self, run: RunHandle) -> list[JobStatus]:
@@ -258,12 +267,13 @@ class Target(abc.ABC):
 
 def summarize(states: list[JobState]) -> JobState:
     """A run's state from its jobs': any failed → failed, then cancelled, running, pending;
-    all completed → completed; nothing known → unknown."""
+    all completed or skipped → completed (a skipped job took the branch not taken, it did not
+    go wrong); nothing known → unknown."""
     if not states:
         return JobState.UNKNOWN
     for state in (JobState.FAILED, JobState.CANCELLED, JobState.RUNNING, JobState.PENDING):
         if state in states:
             return state
-    if all(s is JobState.COMPLETED for s in states):
+    if all(s in (JobState.COMPLETED, JobState.SKIPPED) for s in states):
         return JobState.COMPLETED
     return JobState.UNKNOWN

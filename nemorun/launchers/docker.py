@@ -45,6 +45,7 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
+from nemorun.launchers.dependencies import singleton_lock
 from nemorun.launchers.docker_states import DockerView, alive, cancel_marker, docker_dir
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
@@ -387,6 +388,8 @@ def _plan_task(
     return {
         "name": planned.name,
         "after": list(planned.task.after),
+        "conditions": dict(planned.task.conditions),
+        "singleton": singleton_lock(run, planned.task),
         "parallel": planned.task.max_parallel or parallel,
         "script": str((run.artifacts_dir / file).resolve()),
         "blocked": [str(state / f"{r.id}.blocked") for r in refs],
@@ -397,6 +400,7 @@ def _plan_task(
                 "exit": str(state / f"{r.id}.exit"),
                 "started": str(state / f"{r.id}.started"),
                 "cancel": str(cancel_marker(state, r.id)),
+                "skip": str(state / f"{r.id}.blocked"),
             }
             for r in refs
         ],

@@ -3,7 +3,8 @@
 The shared supervisor (`nemorun.launchers.supervise`) writes, under ``RUN/docker/``:
 ``supervisor`` (its pid and start time: ``/proc/PID/stat`` field 22, because PIDs wrap and a pid
 alone proves nothing), per job ``ID.started`` / ``ID.exit`` (the exit status of ``bash STEM.sh
-POINT``: the container's, or docker's own 125-127) / ``ID.blocked`` (why it never ran), then
+POINT``: the container's, or docker's own 125-127) / ``ID.blocked`` (why it never ran: failed
+or skipped, `not_run_state`), then
 ``done``; `cancel` writes ``cancelled`` and ``cancel_points`` ``ID.cancelled``. `DockerView.state`
 turns those, and what ``docker inspect`` said of the container, into a job state; the caller
 keeps the last state seen in ``run.state["last"]``, so a point whose container was just removed
@@ -16,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nemorun.launchers.base import JobRef, JobState, RunHandle
+from nemorun.launchers.dependencies import not_run_state
 
 EXIT_REASONS = {
     125: "docker could not create or start the container (exit 125)",
@@ -95,7 +97,7 @@ class DockerView:
             return JobState.FAILED, EXIT_REASONS.get(code, f"exit code {code}"), code
         blocked = self.blocked(job.id)
         if blocked is not None:
-            return JobState.FAILED, blocked, None
+            return not_run_state(blocked), blocked, None
         if self.cancelled(job.id) and not (self.started(job.id) and alive):
             return JobState.CANCELLED, "cancelled", None
         if not self.started(job.id):

@@ -45,6 +45,7 @@ from nemorun.launchers.base import (
     planned_tasks,
     run_manifest,
 )
+from nemorun.launchers.dependencies import not_run_state, singleton_lock
 from nemorun.launchers.supervise import cancel_marker
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
@@ -106,12 +107,14 @@ class LocalTarget(Target):
             skipped = _read(run.dir / "local" / f"{index}.skipped")
             for point in job.points:
                 stopped = cancelled or cancel_marker(run.dir / "local", index, point).exists()
-                state, reason, code = _point_state(run, index, task, point, alive, stopped, skipped)
+                why = skipped or _read(run.dir / "local" / f"{index}.{point}.skipped")
+                state, reason, code = _point_state(run, index, task, point, alive, stopped, why)
                 if state is JobState.UNKNOWN and alive is None:
                     reason = f"runs on {elsewhere}, not on this machine"
                 if state is JobState.PENDING:
                     waiting = [t for t in task.after if t in unfinished]
                     reason = f"waiting for {', '.join(waiting)}" if waiting else None
+                    reason = reason or _read(run.dir / "local" / f"{index}.waiting")
                 if state is not JobState.COMPLETED:
                     unfinished.add(job.task)
                 point_id = f"{job.id}_{point}" if task.points > 1 else job.id
@@ -260,6 +263,9 @@ def _plan(run: RunHandle, tasks: list[PlannedTask]) -> dict[str, Any]:
             {
                 "name": p.name,
                 "after": list(p.task.after),
+                "conditions": dict(p.task.conditions),
+                "singleton": singleton_lock(run, p.task),
+                "waiting": str(state / f"{p.index}.waiting"),
                 "parallel": p.task.max_parallel or 1,
                 "script": str(run_dir / "artifacts" / p.task.mains[0]),
                 "blocked": [str(state / f"{p.index}.skipped")],
@@ -270,6 +276,7 @@ def _plan(run: RunHandle, tasks: list[PlannedTask]) -> dict[str, Any]:
                         "exit": str(run_dir / p.task.logs["status"].format(point=point)),
                         "started": str(state / f"{p.index}.{point}.started"),
                         "cancel": str(cancel_marker(state, p.index, point)),
+                        "skip": str(state / f"{p.index}.{point}.skipped"),
                     }
                     for point in p.points
                 ],
@@ -290,9 +297,9 @@ def _point_state(
 ) -> tuple[JobState, str | None, int | None]:
     """A point's state from the files the supervisor and the artifact write: an exit status
     → completed (0) or failed (``exit code N``); a ``.skipped`` marker → failed (``dependency
-    failed: …``); no status yet → running (started) or pending while the supervisor lives, and
-    once it is gone, cancelled (``cancelled``: the run or this point was) or failed (``ended
-    without an exit status``: killed, or the machine rebooted)."""
+    failed: …``) or skipped (``condition not met: …``); no status yet → running (started) or
+    pending while the supervisor lives, and once it is gone, cancelled (``cancelled``: the run
+    or this point was) or failed (``ended without an exit status``: killed, or rebooted)."""
     # `alive` was read before the files: a supervisor that ended in between has written
     # everything it ever will, so a point without a status file then really has none.
     code_text = _read(Path(task.logs["status"].format(point=point)))
@@ -310,7 +317,7 @@ def _point_state(
     if cancelled and not started:
         return JobState.CANCELLED, "cancelled", None
     if skipped is not None:
-        return JobState.FAILED, skipped, None
+        return not_run_state(skipped), skipped, None
     if alive is None:
         return JobState.UNKNOWN, None, None
     if alive:

@@ -1,7 +1,7 @@
 """The ``slurm`` target: ``sbatch --parsable`` on the compiled scripts, states from Slurm's tools.
 
 **Submit** (`SlurmTarget.submit`): every main script of every task of ``tasks.json``, parents
-first, as it is, from ``run.dir``; a task waits for its parents with ``--dependency=afterok``.
+first, as it is, from ``run.dir``; a task waits for its parents (`slurm_dependency`).
 A run is submitted whole or not at all. ``SBATCH_*`` variables of the caller are not passed to
 sbatch: they would override the script's own ``#SBATCH`` lines, and the script is what runs.
 
@@ -38,6 +38,7 @@ from nemorun.launchers.base import (
     Target,
     planned_tasks,
 )
+from nemorun.launchers.dependencies import not_run_state, slurm_dependency, slurm_unmet
 from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.remote import by_cluster, transport_of, where
@@ -120,9 +121,9 @@ class SlurmTarget(Target):
             return pre.start_estimates(self._run, scripts, base)
 
     def submit(self, run: RunHandle) -> list[JobRef]:
-        """A task's scripts get ``--dependency=afterok:<ids>`` (every job of every task it
-        comes after) and ``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm
-        itself ends a job whose parent failed instead of leaving it pending forever. When sbatch
+        """A task's scripts get ``--dependency`` (`slurm_dependency`) and
+        ``--kill-on-invalid-dep=yes`` (unless the script sets it), so Slurm itself ends a job
+        whose dependency can never be met instead of leaving it pending forever. When sbatch
         refuses a script, the jobs already submitted for the run are cancelled and `LaunchError`
         carries sbatch's message. ``run.points`` (a rerun of some points) submits only those
         points of those tasks: ``--array=1,3`` on the command line replaces the script's own
@@ -141,19 +142,18 @@ class SlurmTarget(Target):
         try:
             for planned in tasks:
                 task = planned.task
-                # Parents not submitted now (a rerun's) already succeeded: nothing to wait for.
-                after_ids = [i for parent in task.after for i in ids_of.get(parent, [])]
                 infos = [self._script(run, file) for file in task.mains]
                 fill_offsets(infos)
                 ids_of[task.name] = []
                 chosen = set(planned.points)
-                for info in infos:
+                for part, info in enumerate(infos):
+                    depend = slurm_dependency(task, ids_of, part, len(infos))
                     indices = None
                     if run.points:  # a rerun of some points: only those
                         indices = [i for i in info.indices if info.point(i) in chosen]
                         if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
-                    ref = self._submit_one(run, task, info, after_ids, indices)
+                    ref = self._submit_one(run, task, info, depend, indices)
                     refs.append(ref)
                     ids_of[task.name].append(ref.id)
         except BaseException:
@@ -181,11 +181,11 @@ class SlurmTarget(Target):
         run: RunHandle,
         task: TaskEntry,
         info: ScriptInfo,
-        after_ids: list[str],
+        dependency: str | None,
         indices: list[int] | None = None,
     ) -> JobRef:
-        """Submit one script; ``indices``: only these elements of its array (``--array`` on
-        the command line overrides the script's own, its ``%`` limit kept)."""
+        """Submit one script with its ``--dependency``; ``indices``: only these elements of its
+        array (``--array`` on the command line overrides the script's own, ``%`` limit kept)."""
         argv = ["sbatch", "--parsable"]
         array = info.array
         points = info.points
@@ -193,8 +193,8 @@ class SlurmTarget(Target):
             array = compact_indices(indices) + array_throttle(info.array)
             argv.append(f"--array={array}")
             points = tuple(info.point(i) for i in indices)
-        if after_ids:
-            argv.append(f"--dependency=afterok:{':'.join(after_ids)}")
+        if dependency:
+            argv.append(f"--dependency={dependency}")
             if "kill-on-invalid-dep" not in info.options:
                 argv.append("--kill-on-invalid-dep=yes")
         comment = info.options.get("comment")  # the script's own, kept
@@ -224,8 +224,9 @@ class SlurmTarget(Target):
         if info.error:
             extra["error"] = info.error
         if task.after:
-            extra["after"] = list(task.after)
-            extra["after_ids"] = list(after_ids)
+            extra.update(after=list(task.after), conditions=dict(task.conditions))
+        if dependency:
+            extra["dependency"] = dependency
         warnings = result.stderr.strip()
         if warnings:
             extra["sbatch_stderr"] = warnings
@@ -314,9 +315,9 @@ class SlurmTarget(Target):
         never: dict[str, str],
         to_cancel: list[str],
     ) -> JobStatus:
-        """A job whose dependency can never be satisfied reads as failed (and is cancelled)."""
+        """A job whose dependency can never be satisfied: failed or skipped (`slurm_unmet`)."""
         if eid in never and status.state in (JobState.CANCELLED, JobState.PENDING):
-            return JobStatus(eid, JobState.FAILED, never[eid], None, status.point)
+            return JobStatus(eid, not_run_state(never[eid]), never[eid], None, status.point)
         pending_forever = status.state is JobState.PENDING and status.reason == NEVER_SATISFIED
         killed = status.state is JobState.CANCELLED and status.reason == NEVER_SATISFIED
         parent = failed_parent(ref, by_task)
@@ -325,18 +326,17 @@ class SlurmTarget(Target):
         # for its dependency.
         inferred = (
             status.state is JobState.CANCELLED
-            and parent is not None
+            and bool(parent is not None or ref.extra.get("conditions"))
             and not run.state.get("slurm", {}).get("cancelled")
             and eid not in run.state["slurm"].get("cancelled_elements", ())
             and not (run.state["slurm"]["last"].get(eid) or {}).get("node")
         )
         if not (pending_forever or killed or inferred):
             return status
-        reason = "dependency never satisfied: " + (parent or "a job it depends on failed")
-        never[eid] = reason
+        never[eid] = reason = slurm_unmet(ref, by_task)
         if pending_forever:
             to_cancel.append(eid)
-        return JobStatus(eid, JobState.FAILED, reason, None, status.point)
+        return JobStatus(eid, not_run_state(reason), reason, None, status.point)
 
     def _query(self, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
         """What slurmctld (squeue, else scontrol) says about ``ids``' elements, then ``sacct``

@@ -10,8 +10,9 @@ order, each point's log and the files to write, so each target keeps its own fil
 1. With ``record`` in the plan, it **waits for the record** (the launch writes it last) and
    exits without running anything if the launcher (``LAUNCHER_PID``, its parent) dies first or
    the run directory goes: a killed launch never leaves jobs running without a record.
-2. **Tasks run in order**; a task whose ``after`` names a task that did not succeed is not run:
-   its ``blocked`` files get ``dependency failed: <parents>``.
+2. **Tasks run in order**, each when its ``after`` conditions hold (`_unmet`; ``corr`` point
+   by point, `_corr_skips`), holding its ``singleton`` lock (`_singleton`); else its
+   ``blocked`` (or a point's ``skip``) files say why: failed, or skipped (`NOT_MET`).
 3. **Points run** at most ``parallel`` at a time, each with its output in its log (truncated).
    Its ``started`` file holds its pid; its ``exit`` file its exit status (128 + N for signal N),
    unless the artifact wrote it first. A point whose ``cancel`` file, or the run's ``cancelled``
@@ -22,19 +23,28 @@ order, each point's log and the files to write, so each target keeps its own fil
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+NOT_MET = "condition not met"
+"""How the reason of a task or point that was skipped (not failed) begins, in its ``blocked``
+or ``skip`` file; the targets' status readers tell the two apart by it."""
+
 Plan = dict[str, Any]
 """``{"cwd", "record", "supervisor", "cancelled", "done", "own_groups", "tasks": [{"name",
-"after", "parallel", "script", "blocked": [path], "points": [{"point", "log", "exit", "started",
-"cancel"}]}]}``; ``record``, ``supervisor`` and ``done`` may be null (paths are absolute)."""
+"after", "conditions", "singleton", "waiting", "parallel", "script", "blocked": [path],
+"points": [{"point", "log", "exit", "started", "cancel", "skip"}]}]}``; ``record``,
+``supervisor``, ``done``, ``singleton`` (a lock file) and ``waiting`` may be null or missing,
+``conditions`` ({task: any|notok|corr}) empty (paths are absolute)."""
 
 
 def main(argv: list[str]) -> int:
@@ -44,21 +54,101 @@ def main(argv: list[str]) -> int:
         _put(Path(plan["supervisor"]), f"{os.getpid()} {stat.rpartition(')')[2].split()[19]}\n")
     if plan.get("record") and not _record_written(Path(plan["record"]), int(argv[2])):
         return 0  # the launch died or gave up before its record was whole: run nothing
-    failed: set[str] = set()
+    outcome: dict[str, str] = {}  # task → ok, failed or skipped
+    results: dict[str, dict[int, bool]] = {}  # task → point → succeeded, for the points it ran
     for task in plan["tasks"]:
         if Path(plan["cancelled"]).exists():
             break
-        blocked = [d for d in task["after"] if d in failed]
-        if blocked:
+        unmet = _unmet(task, outcome)
+        if unmet is not None:
             for path in task["blocked"]:
-                _put(Path(path), f"dependency failed: {', '.join(blocked)}\n")
-            failed.add(task["name"])
+                _put(Path(path), unmet[0])
+            outcome[task["name"]], results[task["name"]] = unmet[1], {}
             continue
-        if not _run_points(plan, task):
-            failed.add(task["name"])
+        skips = _corr_skips(task, results)
+        for point in task["points"]:
+            if point["point"] in skips:
+                _put(Path(point["skip"]), skips[point["point"]])
+        points = [p for p in task["points"] if p["point"] not in skips]
+        with _singleton(task.get("singleton"), task.get("waiting")):
+            ran = _run_points(plan, task, points)
+        results[task["name"]] = ran
+        outcome[task["name"]] = _outcome(task, ran, skips)
     if plan.get("done"):
         _put(Path(plan["done"]), "")
-    return 1 if failed else 0
+    return 1 if FAILED in outcome.values() else 0
+
+
+def _unmet(task: dict[str, Any], outcome: dict[str, str]) -> tuple[str, str] | None:
+    """(why, outcome) when the task must not run: a parent it needs ``ok`` failed (it fails
+    too: ``dependency failed: …``), or a condition is not met (it is skipped: `NOT_MET`). A
+    parent that is not in the plan (a rerun leaves out tasks that succeeded) counts as met."""
+    conditions = task.get("conditions") or {}
+    failed, not_met = [], []
+    for parent in task["after"]:
+        got, condition = outcome.get(parent), conditions.get(parent, "ok")
+        if got is None or condition in ("any", "corr"):
+            continue  # corr: point by point (`_corr_skips`)
+        if condition == "notok" and got == OK:
+            not_met.append(f"{parent} succeeded (after {parent}: notok)")
+        elif condition == "ok" and got == FAILED:
+            failed.append(parent)
+        elif condition == "ok" and got == SKIPPED:
+            not_met.append(f"{parent} was skipped")
+    if failed:
+        return f"dependency failed: {', '.join(failed)}\n", FAILED
+    if not_met:
+        return f"{NOT_MET}: {'; '.join(not_met)}\n", SKIPPED
+    return None
+
+
+def _corr_skips(task: dict[str, Any], results: dict[str, dict[int, bool]]) -> dict[int, str]:
+    """Why each point that must not run does not (``corr``: the parent's same point did not
+    succeed): ``dependency failed: …`` when it failed, `NOT_MET` when it never ran."""
+    out: dict[int, str] = {}
+    for parent, condition in (task.get("conditions") or {}).items():
+        if condition != "corr" or parent not in results:
+            continue
+        for point in (p["point"] for p in task["points"]):
+            done = results[parent].get(point)
+            if done is False:
+                out.setdefault(point, f"dependency failed: {parent} point {point}\n")
+            elif done is None:
+                out.setdefault(point, f"{NOT_MET}: {parent} point {point} did not run\n")
+    return out
+
+
+def _outcome(task: dict[str, Any], ran: dict[int, bool], skips: dict[int, str]) -> str:
+    """ok when every point ran and succeeded; skipped when the others were all skipped for a
+    condition not met; else failed (a point failed, was cancelled, or its dependency failed)."""
+    points = [p["point"] for p in task["points"]]
+    if all(ran.get(p) for p in points):
+        return OK
+    not_met = all(ran.get(p) or skips.get(p, "").startswith(NOT_MET) for p in points)
+    return SKIPPED if not_met else FAILED
+
+
+@contextlib.contextmanager
+def _singleton(lock: str | None, waiting: str | None) -> Iterator[None]:
+    """Hold the exclusive lock on ``lock`` (when given) while the task runs: another run's
+    task of the same name waits here until this one ends (or this process dies). While it
+    waits, ``waiting`` (when given) says so, for ``status``."""
+    if not lock:
+        yield
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                _put(Path(waiting), f"waiting for another run of {Path(lock).stem} (singleton)\n")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if waiting:
+                Path(waiting).unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _record_written(record: Path, launcher: int) -> bool:
@@ -72,32 +162,34 @@ def _record_written(record: Path, launcher: int) -> bool:
     return True
 
 
-def _run_points(plan: Plan, task: dict[str, Any]) -> bool:
-    """Run the task's points, at most ``parallel`` at once; True if all succeeded."""
+def _run_points(plan: Plan, task: dict[str, Any], points: list[dict[str, Any]]) -> dict[int, bool]:
+    """Run ``points``, at most ``parallel`` at once; whether each that started (or failed to
+    start) succeeded. A point cancelled before it started is not in the answer."""
     limit = max(1, int(task.get("parallel") or 1))
-    queue = list(task["points"])
+    queue = list(points)
     running: dict[int, dict[str, Any]] = {}  # pid → point
-    ok = True
+    ran: dict[int, bool] = {}
     while queue or running:
         while queue and len(running) < limit and not Path(plan["cancelled"]).exists():
             point = queue.pop(0)
             pid = _start_point(plan, task["script"], point)
             if pid is None:
-                ok = False
+                if Path(point["exit"]).exists():  # it could not start (exit 127)
+                    ran[point["point"]] = False
             else:
                 running[pid] = point
         if not running:
-            return ok and not queue
+            return ran
         pid, wait_status = os.wait()
-        point = running.pop(pid, None)
-        if point is None:
+        if pid not in running:
             continue
+        point = running.pop(pid)
         code = os.waitstatus_to_exitcode(wait_status)
         code = 128 - code if code < 0 else code
-        ok = ok and code == 0
+        ran[point["point"]] = code == 0
         if not Path(point["exit"]).exists():
             _put(Path(point["exit"]), f"{code}\n")
-    return ok
+    return ran
 
 
 def _start_point(plan: Plan, script: str, point: dict[str, Any]) -> int | None:

@@ -9,6 +9,12 @@ from typing import Any
 from nemorun.errors import Collector, KeyPath, SpecError, did_you_mean, format_path
 from nemorun.registry import get_target
 from nemorun.schemas.convert import Validator
+from nemorun.schemas.dependencies import (
+    Condition,
+    check_cycles,
+    validate_after,
+    validate_singleton,
+)
 from nemorun.schemas.envrefs import is_env_template
 from nemorun.schemas.hints import inspect_callable
 from nemorun.schemas.layout import TASK_ENTRY_KEYS
@@ -34,6 +40,9 @@ class TaskSpec:
     executor: ExecutorOptions | None = None
     target: str | None = None
     after: list[str] = field(default_factory=list)
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    """Each task of ``after`` with its condition (``ok`` for the list form)."""
+    singleton: bool = False
 
     def is_python(self) -> bool:
         """True when the task calls a Python function or class."""
@@ -84,14 +93,16 @@ def validate_tasks(
         return {"task": task} if task is not None else None
     entries = tree["tasks"]
     if not isinstance(entries, dict) or not entries:
-        v.fail(("tasks",), "a mapping of task names to {task, executor?, after?}", entries)
+        v.fail(
+            ("tasks",), "a mapping of task names to {task, executor?, after?, singleton?}", entries
+        )
         return None
     out: dict[str, TaskSpec] = {}
     for name, entry in entries.items():
         task = _task_entry(v, name, entry, entries, errors)
         if task is not None:
             out[str(name)] = task
-    _check_cycles(out, v)
+    check_cycles({name: task.conditions for name, task in out.items()}, v)
     return out
 
 
@@ -101,14 +112,18 @@ def _task_entry(
     """One entry of ``tasks:``: its task, own executor and ``after`` (names of ``entries``)."""
     path: KeyPath = ("tasks", name)
     if not isinstance(entry, dict) or "task" not in entry:
-        v.fail(path, "a mapping with a 'task:' key (and optional 'executor', 'after')", entry)
+        v.fail(
+            path,
+            "a mapping with a 'task:' key (and optional 'executor', 'after', 'singleton')",
+            entry,
+        )
         return None
     for key in entry:
         if key not in TASK_ENTRY_KEYS:
             v.error(
                 (*path, key),
                 "unknown key of a task entry",
-                expected="task, executor or after",
+                expected="task, executor, after or singleton",
                 suggestion=did_you_mean(str(key), TASK_ENTRY_KEYS)
                 or f"a task argument goes under '{format_path((*path, 'task'))}'",
             )
@@ -119,16 +134,10 @@ def _task_entry(
         task.target, task.executor = validate_executor(
             v, entry["executor"], (*path, "executor"), errors
         )
-    after = v.value(entry.get("after", []), list[str], (*path, "after"))
-    for i, dep in enumerate(after if after is not INVALID else []):
-        if dep not in entries:
-            v.error(
-                (*path, "after", i),
-                f"no task named '{dep}'",
-                suggestion=did_you_mean(dep, [str(k) for k in entries if k != name]),
-                at_value=True,
-            )
-    task.after = after if after is not INVALID else []
+    names = [str(k) for k in entries]
+    task.conditions = validate_after(v, entry.get("after", []), (*path, "after"), names, str(name))
+    task.after = list(task.conditions)
+    task.singleton = validate_singleton(v, entry.get("singleton", False), (*path, "singleton"))
     return task
 
 
@@ -178,25 +187,6 @@ def validate_executor(
     options = {k: val for k, val in raw.items() if k != "target"}
     opts = instantiate(own_options(v, options, cls, path), cls.__module__)
     return target, opts if opts is not INVALID else None
-
-
-def _check_cycles(tasks: dict[str, TaskSpec], v: Validator) -> None:
-    state: dict[str, int] = {}
-
-    def visit(name: str, chain: list[str]) -> None:
-        if state.get(name) == 2 or name not in tasks:
-            return
-        if state.get(name) == 1:
-            cycle = " → ".join([*chain[chain.index(name) :], name])
-            v.error(("tasks", name, "after"), f"tasks depend on each other in a cycle: {cycle}")
-            return
-        state[name] = 1
-        for dep in tasks[name].after:
-            visit(dep, [*chain, name])
-        state[name] = 2
-
-    for name in tasks:
-        visit(name, [])
 
 
 def own_options(v: Validator, raw: Any, cls: type, path: KeyPath) -> Any:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.schemas.convert import TARGET_KEY
+from nemorun.schemas.dependencies import CONDITIONS
 from nemorun.schemas.imports import search_path
 from nemorun.schemas.layout import PACKAGERS
 from nemorun.schemas.named_targets import NamedTargets
@@ -140,7 +141,8 @@ def _tasks_schema(tasks: dict[str, Any], builder: SchemaBuilder) -> dict[str, An
                 "properties": {
                     "task": builder.task(target),
                     "executor": builder.executor(),
-                    "after": {"type": "array", "items": {"enum": list(tasks)}},
+                    "after": _after_schema(list(tasks)),
+                    "singleton": {"type": "boolean"},
                 },
                 **({"required": entry_required} if entry_required else {}),
                 "additionalProperties": False,
@@ -148,6 +150,20 @@ def _tasks_schema(tasks: dict[str, Any], builder: SchemaBuilder) -> dict[str, An
             for name, target in tasks.items()
         },
         "additionalProperties": False,
+    }
+
+
+def _after_schema(names: list[str]) -> dict[str, Any]:
+    """``after: [a, b]`` (each after success) or ``after: {a: notok}`` (`Condition`)."""
+    return {
+        "oneOf": [
+            {"type": "array", "items": {"enum": names}},
+            {
+                "type": "object",
+                "properties": {name: {"enum": list(CONDITIONS)} for name in names},
+                "additionalProperties": False,
+            },
+        ]
     }
 
 

@@ -23,7 +23,7 @@ TOP_LEVEL_KEYS = (
 
 PACKAGERS = ("none", "git")
 
-TASK_ENTRY_KEYS = ("task", "executor", "after")
+TASK_ENTRY_KEYS = ("task", "executor", "after", "singleton")
 
 
 def task_path(path: KeyPath, tree: dict[str, Any]) -> KeyPath:

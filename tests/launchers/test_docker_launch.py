@@ -370,6 +370,8 @@ def test_tasks_run_in_order_and_a_failed_parent_fails_its_children(
         "train": {"task": nap("train"), "after": ["prep"]},
         "prep": {"task": nap("prep", 0.5)},
         "broken": {"task": {"_target_": "launchtasks:fail", "code": 2, "tag": "broken"}},
+        "rescue": {"task": nap("rescue"), "after": {"broken": "notok"}},
+        "unneeded": {"task": nap("unneeded"), "after": {"train": "notok", "broken": "any"}},
     }
     run = make_run(tmp_path, spec)
     target = DockerTarget()
@@ -378,8 +380,8 @@ def test_tasks_run_in_order_and_a_failed_parent_fails_its_children(
     statuses = wait_until(target, run, all_final)
 
     order = [job.task for job in run.jobs]  # tasks.json's order: parents first
-    assert sorted(order) == ["broken", "prep", "report", "train"]
-    assert order.index("prep") < order.index("train") and order[-1] == "report"
+    assert sorted(order) == ["broken", "prep", "report", "rescue", "train", "unneeded"]
+    assert order.index("prep") < order.index("train") < order.index("report")
     assert [job.id for job in run.jobs] == [f"nemorun-{name}-{task}-{run.id}" for task in order]
     jobs = {job.task: job for job in run.jobs}
     by_task = {job.task: status for job, status in zip(run.jobs, statuses)}
@@ -390,7 +392,15 @@ def test_tasks_run_in_order_and_a_failed_parent_fails_its_children(
         JobState.FAILED,
         "dependency failed: broken",
     )
+    # Conditions: notok after a failure runs; notok after a success is skipped, never started.
+    assert by_task["rescue"].state is JobState.COMPLETED
+    assert list(target.logs(run, jobs["rescue"])) == ["tag=rescue point=0 start", "tag=rescue end"]
+    assert (by_task["unneeded"].state, by_task["unneeded"].reason) == (
+        JobState.SKIPPED,
+        "condition not met: train succeeded (after train: notok)",
+    )
     state = run.dir / "docker"
+    assert not (state / f"{jobs['unneeded'].id}.started").exists()
     prep_end = (state / f"{jobs['prep'].id}.exit").stat().st_mtime
     train_start = (state / f"{jobs['train'].id}.started").stat().st_mtime
     assert train_start >= prep_end - 0.05

@@ -421,7 +421,7 @@ def test_tasks_run_in_dependency_order(
     run.jobs = target.submit(run)
     first, second = run.jobs
     assert (first.task, second.task) == ("first", "second")
-    assert second.extra["after_ids"] == [first.id]
+    assert second.extra["dependency"] == f"afterok:{first.id}"
     statuses = wait_final(target, run)
     assert [s.state for s in statuses] == [JobState.COMPLETED, JobState.COMPLETED]
     first_out = Path(first.log or "").read_text()

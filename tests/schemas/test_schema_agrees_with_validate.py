@@ -140,6 +140,27 @@ ROWS: list[tuple[str, str, bool]] = [
         "      _target_: editor_zoo:fit\n      trainer: {}\n    after: [a]\n",
         True,
     ),
+    (
+        "after-conditions",
+        "tasks:\n  a: {task: {command: x}}\n  b: {task: {command: y}, after: {a: notok}}\n"
+        "  c: {task: {command: z}, after: {a: any, b: corr}, singleton: true}\n",
+        True,
+    ),
+    (
+        "after-unknown-condition",
+        "tasks:\n  a: {task: {command: x}}\n  b: {task: {command: y}, after: {a: sometimes}}\n",
+        False,
+    ),
+    (
+        "after-unknown-task",
+        "tasks:\n  a: {task: {command: x}}\n  b: {task: {command: y}, after: {c: ok}}\n",
+        False,
+    ),
+    (
+        "singleton-not-a-bool",
+        "tasks:\n  a: {task: {command: x}, singleton: [yes]}\n",
+        False,
+    ),
     ("missing-required", "task:\n  _target_: editor_zoo:fit\n", False),
     ("no-task-yet", "name: draft\n", False),
     ("task-not-a-mapping", "task: 5\nexecutor: [1]\n", False),

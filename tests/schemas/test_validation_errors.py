@@ -259,7 +259,7 @@ def test_tasks_entries_are_checked(write_spec: WriteSpec, load_errors: Errors):
     )
     assert load_errors(path) == [
         "exp.yaml:5:5: tasks.prep.afterr: unknown key of a task entry: "
-        "expected task, executor or after; did you mean 'after'?",
+        "expected task, executor, after or singleton; did you mean 'after'?",
         "exp.yaml:8:13: tasks.train.after[0]: no task named 'prepp'; did you mean 'prep'?",
     ]
 

@@ -405,4 +405,5 @@ TARGET = TargetDef(
     suffix=".sh",
     launch="nemorun.launchers.docker:DockerTarget",
     launchers=("none", "torchrun"),
+    orders_tasks=True,
 )

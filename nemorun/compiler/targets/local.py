@@ -114,4 +114,5 @@ TARGET = TargetDef(
     launchers=("none", "torchrun"),
     parallel_option="max_parallel",
     log_paths=log_paths,
+    orders_tasks=True,
 )

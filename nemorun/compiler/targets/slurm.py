@@ -447,4 +447,5 @@ TARGET = TargetDef(
     parallel_option="array_parallelism",
     log_paths=log_paths,
     stop_command="scancel {ids}",
+    orders_tasks=True,
 )
