@@ -46,16 +46,8 @@ MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable",
 # Fields that are not sbatch options, or that are written specially.
 NOT_DIRECTIVES = frozenset(
     {f.name for f in dataclasses.fields(ExecutorOptions) if f.name != "nodes"}
-    | {
-        "array_parallelism",
-        "max_array_size",
-        "cluster",
-        "extra",
-        "job_name",
-        "output",
-        "error",
-        "requeue",
-    }
+    | {"array_parallelism", "max_array_size", "cluster", "extra", "job_name", "output"}
+    | {"error", "requeue"}
 )
 
 
