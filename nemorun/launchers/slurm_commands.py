@@ -15,8 +15,9 @@ from nemorun.launchers.base import LaunchError
 
 TIMEOUT = 60.0
 """Seconds any one Slurm command may take before it counts as not answering."""
-INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
-"""The caller's variables that would change what a command does behind its arguments."""
+INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_", "NEMORUN_REPACK")
+"""The caller's variables that would change what a command does behind its arguments (a job
+would see the caller's ``NEMORUN_REPACK``: `nemorun.launchers.slurm_packing`)."""
 
 
 def timeout_setting() -> float:

@@ -314,7 +314,11 @@ def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Par
         )
     if len(plans) == 1:
         return plans[0]
-    what = f"{job.num_points} points" if per_job == 1 else f"{job.num_points} points in packs of {per_job}"
+    what = (
+        f"{job.num_points} points"
+        if per_job == 1
+        else f"{job.num_points} points in packs of {per_job}"
+    )
     reason = (
         f"the sweep has {what}, more than max_array_size ({size}): "
         f"it is split into {len(plans)} job arrays"
