@@ -82,10 +82,11 @@ def point_file(ref: JobRef, point: int, suffix: str) -> Path:
 
 
 def point_statuses(ref: JobRef, index: int | None, element: JobStatus) -> list[JobStatus]:
-    """One status per point of element ``index``, from its files and the element's state."""
-    eid = element_id(ref.id, index)
+    """One status per point of element ``index``, from its files and the element's state; its
+    id is the element's and the point's (``123_4:41``): each status has its own id."""
     out = []
     for point in element_points(ref, index):
+        eid = f"{element_id(ref.id, index)}:{point}"
         written = _read(point_file(ref, point, ".status"))
         if written is not None:
             out.append(_from_written(eid, point, written))
