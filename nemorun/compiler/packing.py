@@ -18,14 +18,17 @@ How many elements an array may have and how many jobs the cluster takes are inpu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from nemorun.compiler.job import Parts
 
 if TYPE_CHECKING:
     from nemorun.compiler.job import Job
     from nemorun.compiler.machine import Machine
     from nemorun.compiler.targets.checks import OptionChecks
-    from nemorun.compiler.targets.slurm import SlurmOptions
+    from nemorun.compiler.targets.slurm import SlurmOptions, SlurmPlan
 
 DEFAULT_ARRAY_SIZE = 1001
 """Slurm's own default ``MaxArraySize``: the limit when neither the spec nor the cluster says."""
@@ -97,3 +100,44 @@ def check(check: OptionChecks, options: SlurmOptions, job: Job) -> None:
         check.error("per_job", message, suggestion=suggestion)
     else:
         check.error_at(("sweep",), message, suggestion=suggestion)
+
+
+def arrays(base: SlurmPlan, parallelism: int | None, job: Job) -> SlurmPlan | Parts:
+    """A sweep's job array, or its several arrays when it has more than ``max_array_size``
+    elements (points, or packs of ``per_job`` points).
+
+    The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
+    script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
+    compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
+    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
+    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
+    run up to parts * P tasks at once.
+    """
+    size = base.array_size
+    per_job = base.packing.per_job if base.packing else 1
+    starts = range(0, job.num_points, size * per_job)
+    plans = []
+    for part, offset in enumerate(starts):
+        count = min(size * per_job, job.num_points - offset)
+        array = f"0-{elements(count, per_job) - 1}"
+        if parallelism:
+            array += f"%{parallelism}"
+        plans.append(
+            dataclasses.replace(
+                base,
+                directives=(*base.directives, ("array", array)),
+                array=array,
+                offset=offset,
+                count=count,
+                part=part,
+                parts=len(starts),
+            )
+        )
+    if len(plans) == 1:
+        return plans[0]
+    what = f"{job.num_points} points" + (f" in packs of {per_job}" if per_job > 1 else "")
+    reason = (
+        f"the sweep has {what}, more than max_array_size ({size}): "
+        f"it is split into {len(plans)} job arrays"
+    )
+    return Parts(tuple(plans), reason)

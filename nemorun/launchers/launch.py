@@ -232,7 +232,7 @@ def start_run(
     handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
     try:
         with _terminate_as_interrupt():
-            build = _compile_for(spec, path, target, warnings, handle, runner)
+            build = _compile_for(spec, path, target, warnings, handle)
             files = _write_inputs(run_dir, path, spec, build)
             if preflight:
                 _tell(notes, runner.preflight(spec, handle))
@@ -273,19 +273,14 @@ def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
 
 
 def _compile_for(
-    spec: Spec,
-    path: Path,
-    target: str | None,
-    warnings: Sequence[str],
-    run: RunHandle,
-    runner: Target,
+    spec: Spec, path: Path, target: str | None, warnings: Sequence[str], run: RunHandle
 ) -> Build:
-    """Every task of ``spec`` compiled for ``run`` (its id and directory are inputs of
-    compile, like the spec, and so is what ``runner`` says of its limits: `Target.machine`),
-    after packaging the code when the spec asks."""
+    """Every task of ``spec`` compiled for ``run`` (its id, directory and target's limits are
+    inputs of compile, like the spec: `Target.machine`), after packaging the code if asked."""
     from nemorun.compiler.job import RunContext
     from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
+    from nemorun.launchers.registry import load_target
 
     return compile_tasks(
         spec,
@@ -295,7 +290,7 @@ def _compile_for(
         RunContext(run.id, run.dir, Path.cwd()),
         _package_code(spec, path, run.dir),
         host_python=sys.executable,  # jobs on this machine's files run nemorun's Python
-        machine=runner.machine(this_machine()),
+        machine=load_target(run.target).machine(this_machine()),
     )
 
 

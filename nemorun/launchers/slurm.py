@@ -189,9 +189,8 @@ class SlurmTarget(Target):
         after_ids: list[str],
         indices: list[int] | None = None,
     ) -> JobRef:
-        """Submit one script; ``indices``: only these elements of its array (``--array`` on
-        the command line overrides the script's own, its ``%`` limit kept); of a packed
-        script, ``indices`` are the points to re-pack (`slurm_packing.repack`)."""
+        """Submit one script; ``indices``: only these elements of its array (``--array``
+        overrides the script's, its ``%`` limit kept), or the points to re-pack (`repack`)."""
         argv = ["sbatch", "--parsable"]
         array = info.array
         points = info.points

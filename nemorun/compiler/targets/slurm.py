@@ -6,7 +6,7 @@ is told them (`nemorun.compiler.machine`), else nemorun's built-in list of sbatc
 (`nemorun.compiler.sbatch_options`). A sweep of N points becomes
 ``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``;
 a sweep above ``max_array_size`` (the spec's, else the cluster's when the launcher read it) is
-split into several arrays (`_arrays`); ``per_job`` packs several points into each array element
+split into several arrays, and ``per_job`` packs several points into each array element
 (`nemorun.compiler.packing`).
 
 Where the logs go: `_log_stem`. Under torchrun: `_torchrun`. Value formats (times, GPU
@@ -208,7 +208,7 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     )
     if not job.is_sweep():
         return base, warnings
-    return _arrays(base, options, job), warnings
+    return packing.arrays(base, options.array_parallelism, job), warnings
 
 
 def _torchrun(
@@ -279,51 +279,6 @@ def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
     directives.append(("error", options.error or f"{logs}.err"))
     check.one_line(directives, options)
     return directives
-
-
-def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Parts:
-    """A sweep's job array, or its several arrays when it has more than ``max_array_size``
-    elements (points, or packs of ``per_job`` points).
-
-    The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
-    script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
-    compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
-    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
-    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
-    run up to parts * P tasks at once.
-    """
-    size = base.array_size
-    per_job = base.packing.per_job if base.packing else 1
-    starts = range(0, job.num_points, size * per_job)
-    plans = []
-    for part, offset in enumerate(starts):
-        count = min(size * per_job, job.num_points - offset)
-        array = f"0-{packing.elements(count, per_job) - 1}"
-        if options.array_parallelism:
-            array += f"%{options.array_parallelism}"
-        plans.append(
-            dataclasses.replace(
-                base,
-                directives=(*base.directives, ("array", array)),
-                array=array,
-                offset=offset,
-                count=count,
-                part=part,
-                parts=len(starts),
-            )
-        )
-    if len(plans) == 1:
-        return plans[0]
-    what = (
-        f"{job.num_points} points"
-        if per_job == 1
-        else f"{job.num_points} points in packs of {per_job}"
-    )
-    reason = (
-        f"the sweep has {what}, more than max_array_size ({size}): "
-        f"it is split into {len(plans)} job arrays"
-    )
-    return Parts(tuple(plans), reason)
 
 
 def _log_stem(job: Job) -> str:
