@@ -28,10 +28,10 @@ def query(run: Runner, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
     slurmctld wins. Also the tools' failures, as messages."""
     seen: dict[str, Seen] = {}
     problems: list[str] = []
-    controller, trouble = _controller(run, ids)
+    records, trouble = controller(run, ids)
     if trouble:
         problems.append(trouble)
-    known = {s.job for s in controller}
+    known = {s.job for s in records}
     gone = [i for i in ids if i not in known]
     if gone:
         joined = ",".join(gone)
@@ -40,20 +40,20 @@ def query(run: Runner, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
             seen.update((s.id, s) for s in parse_sacct(acct.stdout))
         elif ACCOUNTING_OFF not in command_message(acct):
             problems.append(f"sacct: {command_message(acct)}")
-    seen.update((s.id, s) for s in controller)
+    seen.update((s.id, s) for s in records)
     return seen, problems
 
 
-def _controller(run: Runner, ids: Sequence[str]) -> tuple[list[Seen], str | None]:
+def controller(run: Runner, ids: Sequence[str]) -> tuple[list[Seen], str | None]:
     """slurmctld's records of ``ids``: squeue, else scontrol (one job at a time)."""
-    result = _squeue(run, ids)
+    result = squeue(run, ids)
     if result.returncode == 0:
         return parse_squeue(result.stdout), None
     if INVALID_ID in command_message(result):
         return [], None  # none of them is known any more
     out: list[Seen] = []
     for job in ids:
-        one = _scontrol(run, job)
+        one = scontrol(run, job)
         if one.returncode == 0:
             out.extend(parse_scontrol(one.stdout))
         elif INVALID_ID not in command_message(one):
@@ -61,9 +61,9 @@ def _controller(run: Runner, ids: Sequence[str]) -> tuple[list[Seen], str | None
     return out, None
 
 
-def _squeue(run: Runner, ids: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def squeue(run: Runner, ids: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-O", SQUEUE_FORMAT])
 
 
-def _scontrol(run: Runner, job: str) -> subprocess.CompletedProcess[str]:
+def scontrol(run: Runner, job: str) -> subprocess.CompletedProcess[str]:
     return run(["scontrol", "show", "job", "-o", job])
