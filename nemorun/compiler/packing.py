@@ -93,7 +93,7 @@ def check(check: OptionChecks, options: SlurmOptions, job: Job) -> None:
     fit = -(-job.num_points // limit)
     message = (
         f"the sweep needs {needed:,} jobs ({job.num_points:,} points, {per_job} per job), "
-        f"more than the {limit:,} the cluster takes from one user (MaxSubmitJobs)"
+        f"more than the {limit:,} the cluster takes at once (MaxSubmitJobs, else MaxJobCount)"
     )
     suggestion = f"pack more points into each job: executor.per_job={fit}"
     if options.per_job:

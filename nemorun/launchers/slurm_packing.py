@@ -98,7 +98,7 @@ def point_statuses(ref: JobRef, index: int | None, element: JobStatus) -> list[J
             state, reason = JobState.UNKNOWN, "its job ended without its exit status"
         elif state.is_final():
             why = _read(Path(f"{ref.extra['pack_logs']}.fail-fast"))
-            reason = why or f"its job ended ({element.reason or state.value}) before it did"
+            reason = why or f"its job ended ({element.reason or state.value}) before it ran"
         out.append(JobStatus(eid, state, reason, None, point))
     return out
 

@@ -76,8 +76,8 @@ def test_a_sweep_over_the_clusters_submit_limit_says_which_per_job_fits(spec: Pa
         scripts(spec, told, "steps=range(1,50001)")
     assert str(caught.value.errors[0]) == (
         "packed.yaml:6:12: executor.per_job: the sweep needs 5,000 jobs (50,000 points, 10 per "
-        "job), more than the 1,000 the cluster takes from one user (MaxSubmitJobs); pack more "
-        "points into each job: executor.per_job=50"
+        "job), more than the 1,000 the cluster takes at once (MaxSubmitJobs, else MaxJobCount); "
+        "pack more points into each job: executor.per_job=50"
     )
 
 
