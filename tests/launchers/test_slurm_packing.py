@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from nemorun import api_runs
-from nemorun.launchers.base import JobState, JobStatus
+from nemorun.compiler.machine import Machine
+from nemorun.launchers.base import JobState, JobStatus, LaunchError
 from nemorun.launchers.launch import Run
+from nemorun.launchers.slurm_commands import run_command
+from nemorun.launchers.slurm_limits import SweepLimits, read_limits
 from tests.conftest import CliResult
 
 TASK = """\
@@ -186,3 +189,16 @@ def test_logs_of_one_point_of_a_packed_job(
         f"==> {job}_0 (point 1): {run.record.dir}/logs/ff-point-1.out <==",
         "lr=1 point=1",
     ]
+
+
+def test_the_limits_come_from_the_cluster(slurm_cluster: dict[str, str]) -> None:
+    limits = read_limits(lambda argv: run_command(argv, None, 30))
+    assert limits == SweepLimits(max_array_size=200, max_submit_jobs=20000)  # no MaxSubmitJobs
+    assert limits.told(Machine()) == Machine(max_array_size=200, max_submit_jobs=20000)
+
+
+def test_limits_the_cluster_does_not_say_stay_unknown() -> None:
+    def silent(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        raise LaunchError(f"{argv[0]} did not answer within 15 s")
+
+    assert read_limits(silent) == SweepLimits(None, None)
