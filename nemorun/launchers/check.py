@@ -50,7 +50,7 @@ def check_spec(
             context,
             None,
             host_python=sys.executable,
-            machine=this_machine(),
+            machine=runner.machine(this_machine()),  # the cluster's limits, as launch
         )
         build.write(handle.artifacts_dir)
         return name, runner.preflight(spec, handle)
