@@ -76,7 +76,7 @@ def runs(
             # One element at a time: the first fails at its third point, the others wait.
             options = "per_job: 5, fail_fast: true, array_parallelism: 1"
             ff = spec(directory, "ff", options, show[:-1] + ", fail_at: 2}")
-            launched["ff"] = api_runs.launch(ff, ["lr=range(0,40)"], preflight=False)
+            launched["ff"] = api_runs.launch(ff, ["lr=range(0,20)"], preflight=False)
             meet = f"{{_target_: packtask:together, lr: 0, meet: '{directory / 'meet'}'}}"
             par = spec(directory, "par", "per_job: 4, per_job_parallel: true, ntasks: 4", meet)
             launched["par"] = api_runs.launch(par, ["lr=range(0,8)"], preflight=False)
@@ -137,7 +137,7 @@ def test_fail_fast_cancels_the_rest_of_the_sweep_from_inside_the_job(runs: dict[
         (0, JobState.COMPLETED, None),
         (1, JobState.COMPLETED, None),
         (2, JobState.FAILED, "exit code 3"),
-        *[(p, JobState.CANCELLED, "fail_fast: point 2 failed") for p in range(3, 40)],
+        *[(p, JobState.CANCELLED, "fail_fast: point 2 failed") for p in range(3, 20)],
     ]
     for point in (0, 1, 2):
         assert output(run, point) == f"lr={point} point={point}\n"
@@ -155,8 +155,8 @@ def test_rerun_failed_repacks_only_the_points_that_did_not_complete(
     new = api_runs.rerun(old, ["fail_at=-1"], failed=True)
     runs["ff-rerun"] = new
     (job,) = new.record.jobs
-    assert list(job.points) == again == list(range(2, 40))
-    assert job.extra["array"] == "0-7%1"  # 38 points, 5 to a job; the limit kept
+    assert list(job.points) == again == list(range(2, 20))
+    assert job.extra["array"] == "0-3%1"  # 18 points, 5 to a job; the limit kept
     statuses = final(new)
     assert [(s.point, s.state) for s in statuses] == [(p, JobState.COMPLETED) for p in again]
     for point in again:
