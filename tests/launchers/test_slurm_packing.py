@@ -1,11 +1,13 @@
 """Packed sweeps (``executor.per_job``) on the real test cluster, whose ``MaxArraySize`` is 200
-(tests/infra/slurm.sh): the launch reads it and splits; every point has its own log, exit
-status, state; ``fail_fast`` cancels the sweep from inside the job; ``rerun --failed`` re-packs
-only what did not complete. Every scenario is launched at once (one module fixture) so that
-the waits overlap."""
+(tests/infra/slurm.sh; the expectations follow the live value): the launch reads it and
+splits; every point has its own log, exit status, state; ``fail_fast`` cancels the sweep from
+inside the job; ``rerun --failed`` re-packs only what did not complete. Every scenario is
+launched at once (one module fixture) so that the waits overlap."""
 
 from __future__ import annotations
 
+import functools
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -48,8 +50,27 @@ pythonpath: ["."]
 executor: {{target: slurm, {options}}}
 task: {task}
 """
-KEPT = (0, 199, 200, 399, 400, 499)
-"""The elements of the 5,000-point sweep left to run: the first and last of each array."""
+
+
+@functools.cache
+def max_array_size() -> int:
+    """The live cluster's (read once: the launch reads it at about the same moment)."""
+    config = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, timeout=30
+    )
+    found = re.search(r"^MaxArraySize\s*=\s*(\d+)$", config.stdout, re.M)
+    assert found, config.stdout
+    return int(found.group(1))
+
+
+def arrays_of(elements: int, size: int) -> list[tuple[int, int]]:
+    """(first element, count) of each array: ``elements`` split at ``size``."""
+    return [(start, min(size, elements - start)) for start in range(0, elements, size)]
+
+
+def kept() -> set[int]:
+    """The elements of the 5,000-point sweep left to run: the first and last of each array."""
+    return {e for start, n in arrays_of(500, max_array_size()) for e in (start, start + n - 1)}
 
 
 def spec(directory: Path, name: str, options: str, task: str) -> Path:
@@ -81,7 +102,8 @@ def runs(
             par = spec(directory, "par", "per_job: 4, per_job_parallel: true, ntasks: 4", meet)
             launched["par"] = api_runs.launch(par, ["lr=range(0,8)"], preflight=False)
             # Only the first and last element of each array run: the others are cancelled.
-            launched["big"].cancel_points([p for p in range(5000) if p // 10 not in KEPT])
+            keep = kept()
+            launched["big"].cancel_points([p for p in range(5000) if p // 10 not in keep])
             yield launched
         finally:
             for run in launched.values():
@@ -105,22 +127,18 @@ def output(run: Run, point: int) -> str:
 def test_5000_points_in_packs_of_10_split_into_arrays_the_cluster_takes(
     runs: dict[str, Run],
 ) -> None:
-    config = subprocess.run(
-        ["scontrol", "show", "config"], capture_output=True, text=True, timeout=30
-    )
-    assert "MaxArraySize            = 200" in config.stdout
     run = runs["big"]
     jobs = run.record.jobs
+    arrays = arrays_of(500, max_array_size())  # at 200: 0-199, 200-399, 400-499
     assert [(j.extra["array"], len(j.points), j.points[0]) for j in jobs] == [
-        ("0-199", 2000, 0),
-        ("0-199", 2000, 2000),
-        ("0-99", 1000, 4000),
+        (f"0-{n - 1}", n * 10, start * 10) for start, n in arrays
     ]
     statuses = final(run)
     assert len(statuses) == 5000
-    kept = [s for s in statuses if s.point is not None and s.point // 10 in KEPT]
-    assert {s.state for s in kept} == {JobState.COMPLETED}
-    assert [s.id for s in kept][-1] == f"{jobs[2].id}_99:4999"
+    keep = kept()
+    ran = [s for s in statuses if s.point is not None and s.point // 10 in keep]
+    assert {s.state for s in ran} == {JobState.COMPLETED}
+    assert [s.id for s in ran][-1] == f"{jobs[-1].id}_{arrays[-1][1] - 1}:4999"
     completed = [s.point for s in statuses if s.state is JobState.COMPLETED]
     for point in completed:  # every point ran with its own values, into its own log
         assert output(run, point) == f"lr={point} point={point}\n"
