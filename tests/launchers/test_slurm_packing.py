@@ -211,8 +211,9 @@ def test_logs_of_one_point_of_a_packed_job(
 
 def test_the_limits_come_from_the_cluster(slurm_cluster: dict[str, str]) -> None:
     limits = read_limits(lambda argv: run_command(argv, None, 30))
-    assert limits == SweepLimits(max_array_size=200, max_submit_jobs=20000)  # no MaxSubmitJobs
-    assert limits.told(Machine()) == Machine(max_array_size=200, max_submit_jobs=20000)
+    size = max_array_size()  # 200 (tests/infra/slurm.sh); no MaxSubmitJobs: MaxJobCount
+    assert limits == SweepLimits(max_array_size=size, max_submit_jobs=20000)
+    assert limits.told(Machine()) == Machine(max_array_size=size, max_submit_jobs=20000)
 
 
 def test_limits_the_cluster_does_not_say_stay_unknown() -> None:
