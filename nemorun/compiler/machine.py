@@ -4,7 +4,8 @@ Compile never looks around by itself. The CLI and the launcher pass `this_machin
 default `Machine()` (the Python API, tests) knows nothing, and a target then uses nemorun's
 built-in knowledge, so the same inputs give the same artifacts anywhere.
 
-The one fact today is which options the machine's ``sbatch`` accepts (Slurm versions differ).
+The facts: which options the machine's ``sbatch`` accepts (Slurm versions differ), and the
+cluster's array and submission limits when the launcher read them (compile itself never asks).
 `Machine.sbatch_options` reads them from ``sbatch --version`` and ``sbatch --help`` the first
 time a Slurm artifact asks, with a timeout, once per process and sbatch path; never when
 ``sbatch`` is not on PATH. If sbatch does not answer in time, or its help cannot be read, the
@@ -30,6 +31,12 @@ class Machine:
 
     sbatch: str | None = None
     """The ``sbatch`` to ask about its options, or None to use nemorun's built-in list."""
+    max_array_size: int | None = None
+    """The cluster's ``MaxArraySize`` (read by the launcher, `nemorun.launchers.slurm_limits`):
+    sweeps split to fit it unless the spec sets ``max_array_size``. None: not known."""
+    max_submit_jobs: int | None = None
+    """How many jobs (array elements count one each) the cluster takes from one user at once
+    (``MaxSubmitJobs``, else ``MaxJobCount``). None: not known."""
 
     def sbatch_options(self) -> SbatchOptions:
         """The options the machine's sbatch accepts; the built-in list when unknown."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.compiler.manifest import Manifest, ManifestError, PlannedTask, read_manifest
 
 if TYPE_CHECKING:
+    from nemorun.compiler.machine import Machine
     from nemorun.schemas.spec import Spec
 
 
@@ -191,6 +192,12 @@ class Target(abc.ABC):
     def available(self) -> str | None:
         """None when this machine can submit to the target, else why not (shown to the user)."""
         return None
+
+    def machine(self, machine: Machine) -> Machine:
+        """What compile is told about where the run goes: ``machine`` (this machine), with what
+        the scheduler says about its limits (Slurm: `nemorun.launchers.slurm_limits`). Asked
+        once per launch, before compiling; the default adds nothing."""
+        return machine
 
     def preflight(self, spec: Spec, run: RunHandle) -> list[str]:
         """Ask the live scheduler whether it would take ``run``'s compiled artifacts, before

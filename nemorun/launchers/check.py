@@ -32,6 +32,7 @@ def check_spec(
     from nemorun.launchers import remote
     from nemorun.launchers.launch import run_target
     from nemorun.launchers.registry import load_target
+    from nemorun.launchers.slurm_commands import on_cluster
 
     name = run_target(spec, target)
     runner = load_target(name)
@@ -45,6 +46,8 @@ def check_spec(
         check_id = f"check-{Path(tmp).name}" if cluster else "check"
         handle = RunHandle(check_id, spec.name or path.stem, run_dir, name, cluster=cluster)
         given = remote.compile_inputs(spec, path, handle) if cluster else None
+        with on_cluster(remote.transport_of(handle)):
+            machine = runner.machine(given.machine if given else this_machine())
         build = compile_tasks(
             spec,
             target,
@@ -53,7 +56,7 @@ def check_spec(
             given.run if given else RunContext(handle.id, run_dir, Path.cwd()),
             given.pythonpath if given else None,
             host_python=given.host_python if given else sys.executable,
-            machine=given.machine if given else this_machine(),
+            machine=machine,  # the cluster's limits, as launch
         )
         build.write(handle.artifacts_dir)
         remote.send_artifacts(handle)

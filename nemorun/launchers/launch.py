@@ -274,12 +274,16 @@ def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
 def _compile_for(
     spec: Spec, path: Path, target: str | None, warnings: Sequence[str], run: RunHandle
 ) -> Build:
-    """Every task of ``spec`` compiled for ``run`` (its id and directory are inputs of
-    compile, like the spec), after packaging the code when the spec asks."""
+    """Every task of ``spec`` compiled for ``run`` (its id, directory and target's limits are
+    inputs of compile, like the spec: `Target.machine`), after packaging the code if asked."""
     from nemorun.compiler.tasks import compile_tasks
-    from nemorun.launchers.remote import compile_inputs
+    from nemorun.launchers.registry import load_target
+    from nemorun.launchers.remote import compile_inputs, transport_of
+    from nemorun.launchers.slurm_commands import on_cluster
 
     given = compile_inputs(spec, path, run)
+    with on_cluster(transport_of(run)):
+        machine = load_target(run.target).machine(given.machine)
     return compile_tasks(
         spec,
         target,
@@ -288,7 +292,7 @@ def _compile_for(
         given.run,
         given.pythonpath,
         host_python=given.host_python,
-        machine=given.machine,
+        machine=machine,
     )
 
 

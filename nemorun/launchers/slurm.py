@@ -45,11 +45,12 @@ from nemorun.launchers.remote import by_cluster, transport_of, where
 from nemorun.launchers.remote_logs import remote_logs
 from nemorun.launchers.slurm_commands import TIMEOUT, on_cluster, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
+from nemorun.launchers.slurm_packing import cancel_points as packed_cancel
+from nemorun.launchers.slurm_packing import is_packed, point_statuses, repack
+from nemorun.launchers.slurm_query import INVALID_ID, query
 from nemorun.launchers.slurm_script import ScriptInfo, fill_offsets, read_script, resolve_log
 from nemorun.launchers.slurm_states import (
     NEVER_SATISFIED,
-    SACCT_FIELDS,
-    SQUEUE_FORMAT,
     Seen,
     array_elements,
     array_throttle,
@@ -58,19 +59,15 @@ from nemorun.launchers.slurm_states import (
     element_id,
     failed_parent,
     live_jobs,
-    parse_sacct,
-    parse_scontrol,
-    parse_squeue,
     run_tag,
     status_from_seen,
     tagged,
 )
 
 if TYPE_CHECKING:
+    from nemorun.compiler.machine import Machine
     from nemorun.schemas.spec import Spec
 
-ACCOUNTING_OFF = "accounting storage is disabled"
-INVALID_ID = "Invalid job id"
 # scancel's complaints about jobs that have already ended.
 ALREADY_OVER = ("already completing or completed", INVALID_ID)
 
@@ -103,6 +100,13 @@ class SlurmTarget(Target):
         return None
 
     # --- preflight and submit ----------------------------------------------------------------
+
+    def machine(self, machine: Machine) -> Machine:
+        """``machine`` with the cluster's ``MaxArraySize`` and submission limit, which compile
+        fits the sweep to (`nemorun.launchers.slurm_limits`)."""
+        from nemorun.launchers.slurm_limits import ASK, read_limits
+
+        return read_limits(lambda argv: self._run(argv, timeout=ASK)).told(machine)
 
     def preflight(self, spec: Spec, run: RunHandle) -> list[str]:
         """Partition, account, QOS and GPUs against the live cluster, then ``sbatch
@@ -149,7 +153,9 @@ class SlurmTarget(Target):
                 for part, info in enumerate(infos):
                     depend = slurm_dependency(task, ids_of, part, len(infos))
                     indices = None
-                    if run.points:  # a rerun of some points: only those
+                    if run.points and info.per_job:  # some points of a packed sweep: re-packed
+                        indices = [p for p in info.points if p in chosen]
+                    elif run.points:  # a rerun of some points: only those
                         indices = [i for i in info.indices if info.point(i) in chosen]
                         if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
@@ -185,11 +191,14 @@ class SlurmTarget(Target):
         indices: list[int] | None = None,
     ) -> JobRef:
         """Submit one script with its ``--dependency``; ``indices``: only these elements of its
-        array (``--array`` on the command line overrides the script's own, ``%`` limit kept)."""
+        array (``--array`` overrides the script's, its ``%`` limit kept), or the points to
+        re-pack (`repack`)."""
         argv = ["sbatch", "--parsable"]
         array = info.array
         points = info.points
-        if info.array and indices is not None and indices != info.indices:
+        if info.per_job and indices is not None:
+            array, points = repack(info, indices, argv)
+        elif info.array and indices is not None and indices != info.indices:
             array = compact_indices(indices) + array_throttle(info.array)
             argv.append(f"--array={array}")
             points = tuple(info.point(i) for i in indices)
@@ -212,27 +221,16 @@ class SlurmTarget(Target):
         workdir = base
         if info.chdir:
             workdir = workdir / info.chdir
-        extra: dict[str, Any] = {
-            "script": info.file,
-            "name": info.job_name,
-            "offset": info.offset,
-            "output": info.output,
-            "workdir": str(workdir),
-        }
-        if array:
-            extra["array"] = array
-        if info.error:
-            extra["error"] = info.error
-        if task.after:
-            extra.update(after=list(task.after), conditions=dict(task.conditions))
-        if dependency:
-            extra["dependency"] = dependency
+        extra = _job_record(task, info, workdir, array, dependency)
         warnings = result.stderr.strip()
         if warnings:
             extra["sbatch_stderr"] = warnings
         log = str(absolute(workdir, resolve_log(info.output, job=job_id, name=info.job_name)))
         if array and info.offset == 0:
             log = log.replace("%a", "{point}")  # index = point; else %a stays (point - offset)
+        if info.per_job:
+            extra.update(per_job=info.per_job, pack_logs=info.pack_logs)
+            log = f"{info.pack_logs}-point-{{point}}.out"
         return JobRef(job_id, task.name, points, log, extra)
 
     # --- status ------------------------------------------------------------------------------
@@ -250,13 +248,14 @@ class SlurmTarget(Target):
         return self._followers.status(run, self.status)
 
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
-        """`status` of every run with one query for all their jobs (`_query`); the jobs whose
-        every element was last seen in a final state are not asked about again."""
+        """`status` of every run with one query per cluster for all their jobs
+        (`slurm_query.query`); the jobs whose every element was last seen in a final state are
+        not asked about again."""
         out: dict[int, list[JobStatus]] = {}
         for group in by_cluster(runs):  # one query per cluster
             with on_cluster(transport_of(runs[group[0]])):
                 live = [i for n in group for i in live_jobs(runs[n])]
-                seen, problems = self._query(live) if live else ({}, [])
+                seen, problems = query(self._run, live) if live else ({}, [])
                 out.update((n, self._statuses(runs[n], seen, problems)) for n in group)
         return [out[n] for n in range(len(runs))]
 
@@ -299,8 +298,9 @@ class SlurmTarget(Target):
                     why = "; ".join(problems) or "Slurm does not know this job"
                     status = JobStatus(eid, JobState.UNKNOWN, why, None, point)
                 status = self._dependency(run, ref, eid, status, by_task, never, to_cancel)
-                statuses.append(status)
-                by_task.setdefault(ref.task, []).append(status)
+                mine = point_statuses(ref, index, status) if is_packed(ref) else [status]
+                statuses += mine
+                by_task.setdefault(ref.task, []).extend(mine)
         if to_cancel:
             self._scancel(to_cancel)
         return statuses
@@ -338,51 +338,6 @@ class SlurmTarget(Target):
             to_cancel.append(eid)
         return JobStatus(eid, not_run_state(reason), reason, None, status.point)
 
-    def _query(self, ids: Sequence[str]) -> tuple[dict[str, Seen], list[str]]:
-        """What slurmctld (squeue, else scontrol) says about ``ids``' elements, then ``sacct``
-        about the jobs it no longer knows (at most two commands for any number of runs);
-        slurmctld wins. Also the tools' failures, as messages."""
-        seen: dict[str, Seen] = {}
-        problems: list[str] = []
-        controller, trouble = self._controller(ids)
-        if trouble:
-            problems.append(trouble)
-        known = {s.job for s in controller}
-        gone = [i for i in ids if i not in known]
-        if gone:
-            joined = ",".join(gone)
-            acct = self._run(["sacct", "--parsable2", "-n", "-X", "-j", joined, "-o", SACCT_FIELDS])
-            if acct.returncode == 0:
-                seen.update((s.id, s) for s in parse_sacct(acct.stdout))
-            elif ACCOUNTING_OFF not in command_message(acct):
-                problems.append(f"sacct: {command_message(acct)}")
-        seen.update((s.id, s) for s in controller)
-        return seen, problems
-
-    def _controller(self, ids: Sequence[str]) -> tuple[list[Seen], str | None]:
-        """slurmctld's records of ``ids``: squeue, else scontrol (one job at a time)."""
-        result = self._squeue(ids)
-        if result.returncode == 0:
-            return parse_squeue(result.stdout), None
-        if INVALID_ID in command_message(result):
-            return [], None  # none of them is known any more
-        out: list[Seen] = []
-        for job in ids:
-            one = self._scontrol(job)
-            if one.returncode == 0:
-                out.extend(parse_scontrol(one.stdout))
-            elif INVALID_ID not in command_message(one):
-                return out, f"squeue: {command_message(result)}; scontrol: {command_message(one)}"
-        return out, None
-
-    def _squeue(self, ids: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        return self._run(
-            ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-O", SQUEUE_FORMAT]
-        )
-
-    def _scontrol(self, job: str) -> subprocess.CompletedProcess[str]:
-        return self._run(["scontrol", "show", "job", "-o", job])
-
     # --- logs --------------------------------------------------------------------------------
 
     def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
@@ -416,6 +371,9 @@ class SlurmTarget(Target):
         ids = []
         for ref in run.jobs:
             wanted = points.get(ref.task, ())
+            if is_packed(ref):
+                ids += packed_cancel(ref, wanted)
+                continue
             offset = int(ref.extra.get("offset", 0))
             ids += [
                 element_id(ref.id, i) for i in array_elements(ref) if offset + (i or 0) in wanted
@@ -445,3 +403,25 @@ class SlurmTarget(Target):
     ) -> subprocess.CompletedProcess[str]:
         """Run a Slurm command; `LaunchError` when it is missing or does not answer in time."""
         return run_command(argv, cwd, self.call_timeout(min(timeout, timeout_setting())))
+
+
+def _job_record(
+    task: TaskEntry, info: ScriptInfo, workdir: Path, array: str | None, dependency: str | None
+) -> dict[str, Any]:
+    """What a job's record keeps of its script and submission (`JobRef.extra`)."""
+    extra: dict[str, Any] = {
+        "script": info.file,
+        "name": info.job_name,
+        "offset": info.offset,
+        "output": info.output,
+        "workdir": str(workdir),
+    }
+    if array:
+        extra["array"] = array
+    if info.error:
+        extra["error"] = info.error
+    if task.after:
+        extra.update(after=list(task.after), conditions=dict(task.conditions))
+    if dependency:
+        extra["dependency"] = dependency
+    return extra

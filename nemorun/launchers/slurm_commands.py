@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 TIMEOUT = 60.0
 """Seconds any one Slurm command may take before it counts as not answering."""
-INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_")
-"""The caller's variables that would change what a command does behind its arguments."""
+INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_", "NEMORUN_REPACK")
+"""The caller's variables that would change what a command does behind its arguments (a job
+would see the caller's ``NEMORUN_REPACK``: `nemorun.launchers.slurm_packing`)."""
 
 
 _CLUSTER: contextvars.ContextVar[Transport | None] = contextvars.ContextVar("cluster", default=None)

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nemorun.launchers.base import JobRef, JobState, RunHandle
+from nemorun.launchers import slurm_packing as packing
+from nemorun.launchers.base import JobRef, JobState, JobStatus, RunHandle
+from nemorun.launchers.slurm_packing import is_packed
 from nemorun.launchers.slurm_script import (
     resolve_log,
 )
@@ -39,6 +41,8 @@ def log_job(run: RunHandle, job: JobRef) -> tuple[JobRef, set[int] | None]:
     ``123_4``."""
     base, _, index = job.id.partition("_")
     ref = next((r for r in run.jobs if r.id == base), job)
+    if is_packed(ref):  # packed: the points asked for
+        return ref, packing.only_points(ref, job)
     if index.isdigit():
         return ref, {int(index)}
     if "array" not in ref.extra or tuple(job.points) == tuple(ref.points):
@@ -61,6 +65,8 @@ def read_logs(run: RunHandle, ref: JobRef, only: set[int] | None) -> Iterator[st
 def log_files(run: RunHandle, ref: JobRef, only: set[int] | None) -> list[LogFile]:
     """Every log file of ``ref``: stdout, then stderr when it is a file of its own. An array's
     elements each get a header; a plain job's stderr too."""
+    if is_packed(ref):
+        return packing.log_files(ref, only)
     last = run.state.get("slurm", {}).get("last", {})
     workdir = Path(ref.extra.get("workdir") or run.dir)
     out_pattern = ref.extra.get("output") or ref.log or ""
@@ -108,7 +114,7 @@ def follow_logs(
         now = time.monotonic()
         if now >= next_status:
             next_status = now + target.status_interval
-            mine = [s for s in target.follow_status(run) if _belongs(s.id, ref, only)]
+            mine = [s for s in target.follow_status(run) if _belongs(s, ref, only)]
             done = bool(mine) and all(s.state.is_final() for s in mine)
             # A job Slurm does not know (and never will) must not be followed forever.
             if (
@@ -180,7 +186,10 @@ def _find(workdir: Path, pattern: str) -> Path:
     return matches[0] if matches else path
 
 
-def _belongs(eid: str, ref: JobRef, only: set[int] | None) -> bool:
+def _belongs(status: JobStatus, ref: JobRef, only: set[int] | None) -> bool:
+    eid = status.id
+    if only is not None and is_packed(ref):
+        return status.point in only and eid.partition("_")[0] == ref.id
     if only is not None:
         return eid in {element_id(ref.id, i) for i in only}
     return eid == ref.id or eid.startswith(f"{ref.id}_")

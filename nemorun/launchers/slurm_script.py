@@ -11,6 +11,7 @@ import getpass
 import re
 from dataclasses import dataclass, field
 
+from nemorun.launchers.slurm_packing import read_packing
 from nemorun.launchers.slurm_states import array_indices
 
 # --- sbatch scripts ---------------------------------------------------------------------------
@@ -116,12 +117,20 @@ class ScriptInfo:
     error: str | None = None
     chdir: str | None = None
     options: dict[str, str | None] = field(default_factory=dict)
+    per_job: int = 0
+    """Points each element runs (a packed sweep: `nemorun.launchers.slurm_packing`), else 0."""
+    last: int = 0
+    """A packed script's last point."""
+    pack_logs: str = ""
+    """A packed script's per-point files' prefix."""
 
     def point(self, index: int | None) -> int:
         return self.offset + (index or 0)
 
     @property
     def points(self) -> tuple[int, ...]:
+        if self.per_job:
+            return tuple(range(self.offset, self.last + 1))
         return tuple(self.point(i) for i in self.indices) if self.array else (self.offset,)
 
 
@@ -131,17 +140,22 @@ def read_script(file: str, text: str) -> ScriptInfo:
     indices = array_indices(array) if array else []
     m = OFFSET.search(text)
     default_log = "slurm-%A_%a.out" if array else "slurm-%j.out"
+    packed = read_packing(text)
+    per_job, first, last, pack_logs = packed or (0, 0, 0, "")
     return ScriptInfo(
         file=file,
         job_name=options.get("job-name") or file.rsplit("/", 1)[-1],
         array=array,
         indices=indices,
-        offset=int(m.group(1)) if m else 0,
-        offset_known=m is not None,
+        offset=first if packed else int(m.group(1)) if m else 0,
+        offset_known=m is not None or packed is not None,
         output=options.get("output") or default_log,
         error=options.get("error"),
         chdir=options.get("chdir"),
         options=options,
+        per_job=per_job,
+        last=last,
+        pack_logs=pack_logs,
     )
 
 

@@ -354,7 +354,8 @@ KillWait=2
 MinJobAge=300
 CompleteWait=0
 JobRequeue=1
-MaxArraySize=1001
+# Small on purpose: launch reads it (scontrol show config) and splits sweeps to fit.
+MaxArraySize=200
 MaxJobCount=20000
 
 # Start jobs fast: the default batch_sched_delay makes each job wait for a 3-second tick

@@ -28,6 +28,7 @@ from nemorun.compiler.driver import compile_spec
 from nemorun.compiler.manifest import MANIFEST, Manifest, TaskEntry, read_manifest
 from nemorun.compiler.tasks import compile_tasks
 from nemorun.files import write_atomic
+from nemorun.launchers import slurm_query
 from nemorun.launchers.base import JobRef, JobState, JobStatus, LaunchError, RunHandle
 from nemorun.launchers.slurm import SlurmTarget
 from nemorun.launchers.slurm_script import (
@@ -526,7 +527,7 @@ def test_failed_job_and_its_never_satisfied_dependant(
     assert "Exited with exit code 3" in lines[2]
     # Once slurmctld has forgotten them (MinJobAge), sacct alone says CANCELLED, with the
     # reason they had before (Dependency): still failed, even for a record that never saw them.
-    monkeypatch.setattr(target, "_controller", lambda ids: ([], None))
+    monkeypatch.setattr(slurm_query, "controller", lambda run, ids: ([], None))
     fresh = RunHandle(run.id, run.name, run.dir, "slurm", run.jobs, {})
     later = by_id(wait_final(target, fresh))
     assert {k: (v.state, v.reason) for k, v in later.items()} == {
@@ -761,9 +762,11 @@ def test_zz_states_without_accounting(
     ids = [j.id for run in (done, failed, long) for j in run.jobs]
     plain = subprocess.run(["squeue", "-h", "-j", ",".join(ids)], capture_output=True, text=True)
     assert plain.stdout.strip() == ""
-    via_squeue = {s.id: s.state for s in parse_squeue(target._squeue(ids).stdout)}
+    via_squeue = {s.id: s.state for s in parse_squeue(slurm_query.squeue(target._run, ids).stdout)}
     via_scontrol = {
-        s.id: s.state for job in ids for s in parse_scontrol(target._scontrol(job).stdout)
+        s.id: s.state
+        for job in ids
+        for s in parse_scontrol(slurm_query.scontrol(target._run, job).stdout)
     }
     assert via_squeue == via_scontrol
     assert len(via_squeue) == 5

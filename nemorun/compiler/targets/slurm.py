@@ -5,7 +5,9 @@ adds any other long option, checked against the options of this machine's sbatch
 is told them (`nemorun.compiler.machine`), else nemorun's built-in list of sbatch 22.05's
 (`nemorun.compiler.sbatch_options`). A sweep of N points becomes
 ``--array=0-(N-1)%P`` and each array task picks its point from ``$SLURM_ARRAY_TASK_ID``;
-a sweep above ``max_array_size`` is split into several arrays (`_arrays`).
+a sweep above ``max_array_size`` (the spec's, else the cluster's when the launcher read it) is
+split into several arrays, and ``per_job`` packs several points into each array element
+(`nemorun.compiler.packing`).
 
 Where the logs go: `_log_stem`. Under torchrun: `_torchrun`. Value formats (times, GPU
 counts, memory sizes, counts…) are declared on `SlurmOptions`' fields and checked by the
@@ -18,9 +20,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nemorun.compiler import torchrun
+from nemorun.compiler import packing, torchrun
 from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
+from nemorun.compiler.packing import DEFAULT_ARRAY_SIZE, Packing
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
@@ -47,7 +50,7 @@ MANAGED = frozenset({"array", "job-name", "output", "error", "wrap", "parsable",
 NOT_DIRECTIVES = frozenset(
     {f.name for f in dataclasses.fields(ExecutorOptions) if f.name != "nodes"}
     | {"array_parallelism", "max_array_size", "cluster", "extra", "job_name", "output"}
-    | {"error", "requeue"}
+    | {"error", "requeue", "per_job", "per_job_parallel", "fail_fast"}
 )
 
 
@@ -105,6 +108,10 @@ class SlurmOptions(ExecutorOptions):
         gpus_per_node: GPUs on each node, a count or ``type:count`` (``a100:8``).
         extra: Any other sbatch long option, checked against sbatch's own list.
         max_array_size: Largest job array the cluster accepts; bigger sweeps are split.
+            Unset: the cluster's ``MaxArraySize`` at launch (1001 when compiling alone).
+        per_job: Points each array element runs (a sweep of N points is N/per_job jobs).
+        per_job_parallel: The points of one element run at once, each its own srun step.
+        fail_fast: The first failed point cancels the rest of the sweep.
         cluster: A remote cluster's profile (``clusters.yaml``): submit there over ssh.
     """
 
@@ -136,7 +143,10 @@ class SlurmOptions(ExecutorOptions):
     licenses: str | None = None
     time_min: str | int | None = option(SLURM_TIME)
     array_parallelism: int | None = option(COUNT)
-    max_array_size: int = option(COUNT, default=1001)
+    max_array_size: int | None = option(COUNT)
+    per_job: int | None = option(COUNT)
+    per_job_parallel: bool | None = None
+    fail_fast: bool | None = None
     cluster: str | None = None
     job_name: str | None = None
     output: str | None = None
@@ -161,6 +171,10 @@ class SlurmPlan:
     """This script is part ``part`` of ``parts`` (1 unless the sweep is split)."""
     srun: tuple[Word, ...] = ()
     """Options of srun itself (before any container flags)."""
+    packing: Packing | None = None
+    """How each element runs several points (``per_job``, ``fail_fast``), or None."""
+    array_size: int = DEFAULT_ARRAY_SIZE
+    """The most elements one array may have (`packing.array_limit`)."""
     torchrun: tuple[Word, ...] | None = None
     """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
     torchrun_args: tuple[Word, ...] = ()
@@ -175,8 +189,11 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     check.memory(options)
     check.gpus_per_task(options)
     check.container_mounts(options)
+    packing.check(check, options, job)
     warnings: list[str] = []
     srun, command, command_args = _torchrun(spec, job, warnings)
+    if options.per_job_parallel and options.per_job:
+        srun = (*srun, Word.of("--exact"), Word.of("--ntasks=1"))  # a point, not the whole job
     directives = _directives(spec, job, check)
     check.done()
     mounts = ",".join(options.container.mounts) if options.container else None
@@ -188,10 +205,12 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
         srun=srun,
         torchrun=command,
         torchrun_args=command_args,
+        packing=packing.packing(options, job),
+        array_size=packing.array_limit(options, job.machine),
     )
     if not job.is_sweep():
         return base, warnings
-    return _arrays(base, options, job), warnings
+    return packing.arrays(base, options.array_parallelism, job), warnings
 
 
 def _torchrun(
@@ -262,45 +281,6 @@ def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
     directives.append(("error", options.error or f"{logs}.err"))
     check.one_line(directives, options)
     return directives
-
-
-def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Parts:
-    """A sweep's job array, or its several arrays when it has more than ``max_array_size``
-    points.
-
-    The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
-    script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
-    compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
-    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
-    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
-    run up to parts * P tasks at once.
-    """
-    size = options.max_array_size
-    starts = range(0, job.num_points, size)
-    plans = []
-    for part, offset in enumerate(starts):
-        count = min(size, job.num_points - offset)
-        array = f"0-{count - 1}"
-        if options.array_parallelism:
-            array += f"%{options.array_parallelism}"
-        plans.append(
-            dataclasses.replace(
-                base,
-                directives=(*base.directives, ("array", array)),
-                array=array,
-                offset=offset,
-                count=count,
-                part=part,
-                parts=len(starts),
-            )
-        )
-    if len(plans) == 1:
-        return plans[0]
-    reason = (
-        f"the sweep has {job.num_points} points, more than max_array_size ({size}): "
-        f"it is split into {len(plans)} job arrays"
-    )
-    return Parts(tuple(plans), reason)
 
 
 def _log_stem(job: Job) -> str:
