@@ -162,6 +162,9 @@ class SlurmPlan:
     """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
     torchrun_args: tuple[Word, ...] = ()
     """The ``bash -c`` script's ``$0``, then `torchrun.RUN_ENTRY` and the entry's file."""
+    entry_file: str | None = None
+    """The entry's one file that the parts of a split sweep share (`_arrays`), or None when
+    the script holds the entry itself."""
 
 
 def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
@@ -268,12 +271,16 @@ def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Par
     The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
     script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
     compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
-    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
-    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
+    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. The parts share the entry (all the
+    points) rather than each holding a copy: they name its one file, the run's or the
+    ``entry.py`` written beside them (`Job.written_entry`), which the nodes read from this
+    machine's files; only when compile does not know where that file will be does each part
+    embed it. ``%P`` (``array_parallelism``) holds per array: parts submitted together can
     run up to parts * P tasks at once.
     """
     size = options.max_array_size
     starts = range(0, job.num_points, size)
+    shared = job.written_entry if job.entry is not None and len(starts) > 1 else None
     plans = []
     for part, offset in enumerate(starts):
         count = min(size, job.num_points - offset)
@@ -289,6 +296,7 @@ def _arrays(base: SlurmPlan, options: SlurmOptions, job: Job) -> SlurmPlan | Par
                 count=count,
                 part=part,
                 parts=len(starts),
+                entry_file=None if shared is None else str(shared),
             )
         )
     if len(plans) == 1:
