@@ -100,9 +100,7 @@ def compile_spec(
     spec `nemorun.compiler.tasks.task_spec` gives, with ``task`` naming it (and the artifacts'
     stem); `nemorun.compiler.tasks.compile_tasks` does both for every task.
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
-    ``machine`` is what compile may know of the machine (the options its sbatch takes); by
-    default, nothing. ``output`` is the directory the artifacts will be written into, when
-    known (``-o DIR``): a sweep split into several Slurm scripts then shares its ``entry.py``.
+    ``output``, the directory ``-o DIR`` writes into, lets split Slurm parts share ``entry.py``.
 
     **The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
     tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
@@ -121,9 +119,8 @@ def compile_spec(
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
     python = job_python(spec.executor, declared.host_filesystem, host_python)
-    job = dataclasses.replace(
-        make_job(spec, name, python, run, task), machine=machine, output=output
-    )
+    job = make_job(spec, name, python, run, task)
+    job = dataclasses.replace(job, machine=machine, output=output)
     extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 
