@@ -131,6 +131,8 @@ def yaml_value(value: Any, block: bool = False) -> str:
         raise TypeError(f"not a YAML value here: {value!r}")
     if isinstance(value, str) and _QUOTED_AS_IS.fullmatch(value):
         return f'"{value}"'  # what the emitter writes for these, without it (a sweep's names)
+    if isinstance(value, str):  # the same entrypoint or script in every document of a sweep
+        return _dumped_text(value, block)
     return _dumped(value, block)
 
 
@@ -149,6 +151,11 @@ def _dumped(value: Any, block: bool) -> str:
     if text.endswith("\n...\n"):  # the end of a top-level plain or kept-newline scalar
         text = text[:-4]
     return text.removesuffix("\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _dumped_text(value: str, block: bool) -> str:
+    return _dumped(value, block)
 
 
 @functools.cache
