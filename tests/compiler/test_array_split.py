@@ -174,3 +174,21 @@ def test_a_split_sweep_runs_on_slurm(tmp_path: Path) -> None:
                 assert point not in seen
                 seen[point] = lr
     assert seen == {str(i): lr for i, lr in enumerate(LRS)}
+
+
+def test_a_split_task_of_several_shares_the_entry_in_its_own_directory(tmp_path: Path) -> None:
+    spec = tmp_path / "mt.yaml"
+    spec.write_text(
+        f"nemorun: 1\nname: mt\npythonpath: [{ROOT / 'examples'}]\ntasks:\n"
+        '  prep: {task: {command: "echo prep"}}\n'
+        "  train: {after: [prep], task: {_target_: trainlib:train, model: {hidden_size: 4}}}\n"
+        "sweep: {tasks.train.task.optim.lr: [0.1, 0.2, 0.3]}\n"
+        "executor: {target: slurm, max_array_size: 2}\n"
+    )
+    proc = nemorun("compile", str(spec), "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parts = sorted((tmp_path / "out" / "train").glob("*.sbatch"))
+    assert len(parts) == 2
+    entry = tmp_path / "out" / "train" / "entry.py"
+    assert all(f"NEMORUN_ENTRY={entry}\n" in p.read_text() for p in parts)
+    assert entry.is_file()
