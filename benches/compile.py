@@ -21,7 +21,10 @@
 
 (d) ``--launch 10000``: ``nemorun launch --target slurm`` of a 10,000-point sweep, timed to
     the printed run id, then ``nemorun cancel``; refused unless ``sbatch`` reaches the test
-    cluster ``tests/infra/slurm.sh`` started and marked. Budget: 3 s.
+    cluster ``tests/infra/slurm.sh`` started and marked. The arrays fit the cluster's
+    ``MaxArraySize``; shims on PATH count and time each Slurm command. Budget: 3 s.
+
+The issue's whole table, side by side in one run: ``benches/sweeps.py``.
 
 Prints median, min and max wall time in seconds per case, and whether it is within budget;
 ``--check`` exits 1 when a median is over its budget. Timings on a shared 2-core machine are
@@ -38,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from timing import report, timed
@@ -111,17 +115,36 @@ def spec_with_sweep(checkout: Path, axes: dict[str, range], where: Path) -> Path
     return path
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One whole ``nemorun`` process: wall and CPU seconds, peak RSS (MiB), bytes printed;
+    ``failed`` says why it ended without an answer (wall is then infinite)."""
+
+    wall: float
+    cpu: float = 0.0
+    rss: float = 0.0
+    size: int = 0
+    failed: str | None = None
+
+    def line(self) -> str:
+        if self.failed is not None:
+            return self.failed
+        return f"{self.wall:6.2f} s  cpu {self.cpu:6.2f} s  peak RSS {self.rss:5.0f} MiB"
+
+
 def measure(checkout: Path, args: Sequence[str], limit: float, repeat: int = 1) -> tuple[str, int]:
     """The best of ``repeat`` runs of `measure_once` (the least disturbed by other work)."""
-    runs = [measure_once(checkout, args, limit) for _ in range(repeat)]
-    _, line, size = min(runs, key=lambda run: run[0])
-    return line, size
+    best = best_of(checkout, args, limit, repeat)
+    return best.line(), best.size
 
 
-def measure_once(checkout: Path, args: Sequence[str], limit: float) -> tuple[float, str, int]:
-    """One whole ``nemorun`` process run from ``checkout``: its wall time (infinite when it
-    failed), a ``wall s, cpu s, RSS MiB`` line (or why it ended) and the bytes it printed.
-    CPU time (user + system) suffers less than wall time from other work on a shared machine."""
+def best_of(checkout: Path, args: Sequence[str], limit: float, repeat: int = 1) -> Measured:
+    return min((measure_once(checkout, args, limit) for _ in range(repeat)), key=lambda m: m.wall)
+
+
+def measure_once(checkout: Path, args: Sequence[str], limit: float) -> Measured:
+    """One whole ``nemorun`` process run from ``checkout``. CPU time (user + system) suffers
+    less than wall time from other work on a shared machine."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "0"}
     start = time.perf_counter()
     timer = ["/usr/bin/time", "-f", "peak-rss-kib %M cpu %U %S"]  # this process's own figures
@@ -137,7 +160,7 @@ def measure_once(checkout: Path, args: Sequence[str], limit: float) -> tuple[flo
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        return math.inf, f"stopped after {limit:g} s", 0
+        return Measured(math.inf, failed=f"stopped after {limit:g} s")
     wall = time.perf_counter() - start
     lines = [
         line
@@ -150,8 +173,9 @@ def measure_once(checkout: Path, args: Sequence[str], limit: float) -> tuple[flo
         rss, cpu = int(kib) / 1024, float(user) + float(system)
     if proc.returncode != 0:
         last = lines[-1:] or ["?"]
-        return math.inf, f"exit {proc.returncode} after {wall:.2f} s: {last[0][:70]}", 0
-    return wall, f"{wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss:5.0f} MiB", len(out)
+        why = f"exit {proc.returncode} after {wall:.2f} s: {last[0][:70]}"
+        return Measured(math.inf, failed=why)
+    return Measured(wall, cpu, rss, len(out))
 
 
 def scale(checkouts: dict[str, Path], limit: float, repeat: int) -> None:
@@ -212,28 +236,96 @@ def test_cluster_problem() -> str | None:
     return None if pid.isdigit() and running else "the test cluster's slurmctld is not running"
 
 
-def launch(points: int, runs: int) -> bool:
+SCHEDULER_COMMANDS = ("sbatch", "scontrol", "sinfo", "sacctmgr", "squeue", "sacct", "scancel")
+
+
+def max_array_size() -> int:
+    """The test cluster's ``MaxArraySize`` (a sweep's arrays are split to fit it), at most
+    Slurm's default 1,001."""
+    proc = subprocess.run(
+        ["scontrol", "show", "config"], capture_output=True, text=True, timeout=15, check=True
+    )
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            return min(1001, int(value))
+    return 1001
+
+
+def counting_path(scratch: Path, log: Path) -> str:
+    """A PATH whose Slurm commands are shims that log each call's name, start and end to
+    ``log`` before handing over to the real command: where a launch's time goes."""
+    import shutil
+
+    shims = scratch / "shims"
+    shims.mkdir()
+    for name in SCHEDULER_COMMANDS:
+        real = shutil.which(name)
+        if real is None:
+            continue
+        shim = shims / name
+        shim.write_text(
+            "#!/bin/bash\nstart=$(date +%s.%N)\n"
+            f'{real} "$@"\nrc=$?\necho "{name} $start $(date +%s.%N) $1" >>{log}\nexit $rc\n'
+        )
+        shim.chmod(0o755)
+    return f"{shims}{os.pathsep}{os.environ['PATH']}"
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the processes this one waited for, so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def scheduler_calls(log: Path) -> str:
+    """``sbatch 10 calls 1.20 s, ...`` from the shims' log."""
+    calls: dict[str, list[float]] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        name, start, end = line.split()[:3]
+        calls.setdefault(name, []).append(float(end) - float(start))
+    return ", ".join(f"{n} {len(t)}x {sum(t):.2f} s" for n, t in sorted(calls.items()))
+
+
+def launch(points: int, runs: int) -> tuple[bool, list[float], str]:
     """``nemorun launch --target slurm`` of a ``points``-point sweep, timed to the printed run
-    id, each run then cancelled; refused unless ``sbatch`` reaches the marked test cluster."""
+    id, each run then cancelled; refused unless ``sbatch`` reaches the marked test cluster.
+    The arrays are sized to the cluster's ``MaxArraySize``; the scheduler calls of the last
+    launch are counted and timed. Returns (within budget, samples, calls)."""
     problem = test_cluster_problem()
     if problem is not None:
         raise SystemExit(f"--launch: not run: {problem}")
     scratch = Path(tempfile.mkdtemp(prefix="nemorun-bench-"))
-    env = {**os.environ, "NEMORUN_HOME": str(scratch / "home"), "PYTHONDONTWRITEBYTECODE": "0"}
-    args = ["launch", QUICKSTART, "--target", "slurm", f"optim.lr=range(1,{points + 1})"]
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    size = max_array_size()
+    samples, calls = [], ""
+    for n in range(runs):
+        log = scratch / f"calls{n}.log"
+        (scratch / str(n)).mkdir()
+        env = {
+            **os.environ,
+            "NEMORUN_HOME": str(scratch / "home"),
+            "PYTHONDONTWRITEBYTECODE": "0",
+            "PATH": counting_path(scratch / str(n), log),
+        }
+        args = ["launch", QUICKSTART, "--target", "slurm", f"optim.lr=range(1,{points + 1})"]
+        args.append(f"++executor.max_array_size={size}")
+        start, used = time.perf_counter(), children_cpu()
         proc = subprocess.run(
             [*NEMORUN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
         samples.append(time.perf_counter() - start)
+        calls = f"cpu {children_cpu() - used:.2f} s; " + scheduler_calls(log)
         if proc.returncode != 0:
             raise SystemExit(f"nemorun launch failed:\n{proc.stderr}")
         run_id = proc.stdout.strip().splitlines()[-1]
         cancel = [*NEMORUN, "cancel", run_id]
         subprocess.run(cancel, cwd=ROOT, env=env, capture_output=True, timeout=120, check=True)
-    return report(f"launch --target slurm, {points:,} points", samples, LAUNCH_BUDGET)
+    name = f"launch --target slurm, {points:,} points"
+    arrays = -(-points // size)
+    note = f"; {arrays} arrays of <= {size} (MaxArraySize); last launch: {calls}"
+    return report(name, samples, LAUNCH_BUDGET, note), samples, calls
 
 
 def main() -> None:
@@ -247,7 +339,7 @@ def main() -> None:
     parser.add_argument("--launch", type=int, metavar="POINTS", help="(d) only, POINTS points")
     args = parser.parse_args()
     if args.launch:
-        if not launch(args.launch, max(1, args.runs // 2)) and args.check:
+        if not launch(args.launch, max(1, args.runs // 2))[0] and args.check:
             raise SystemExit(1)
         return
     if args.scale:

@@ -86,21 +86,36 @@ def load(path: str | Path, overrides: Sequence[str] = (), target: str | None = N
     return spec
 
 
-def compile(spec: Spec, target: str | None = None, *, templates: str | Path | None = None) -> Build:
+def compile(
+    spec: Spec,
+    target: str | None = None,
+    *,
+    templates: str | Path | None = None,
+    output: str | Path | None = None,
+) -> Build:
     """The artifacts of every task of ``spec``, in run order; pure (``Build.write(DIR)``
     writes them, with ``tasks.json``).
 
     For a single-task spec, ``build.tasks[0].artifacts.main.text`` is what ``nemorun
     compile`` prints. ``target``: the one ``spec`` was loaded for (default: each task's own).
     ``templates``: a directory searched first (default: the spec's ``templates:``).
-    Warnings are in ``build.warnings``.
+    ``output``: the directory the build will be written into, when known: a Slurm sweep split
+    into several scripts then has them share one ``entry.py`` there instead of each holding
+    it. Warnings are in ``build.warnings``.
     """
     from nemorun.compiler.machine import this_machine
     from nemorun.compiler.tasks import compile_tasks
 
     chosen = Path(templates) if templates is not None else spec.templates
     # Jobs on this machine's files run the interpreter nemorun runs under (see job_python).
-    return compile_tasks(spec, target, chosen, host_python=sys.executable, machine=this_machine())
+    return compile_tasks(
+        spec,
+        target,
+        chosen,
+        host_python=sys.executable,
+        machine=this_machine(),
+        output=Path(output).resolve() if output is not None else None,
+    )
 
 
 def points(spec: Spec) -> tuple[Point, ...]:

@@ -270,7 +270,7 @@ def _run_compile(ns: argparse.Namespace) -> int:
             "go to stdout",
             suggestion="write them into a directory with -o DIR (one subdirectory per task)",
         )
-    build = api.compile(spec, ns.target, templates=ns.templates)
+    build = api.compile(spec, ns.target, templates=ns.templates, output=ns.output)
     if not build.single:  # one directory of artifacts per task, and tasks.json (their order)
         warn(build.warnings)
         paths = build.write(ns.output)

@@ -93,14 +93,14 @@ def compile_spec(
     task: str | None = None,
     host_python: str | None = None,
     machine: Machine = UNKNOWN_MACHINE,
+    output: Path | None = None,
 ) -> Artifacts:
     """The artifacts of ``spec`` for ``target`` (default: the spec's own target), for ``run``
     when given. ``spec`` has one task: one task of several is compiled as the single-task
     spec `nemorun.compiler.tasks.task_spec` gives, with ``task`` naming it (and the artifacts'
     stem); `nemorun.compiler.tasks.compile_tasks` does both for every task.
     ``host_python`` is the interpreter of the machine compiling (see `job_python`);
-    ``machine`` is what compile may know of the machine (the options its sbatch takes); by
-    default, nothing.
+    ``output``, the directory ``-o DIR`` writes into, lets split Slurm parts share ``entry.py``.
 
     **The machine** (`nemorun.compiler.machine.Machine`) is an input too: the CLI and the launcher
     tell compile which options this machine's ``sbatch`` takes; without it, nemorun's built-in
@@ -119,7 +119,8 @@ def compile_spec(
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
     python = job_python(spec.executor, declared.host_filesystem, host_python)
-    job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine)
+    job = make_job(spec, name, python, run, task)
+    job = dataclasses.replace(job, machine=machine, output=output)
     extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 

@@ -45,6 +45,7 @@ from nemorun.compiler.sweep_tables import (
     THIS_POINT,
     THIS_PRODUCT_POINT,
     axis_tables,
+    check_values,
     point_tables,
 )
 from nemorun.errors import KeyPath, SpecError, format_path
@@ -165,11 +166,16 @@ def _product_entry(spec: Spec, points: Points) -> EntryPoint:
             lazy[i] = lazy[i] or builds(value)
     refs = [f"at[{i}]()" if lazy[i] else f"at[{i}]" for i in range(len(holes))]
     body, helpers = _body(first, shared, var_names, holes, refs, names)
-    tables = axis_tables(holes, choices, lazy)
     helpers = helpers | writer.helpers
-    source = _assemble(spec, names, body, helpers, tables, len(points), product=True)
-    compile(source, "<nemorun entry>", "exec")  # a bug here must never reach a cluster
-    return EntryPoint(source, points)
+
+    def assemble(choices: list[list[Doc]]) -> str:
+        tables = axis_tables(holes, choices, lazy)
+        return _assemble(spec, names, body, helpers, tables, len(points), product=True)
+
+    # A bug here must never reach a cluster: the entry compiles, its values checked apart.
+    compile(assemble([[] for _ in choices]), "<nemorun entry>", "exec")
+    check_values(choices, lazy)
+    return EntryPoint(assemble(choices), points)
 
 
 def _converted(spec: Spec) -> tuple[tuple[Any, ...] | None, ...]:

@@ -144,6 +144,9 @@ class Job:
     """The task's name in a spec with several tasks; None for a single-task spec."""
     machine: Machine = UNKNOWN_MACHINE
     """What compile was told about the machine it compiles on (`nemorun.compiler.machine`)."""
+    output: Path | None = None
+    """The directory ``-o DIR`` writes the artifacts into (absolute), an input like ``run``;
+    None when compile does not know it (stdout, the API)."""
 
     @property
     def num_points(self) -> int:
@@ -182,6 +185,15 @@ class Job:
             return None
         task_dir = () if self.task is None else (self.stem,)
         return self.run.dir.joinpath("artifacts", *task_dir, ENTRY_FILE)
+
+    @property
+    def written_entry(self) -> Path | None:
+        """Where `ENTRY_FILE` will be on this machine: the run's copy (`entry_file`), else the
+        one written beside the artifacts in ``output`` (the task's own directory for one task
+        of several); None when compile does not know where the artifacts go."""
+        if self.run is not None or self.output is None:
+            return self.entry_file
+        return self.output.joinpath(*(() if self.task is None else (self.stem,)), ENTRY_FILE)
 
     @property
     def points_dir(self) -> str | None:

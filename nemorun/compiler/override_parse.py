@@ -2,9 +2,10 @@
 
 This is the only module that imports hydra. `parse_override` turns hydra's `Override` into our
 own small `Override` so a change in hydra touches this file alone. Hydra is imported lazily,
-and only for what `parse_plain` cannot read: plain ``key=value``, ``+k=v``, ``++k=v``, ``~k``
-and ``a,b,c`` sweeps of unquoted scalars are read here, to the same result as hydra's (a
-property test holds the two side by side), since importing hydra doubles a short command.
+and only for what `parse_plain` cannot read: plain ``key=value``, ``+k=v``, ``++k=v``, ``~k``,
+``a,b,c`` sweeps of unquoted scalars and ``range(a,b[,s])`` of unquoted numbers are read here,
+to the same result as hydra's (a property test holds the two side by side), since importing
+hydra doubles a short command.
 
 What the parsed overrides do to a spec is `nemorun.compiler.overrides`' (Hydra's semantics).
 A value keeps the text it was written with, so ``tag=007`` stays ``"007"`` where the schema
@@ -125,6 +126,8 @@ def parse_plain(index: int, text: str) -> Override | None:
         if kind is not OverrideKind.DELETE:
             return None
         return Override(index, text, kind, key, None, None, has_value=False)
+    if raw.startswith("range(") and kind is not OverrideKind.DELETE:
+        return _plain_range(index, text, kind, key, raw)
     parts = raw.split(",")
     if raw and not all(_PLAIN_CHARS.fullmatch(part) for part in parts):
         return None
@@ -138,6 +141,31 @@ def parse_plain(index: int, text: str) -> Override | None:
         return None
     texts = tuple(None if isinstance(v, str) else t for v, t in zip(values, parts))
     return Override(index, text, kind, key, None, raw, values, texts=texts)
+
+
+def _plain_range(index: int, text: str, kind: OverrideKind, key: str, raw: str) -> Override | None:
+    """``range(stop)``, ``range(start,stop)`` or ``range(start,stop,step)`` of unquoted finite
+    numbers, no spaces, expanded as `expand_range` expands hydra's; None for anything else,
+    and for a range hydra's path refuses (a step of 0, no values, too many), so that the
+    refusal is the same located error."""
+    if not raw.endswith(")"):
+        return None
+    args = raw[len("range(") : -1].split(",")
+    if not 1 <= len(args) <= 3 or not all(_INT.fullmatch(a) or _FLOAT.fullmatch(a) for a in args):
+        return None
+    numbers = [_plain_scalar(a) for a in args]
+    if not all(isinstance(n, int) or math.isfinite(n) for n in numbers):
+        return None
+    if len(numbers) == 1:  # range(stop), as hydra reads it
+        numbers = [0, *numbers]
+    start, stop, step = (*numbers, 1)[:3]
+    try:
+        values = range_values(start, stop, step, Origin())
+    except SpecError:
+        return None
+    if not values:
+        return None
+    return Override(index, text, kind, key, None, raw, values, texts=(None,) * len(values))
 
 
 def _plain_scalar(text: str) -> Any:
@@ -263,9 +291,13 @@ def expand_range(sweep: Any, at: Origin) -> tuple[Any, ...]:
     same rule for floats, computed in decimal from the numbers as typed (``range(0,1,0.1)``
     gives 0.1, 0.2, 0.3, not 0.30000000000000004). The size is known before any value is
     made, so ``range(0, 10**9)`` is refused at once."""
+    return range_values(sweep.start, sweep.stop, sweep.step, at)
+
+
+def range_values(start: Any, stop: Any, step: Any, at: Origin) -> tuple[Any, ...]:
+    """`expand_range` of the three numbers."""
     from nemorun.schemas.spec import MAX_POINTS
 
-    start, stop, step = sweep.start, sweep.stop, sweep.step
     if step == 0:
         raise SpecError("a range's step cannot be 0", origin=at)
     if all(isinstance(x, int) and not isinstance(x, bool) for x in (start, stop, step)):

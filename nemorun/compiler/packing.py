@@ -109,13 +109,17 @@ def arrays(base: SlurmPlan, parallelism: int | None, job: Job) -> SlurmPlan | Pa
     The arrays hold at most ``max_array_size`` tasks, in order: part ``i`` is its own sbatch
     script (``NAME.i.sbatch``, written with ``-o DIR``; stdout cannot hold several, so
     compiling without ``-o`` is an error that says so) with ``--array=0-(k-1)%P`` and
-    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Every part embeds the same entry (all
-    the points). ``%P`` (``array_parallelism``) holds per array: parts submitted together can
+    ``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. The parts share the entry (all the
+    points) rather than each holding a copy: they name its one file, the run's or the
+    ``entry.py`` written beside them (`Job.written_entry`), which the nodes read from this
+    machine's files; only when compile does not know where that file will be does each part
+    embed it. ``%P`` (``array_parallelism``) holds per array: parts submitted together can
     run up to parts * P tasks at once.
     """
     size = base.array_size
     per_job = base.packing.per_job if base.packing else 1
     starts = range(0, job.num_points, size * per_job)
+    shared = job.written_entry if job.entry is not None and len(starts) > 1 else None
     plans = []
     for part, offset in enumerate(starts):
         count = min(size * per_job, job.num_points - offset)
@@ -131,6 +135,7 @@ def arrays(base: SlurmPlan, parallelism: int | None, job: Job) -> SlurmPlan | Pa
                 count=count,
                 part=part,
                 parts=len(starts),
+                entry_file=None if shared is None else str(shared),
             )
         )
     if len(plans) == 1:

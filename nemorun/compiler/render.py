@@ -127,16 +127,35 @@ def yaml_value(value: Any, block: bool = False) -> str:
     Numbers and booleans are plain, lists are flow sequences. An `EnvRef` or None raises:
     environment references are for shell values, and a None is a template bug.
     """
-    import yaml
-
     if value is None or isinstance(value, (EnvRef, dict, set)):
         raise TypeError(f"not a YAML value here: {value!r}")
+    if isinstance(value, str) and _QUOTED_AS_IS.fullmatch(value):
+        return f'"{value}"'  # what the emitter writes for these, without it (a sweep's names)
+    if isinstance(value, str):  # the same entrypoint or script in every document of a sweep
+        return _dumped_text(value, block)
+    return _dumped(value, block)
+
+
+# Printable ASCII but the two characters a double-quoted YAML scalar escapes: PyYAML writes
+# such a string between quotes as it is (a test holds the two side by side).
+_QUOTED_AS_IS = re.compile(r"[ !#-\[\]-~]*")
+
+
+def _dumped(value: Any, block: bool) -> str:
+    """`yaml_value` by PyYAML's emitter."""
+    import yaml
+
     text = yaml.dump(
         value, Dumper=_yaml_dumper(block), allow_unicode=True, width=2**31, default_flow_style=True
     )
     if text.endswith("\n...\n"):  # the end of a top-level plain or kept-newline scalar
         text = text[:-4]
     return text.removesuffix("\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _dumped_text(value: str, block: bool) -> str:
+    return _dumped(value, block)
 
 
 @functools.cache

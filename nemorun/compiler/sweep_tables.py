@@ -7,6 +7,8 @@ one value per axis (`THIS_PRODUCT_POINT`), any other sweep has a ``POINTS`` row 
 
 from __future__ import annotations
 
+import re
+
 from nemorun.compiler.points import Points
 from nemorun.compiler.pysource import INDENT, WIDTH, Doc, Group, flat, layout
 from nemorun.errors import KeyPath, format_path
@@ -16,12 +18,19 @@ def _axis_lines(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]
     out = []
     for hole, docs, is_lazy in zip(holes, choices, lazy):
         out.append(f"{INDENT}# {format_path(hole)}")
-        items: list[tuple[str, Doc]] = [("lambda: " if is_lazy else "", d) for d in docs]
-        group = Group("(", items, ")", single_comma=True)
-        text = layout(group, INDENT)
         texts = [flat(d) for d in docs]
-        if "\n" in text and not is_lazy and all(len(t) < WIDTH // 2 for t in texts):
+        prefix = "lambda: " if is_lazy else ""
+        one_line = "(" + ", ".join(prefix + t for t in texts) + ("," if len(texts) == 1 else "")
+        # `layout` keeps the tuple on one line exactly when it fits (or is empty): decided
+        # here from the texts, so a long axis is never laid out a value a line first.
+        fits = not texts or len(INDENT) + len(one_line) + 2 <= WIDTH
+        if not fits and not is_lazy and all(len(t) < WIDTH // 2 for t in texts):
             text = _packed(texts, INDENT)
+        elif fits:
+            text = one_line + ")"
+        else:
+            items: list[tuple[str, Doc]] = [(prefix, d) for d in docs]
+            text = layout(Group("(", items, ")", single_comma=True), INDENT)
         out.append(f"{INDENT}{text},")
     return out
 
@@ -59,6 +68,27 @@ def point_tables(
         out.append(f"{INDENT}{values},  # {point.index}: {_comment(point.describe())}")
     out += ["]", "", ""]
     return out
+
+
+# A value written as one of these is valid Python whatever surrounds it in a tuple: the
+# numbers and plain strings that make up long axes, checked without compiling them.
+_PLAIN_LITERAL = re.compile(
+    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?|'[^'\\\n]*'|True|False|None"
+)
+_CHECK_CHUNK = 1_000
+
+
+def check_values(choices: list[list[Doc]], lazy: list[bool]) -> None:
+    """Compile every axis value that is not a plain literal, a thousand at a time. With the
+    entry compiled with empty axes, this checks what compiling the whole entry would (a bug
+    there must never reach a cluster) without building the syntax tree of 100,000 values at
+    once (about 100 MiB and seconds)."""
+    for docs, is_lazy in zip(choices, lazy):
+        prefix = "lambda: " if is_lazy else ""
+        texts = [t for t in map(flat, docs) if is_lazy or not _PLAIN_LITERAL.fullmatch(t)]
+        for start in range(0, len(texts), _CHECK_CHUNK):
+            chunk = texts[start : start + _CHECK_CHUNK]
+            compile("(" + "".join(f"{prefix}{t},\n" for t in chunk) + ")", "<axis>", "eval")
 
 
 def axis_tables(holes: list[KeyPath], choices: list[list[Doc]], lazy: list[bool]) -> list[str]:

@@ -215,11 +215,13 @@ def compile_tasks(
     pythonpath: list[Path] | None = None,
     host_python: str | None = None,
     machine: Machine = UNKNOWN_MACHINE,
+    output: Path | None = None,
 ) -> Build:
     """The artifacts of every task of ``spec`` (one for a single-task spec), in run order.
 
     ``pythonpath`` replaces the spec's import directories in the artifacts (a packaged copy of
-    the code, for ``packager: git``); ``host_python`` is passed to `compile_spec`."""
+    the code, for ``packager: git``); ``host_python``, ``machine`` and ``output`` (the
+    directory the build will be written into, when known) are passed to `compile_spec`."""
     import dataclasses
 
     def placed(s: Spec) -> Spec:
@@ -228,7 +230,14 @@ def compile_tasks(
     builds = []
     if spec.single_task:
         artifacts = compile_spec(
-            placed(spec), target, templates, warnings, run, host_python=host_python, machine=machine
+            placed(spec),
+            target,
+            templates,
+            warnings,
+            run,
+            host_python=host_python,
+            machine=machine,
+            output=output,
         )
         builds.append(TaskBuild("task", (), "", artifacts, _max_parallel(spec)))
         return Build(tuple(builds), single=True)
@@ -244,6 +253,7 @@ def compile_tasks(
             task=name,
             host_python=host_python,
             machine=machine,
+            output=output,
         )
         entry = spec.tasks[name]
         _check_ordering(spec, name, artifacts.target)

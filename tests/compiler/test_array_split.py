@@ -2,9 +2,11 @@
 
 Part ``i`` is ``NAME.i.sbatch`` (under ``-o DIR``: stdout cannot hold several scripts, so
 compiling without ``-o`` is an error that says to use it), with ``--array=0-(k-1)%P`` and
-``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. Checked: the files and their lines, that
-every point runs exactly once with its own values (each part run by bash with a stand-in
-``srun``, every array index), ``sbatch --test-only`` on each part, and a real submission.
+``NEMORUN_POINT = offset + $SLURM_ARRAY_TASK_ID``. The parts share one ``entry.py`` written
+beside them, by its absolute path. Checked: the files and their lines, that every point runs
+exactly once with its own values (each part run by bash with a stand-in ``srun``, every array
+index, from another directory than the one compile ran in), ``sbatch --test-only`` on each
+part, and a real submission.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from nemorun.compiler.driver import compile_spec
 from nemorun.errors import SpecError
 
 LRS = ["0.01", "0.02", "0.03", "0.04", "0.05"]
-SWEEP = ["configs/quickstart.yaml", "--target", "slurm", f"optim.lr={','.join(LRS)}", "steps=2"]
+QUICKSTART = str(ROOT / "configs/quickstart.yaml")
+SWEEP = [QUICKSTART, "--target", "slurm", f"optim.lr={','.join(LRS)}", "steps=2"]
 
 
 def split(tmp_path: Path, *extra: str) -> list[Path]:
-    """Compile the 5-point sweep with at most 2 points per array into ``tmp_path/out``."""
+    """Compile the 5-point sweep with at most 2 points per array into ``tmp_path/out`` (named
+    relative to ``tmp_path``, where compile runs)."""
     out = tmp_path / "out"
-    proc = nemorun("compile", *SWEEP, "+executor.max_array_size=2", *extra, "-o", str(out))
+    proc = nemorun(
+        "compile", *SWEEP, "+executor.max_array_size=2", *extra, "-o", "out", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     return sorted(out.glob("*.sbatch"))
 
@@ -57,7 +63,8 @@ def test_each_part_is_an_array_with_its_offset(tmp_path: Path) -> None:
     assert "this array runs points 4 to 4, point 4 + its array index" in texts[2]
     entry = (tmp_path / "out" / "entry.py").read_text()
     for text, path in zip(texts, parts):
-        assert entry in text  # every part embeds the whole entry
+        assert entry.splitlines()[-1] not in text  # the parts share it instead of each holding it
+        assert f"NEMORUN_ENTRY={tmp_path / 'out' / 'entry.py'}\n" in text
         assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
 
 
@@ -85,11 +92,24 @@ def test_the_api_gives_every_part_and_main_says_why_it_cannot() -> None:
     assert [a.name for a in artifacts.all()][-1] == "entry.py"
     with pytest.raises(SpecError, match="write them into a directory with -o DIR"):
         artifacts.main  # noqa: B018
+    # Not told where they will be written, each part holds the entry: any directory will do.
+    entry = artifacts.files[-1].text
+    assert all(entry in part.text for part in artifacts.mains)
+    out = Path("/somewhere/out")
+    shared = compile_spec(spec, warnings=warnings, output=out)
+    assert all(entry not in part.text for part in shared.mains)
+    assert all(f"NEMORUN_ENTRY={out / 'entry.py'}\n" in part.text for part in shared.mains)
+    assert shared.files == artifacts.files
+    again = compile_spec(spec, warnings=warnings, output=out)
+    assert [a.text for a in again.all()] == [a.text for a in shared.all()]
 
 
 def test_every_point_runs_once_with_its_own_values(tmp_path: Path) -> None:
-    """Run each part as Slurm would run each array task, with a stand-in srun."""
+    """Run each part as Slurm would run each array task, with a stand-in srun, in a directory
+    other than the one compile ran in."""
     parts = split(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").write_text('#!/bin/sh\nexec "$@"\n')
@@ -101,7 +121,7 @@ def test_every_point_runs_once_with_its_own_values(tmp_path: Path) -> None:
             proc = subprocess.run(
                 ["bash", str(part)],
                 env={**env, "SLURM_ARRAY_TASK_ID": str(index)},
-                cwd=tmp_path,
+                cwd=elsewhere,
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -109,6 +129,20 @@ def test_every_point_runs_once_with_its_own_values(tmp_path: Path) -> None:
             assert proc.returncode == 0, proc.stderr
             ran += re.findall(r"\[train\] point=(\d+) .* lr=(\S+) ", proc.stdout)
     assert ran == [(str(i), lr) for i, lr in enumerate(LRS)]
+    # Without the shared entry a part says what it missed, and where.
+    (tmp_path / "out" / "entry.py").unlink()
+    proc = subprocess.run(
+        ["bash", str(parts[1])],
+        env={**env, "SLURM_ARRAY_TASK_ID": "0"},
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"nemorun: cannot read the sweep's entry {tmp_path / 'out' / 'entry.py'} on " in (
+        proc.stderr
+    )
 
 
 @pytest.mark.usefixtures("slurm_cluster")
@@ -140,3 +174,21 @@ def test_a_split_sweep_runs_on_slurm(tmp_path: Path) -> None:
                 assert point not in seen
                 seen[point] = lr
     assert seen == {str(i): lr for i, lr in enumerate(LRS)}
+
+
+def test_a_split_task_of_several_shares_the_entry_in_its_own_directory(tmp_path: Path) -> None:
+    spec = tmp_path / "mt.yaml"
+    spec.write_text(
+        f"nemorun: 1\nname: mt\npythonpath: [{ROOT / 'examples'}]\ntasks:\n"
+        '  prep: {task: {command: "echo prep"}}\n'
+        "  train: {after: [prep], task: {_target_: trainlib:train, model: {hidden_size: 4}}}\n"
+        "sweep: {tasks.train.task.optim.lr: [0.1, 0.2, 0.3]}\n"
+        "executor: {target: slurm, max_array_size: 2}\n"
+    )
+    proc = nemorun("compile", str(spec), "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parts = sorted((tmp_path / "out" / "train").glob("*.sbatch"))
+    assert len(parts) == 2
+    entry = tmp_path / "out" / "train" / "entry.py"
+    assert all(f"NEMORUN_ENTRY={entry}\n" in p.read_text() for p in parts)
+    assert entry.is_file()

@@ -71,8 +71,17 @@ plain_like = st.builds(
 )
 
 
+RANGE_ARGS = ["0", "1", "-3", "7", "1_0", "2.5", "-0.5", ".5", "1e1", "1E-1", "true", "inf", "x",
+              " 2", ""]  # fmt: skip
+ranges = st.builds(
+    lambda prefix, args: f"{prefix}k=range({','.join(args)})",
+    st.sampled_from(["", "+", "++"]),
+    st.lists(st.sampled_from(RANGE_ARGS), min_size=1, max_size=4),
+)
+
+
 @settings(max_examples=3000, deadline=None)
-@given(overrides | plain_like)
+@given(overrides | plain_like | ranges)
 def test_plain_overrides_read_as_hydra_reads_them(text: str) -> None:
     plain = parse_plain(0, text)
     if plain is None:
@@ -86,9 +95,13 @@ PLAIN = [
     "optim.lr=3e-4", "steps=10", "+cfg.new=1", "++cfg.a=x", "~cfg.z", "~cfg.a=1",
     "lr=0.1,0.2,0.3", "tag=007", "name=a-b_c", "path=/data/x:/y", "flag=TRUE", "z=null",
     "v=-inf", "n=1_000", "list.0=5", "s=", "+a=1,b,null",
+    "k=range(0,3)", "k=range(5)", "++k=range(0,1,0.1)", "k=range(10,0,-3)", "k=range(1,1001)",
+    "k=range(1_0,2e1,2.5)", "k=range(-2.5,0)", "k=range(0,1,1e-1)",
 ]  # fmt: skip
-HYDRA = ["k='a b'", "k=[1,2]", "k={a:1}", "k=range(0,3)", "k=${x}", "k= 1", "k=a\\,b", "~k=1,2",
-         "k=" + "9" * 5000]  # fmt: skip
+HYDRA = ["k='a b'", "k=[1,2]", "k={a:1}", "k=range(0, 3)", "k=${x}", "k= 1", "k=a\\,b", "~k=1,2",
+         "k=" + "9" * 5000, "k=range(0,3,0)", "k=range(3,0)", "k=range(0,inf)", "k=range(a,3)",
+         "k=range(start=0,stop=3)", "k=range(1,2,3,4)", "k=range(true,3)", "~k=range(0,3)",
+         "k=range(0,10**9)", "k=range(0,1000000000)"]  # fmt: skip
 
 
 @pytest.mark.parametrize("text", PLAIN)

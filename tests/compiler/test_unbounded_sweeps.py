@@ -3,8 +3,9 @@ caps one at 128 KiB, which refused one axis of more than about 12,000 numbers).
 
 - One axis of 20,000 values (an entry of about 200 KB, refused before) compiles, and sample
   points of the real artifacts each receive their own value: the local script, the Slurm
-  scripts of the split arrays run by bash with ``SLURM_ARRAY_TASK_ID`` set (``srun`` a stand-in:
-  there is no allocation), and the docker script on the test engine. Each leaves no file behind.
+  scripts of the split arrays (sharing the one ``entry.py`` beside them) run by bash with
+  ``SLURM_ARRAY_TASK_ID`` set (``srun`` a stand-in: there is no allocation), and the docker
+  script on the test engine. Each leaves no file behind.
 - A large SkyPilot sweep ships the entry once: 1,000 points stay under 1 MB, 2,000 take about
   twice that, SkyPilot's own pipeline loader reads the stream, and a document run as SkyPilot
   runs it (the shipped file at its mount) gets its own value.
@@ -54,9 +55,10 @@ def echo_spec(directory: Path, values: list[str], executor: dict[str, object]) -
 
 
 def compiled(spec: Path, target: str, directory: Path) -> list[Path]:
-    """The spec's artifacts for ``target``, written under ``directory``: the main ones first."""
+    """The spec's artifacts for ``target``, written under ``directory`` (which compile is told,
+    as ``-o DIR`` tells it): the main ones first."""
     loaded, warnings = load_for_target(spec, (), target)
-    artifacts = compile_spec(loaded, warnings=warnings)
+    artifacts = compile_spec(loaded, warnings=warnings, output=directory)
     assert len(next(a for a in artifacts.files if a.name == ENTRY_FILE).text.encode()) > 128 * 1024
     return artifacts.write(directory)
 
@@ -89,6 +91,8 @@ def test_slurm_array_tasks_of_a_20000_value_axis_get_their_values(tmp_path: Path
     spec = echo_spec(tmp_path, VALUES, {"target": "slurm"})
     scripts = compiled(spec, "slurm", tmp_path / "out")[:-1]
     assert len(scripts) == 20 and all(s.name == f"wide.{i}.sbatch" for i, s in enumerate(scripts))
+    # The 20 parts share the one entry.py beside them instead of each holding its 200 KB.
+    assert all(s.stat().st_size < 2_000 for s in scripts)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     srun = bin_dir / "srun"  # one task on this machine, as a one-node step would run it

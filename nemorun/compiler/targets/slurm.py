@@ -179,6 +179,9 @@ class SlurmPlan:
     """The torchrun words (run by ``bash -c`` in the step), or None without a launcher."""
     torchrun_args: tuple[Word, ...] = ()
     """The ``bash -c`` script's ``$0``, then `torchrun.RUN_ENTRY` and the entry's file."""
+    entry_file: str | None = None
+    """The entry's one file that the parts of a split sweep share (`_arrays`), or None when
+    the script holds the entry itself."""
 
 
 def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
