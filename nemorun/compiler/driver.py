@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.compiler.entry import entry_point, sweep_points
 from nemorun.compiler.job import ENTRY_FILE, Artifact, Artifacts, Job, Parts, RunContext
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.retries import retry_plan
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
@@ -119,7 +120,8 @@ def compile_spec(
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
     python = job_python(spec.executor, declared.host_filesystem, host_python)
-    job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine)
+    retry = retry_plan(spec, declared)
+    job = dataclasses.replace(make_job(spec, name, python, run, task), machine=machine, retry=retry)
     extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.compiler.points import Point
+from nemorun.compiler.retries import RetryPlan
 from nemorun.compiler.torchrun import Var, Word, python_program
 from nemorun.errors import SpecError
 from nemorun.schemas.convert import EnvRef
@@ -144,6 +145,8 @@ class Job:
     """The task's name in a spec with several tasks; None for a single-task spec."""
     machine: Machine = UNKNOWN_MACHINE
     """What compile was told about the machine it compiles on (`nemorun.compiler.machine`)."""
+    retry: RetryPlan | None = None
+    """The resilience policy (`nemorun.compiler.retries`), or None when the spec sets none."""
 
     @property
     def num_points(self) -> int:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.compiler import torchrun
 from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
+from nemorun.compiler.retries import RetryPlan, slurm_directives
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
@@ -28,6 +29,7 @@ from nemorun.errors import KeyPath, did_you_mean
 from nemorun.registry import TargetDef
 from nemorun.schemas.formats import Format, any_case, option
 from nemorun.schemas.options import COUNT, ExecutorOptions
+from nemorun.schemas.retries import REASONS, Resilience
 
 if TYPE_CHECKING:
     from nemorun.compiler.job import Job
@@ -253,6 +255,7 @@ def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
+    directives += check.policy(job.retry, options, directives)
     directives += check.extra(_extra(spec, options), job.machine)
     logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
@@ -399,6 +402,22 @@ class _Checks(OptionChecks):
                 out.append((name, None if value is True else value))
         return out
 
+    def policy(
+        self, plan: RetryPlan | None, options: SlurmOptions, directives: list[tuple[str, Any]]
+    ) -> list[tuple[str, Any]]:
+        """The policy's directives (`retries.slurm_directives`); a field that says otherwise
+        is refused at its key."""
+        out = slurm_directives(plan)
+        ours = {name for name, _ in out}
+        if options.signal is not None and "signal" in ours:
+            self.error("signal", "the checkpoint_signal sets --signal", suggestion="drop signal")
+        if options.requeue is False and "requeue" in ours:
+            self.error("requeue", "retries in mode requeue need --requeue", suggestion="drop it")
+        for key in options.extra:
+            if key.replace("_", "-").lstrip("-") in ours:
+                self.error(("extra", key), "the resilience policy sets this option")
+        return [d for d in out if d not in directives]
+
     def one_line(self, directives: list[tuple[str, Any]], options: SlurmOptions) -> None:
         """sbatch reads each ``#SBATCH`` line alone: no value of one (every directive, checked
         as rendered, the log paths included) may hold a line break, a carriage return or a
@@ -436,4 +455,5 @@ TARGET = TargetDef(
     parallel_option="array_parallelism",
     log_paths=log_paths,
     stop_command="scancel {ids}",
+    resilience=Resilience(REASONS, modes=("requeue", "chain"), checkpoint_signal=True),
 )
