@@ -204,6 +204,13 @@ class RunInfo:
         return self.record.id
 
     @property
+    def attempt(self) -> str | None:
+        """``attempt 2/4`` while a job of the run is past its first attempt, else None."""
+        from nemorun.launchers.attempts import attempt_label
+
+        return attempt_label(self.record.statuses) if self.status == "running" else None
+
+    @property
     def name(self) -> str:
         return self.record.name
 

@@ -11,8 +11,8 @@ itself). What the policy becomes on Slurm (``#SBATCH`` lines, the script's trap)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.targets.checks import OptionChecks

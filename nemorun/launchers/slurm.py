@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.manifest import TaskEntry
 from nemorun.errors import SpecErrors
+from nemorun.launchers.attempts import recorded_attempts
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -40,12 +41,7 @@ from nemorun.launchers.base import (
 from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
-from nemorun.launchers.slurm_logs import (
-    absolute,
-    follow_logs,
-    log_job,
-    read_logs,
-)
+from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
 from nemorun.launchers.slurm_script import (
     ScriptInfo,
     fill_offsets,
@@ -303,7 +299,7 @@ class SlurmTarget(Target):
                     why = "; ".join(problems) or "Slurm does not know this job"
                     status = JobStatus(eid, JobState.UNKNOWN, why, None, point)
                 status = self._dependency(run, ref, eid, status, by_task, never, to_cancel)
-                statuses.append(status)
+                statuses.append(status := recorded_attempts(run.dir, eid, status))
                 by_task.setdefault(ref.task, []).append(status)
         if to_cancel:
             self._scancel(to_cancel)
