@@ -205,10 +205,12 @@ class RunInfo:
 
     @property
     def attempt(self) -> str | None:
-        """``attempt 2/4`` while a job of the run is past its first attempt, else None."""
+        """``attempt 2/4`` while an unfinished job of the run is past its first attempt."""
         from nemorun.launchers.attempts import attempt_label
 
-        return attempt_label(self.record.statuses) if self.status == "running" else None
+        return (
+            attempt_label(self.record.statuses) if self.status in ("running", "pending") else None
+        )
 
     @property
     def name(self) -> str:

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from nemorun.launchers.base import (
 )
 from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
+from nemorun.launchers.slurm_chain import chain_ids, current_attempts, submit_chain
 from nemorun.launchers.slurm_commands import TIMEOUT, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
 from nemorun.launchers.slurm_script import (
@@ -132,6 +134,7 @@ class SlurmTarget(Target):
         tasks = planned_tasks(run)
         journal_intent(Path(run.dir), self.name, run_tag(run.id))
         ids_of: dict[str, list[str]] = {}
+        sbatch, script = partial(self._run, cwd=run.dir), lambda i: run.artifacts_dir / i.file
         refs: list[JobRef] = []
         try:
             for planned in tasks:
@@ -148,9 +151,9 @@ class SlurmTarget(Target):
                         indices = [i for i in info.indices if info.point(i) in chosen]
                         if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
-                    ref = self._submit_one(run, task, info, after_ids, indices)
-                    refs.append(ref)
-                    ids_of[task.name].append(ref.id)
+                    refs.append(self._submit_one(run, task, info, after_ids, indices))
+                    refs[-1] = submit_chain(sbatch, self._scancel, run, refs[-1], script(info))
+                    ids_of[task.name].append(refs[-1].id)
         except BaseException:
             if refs:
                 self._scancel([r.id for r in refs])
@@ -257,7 +260,8 @@ class SlurmTarget(Target):
         """`status` of every run with one query for all their jobs (`_query`); the jobs whose
         every element was last seen in a final state are not asked about again."""
         live = [i for run in runs for i in live_jobs(run)]
-        seen, problems = self._query(live) if live else ({}, [])
+        seen, problems = self._query([*live, *chain_ids(runs, live)]) if live else ({}, [])
+        seen = current_attempts(runs, seen)  # a chain (retries mode chain): its current attempt
         return [self._statuses(run, seen, problems) for run in runs]
 
     def _statuses(
@@ -402,7 +406,7 @@ class SlurmTarget(Target):
     # --- cancel ------------------------------------------------------------------------------
 
     def cancel(self, run: RunHandle) -> None:
-        ids = [j.id for j in run.jobs]
+        ids = [i for j in run.jobs for i in (j.id, *j.extra.get("chain", []))]
         run.state.setdefault("slurm", {})["cancelled"] = time.time()
         if ids:
             self._scancel(ids, strict=True)
