@@ -65,10 +65,13 @@ def retry_plan(spec: Spec, declared: TargetDef) -> RetryPlan | None:
     if can is None:
         for key in ("retries", "checkpoint_signal"):
             if getattr(options, key) is not None:
-                check.error(key, f"target {declared.name} cannot honour {key}")
+                check.error(
+                    key, f"target {declared.name} cannot honour {key}", suggestion="drop it"
+                )
         check.done()
         raise AssertionError("unreachable")
-    limit = _limit(check, getattr(options, "time", None)) if signal is not None else None
+    timed = signal is not None and can.checkpoint_signal
+    limit = _limit(check, getattr(options, "time", None)) if timed else None
     if signal is not None and not can.checkpoint_signal:
         check.error(
             "checkpoint_signal",
