@@ -6,7 +6,9 @@ succeeds Slurm itself cancels the rest of the chain. Each later attempt is the s
 told its number and the first attempt's id (``NEMORUN_CHAIN_ATTEMPT``, ``NEMORUN_CHAIN_FIRST``),
 and writes to the first attempt's logs (appended). The chain's ids are kept in the run
 (``JobRef.extra["chain"]``) and beside the attempts' record (the script of an attempt that
-ends for a reason not retried cancels the later ones from that list).
+ends for a reason not retried cancels the later ones from that list). A task that comes
+``after`` a chained one is refused: Slurm cannot make a job wait for whichever attempt
+succeeds.
 
 Status: the run keeps one job, the first attempt's id; what it shows is the *current* attempt
 (`current_attempts`): the first that has not failed, else the last that ran.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from nemorun.files import write_atomic
 from nemorun.launchers.attempts import ATTEMPTS_DIR, CHAIN_SUFFIX
-from nemorun.launchers.base import JobRef, JobState, LaunchError, RunHandle
+from nemorun.launchers.base import JobRef, JobState, LaunchError, RunHandle, planned_tasks
 from nemorun.launchers.records import journal_job
 from nemorun.launchers.slurm_states import Seen, command_message, job_state, run_tag
 
@@ -45,6 +47,13 @@ def submit_chain(
         raise LaunchError(f"cannot read {path}: {problem.strerror or problem}") from None
     if attempts < 2:
         return first
+    children = [t.task.name for t in planned_tasks(run) if first.task in t.task.after]
+    if children:  # afterok on one attempt would fail them when a later attempt succeeds
+        raise LaunchError(
+            f"task {children[0]} comes after {first.task}, whose attempts are chained "
+            "(retries mode chain): Slurm cannot make a job wait for whichever attempt "
+            "succeeds; use mode requeue for that task"
+        )
     ids = [first.id]
     logs = [f"--output={first.log}"] if first.log else []
     if first.extra.get("error"):

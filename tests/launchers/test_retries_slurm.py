@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,25 @@ def test_chain_attempt_that_fails_for_a_reason_not_retried_cancels_the_rest(
     assert job["reason"].startswith("attempt 1: failed, not retried")
     (text,) = _logs(scenarios, "failing").values()
     assert "attempt 2" not in text
+
+
+def test_a_task_after_a_chained_task_is_refused_and_nothing_is_left_queued(
+    tmp_path: Path,
+) -> None:
+    name = f"pipe{uuid.uuid4().hex[:8]}"
+    spec = tmp_path / "pipe.yaml"
+    spec.write_text(
+        f"nemorun: 1\nname: {name}\ntasks:\n"
+        "  train:\n    task: {command: 'sleep 30'}\n"
+        "    executor: {target: slurm, time: 1, retries: {max: 1, on: [failed], mode: chain}}\n"
+        "  report:\n    task: {command: 'echo done'}\n    after: [train]\n"
+        "    executor: {target: slurm}\n"
+    )
+    result = _cli(tmp_path / "home", "launch", str(spec), "--no-preflight")
+    assert result.returncode == 1
+    assert "task report comes after train, whose attempts are chained" in result.stderr
+    queued = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-n", f"{name}-train", "-o", "%T"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()  # fmt: skip
+    assert queued in ([], ["CANCELLED"])  # the first attempt, submitted, then cancelled
