@@ -182,3 +182,20 @@ def slurm_directives(plan: RetryPlan | None) -> list[tuple[str, Any]]:
     if plan.attempts > 1:
         out.append(("open-mode", "append"))
     return out
+
+
+def slurm_policy(
+    check: OptionChecks, plan: RetryPlan | None, options: Any, directives: list[tuple[str, Any]]
+) -> list[tuple[str, Any]]:
+    """The policy's ``#SBATCH`` lines (`slurm_directives`) not already among ``directives``;
+    an option of ``options`` (`SlurmOptions`) that says otherwise is refused at its key."""
+    out = slurm_directives(plan)
+    ours = {name for name, _ in out}
+    if options.signal is not None and "signal" in ours:
+        check.error("signal", "the checkpoint_signal sets --signal", suggestion="drop signal")
+    if options.requeue is False and "requeue" in ours:
+        check.error("requeue", "retries in mode requeue need --requeue", suggestion="drop it")
+    for key in options.extra:
+        if key.replace("_", "-").lstrip("-") in ours:
+            check.error(("extra", key), "the resilience policy sets this option")
+    return [d for d in out if d not in directives]

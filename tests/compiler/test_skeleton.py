@@ -118,7 +118,7 @@ def test_a_required_value_left_as_placeholder_is_reported_by_name(cli: Cli, work
     result = cli("validate", "plain.yaml")
     assert result.code == 2
     assert result.error_lines == [
-        "plain.yaml:16:9: task.size: required value not filled in: expected an integer; "
+        "plain.yaml:17:9: task.size: required value not filled in: expected an integer; "
         "replace '???' with a value, e.g. 1"
     ]
 

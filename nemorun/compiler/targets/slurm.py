@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.compiler import torchrun
 from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
-from nemorun.compiler.retries import RetryPlan, slurm_directives
+from nemorun.compiler.retries import slurm_policy
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
@@ -255,7 +255,7 @@ def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
-    directives += check.policy(job.retry, options, directives)
+    directives += slurm_policy(check, job.retry, options, directives)
     directives += check.extra(_extra(spec, options), job.machine)
     logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
@@ -401,22 +401,6 @@ class _Checks(OptionChecks):
             elif value is not False:
                 out.append((name, None if value is True else value))
         return out
-
-    def policy(
-        self, plan: RetryPlan | None, options: SlurmOptions, directives: list[tuple[str, Any]]
-    ) -> list[tuple[str, Any]]:
-        """The policy's directives (`retries.slurm_directives`); a field that says otherwise
-        is refused at its key."""
-        out = slurm_directives(plan)
-        ours = {name for name, _ in out}
-        if options.signal is not None and "signal" in ours:
-            self.error("signal", "the checkpoint_signal sets --signal", suggestion="drop signal")
-        if options.requeue is False and "requeue" in ours:
-            self.error("requeue", "retries in mode requeue need --requeue", suggestion="drop it")
-        for key in options.extra:
-            if key.replace("_", "-").lstrip("-") in ours:
-                self.error(("extra", key), "the resilience policy sets this option")
-        return [d for d in out if d not in directives]
 
     def one_line(self, directives: list[tuple[str, Any]], options: SlurmOptions) -> None:
         """sbatch reads each ``#SBATCH`` line alone: no value of one (every directive, checked
