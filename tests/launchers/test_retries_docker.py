@@ -62,5 +62,14 @@ def test_a_failed_container_runs_again_until_it_succeeds(
     seen = [(run.dir / "points" / str(p) / "seen").read_text().split() for p in (0, 1)]
     assert seen == [["1", "2"], ["1", "2", "3"]]
     log = list(target.logs(run, run.jobs[0]))
-    assert "=== nemorun: attempt 1/3 ended: failed, exit 7, retried ===" in log
     assert "attempt 2" in log
+    assert sum(line.startswith("=== nemorun: attempt ") for line in log) == 4
+    assert [(s.attempt, s.attempts, s.reason) for s in statuses] == [
+        (2, 3, "attempt 1: failed, exit 7, retried; attempt 2: completed"),
+        (
+            3,
+            3,
+            "attempt 1: failed, exit 7, retried; attempt 2: failed, exit 7, retried; "
+            "attempt 3: failed, exit 7, no retries left; exit code 7",
+        ),
+    ]
