@@ -204,6 +204,15 @@ class RunInfo:
         return self.record.id
 
     @property
+    def attempt(self) -> str | None:
+        """``attempt 2/4`` while an unfinished job of the run is past its first attempt."""
+        from nemorun.launchers.attempts import attempt_label
+
+        return (
+            attempt_label(self.record.statuses) if self.status in ("running", "pending") else None
+        )
+
+    @property
     def name(self) -> str:
         return self.record.name
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from nemorun.compiler.job import Job
     from nemorun.launchers.base import Target
     from nemorun.schemas.options import ExecutorOptions
+    from nemorun.schemas.retries import Resilience
     from nemorun.schemas.spec import Spec
 
 GROUP = "nemorun.targets"
@@ -93,6 +94,9 @@ class TargetDef:
     stop_command: str | None = None
     """The shell line that stops jobs by id (``scancel {ids}``), shown for jobs that a killed
     ``launch`` submitted but never recorded; None: the hint names the target and the ids."""
+    resilience: Resilience | None = None
+    """What it honours of ``executor.retries`` and ``checkpoint_signal``; None: neither (a
+    spec that sets them is refused at their key)."""
 
     def __post_init__(self) -> None:
         from nemorun.schemas.options import ExecutorOptions

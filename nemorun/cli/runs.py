@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from nemorun.cli.common import EXIT_OK, RUN_HELP, Command, parser, table, warn
 
 if TYPE_CHECKING:
+    from nemorun.api_runs import RunInfo
     from nemorun.launchers.base import JobRef, JobStatus
 
 
@@ -86,9 +87,14 @@ def _run_ls(ns: argparse.Namespace) -> int:
         print(json.dumps([r.summary() for r in shown], indent=2))
         return EXIT_OK
     rows = [("ID", "NAME", "TARGET", "CREATED", "STATUS")]
-    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", r.status) for r in shown]
+    rows += [(r.id, r.name, r.target, r.created[:19] + "Z", _shown(r)) for r in shown]
     table(rows)
     return EXIT_OK
+
+
+def _shown(run: RunInfo) -> str:
+    """A run's status as ``ls`` shows it: ``running (attempt 2/4)`` past a first attempt."""
+    return f"{run.status} ({run.attempt})" if run.attempt else run.status
 
 
 def _build_status() -> argparse.ArgumentParser:
@@ -117,11 +123,15 @@ def _run_status(ns: argparse.Namespace) -> int:
     )
     tasks = _task_of(record.jobs, statuses)
     several = len({j.task for j in record.jobs}) > 1
-    rows = [("JOB", *(("TASK",) if several else ()), "POINT", "STATE", "REASON")]
+    tried = any(s.attempts for s in statuses)  # a resilience policy: say the attempts
+    rows = [("JOB", *(("TASK",) if several else ()), "POINT", "STATE")]
+    rows[0] += (*(("ATTEMPT",) if tried else ()), "REASON")
     for status in statuses:
         point = "" if status.point is None else str(status.point)
         task = (tasks.get(status.id, ""),) if several else ()
-        rows.append((status.id, *task, point, status.state.value, status.reason or ""))
+        attempt = (f"{status.attempt or ''}/{status.attempts or ''}",) if tried else ()
+        row = (status.id, *task, point, status.state.value, *attempt, status.reason or "")
+        rows.append(row)
     table(rows)
     return EXIT_OK
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from nemorun.compiler.entry import entry_point, sweep_points
 from nemorun.compiler.job import ENTRY_FILE, Artifact, Artifacts, Job, Parts, RunContext
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
+from nemorun.compiler.retries import retry_plan
 from nemorun.errors import KeyPath, Origin, SpecError, SpecErrors
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.options import DEFAULT_TARGET, ExecutorOptions
@@ -109,18 +110,19 @@ def compile_spec(
     **A run** (`RunContext`: the run's id and directory, chosen by the launcher) is an *input* of
     compile, like the spec: the artifact then exports ``NEMORUN_RUN_ID`` and ``NEMORUN_RUN_DIR`` and
     writes its logs under ``RUN_DIR/logs/``. Without one, the output is what ``nemorun compile``
-    prints, byte for byte. Compile stays pure either way: no clock, no randomness.
-
-    **Several tasks** (``tasks:``): compile one task at a time (``task=NAME``), each as a
-    single-task spec of its own (`nemorun.compiler.tasks`); the artifact's stem is then the task's
-    name, so several tasks' artifacts and logs sit side by side.
+    prints, byte for byte. Compile stays pure either way: no clock, no randomness. (With several
+    tasks, each task's artifacts are named after it, so they and their logs sit side by side.)
     """
     name, declared = _declared_target(spec, target)
     _refuse_env_refs_in_options(spec)
     _refuse_nul_characters(spec)
     python = job_python(spec.executor, declared.host_filesystem, host_python)
-    job = make_job(spec, name, python, run, task)
-    job = dataclasses.replace(job, machine=machine, output=output)
+    job = dataclasses.replace(
+        make_job(spec, name, python, run, task),
+        machine=machine,
+        output=output,
+        retry=retry_plan(spec, declared),
+    )
     extra, more_warnings = declared.plan(spec, job)
     from nemorun.compiler.render import load_template, render_template
 
@@ -139,8 +141,7 @@ def compile_spec(
     files: list[Artifact] = []
     if job.entry is not None:
         files.append(Artifact(ENTRY_FILE, job.entry))
-    log_paths = declared.log_paths
-    logs: dict[str, str] = log_paths(job, contexts[0]) if run and log_paths else {}
+    logs = declared.log_paths(job, contexts[0]) if run and declared.log_paths else {}
     return Artifacts(
         name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several, logs
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from nemorun.compiler.machine import UNKNOWN_MACHINE, Machine
 from nemorun.compiler.points import Point
+from nemorun.compiler.retries import RetryPlan
 from nemorun.compiler.torchrun import Var, Word, python_program
 from nemorun.errors import SpecError
 from nemorun.schemas.convert import EnvRef
@@ -147,6 +148,8 @@ class Job:
     output: Path | None = None
     """The directory ``-o DIR`` writes the artifacts into (absolute), an input like ``run``;
     None when compile does not know it (stdout, the API)."""
+    retry: RetryPlan | None = None
+    """The resilience policy (`nemorun.compiler.retries`), or None when the spec sets none."""
 
     @property
     def num_points(self) -> int:

@@ -72,6 +72,14 @@ def array_limit(options: SlurmOptions, machine: Machine) -> int:
 def check(check: OptionChecks, options: SlurmOptions, job: Job) -> None:
     """Packing's rules: parallel points need packing and no torchrun; the sweep's jobs must fit
     in what the cluster takes from one user (`Machine.max_submit_jobs`)."""
+    if job.retry is not None and packing(options, job) is not None:
+        key = "per_job" if options.per_job else "fail_fast"
+        check.error(
+            key,
+            "retries requeue or chain a whole job, and a packed job runs several points: "
+            f"nemorun does not combine retries with {key}",
+            suggestion=f"remove executor.{key}, or executor.retries",
+        )
     if options.per_job_parallel and not options.per_job:
         check.error(
             "per_job_parallel",

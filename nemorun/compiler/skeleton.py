@@ -54,7 +54,7 @@ from nemorun.schemas.imports import (
     search_path,
 )
 from nemorun.schemas.options import DEFAULT_TARGET
-from nemorun.schemas.values import MISSING_VALUE, TARGET_KEY, strip_annotated
+from nemorun.schemas.values import CODE_KEYS, MISSING_VALUE, TARGET_KEY, strip_annotated
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 MAX_DEPTH = 6
@@ -277,6 +277,8 @@ class _Writer:
             return None, f"{shown} by default, which a spec reads as a value to fill in"
         if _names_environment(value):  # text holding ``${oc.env:…}`` reads as a reference
             return None, f"{shown} by default, which a spec would read as an environment variable"
+        if _names_code(value):  # a plain dict keyed ``_target_``/``_call_`` reads as code
+            return None, f"{shown} by default, which a spec would read as a callable to import"
         if value is None and self.fmt == "toml":
             return None, "None by default (TOML has no null: leave it out for the default)"
         writer = GraphWriter(self.fmt)
@@ -378,6 +380,15 @@ def _names_environment(value: Any) -> bool:
         return any(_names_environment(k) or _names_environment(v) for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_names_environment(v) for v in value)
+    return False
+
+
+def _names_code(value: Any) -> bool:
+    """True when a mapping in ``value`` has a key a spec reads as code (`CODE_KEYS`)."""
+    if isinstance(value, dict):
+        return any(k in CODE_KEYS or _names_code(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_names_code(v) for v in value)
     return False
 
 

@@ -73,6 +73,10 @@ class JobStatus:
     """The scheduler's explanation (Slurm's pending reason, an exit code, …)."""
     exit_code: int | None = None
     point: int | None = None
+    attempt: int | None = None
+    """Under ``executor.retries``: the attempt this is (1 for the first), else None."""
+    attempts: int | None = None
+    """Under ``executor.retries``: how many attempts the policy allows in all."""
 
 
 @dataclass

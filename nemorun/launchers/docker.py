@@ -37,6 +37,7 @@ from typing import Any
 
 from nemorun.compiler.manifest import PlannedTask
 from nemorun.files import PRIVATE_DIR, open_private, write_atomic
+from nemorun.launchers.attempts import read_attempts, with_attempts
 from nemorun.launchers.base import (
     JobRef,
     JobStatus,
@@ -170,7 +171,10 @@ class DockerTarget(Target):
         for job in jobs:
             state, reason, code = view.state(job, containers.get(job.id), last.get(job.id), living)
             last[job.id] = state.value
-            out.append(JobStatus(job.id, state, reason, code, job.points[0]))
+            tries = (
+                read_attempts(Path(run.here(job.log)).with_suffix(".attempts")) if job.log else ()
+            )
+            out.append(with_attempts(JobStatus(job.id, state, reason, code, job.points[0]), tries))
         return out
 
     # --- logs ---------------------------------------------------------------------------------

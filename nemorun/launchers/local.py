@@ -35,6 +35,7 @@ from typing import Any
 
 from nemorun.compiler.manifest import PlannedTask, TaskEntry
 from nemorun.files import PRIVATE_DIR, PRIVATE_FILE, open_private, write_atomic
+from nemorun.launchers.attempts import read_attempts, with_attempts
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -118,7 +119,10 @@ class LocalTarget(Target):
                 if state is not JobState.COMPLETED:
                     unfinished.add(job.task)
                 point_id = f"{job.id}_{point}" if task.points > 1 else job.id
-                out.append(JobStatus(point_id, state, reason, code, point))
+                tries = read_attempts(
+                    Path(task.logs["status"].format(point=point)).with_suffix(".attempts")
+                )
+                out.append(with_attempts(JobStatus(point_id, state, reason, code, point), tries))
         return out
 
     def logs(self, run: RunHandle, job: JobRef, follow: bool = False) -> Iterator[str]:

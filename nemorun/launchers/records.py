@@ -213,6 +213,8 @@ def status_from_json(data: dict[str, Any]) -> JobStatus:
         reason=data.get("reason"),
         exit_code=data.get("exit_code"),
         point=data.get("point"),
+        attempt=data.get("attempt"),
+        attempts=data.get("attempts"),
     )
 
 

@@ -24,11 +24,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nemorun.compiler.manifest import TaskEntry
 from nemorun.errors import SpecErrors
+from nemorun.launchers.attempts import recorded_attempts
 from nemorun.launchers.base import (
     JobRef,
     JobState,
@@ -43,6 +45,7 @@ from nemorun.launchers.polling import Followers
 from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.remote import by_cluster, transport_of, where
 from nemorun.launchers.remote_logs import remote_logs
+from nemorun.launchers.slurm_chain import chain_ids, current_attempts, submit_chain
 from nemorun.launchers.slurm_commands import TIMEOUT, on_cluster, run_command, timeout_setting
 from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
 from nemorun.launchers.slurm_packing import cancel_points as packed_cancel
@@ -142,6 +145,10 @@ class SlurmTarget(Target):
         tasks = planned_tasks(run)
         journal_intent(Path(run.dir), self.name, run_tag(run.id))
         ids_of: dict[str, list[str]] = {}
+        sbatch, script = (
+            partial(self._run, cwd=where(run)),
+            lambda i: where(run) / "artifacts" / i.file,
+        )
         refs: list[JobRef] = []
         try:
             for planned in tasks:
@@ -160,8 +167,8 @@ class SlurmTarget(Target):
                         if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
                     ref = self._submit_one(run, task, info, depend, indices)
-                    refs.append(ref)
-                    ids_of[task.name].append(ref.id)
+                    refs.append(submit_chain(sbatch, self._scancel, run, ref, script(info)))
+                    ids_of[task.name].append(refs[-1].id)
         except BaseException:
             if refs:
                 self._scancel([r.id for r in refs])
@@ -249,13 +256,16 @@ class SlurmTarget(Target):
 
     def status_many(self, runs: Sequence[RunHandle]) -> list[list[JobStatus]]:
         """`status` of every run with one query per cluster for all their jobs
-        (`slurm_query.query`); the jobs whose every element was last seen in a final state are
-        not asked about again."""
+        (`slurm_query.query`), a chain's later attempts included (retries mode chain); the jobs
+        whose every element was last seen in a final state are not asked about again."""
         out: dict[int, list[JobStatus]] = {}
         for group in by_cluster(runs):  # one query per cluster
             with on_cluster(transport_of(runs[group[0]])):
-                live = [i for n in group for i in live_jobs(runs[n])]
-                seen, problems = query(self._run, live) if live else ({}, [])
+                mine = [runs[n] for n in group]
+                live = [i for run in mine for i in live_jobs(run)]
+                asked = [*live, *chain_ids(mine, live)]
+                seen, problems = query(self._run, asked) if live else ({}, [])
+                seen = current_attempts(mine, seen)  # a chain: its current attempt
                 out.update((n, self._statuses(runs[n], seen, problems)) for n in group)
         return [out[n] for n in range(len(runs))]
 
@@ -298,6 +308,7 @@ class SlurmTarget(Target):
                     why = "; ".join(problems) or "Slurm does not know this job"
                     status = JobStatus(eid, JobState.UNKNOWN, why, None, point)
                 status = self._dependency(run, ref, eid, status, by_task, never, to_cancel)
+                status = recorded_attempts(run.dir, eid, status)
                 mine = point_statuses(ref, index, status) if is_packed(ref) else [status]
                 statuses += mine
                 by_task.setdefault(ref.task, []).extend(mine)
@@ -359,7 +370,7 @@ class SlurmTarget(Target):
     # --- cancel ------------------------------------------------------------------------------
 
     def cancel(self, run: RunHandle) -> None:
-        ids = [j.id for j in run.jobs]
+        ids = [i for j in run.jobs for i in (j.id, *j.extra.get("chain", []))]
         run.state.setdefault("slurm", {})["cancelled"] = time.time()
         if ids:
             with on_cluster(transport_of(run)):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nemorun.schemas.formats import Format, option
+from nemorun.schemas.retries import CheckpointSignal, Retries
 
 JOB_VARIABLES = (
     "NEMORUN_RUN_NAME",
@@ -29,6 +30,7 @@ JOB_VARIABLES = (
     "NEMORUN_POINT",
     "NEMORUN_POINT_DIR",
     "NEMORUN_HEAD_NODE",
+    "NEMORUN_ATTEMPT",
 )
 """The variables nemorun gives a job (the README lists them); ``env`` may not set them: on some
 targets they would silently change the job's point or directories."""
@@ -63,6 +65,8 @@ class ExecutorOptions:
         workdir: Directory the job starts in.
         setup: Shell lines run before the task.
         python: The interpreter that runs Python tasks on the job's machine.
+        retries: Run the task again when an attempt fails (`nemorun.schemas.retries`).
+        checkpoint_signal: Signal the task before its time limit, so it can checkpoint.
     """
 
     nodes: int = option(COUNT, default=1)
@@ -71,6 +75,8 @@ class ExecutorOptions:
     workdir: str | None = None
     setup: list[str] = field(default_factory=list)
     python: str | None = None
+    retries: Retries | None = None
+    checkpoint_signal: CheckpointSignal | None = None
 
 
 DEFAULT_TARGET = "local"

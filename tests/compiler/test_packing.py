@@ -91,6 +91,18 @@ def test_per_job_parallel_needs_per_job(write_spec: WriteSpec) -> None:
     )
 
 
+@pytest.mark.parametrize("option", ["per_job: 1", "fail_fast: true"])
+def test_retries_are_refused_on_a_packed_sweep(write_spec: WriteSpec, option: str) -> None:
+    """A packed element runs its points in one job; requeueing it would run them all again, and
+    the retry harness is not in a packed script: refused, never dropped in silence."""
+    retry = f"{option}\n  time: '01:00:00'\n  retries: {{max: 2, on: [preempt]}}"
+    path = write_spec("retry.yaml", SPEC.replace("per_job: 10", retry))
+    with pytest.raises((SpecError, SpecErrors)) as caught:
+        scripts(path, Machine(), "steps=range(1,5)")
+    key = option.split(":")[0]
+    assert f"executor.{key}: retries requeue or chain a whole job" in str(caught.value)
+
+
 def test_another_target_drops_per_job_with_a_warning(write_spec: WriteSpec) -> None:
     """Packing is how Slurm runs the points: elsewhere each point runs on its own anyway, with
     its own log and state, and the option is dropped as every other target's option is."""

@@ -118,7 +118,7 @@ def test_a_required_value_left_as_placeholder_is_reported_by_name(cli: Cli, work
     result = cli("validate", "plain.yaml")
     assert result.code == 2
     assert result.error_lines == [
-        "plain.yaml:16:9: task.size: required value not filled in: expected an integer; "
+        "plain.yaml:17:9: task.size: required value not filled in: expected an integer; "
         "replace '???' with a value, e.g. 1"
     ]
 
@@ -307,6 +307,7 @@ PLAIN = st.recursive(
 @example(value={"${a}": "${b}", "null": "1e3"}, fmt="yaml")
 @example(value={"${a}": ["${oc.env:HOME}", "\\${x}"]}, fmt="toml")
 @example(value="???", fmt="yaml")
+@example(value={"_call_": None}, fmt="yaml")
 def test_any_plain_default_loads_back_as_itself(value: Any, fmt: str) -> None:
     module = types.ModuleType("new_defaults")
 
@@ -329,8 +330,15 @@ def check_default(path: Path, value: Any, fmt: str) -> None:
     call = api.load(path).tasks["task"].call
     assert isinstance(call, Call)
     if "# value: left out" in path.read_text():
-        # TOML has no null; '???' is a value still to fill in; ${oc.env:…} a reference
-        assert (fmt == "toml" and _holds("", value)) or value == "???" or _holds("${oc.env:", value)
+        # TOML has no null; '???' is a value still to fill in; ${oc.env:…} a reference;
+        # a mapping keyed _target_ or _call_ names code to import
+        assert (
+            (fmt == "toml" and _holds("", value))
+            or value == "???"
+            or _holds("${oc.env:", value)
+            or "_target_" in repr(value)
+            or "_call_" in repr(value)
+        )
         assert "value" not in call.args
     else:
         assert call.args["value"] == value

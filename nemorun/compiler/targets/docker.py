@@ -29,6 +29,7 @@ from nemorun.registry import TargetDef
 from nemorun.schemas.convert import EnvRef
 from nemorun.schemas.formats import Format, option
 from nemorun.schemas.options import ExecutorOptions
+from nemorun.schemas.retries import Resilience
 
 if TYPE_CHECKING:
     from nemorun.compiler.job import Job
@@ -406,4 +407,5 @@ TARGET = TargetDef(
     launch="nemorun.launchers.docker:DockerTarget",
     launchers=("none", "torchrun"),
     orders_tasks=True,
+    resilience=Resilience(("failed",)),  # a non-zero exit is all it can see
 )

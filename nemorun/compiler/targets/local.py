@@ -21,6 +21,7 @@ from nemorun.errors import SpecError
 from nemorun.registry import TargetDef
 from nemorun.schemas.formats import option
 from nemorun.schemas.options import COUNT, ExecutorOptions
+from nemorun.schemas.retries import Resilience
 from nemorun.schemas.source import find_origin
 
 if TYPE_CHECKING:
@@ -115,4 +116,5 @@ TARGET = TargetDef(
     parallel_option="max_parallel",
     log_paths=log_paths,
     orders_tasks=True,
+    resilience=Resilience(("failed",)),  # a non-zero exit is all it can see
 )

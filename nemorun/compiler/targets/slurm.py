@@ -24,6 +24,7 @@ from nemorun.compiler import packing, torchrun
 from nemorun.compiler.job import Parts
 from nemorun.compiler.machine import Machine
 from nemorun.compiler.packing import DEFAULT_ARRAY_SIZE, Packing
+from nemorun.compiler.retries import slurm_policy
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Macros, Var, Word
@@ -31,6 +32,7 @@ from nemorun.errors import KeyPath, did_you_mean
 from nemorun.registry import TargetDef
 from nemorun.schemas.formats import Format, any_case, option
 from nemorun.schemas.options import COUNT, ExecutorOptions
+from nemorun.schemas.retries import REASONS, Resilience
 
 if TYPE_CHECKING:
     from nemorun.compiler.job import Job
@@ -278,6 +280,7 @@ def _directives(spec: Spec, job: Job, check: _Checks) -> list[tuple[str, Any]]:
     directives += _field_directives(options)
     if options.requeue is not None:
         directives.append(("requeue" if options.requeue else "no-requeue", None))
+    directives += slurm_policy(check, job.retry, options, directives)
     directives += check.extra(_extra(spec, options), job.machine)
     logs = _log_stem(job)
     directives.append(("output", options.output or f"{logs}.out"))
@@ -423,4 +426,5 @@ TARGET = TargetDef(
     log_paths=log_paths,
     stop_command="scancel {ids}",
     orders_tasks=True,
+    resilience=Resilience(REASONS, modes=("requeue", "chain"), checkpoint_signal=True),
 )
