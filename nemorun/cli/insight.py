@@ -115,12 +115,16 @@ def _print_table(found: Comparison, width: int) -> None:
 
 
 def _priority(found: Comparison, column: str) -> int:
-    """What a narrow terminal keeps first: run, point, status, the spec's keys (what differs),
-    the metrics, then target, duration and attempts."""
-    order = {"run": 0, "point": 1, "status": 2, "target": 5, "duration": 6, "attempts": 7}
+    """What a narrow terminal keeps first: run, point, status, the spec's keys whose values
+    differ, the metrics, the keys that do not differ (``--all``), then target, duration and
+    attempts."""
+    order = {"run": 0, "point": 1, "status": 2, "target": 6, "duration": 7, "attempts": 8}
     if column in order:
         return order[column]
-    return 4 if column.startswith("metric:") else 3
+    if column.startswith("metric:"):
+        return 4
+    values = {_text(column, row.get(column)) for row in found.rows}
+    return 3 if len(values) > 1 else 5
 
 
 def _cell(column: str, text: str) -> str:
