@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nemorun.errors import SpecError
+from nemorun.launchers.keypaths import flatten
 from nemorun.launchers.metrics import METRICS_FILE, metric_files, read_metrics
 from nemorun.launchers.records import Record, find_run, iter_records
 from nemorun.launchers.run_ids import RUNS_SUBDIR
@@ -180,16 +181,6 @@ def _at_point(tree: dict[str, Any], sweep: Any, point: int) -> dict[str, Any]:
         if isinstance(node, dict):
             node[path[-1]] = value
     return out
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"task": {"lr": 1}}`` → ``{"task.lr": 1}``; lists and scalars are leaves."""
-    if isinstance(tree, dict) and tree:
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: tree} if prefix else {}
 
 
 def _point_states(record: Record) -> dict[int | None, str]:
