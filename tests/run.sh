@@ -14,7 +14,7 @@ fi
 # scikit-learn (~25 s) for the tests that configure real libraries' signatures; ray (~55 s,
 # ~430 MB) for the ray target's tests on a private local head (tests/infra/ray.sh); the
 # kubernetes client for that target's launch half (tested against a stub API server).
-.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray,kubernetes]'
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray,kubernetes,tracking-test]'
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 # slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).

@@ -210,7 +210,8 @@ def test_unknown_top_level_key(write_spec: WriteSpec, load_errors: Errors):
     )
     assert load_errors(path) == [
         "exp.yaml:3:1: nmae: unknown top-level key: expected one of nemorun, name, description, "
-        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath, templates; "
+        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath, templates, "
+        "tracking; "
         "did you mean 'name'?"
     ]
 
