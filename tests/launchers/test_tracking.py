@@ -83,7 +83,9 @@ def test_wandb_offline_run_gets_the_config_and_the_jobs_history(
     config = {u.key: u.value_json for u in updates}
     assert json.loads(config["task.lr"]) == "0.5" and json.loads(config["name"]) == "wbjob"
     history = [
-        {i.key: i.value_json for i in r.history.item} for r in records if r.HasField("history")
+        {i.key or "/".join(i.nested_key): i.value_json for i in r.history.item}
+        for r in records
+        if r.HasField("history")
     ]
     assert any(json.loads(h.get("loss", "null")) == 0.25 for h in history), history
     summary = {
