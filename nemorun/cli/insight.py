@@ -88,8 +88,8 @@ def _print_csv(found: Comparison) -> None:
 
 
 def _print_table(found: Comparison, width: int) -> None:
-    """The table cut to ``width`` characters: the run and the point always, then by priority
-    (`_priority`) the columns that fit, shown in the comparison's order."""
+    """The table cut to ``width`` characters: the run and the point always, then, by priority
+    (`_priority`), columns until one does not fit; shown in the comparison's order."""
     columns = list(found.columns)
     if all(row.get("point") is None for row in found.rows):
         columns.remove("point")
@@ -99,9 +99,10 @@ def _print_table(found: Comparison, width: int) -> None:
     used = -len(GAP)
     for column in sorted(columns, key=lambda c: _priority(found, c)):
         need = widths[column] + len(GAP)
-        if column in ("run", "point") or used + need <= width:
-            chosen.add(column)
-            used += need
+        if column not in ("run", "point") and used + need > width:
+            break  # what is kept is always the most wanted: no narrow column skips ahead
+        chosen.add(column)
+        used += need
     kept = [c for c in columns if c in chosen]
     for row in [[_header(c) for c in kept], *zip(*(cells[c] for c in kept))]:
         print(GAP.join(t.ljust(widths[c]) for t, c in zip(row, kept)).rstrip())
