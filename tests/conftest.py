@@ -292,6 +292,7 @@ _MLFLOW: dict[str, Any] = {}
 """The MLflow server of the tracking tests (`tests/mlflow_server.py`), once started."""
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected what will not run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the MLflow server as soon as a test that needs it is collected: it boots while
     the tests before it run."""
