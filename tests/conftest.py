@@ -313,7 +313,7 @@ def mlflow_uri() -> str:
     """The address of a private MLflow tracking server, once it answers."""
     server = _MLFLOW.get("server")
     if server is None:
-        pytest.skip("mlflow is not installed (tests/run.sh installs the test extra)")
+        pytest.skip("no mlflow server installed (tests/run.sh installs it in .venv-mlflow)")
     try:
         return str(server.wait())
     except RuntimeError as exc:

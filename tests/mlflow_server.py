@@ -52,10 +52,27 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+SERVER_VENV = Path(__file__).resolve().parent.parent / ".venv-mlflow"
+"""Where tests/run.sh installs the server (its own venv: see the ``mlflow-server`` extra)."""
+
+
+def server_command() -> Path | None:
+    """``NEMORUN_MLFLOW`` (an ``mlflow`` executable), else `SERVER_VENV`'s, else one beside
+    this Python; None when there is none."""
+    for candidate in (
+        os.environ.get("NEMORUN_MLFLOW"),
+        SERVER_VENV / "bin" / "mlflow",
+        Path(sys.executable).with_name("mlflow"),
+    ):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 def start() -> Server | None:
-    """Start a server (None when the ``mlflow`` command is not installed beside Python)."""
-    command = Path(sys.executable).with_name("mlflow")
-    if not command.exists():
+    """Start a server (None when no ``mlflow`` command is installed: `server_command`)."""
+    command = server_command()
+    if command is None:
         return None
     where = Path(tempfile.mkdtemp(prefix="nemorun-mlflow-"))
     port = free_port()

@@ -15,6 +15,14 @@ fi
 # ~430 MB) for the ray target's tests on a private local head (tests/infra/ray.sh); the
 # kubernetes client for that target's launch half (tested against a stub API server).
 .venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray,kubernetes,tracking-test]'
+# The MLflow server of the tracking tests (tests/mlflow_server.py), in a venv of its own: the
+# full mlflow cannot share one with the kubernetes client (python-dateutil). Pinned in
+# pyproject.toml (extra mlflow-server); installed only when missing.
+if [ ! -x .venv-mlflow/bin/mlflow ]; then
+  "$python" -m venv .venv-mlflow
+  .venv-mlflow/bin/python -m pip install --quiet "$(.venv/bin/python -c 'import tomllib
+print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["mlflow-server"][0])')"
+fi
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 # slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).
