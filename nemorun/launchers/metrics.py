@@ -1,7 +1,7 @@
 """Metrics without a tracker: the ``metrics.jsonl`` a job may write into its point's directory.
 
 **The format.** ``$NEMORUN_POINT_DIR/metrics.jsonl``, one JSON object per line, e.g.
-``{"step": 10, "loss": 0.3}``. ``step`` is optional (the line's number, from 0, otherwise);
+``{"step": 10, "loss": 0.3}``. ``step`` is optional (the line's number, from 1, otherwise);
 every other key with a number for a value is a metric (text, lists and booleans are left
 alone, so a line may carry notes). A job is free to append while it is read, so the last line
 may be half written: it is ignored when it does not end with a newline. Any other line that is
@@ -72,7 +72,7 @@ def parse_metrics(text: str) -> Metrics:
     lines.pop()  # after the last newline: empty, or a line still being written
     series: dict[str, list[tuple[float, float]]] = {}
     skipped = 0
-    for number, line in enumerate(lines):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

@@ -16,7 +16,7 @@ def test_steps_values_and_the_last_of_each() -> None:
         '{"acc": 0.3}\n'
     )
     found = parse_metrics(text)
-    assert found.series == {"loss": ((10.0, 0.5), (20.0, 0.25)), "acc": ((10.0, 0.1), (2.0, 0.3))}
+    assert found.series == {"loss": ((10.0, 0.5), (20.0, 0.25)), "acc": ((10.0, 0.1), (3.0, 0.3))}
     assert found.last() == {"loss": 0.25, "acc": 0.3}
     assert found.skipped_lines == 0
 
