@@ -118,8 +118,8 @@ commands:
   cancel   RUN                         stop the run's jobs
   rerun    RUN [OVERRIDE…] [--failed]  launch a run again from its record
   diff     A B                         what changed in the resolved spec (runs or spec files)
-  compare  RUN… [--name N] [--keys K,…] runs side by side: the keys that differ, final metrics
-  metrics  RUN [--point P] [--svg F]    a run's metrics over steps (sparklines or an SVG)
+  compare  RUN… [--name N] [--keys K]  runs side by side: the keys that differ, last metrics
+  metrics  RUN [--point P] [--svg F]   a run's metrics over steps (sparklines or an SVG)
   completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""
