@@ -23,6 +23,7 @@ Runs (`nemorun.api_runs`)
     rerun(run, overrides=(), failed=False) -> Run     the same run again, from its record
     runs(name=None, status=None, target=None)         the recorded runs, newest first
     open_run(query) -> Run                            .status() .logs() .watch() .cancel()
+    compare(refs, all_keys=False, keys=()) -> Comparison  runs side by side (what differs)
 
 Bad input raises `SpecErrors` (a list of located `SpecError`s); a target that refuses raises
 `LaunchError`.
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from nemorun.api_runs import check, launch, open_run, rerun, run, runs
     from nemorun.errors import SpecError, SpecErrors
     from nemorun.launchers.base import LaunchError
+    from nemorun.launchers.comparison import compare
 
 _HOMES = {
     "nemorun.api": (
@@ -69,6 +71,7 @@ _HOMES = {
     "nemorun.api_runs": ("check", "launch", "open_run", "rerun", "run", "runs"),
     "nemorun.errors": ("SpecError", "SpecErrors"),
     "nemorun.launchers.base": ("LaunchError",),
+    "nemorun.launchers.comparison": ("compare",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -78,6 +81,7 @@ __all__ = [
     "SpecErrors",
     "__version__",
     "check",
+    "compare",
     "compile",
     "diff",
     "draft_schema",

@@ -307,3 +307,35 @@ _DOCKER_PROBLEM, DOCKER_ENV = docker_problem()
 needs_docker = pytest.mark.skipif(_DOCKER_PROBLEM is not None, reason=_DOCKER_PROBLEM or "")
 """For tests that use the test engine (reached with `DOCKER_ENV`): skipped, with the reason,
 unless it is ours."""
+
+
+_MLFLOW: dict[str, Any] = {}
+"""The MLflow server of the tracking tests (`tests/mlflow_server.py`), once started."""
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected what will not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the MLflow server as soon as a test that needs it is collected: it boots while
+    the tests before it run."""
+    if any("mlflow_uri" in getattr(item, "fixturenames", ()) for item in items):
+        import mlflow_server
+
+        _MLFLOW["server"] = mlflow_server.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    server = _MLFLOW.pop("server", None)
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def mlflow_uri() -> str:
+    """The address of a private MLflow tracking server, once it answers."""
+    server = _MLFLOW.get("server")
+    if server is None:
+        pytest.skip("no mlflow server installed (tests/run.sh installs it in .venv-mlflow)")
+    try:
+        return str(server.wait())
+    except RuntimeError as exc:
+        pytest.fail(str(exc))

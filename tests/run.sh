@@ -14,7 +14,19 @@ fi
 # scikit-learn (~25 s) for the tests that configure real libraries' signatures; ray (~55 s,
 # ~430 MB) for the ray target's tests on a private local head (tests/infra/ray.sh); the
 # kubernetes client for that target's launch half (tested against a stub API server).
-.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray,kubernetes]'
+.venv/bin/python -m pip install --quiet -e '.[test,skypilot,torch,libs,ray,kubernetes,tracking-test]'
+# The MLflow server of the tracking tests (tests/mlflow_server.py), in a venv of its own: the
+# full mlflow cannot share one with the kubernetes client (python-dateutil). Pinned in
+# pyproject.toml (extra mlflow-server); installed only when missing, in the background while
+# the services below start (it takes minutes), and waited for before the tests.
+mlflow_pid=
+if [ ! -x .venv-mlflow/bin/mlflow ]; then
+  mlflow_pin=$(.venv/bin/python -c 'import tomllib
+print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["mlflow-server"][0])')
+  { "$python" -m venv .venv-mlflow &&
+    .venv-mlflow/bin/python -m pip install --quiet "$mlflow_pin"; } >/tmp/nemorun-mlflow-venv.log 2>&1 &
+  mlflow_pid=$!
+fi
 
 # A real Slurm on this host for the Slurm tests (root only; they skip with a reason without it).
 # slurm.sh and docker.sh refuse to touch a Slurm or engine they did not start (exit 3).
@@ -60,6 +72,11 @@ if command -v npm >/dev/null; then
     echo "warning: yaml-language-server did not install; the editor tests will be skipped" >&2
   .venv/bin/python tests/schemas/taplo_cli.py >/dev/null ||
     echo "warning: @taplo/cli did not install; the TOML modeline test will be skipped" >&2
+fi
+
+if [ -n "$mlflow_pid" ] && ! wait "$mlflow_pid"; then
+  echo "warning: the MLflow server did not install (/tmp/nemorun-mlflow-venv.log); its tests will be skipped" >&2
+  rm -rf .venv-mlflow
 fi
 
 .venv/bin/ruff check nemorun tests benches examples

@@ -46,7 +46,12 @@ task:
 ROWS = [
     # (kind, words after 'nemorun', the word being completed, expected candidates)
     ("command", [], "va", ["validate"]),
-    ("command (all)", [], "c", ["cancel", "check", "cluster", "compile", "completion"]),
+    (
+        "command (all)",
+        [],
+        "c",
+        ["cancel", "check", "cluster", "compare", "compile", "completion"],
+    ),
     ("flag", ["launch", "exp.yaml"], "--w", ["--wait"]),
     ("flag of another command", ["logs", "pretrain"], "--f", ["--follow"]),
     ("choice", ["ls", "--status"], "c", ["cancelled", "completed"]),

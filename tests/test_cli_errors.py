@@ -93,7 +93,7 @@ def test_missing_required_argument(write_spec: WriteSpec, cli: Cli):
             ("name: quick", "nmae: quick"),
             "exp.yaml:2:1: nmae: unknown top-level key: expected one of nemorun, name, "
             "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath, "
-            "templates; "
+            "templates, tracking; "
             "did you mean 'name'?",
         ),
         (

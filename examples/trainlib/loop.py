@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 import os
 import random
@@ -121,4 +122,14 @@ def train(
                 w[i] -= optim.lr * grad[i]
         if step % log_every == 0 or step == steps:
             print(f"[{tag or 'train'}] step {step} loss {loss:.6f}", flush=True)
+            _log_metrics({"step": step, "loss": loss})
     return loss
+
+
+def _log_metrics(values: dict[str, float]) -> None:
+    """One line of ``$NEMORUN_POINT_DIR/metrics.jsonl`` (read by ``nemorun compare`` and
+    ``nemorun metrics``), when nemorun launched the job."""
+    where = os.environ.get("NEMORUN_POINT_DIR")
+    if where:
+        with open(os.path.join(where, "metrics.jsonl"), "a", encoding="utf-8") as out:
+            out.write(json.dumps(values) + "\n")

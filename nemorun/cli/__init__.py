@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "graph": "nemorun.cli.pictures",
     "ui": "nemorun.cli.ui",
     "cluster": "nemorun.cli.clusters",
+    **dict.fromkeys(("compare", "metrics"), "nemorun.cli.insight"),
 }
 """Each command's module; that module's ``COMMANDS`` maps the name to its `Command`."""
 
@@ -121,6 +122,8 @@ commands:
   diff     A B                         what changed in the resolved spec (runs or spec files)
   ui       [--port P] [--host H]       a local web page of the runs (status, logs, metrics)
   cluster  ls|login|logout [NAME]      remote Slurm clusters (clusters.yaml), their ssh connection
+  compare  RUN… [--name N] [--keys K]  runs side by side: the keys that differ, last metrics
+  metrics  RUN [--point P] [--svg F]   a run's metrics over steps (sparklines or an SVG)
   completion bash|zsh|fish             the shell completion script (see README)
 
 Run 'nemorun COMMAND --help' for a command's options and examples."""

@@ -60,6 +60,7 @@ KINDS = {
     "spec": Kind.SPEC,
     "specs": Kind.SPEC,
     "run": Kind.RUN,
+    "runs": Kind.RUN,  # compare RUN…
     "a": Kind.RUN_OR_SPEC,  # diff A B
     "b": Kind.RUN_OR_SPEC,
     "target": Kind.TARGET,

@@ -294,7 +294,7 @@ def make_job(
         delimiter=heredoc_delimiter(entry or ""),
         python=python,
         argv=argv,
-        env=_env(spec),
+        env=_env(spec) + (run.env if run is not None else ()),
         setup=tuple(options.setup),
         workdir=options.workdir,
         pythonpath=tuple(str(p) for p in spec.pythonpath),

@@ -35,6 +35,9 @@ class RunContext:
     cwd: Path | None = None
     """The directory the run was launched from: a job on this machine's files (local, Slurm)
     starts there unless the spec sets ``workdir``, whichever directory submits it."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Variables the launcher adds to the job's environment after the spec's ``env``: the
+    trackers' runs it created for this run (``MLFLOW_RUN_ID``...), inputs like the id."""
 
     @property
     def logs_dir(self) -> Path:

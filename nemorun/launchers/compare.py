@@ -14,9 +14,12 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nemorun.schemas.options import DEFAULT_TARGET
+
+if TYPE_CHECKING:
+    from nemorun.launchers.records import Record
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,6 @@ def side(ref: str, resolved_yaml: Callable[[Path], str]) -> Side:
     """A spec file's resolved spec, or a run's (by id, prefix or name). ``resolved_yaml(path)``
     loads a spec file and exports it as YAML, as a launch records it (`nemorun.api.diff`
     passes it: loading is above this layer)."""
-    import yaml
-
     path = Path(ref)
     if path.is_file():
         base = path.resolve().parent
@@ -64,11 +65,23 @@ def side(ref: str, resolved_yaml: Callable[[Path], str]) -> Side:
     else:
         from nemorun.launchers.records import find_run
 
-        record = find_run(ref)
-        text = (record.dir / "resolved.yaml").read_text(encoding="utf-8")
-        base = Path(record.data["spec"])
-        base = (Path(record.data["cwd"]) / base).resolve().parent
-        label = f"run {record.id}"
+        return run_side(find_run(ref))
+    return _normalised(label, text, base)
+
+
+def run_side(record: Record) -> Side:
+    """A run's recorded resolved spec (``resolved.yaml``), normalised as `side` does."""
+    text = (record.dir / "resolved.yaml").read_text(encoding="utf-8")
+    base = Path(record.data["spec"])
+    base = (Path(record.data["cwd"]) / base).resolve().parent
+    return _normalised(f"run {record.id}", text, base)
+
+
+def _normalised(label: str, text: str, base: Path) -> Side:
+    """The tree of ``text``: the default target left out, ``pythonpath`` made absolute from
+    ``base`` (the spec's directory)."""
+    import yaml
+
     tree = yaml.safe_load(text) or {}
     executor = tree.get("executor")
     if isinstance(executor, dict) and executor.get("target") == DEFAULT_TARGET:

@@ -20,7 +20,7 @@ Nothing here prints: `Run.watch` yields log lines and state changes for the CLI 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import dataclasses
 import os
 import queue
 import shutil
@@ -43,6 +43,7 @@ from nemorun.launchers.base import (
     Target,
     summarize,
 )
+from nemorun.launchers.inputs import artifact_hashes, write_inputs
 from nemorun.launchers.records import (
     RECORD,
     RECORD_VERSION,
@@ -59,6 +60,7 @@ from nemorun.launchers.records import (
 )
 from nemorun.launchers.replay import points_to_rerun as points_to_rerun
 from nemorun.launchers.replay import replay as replay
+from nemorun.launchers.tracking import TrackedRun, Tracking, start_tracking
 
 if TYPE_CHECKING:
     from nemorun.compiler.tasks import Build
@@ -228,10 +230,14 @@ def start_run(
     run_id, run_dir = create_run_dir(name, created)
     handle = RunHandle(run_id, name, run_dir, target_name, points=dict(points or {}))
     handle.cluster = cluster
+    tracking: Tracking | None = None
     try:
         with _terminate_as_interrupt():
-            build = _compile_for(spec, path, target, warnings, handle)
-            files = _write_inputs(handle, path, spec, build)
+            tracking = start_tracking(spec.tracking, TrackedRun(run_id, name, run_dir, target_name))
+            build = _compile_for(spec, path, target, warnings, handle, tracking.env)
+            files = write_inputs(run_dir, path, spec, build)
+            remote.send_artifacts(handle)
+            tracking.describe(run_dir, target_name)
             if preflight:
                 _tell(notes, runner.preflight(spec, handle))
             handle.jobs = runner.submit(handle)
@@ -250,19 +256,27 @@ def start_run(
                 "points": {k: list(v) for k, v in points.items()} if points else None,
                 "rerun_of": rerun_of,
                 "tasks": [t.name for t in build.tasks],
-                "artifacts": _hashes(run_dir / "artifacts"),
+                "artifacts": artifact_hashes(run_dir / "artifacts"),
                 "jobs": [job_to_json(j, handle.dir) for j in handle.jobs],
                 "cluster": handle.cluster,
+                "tracking": tracking.refs,
             }
             record = _write_record(handle, data)
     except BaseException:
-        if handle.jobs:
-            # Submitted but not recorded: nothing could find these jobs again, so stop them.
-            with contextlib.suppress(Exception):
-                runner.cancel(handle)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        _undo(runner, handle, tracking)
         raise
-    return Run(record, runner, tuple(build.warnings))
+    return Run(record, runner, (*build.warnings, *tracking.warnings))
+
+
+def _undo(runner: Target, handle: RunHandle, tracking: Tracking | None) -> None:
+    """A launch that failed before its record was whole: stop what it submitted (nothing
+    could find those jobs again), mark the trackers' runs failed, remove the directory."""
+    if handle.jobs:
+        with contextlib.suppress(Exception):
+            runner.cancel(handle)
+    if tracking is not None:
+        tracking.abort()
+    shutil.rmtree(handle.dir, ignore_errors=True)
 
 
 def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
@@ -272,7 +286,12 @@ def _tell(notes: Callable[[str], None] | None, said: Sequence[str]) -> None:
 
 
 def _compile_for(
-    spec: Spec, path: Path, target: str | None, warnings: Sequence[str], run: RunHandle
+    spec: Spec,
+    path: Path,
+    target: str | None,
+    warnings: Sequence[str],
+    run: RunHandle,
+    env: tuple[tuple[str, str], ...] = (),
 ) -> Build:
     """Every task of ``spec`` compiled for ``run`` (its id, directory and target's limits are
     inputs of compile, like the spec: `Target.machine`), after packaging the code if asked."""
@@ -289,7 +308,7 @@ def _compile_for(
         target,
         spec.templates,
         list(warnings),
-        given.run,
+        dataclasses.replace(given.run, env=env),
         given.pythonpath,
         host_python=given.host_python,
         machine=machine,
@@ -390,52 +409,3 @@ def parallel_overrides(spec: Spec, count: int, target: str | None) -> list[str]:
             )
         out.append(f"++{where}.{option}={count}")
     return out
-
-
-def _write_inputs(run: RunHandle, path: Path, spec: Spec, build: Build) -> list[dict[str, str]]:
-    """Everything of the record but its jobs: spec copies, resolved spec, artifacts,
-    provenance (and the artifacts to the run's cluster, if it has one). Returns the copies'
-    list (original path, copy, sha256)."""
-    from nemorun.compiler.export import export
-    from nemorun.files import PRIVATE_DIR, write_private
-    from nemorun.launchers.provenance import collect
-    from nemorun.schemas.source import read_path
-
-    run_dir = run.dir
-    (run_dir / "logs").mkdir(mode=PRIVATE_DIR)
-    originals = [Path(f).resolve() for f in spec.resolved.files] or [path.resolve()]
-    base = Path(os.path.commonpath([str(f.parent) for f in originals]))
-    files = []
-    for original in originals:
-        data = read_path(original).read_bytes()  # a rerun reads the first run's copies
-        copy = Path("spec") / original.relative_to(base)
-        write_private(run_dir / copy, data, run_dir)
-        files.append(
-            {"path": str(original), "copy": str(copy), "sha256": hashlib.sha256(data).hexdigest()}
-        )
-    write_private(run_dir / "resolved.yaml", export(spec, "yaml", path.resolve().parent), run_dir)
-    build.write(run_dir / "artifacts", private=run_dir)
-    provenance, patch = collect(path, _task_modules(spec), spec.pythonpath)
-    if patch:
-        write_private(run_dir / "git.patch", patch, run_dir)
-    write_json(run_dir / "provenance.json", provenance)
-    remote.send_artifacts(run)
-    return files
-
-
-def _task_modules(spec: Spec) -> list[str]:
-    """The modules of the tasks' ``_target_``s."""
-    modules = []
-    for task in spec.tasks.values():
-        module = getattr(task.call.target, "__module__", None) if task.call else None
-        if isinstance(module, str):
-            modules.append(module)
-    return modules
-
-
-def _hashes(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }

@@ -405,3 +405,7 @@ def save_state(record: Record, statuses: Iterable[JobStatus], target_state: dict
     state["ended"] = record.state.get("ended") or (moment if status.is_final() else None)
     write_json(record.dir / STATE, state)
     record.state = state
+    if record.data.get("tracking") and old["status"] != status.value:
+        from nemorun.launchers.tracking import mirror
+
+        mirror(record.data["tracking"], status.value)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+RUNS_SUBDIR = "nemorun-runs"
+"""The runs' directory under ``NEMORUN_HOME`` (NeMo-Run keeps its own beside it)."""
+
 
 def runs_root() -> Path:
     """The directory that holds one directory per run (see `nemorun.launchers.records`)."""
     home = os.environ.get("NEMORUN_HOME")
     if home:
-        return Path(home).expanduser().absolute() / "nemorun-runs"
+        return Path(home).expanduser().absolute() / RUNS_SUBDIR
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data).expanduser().absolute() / "nemorun" / "runs"
 

@@ -26,6 +26,7 @@ from nemorun.schemas.named_targets import NamedTargets
 from nemorun.schemas.options import LauncherOptions
 from nemorun.schemas.schema_types import UNKNOWN_TASK, SchemaBuilder
 from nemorun.schemas.spec import Resolved, Spec, pythonpath_of
+from nemorun.schemas.tracking import TrackingOptions
 from nemorun.schemas.versions import CURRENT_VERSION, VERSION_KEY
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -100,6 +101,10 @@ def _spec_body(
         "launcher": _described(
             "How the task's processes are started.",
             {"anyOf": [builder.config(LauncherOptions, with_target=False), {"type": "null"}]},
+        ),
+        "tracking": _described(
+            "Experiment trackers the run is handed to at launch (MLflow, W&B, TensorBoard).",
+            {"anyOf": [builder.config(TrackingOptions, with_target=False), {"type": "null"}]},
         ),
         "sweep": {
             "type": "object",

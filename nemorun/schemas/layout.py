@@ -19,6 +19,7 @@ TOP_LEVEL_KEYS = (
     "packager",
     "pythonpath",
     "templates",
+    "tracking",
 )
 
 PACKAGERS = ("none", "git")

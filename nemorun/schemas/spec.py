@@ -52,6 +52,7 @@ from nemorun.schemas.sweeps import (
     point_origins,
     put_value,
 )
+from nemorun.schemas.tracking import TrackingOptions, validate_tracking
 
 __all__ = [  # the spec model's users import these from here; each has its home module
     "MAX_POINTS",
@@ -109,6 +110,8 @@ class Spec:
     warnings: list[str] = field(default_factory=list)
     templates: Path | None = None
     """A directory of the user's own templates, searched before nemorun's (``templates:``)."""
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
+    """The trackers a launch hands the run to (``tracking:``; `nemorun.schemas.tracking`)."""
     axis_values: tuple[tuple[Any, ...] | None, ...] = ()
     """Per axis, each of its values converted to its argument's type, or None where the
     axis's points were validated whole (`_check_other_sweep_values`); set at the first point."""
@@ -314,6 +317,7 @@ def _validate_top(
         pythonpath=pythonpath,
         point=point,
         templates=settings.templates(v, tree, resolved),
+        tracking=validate_tracking(v, tree),
         warnings=list(dict.fromkeys(v.warnings)),
     )
 

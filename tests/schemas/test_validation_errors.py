@@ -210,7 +210,8 @@ def test_unknown_top_level_key(write_spec: WriteSpec, load_errors: Errors):
     )
     assert load_errors(path) == [
         "exp.yaml:3:1: nmae: unknown top-level key: expected one of nemorun, name, description, "
-        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath, templates; "
+        "extends, task, tasks, executor, launcher, sweep, packager, pythonpath, templates, "
+        "tracking; "
         "did you mean 'name'?"
     ]
 
@@ -222,7 +223,7 @@ def test_task_argument_at_top_level_says_where_it_goes(write_spec: WriteSpec, lo
     assert load_errors(path) == [
         "exp.yaml:3:1: steps: unknown top-level key: expected one of nemorun, name, "
         "description, extends, task, tasks, executor, launcher, sweep, packager, pythonpath, "
-        "templates; "
+        "templates, tracking; "
         "'steps' is an argument of the task: move it under 'task:'"
     ]
 
