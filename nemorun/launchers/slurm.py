@@ -166,8 +166,9 @@ class SlurmTarget(Target):
                         indices = [i for i in info.indices if info.point(i) in chosen]
                         if not (indices or (not info.array and info.offset in chosen)):
                             continue  # no chosen point in this script
-                    ref = self._submit_one(run, task, info, depend, indices)
-                    refs.append(submit_chain(sbatch, self._scancel, run, ref, script(info)))
+                    refs.append(self._submit_one(run, task, info, depend, indices))
+                    # in refs before its chain is queued: cancelled if that fails
+                    refs[-1] = submit_chain(sbatch, self._scancel, run, refs[-1], script(info))
                     ids_of[task.name].append(refs[-1].id)
         except BaseException:
             if refs:
