@@ -221,3 +221,22 @@ def compile_spec(workdir: Path, cli: Callable[..., Any]) -> Callable[..., Any]:
 def step_line(script: str) -> str:
     """The script's srun step."""
     return next(line for line in script.split("\n") if line.startswith("srun "))
+
+
+def test_the_json_schema_takes_the_runtimes(
+    workdir: Path, compile_spec: Callable[..., Any]
+) -> None:
+    """``nemorun schema``: the editor's schema accepts each runtime and ``env``, not a typo."""
+    import jsonschema
+
+    from nemorun.api import load
+    from nemorun.schemas.jsonschema import spec_schema
+
+    compile_spec({"image": "img", "runtime": "apptainer", "env": {"A": "1"}})
+    tree = yaml.safe_load((workdir / "job.yaml").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(spec_schema(load(workdir / "job.yaml")))
+    for runtime in ("pyxis", "apptainer", "none"):
+        tree["executor"]["container"]["runtime"] = runtime
+        assert list(validator.iter_errors(tree)) == [], runtime
+    tree["executor"]["container"]["runtime"] = "apptainr"
+    assert list(validator.iter_errors(tree)) != []
