@@ -2,7 +2,7 @@
 
 Golden files hold one script per runtime (regenerate with ``NEMORUN_UPDATE_GOLDEN=1
 .venv/bin/pytest tests/compiler -k golden``); each is checked by ``bash -n``. What the job
-receives through the rendered Apptainer step is run in ``tests/launchers/test_slurm_containers.py``.
+receives through the rendered Apptainer step: ``tests/launchers/test_slurm_container_runs.py``.
 """
 
 from __future__ import annotations
