@@ -16,11 +16,13 @@ from typing import BinaryIO
 
 def write_output(path: Path, text: str | bytes, mode: int | None = None) -> None:
     """`write_atomic` for a path the user named (``-o``): a path that cannot be written is
-    the user's mistake, reported as a `SpecError` (exit 2), not an internal error."""
+    the user's mistake, reported as a `SpecError` (exit 2), not an internal error. Without
+    ``mode``, the file gets what a plain write would give it (`normal_mode`), not the 0600 of
+    the temporary file it is renamed from."""
     from nemorun.errors import SpecError
 
     try:
-        write_atomic(path, text, mode)
+        write_atomic(path, text, normal_mode() if mode is None else mode)
     except OSError as exc:
         raise SpecError(
             f"cannot write {path}: {exc.strerror or exc}",
@@ -48,6 +50,11 @@ def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+
+
+def normal_mode(executable: bool = False) -> int:
+    """The mode a plain file write gives: 0666 (0777 when executable) less the umask."""
+    return (0o777 if executable else 0o666) & ~_umask()
 
 
 def _umask() -> int:

@@ -332,6 +332,7 @@ def job_python(options: ExecutorOptions, host_filesystem: bool, host_python: str
     """
     if options.python:
         return options.python
-    if host_filesystem and options.container is None and host_python:
+    container = options.container
+    if host_filesystem and (container is None or not container.uses_image()) and host_python:
         return host_python
     return DEFAULT_PYTHON

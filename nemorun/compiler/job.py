@@ -95,12 +95,12 @@ class Artifacts:
 
     def write(self, directory: Path) -> list[Path]:
         """Write every artifact under ``directory`` (atomically); returns the paths."""
-        from nemorun.files import write_output
+        from nemorun.files import normal_mode, write_output
 
         paths = []
         for artifact in self.all():
             path = directory / artifact.name
-            write_output(path, artifact.text, 0o755 if artifact.executable else 0o644)
+            write_output(path, artifact.text, normal_mode(artifact.executable))
             paths.append(path)
         return paths
 

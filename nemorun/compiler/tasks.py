@@ -187,13 +187,13 @@ class Build:
     ) -> list[Path]:
         """Write every artifact under ``directory`` (and ``tasks.json``); returns the paths.
         Inside a run record (``private``: its directory) they are private (see `files`)."""
-        from nemorun.files import write_atomic, write_private
+        from nemorun.files import normal_mode, write_atomic, write_private
 
         def put(path: Path, text: str, executable: bool) -> None:
             if private is not None:
                 write_private(path, text, private, executable)
             else:
-                write_atomic(path, text, 0o755 if executable else 0o644)
+                write_atomic(path, text, normal_mode(executable))
 
         paths = []
         for relative, artifact in self.files():

@@ -255,7 +255,8 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def cancel(self, run: RunHandle) -> None:
-        """Stop every job of ``run`` that has not ended."""
+        """Stop every job of ``run`` that has not ended. What it notes in ``run.state`` is
+        seen by the `status` that follows and saved with it."""
 
     def cancel_points(self, run: RunHandle, points: dict[str, tuple[int, ...]]) -> None:
         """Stop ``points`` of each task named (``nemorun cancel --point``), and nothing else:

@@ -98,9 +98,10 @@ class Run:
     def handle(self) -> RunHandle:
         return self.record.handle()
 
-    def status(self) -> list[JobStatus]:
-        """Ask the target for the states of every job, and record them."""
-        handle = self.handle()
+    def status(self, handle: RunHandle | None = None) -> list[JobStatus]:
+        """Ask the target for the states of every job, and record them with the target state
+        of ``handle`` (default: a fresh one) as the asking left it."""
+        handle = handle or self.handle()
         statuses = self.target.status(handle)
         save_state(self.record, statuses, handle.state)
         return statuses
@@ -109,9 +110,11 @@ class Run:
         return summarize([s.state for s in self.status()])
 
     def cancel(self) -> list[JobStatus]:
-        """Stop every job that has not ended; the states afterwards."""
-        self.target.cancel(self.handle())
-        return self.status()
+        """Stop every job that has not ended; the states afterwards, asked with the target
+        state ``cancel`` changed (Slurm's: a dependent job then reads cancelled, not failed)."""
+        handle = self.handle()
+        self.target.cancel(handle)
+        return self.status(handle)
 
     def cancel_points(self, points: Sequence[int]) -> list[JobStatus]:
         """Stop sweep points ``points`` of every task that runs them, and nothing else; the
@@ -130,9 +133,7 @@ class Run:
                 expected="one of its points: " + ", ".join(map(str, have)),
             )
         self.target.cancel_points(handle, by_task)
-        statuses = self.target.status(handle)
-        save_state(self.record, statuses, handle.state)
-        return statuses
+        return self.status(handle)
 
     def logs(self, job: JobRef | None = None, follow: bool = False) -> Iterator[tuple[JobRef, str]]:
         """The output of ``job`` (default: every job in turn), line by line."""

@@ -53,6 +53,10 @@ class Container:
     image: str
     mounts: list[str] = field(default_factory=list)
 
+    def uses_image(self) -> bool:
+        """True: the job runs in the image (Slurm's container may say otherwise)."""
+        return True
+
 
 @dataclass
 class ExecutorOptions:

@@ -126,6 +126,11 @@ OPTIONS = {
 }
 
 
+def mount_of(value: str) -> str:
+    """A well-formed mount (``HOST:CONTAINER``, absolute) holding ``value``."""
+    return f"/{value}:/mnt"
+
+
 def spec_tree(option: Option, value: str) -> dict[str, Any]:
     tree: dict[str, Any] = {
         "nemorun": 1,
@@ -138,7 +143,7 @@ def spec_tree(option: Option, value: str) -> dict[str, Any]:
         tree["task"] = {"command": value}
         return tree
     if option.path[:3] == ("executor", "container", "mounts"):
-        tree["executor"]["container"] = {"image": "img", "mounts": [value]}
+        tree["executor"]["container"] = {"image": "img", "mounts": [mount_of(value)]}
         return tree
     if option.in_container:
         tree["executor"]["container"] = {"image": "img"}
@@ -255,7 +260,8 @@ def job_receives(script: Path, workdir: Path, name: str, value: str) -> bool:
         "env": lambda: got["env"] == value,
         "container.image": lambda: f"--container-image={value}" in argv,
         "container.mounts": lambda: any(  # after the entry's own file
-            a.startswith("--container-mounts=") and a.endswith(f":ro,{value}") for a in argv
+            a.startswith("--container-mounts=") and a.endswith(f":ro,{mount_of(value)}")
+            for a in argv
         ),
         "workdir": lambda: got["cwd"] == cwd,
         "workdir in a container": lambda: (

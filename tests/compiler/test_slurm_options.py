@@ -67,7 +67,7 @@ def test_a_container_mount_with_a_comma_is_refused(compile_with: Compile) -> Non
     ]
     ok = compile_with({"container": {"image": "img", "mounts": mounts[:1] * 2}})
     # the entry's file first: the container reads it where the batch script wrote it
-    assert '--container-mounts="$NEMORUN_ENTRY:$NEMORUN_ENTRY:ro",/data:/data,/data:/data ' in (
+    assert '--container-mounts="$NEMORUN_ENTRY":"$NEMORUN_ENTRY":ro,/data:/data,/data:/data ' in (
         ok.out
     )
 

@@ -27,6 +27,12 @@ from nemorun.compiler.packing import DEFAULT_ARRAY_SIZE, Packing
 from nemorun.compiler.retries import slurm_policy
 from nemorun.compiler.sbatch_options import BUILTIN
 from nemorun.compiler.targets.checks import OptionChecks
+from nemorun.compiler.targets.slurm_containers import (
+    NO_CONTAINER,
+    ContainerStep,
+    SlurmContainer,
+    container_step,
+)
 from nemorun.compiler.torchrun import Macros, Var, Word
 from nemorun.errors import KeyPath, did_you_mean
 from nemorun.registry import TargetDef
@@ -117,6 +123,8 @@ class SlurmOptions(ExecutorOptions):
         cluster: A remote cluster's profile (``clusters.yaml``): submit there over ssh.
     """
 
+    # Slurm's own container: a runtime (pyxis, apptainer, none) and an optional image.
+    container: SlurmContainer | None = None  # type: ignore[assignment]
     account: str | None = None
     partition: str | None = None
     qos: str | None = None
@@ -163,7 +171,9 @@ class SlurmPlan:
     directives: tuple[tuple[str, Any], ...]
     """(long option, value); a value of None is a flag (``--exclusive``)."""
     array: str | None
-    container_mounts: str | None
+    container: ContainerStep = NO_CONTAINER
+    """The container's words in the srun step and its ``export`` lines
+    (`nemorun.compiler.targets.slurm_containers`)."""
     offset: int = 0
     """The sweep point of array index 0 (a part of a split sweep starts after the others)."""
     count: int = 1
@@ -193,19 +203,18 @@ def plan(spec: Spec, job: Job) -> tuple[SlurmPlan | Parts, list[str]]:
     check = _Checks(spec)
     check.memory(options)
     check.gpus_per_task(options)
-    check.container_mounts(options)
     packing.check(check, options, job)
     warnings: list[str] = []
     srun, command, command_args = _torchrun(spec, job, warnings)
     if options.per_job_parallel and options.per_job:
         srun = (*srun, Word.of("--exact"), Word.of("--ntasks=1"))  # a point, not the whole job
     directives = _directives(spec, job, check)
+    container = container_step(options, job, check)
     check.done()
-    mounts = ",".join(options.container.mounts) if options.container else None
     base = SlurmPlan(
         tuple(directives),
         None,
-        mounts or None,
+        container,
         count=job.num_points,
         srun=srun,
         torchrun=command,
@@ -348,18 +357,6 @@ class _Checks(OptionChecks):
             self.error(
                 "gpus_per_task", "gpus_per_task needs a task count", "ntasks or ntasks_per_node"
             )
-
-    def container_mounts(self, options: SlurmOptions) -> None:
-        """No container mount holds a comma: ``--container-mounts`` is one comma-separated
-        list."""
-        for index, mount in enumerate(options.container.mounts if options.container else ()):
-            if "," in mount:
-                self.error(
-                    ("container", "mounts", index),
-                    "a container mount cannot hold a comma: srun reads the mounts as one "
-                    "comma-separated list",
-                    found=repr(mount),
-                )
 
     def extra(self, extra: dict[str, str | int | bool], machine: Machine) -> list[tuple[str, Any]]:
         """The ``extra`` directives, each a long option of sbatch that is neither a field's nor
