@@ -9,6 +9,7 @@ must have run as the remote user, from the shipped code, with the values the spe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from nemorun.launchers.slurm_query import FRAME, unframe
 from tests.conftest import nemorun
 
 REMOTE_DIR = f"nemorun-tests-{uuid.uuid4().hex[:8]}"
@@ -223,3 +225,74 @@ def test_a_bad_profile_is_a_located_error(remote: dict, tmp_path: Path) -> None:
         f"error: {file}:5:5: clusters.loop.prot: unknown key: expected host, user, port, "
         "remote_dir, ssh_config, defaults; did you mean 'port'?",
     ]
+
+
+def forgotten_job() -> tuple[str, str]:
+    """A job sacct knows and slurmctld forgot (finished over MinJobAge ago) and its state as
+    sacct says it, else a job id nobody knows (sacct still answers: nothing) and ``""``."""
+    done = subprocess.run(
+        ["sacct", "-a", "-n", "-X", "-P", "-S", "now-7days", "-E", "now-6minutes",
+         "-s", "CD,F", "-o", "JobID,State"], capture_output=True, text=True, timeout=30,
+    ).stdout.split()  # fmt: skip
+    for line in reversed(done):
+        job, state = line.split("|")
+        known = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, timeout=30)
+        if job.isdigit() and (known.returncode != 0 or not known.stdout.strip()):
+            return job, state.split()[0].lower()
+    return "99999999", ""
+
+
+def test_ls_refresh_is_one_ssh_command_even_when_sacct_is_needed(
+    remote: dict, tmp_path: Path
+) -> None:
+    """``ls`` of three remote runs (one whose job only sacct still knows) asks the cluster in
+    one ssh command per refresh: squeue and sacct run in one remote program."""
+    for run in ("snap", "sweep"):  # both over, so ls reads the states the refresh brought
+        wait_done(remote["runs"][run], remote["project"], remote["env"])
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    home = tmp_path / "home"
+    job, state = forgotten_job()
+    for name, new in (("snap", None), ("sweep", None), ("snap", "old")):
+        source = runs / remote["runs"][name]
+        target = home / "nemorun-runs" / (source.name if new is None else f"{source.name}-{new}")
+        shutil.copytree(source, target)
+        record = json.loads((target / "run.json").read_text())
+        (target / "state.json").unlink()  # never seen: every job is asked about again
+        if new is not None:
+            record["id"] = target.name
+            record["jobs"][0]["id"] = job
+        (target / "run.json").write_text(json.dumps(record))
+    calls = tmp_path / "ssh-calls"
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "ssh"
+    wrapper.write_text(f'#!/bin/sh\necho ssh >> "{calls}"\nexec {shutil.which("ssh")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**remote["env"], "NEMORUN_HOME": str(home)}
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    listed = json.loads(run_ok("ls", "--json", cwd=remote["project"], env={**env, "PATH": path}))
+    assert len(calls.read_text().splitlines()) == 1, calls.read_text()
+    by_id = {r["id"]: r["status"] for r in listed}
+    assert by_id[remote["runs"]["snap"]] == by_id[remote["runs"]["sweep"]] == "completed"
+    old = f"{remote['runs']['snap']}-old"
+    seen = json.loads((home / "nemorun-runs" / old / "state.json").read_text())
+    if state:  # sacct's answer came back through the same command
+        assert seen["target_state"]["slurm"]["last"][job]["source"] == "sacct"
+        assert by_id[old] == state
+    else:
+        assert by_id[old] == "unknown"
+    for done in (home / "nemorun-runs").glob("*/state.json"):
+        done.unlink()  # all over now; forgotten, they are asked about again
+    run_ok("ls", cwd=remote["project"], env={**env, "PATH": path})  # the next refresh: one more
+    assert len(calls.read_text().splitlines()) == 2, calls.read_text()
+
+
+def test_frames_are_read_by_length_not_by_looking_for_the_marker() -> None:
+    fake = f"{FRAME} sacct 0 1 1\nx\ny"  # output that looks like a header is only output
+    text = f"{FRAME} squeue 1 {len(fake.encode())} 3\n{fake}é\n"
+    frames = unframe(text)
+    assert frames is not None
+    assert [(t, a.returncode, a.stdout, a.stderr) for t, a in frames] == [
+        ("squeue", 1, fake, "é\n")
+    ]
+    assert unframe("bash: sh: command not found\n") is None
+    assert unframe(f"{FRAME} squeue 0 9 0\nshort") is None  # cut short: not trusted
