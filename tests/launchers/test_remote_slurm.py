@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from nemorun.launchers.records import journal_intent
 from nemorun.launchers.slurm_query import FRAME, unframe
+from nemorun.launchers.slurm_states import run_tag
 from tests.conftest import nemorun
 
 REMOTE_DIR = f"nemorun-tests-{uuid.uuid4().hex[:8]}"
@@ -296,3 +298,29 @@ def test_frames_are_read_by_length_not_by_looking_for_the_marker() -> None:
     ]
     assert unframe("bash: sh: command not found\n") is None
     assert unframe(f"{FRAME} squeue 0 9 0\nshort") is None  # cut short: not trusted
+
+
+def test_ls_finds_the_jobs_of_a_launch_killed_before_recording_them(
+    remote: dict, tmp_path: Path
+) -> None:
+    """A launch to the cluster that died after sbatch and before journaling the job id: only
+    its tag names the job, and only the cluster's squeue knows it."""
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    cluster = json.loads((runs / remote["runs"]["snap"] / "run.json").read_text())["cluster"]
+    killed = tmp_path / "home" / "nemorun-runs" / "20261203-000000-killed-000001"
+    killed.mkdir(parents=True)
+    journal_intent(killed, "slurm", run_tag(killed.name), cluster)
+    ssh = ["ssh", "-F", cluster["ssh_config"], "-o", "BatchMode=yes", cluster["host"]]
+    job = subprocess.run(
+        [*ssh, f"sbatch --parsable -t 2 --comment={run_tag(killed.name)} --wrap 'sleep 120'"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    try:
+        env = {**remote["env"], "NEMORUN_HOME": str(tmp_path / "home")}
+        result = nemorun("ls", cwd=remote["project"], **env)
+        assert result.returncode == 0, result.stderr
+        assert f"a launch was killed after submitting slurm job(s) {job} and before" in (
+            result.stderr
+        )
+    finally:
+        subprocess.run([*ssh, f"scancel {job}"], capture_output=True, timeout=60)
