@@ -52,6 +52,13 @@ task:
   tag: {hostile}
 """
 
+NODELOG = """\
+nemorun: 1
+name: nodelog
+task: {command: 'echo nodelog-ran'}
+executor: {target: slurm, cluster: loop, output: 'logs/%x-%N-%u.out'}
+"""
+
 
 def profile(sshd: dict[str, str], name: str, **extra: object) -> str:
     lines = [
@@ -106,6 +113,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     (project / "snaplib").mkdir(parents=True)
     (project / "snaplib" / "__init__.py").write_text(SNAPLIB)
     (project / "spec.yaml").write_text(SPEC.format(hostile=json.dumps(HOSTILE)))
+    (project / "nodelog.yaml").write_text(NODELOG)
     git(project, "init", "-q")
     git(project, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
     git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
@@ -114,6 +122,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
         "snap": run_ok("launch", "spec.yaml", cwd=project, env=env).strip(),
         "sweep": run_ok("launch", "spec.yaml", "steps=1,2,3,4", cwd=project, env=env).strip(),
         "long": run_ok("launch", "spec.yaml", "steps=3000", cwd=project, env=env).strip(),
+        "nodelog": run_ok("launch", "nodelog.yaml", cwd=project, env=env).strip(),
     }
     # The local tree changes after the launch: the jobs must run the snapshot.
     (project / "snaplib" / "__init__.py").write_text(SNAPLIB.replace('"v1"', '"v2"'))
@@ -324,3 +333,17 @@ def test_ls_finds_the_jobs_of_a_launch_killed_before_recording_them(
         )
     finally:
         subprocess.run([*ssh, f"scancel {job}"], capture_output=True, timeout=60)
+
+
+def test_logs_named_by_node_and_user_are_found_on_the_cluster(remote: dict, tmp_path: Path) -> None:
+    """``%u`` is the user ssh logs in as (not known here) and ``%N`` the node (not known
+    before a status saw it): both are matched on the cluster. (The test Slurm's nodes share
+    one host, whose name is what slurmd gives ``%N``: a record without a node is read.)"""
+    project, env = remote["project"], remote["env"]
+    run = remote["runs"]["nodelog"]
+    assert wait_done(run, project, env)["status"] == "completed"
+    source = Path(env["NEMORUN_HOME"]) / "nemorun-runs" / run
+    shutil.copytree(source, tmp_path / "home" / "nemorun-runs" / run)
+    (tmp_path / "home" / "nemorun-runs" / run / "state.json").unlink()  # no node seen
+    fresh = {**env, "NEMORUN_HOME": str(tmp_path / "home")}
+    assert run_ok("logs", run, cwd=project, env=fresh).splitlines() == ["nodelog-ran"]
