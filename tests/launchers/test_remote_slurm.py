@@ -2,7 +2,8 @@
 127.0.0.1 is the login node of the test Slurm, and a ``clusters.yaml`` profile names it.
 
 Every scenario is submitted at once by the module's fixture so the waits overlap: a snapshot
-job (its code changed locally right after launch), a 4-point sweep, a job to cancel. The jobs
+job (its code changed locally right after launch), a 4-point sweep, a job to cancel, a job whose
+log is named by node and user (`%N`, `%u`). The jobs
 must have run as the remote user, from the shipped code, with the values the spec gave.
 """
 
