@@ -116,7 +116,7 @@ REMOTE_PROGRAM = "; ".join(
         'printf \'%s\\n\' "$@" >"$d/i"',
         "gone=$(awk -F'|' 'FILENAME==ARGV[1] "
         '{ j=$1; gsub(/ /,"",j); sub(/_.*/,"",j); k[j]=1; next }'
-        ' !($0 in k) { printf "%s%s", c, $0; c="," }\' "$d/o" "$d/i")',
+        ' ($0 in k) { next } { printf "%s%s", c, $0; c="," }\' "$d/o" "$d/i")',
         '[ -n "$gone" ] || exit 0',
         'sacct --parsable2 -n -X -j "$gone" -o "$a" >"$d/o" 2>"$d/e"',
         "frame sacct $?",

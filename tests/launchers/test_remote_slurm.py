@@ -3,8 +3,8 @@
 
 Every scenario is submitted at once by the module's fixture so the waits overlap: a snapshot
 job (its code changed locally right after launch), a 4-point sweep, a job to cancel, a job whose
-log is named by node and user (`%N`, `%u`). The jobs
-must have run as the remote user, from the shipped code, with the values the spec gave.
+log is named by node and user (``%N``, ``%u``). The jobs must have run as the remote user, from
+the shipped code, with the values the spec gave.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from nemorun.launchers.records import journal_intent
-from nemorun.launchers.slurm_query import FRAME, unframe
+from nemorun.launchers.slurm_commands import run_command
+from nemorun.launchers.slurm_query import FRAME, Replay, ask_remote, query, unframe
 from nemorun.launchers.slurm_states import run_tag
 from tests.conftest import nemorun
 
@@ -348,3 +349,25 @@ def test_logs_named_by_node_and_user_are_found_on_the_cluster(remote: dict, tmp_
     (tmp_path / "home" / "nemorun-runs" / run / "state.json").unlink()  # no node seen
     fresh = {**env, "NEMORUN_HOME": str(tmp_path / "home")}
     assert run_ok("logs", run, cwd=project, env=fresh).splitlines() == ["nodelog-ran"]
+
+
+def test_the_remote_program_answers_as_the_tools_asked_one_by_one(remote: dict) -> None:
+    """``REMOTE_PROGRAM`` (run by sh here) answers squeue and sacct without another call, and
+    `query` reads the same from it as from the tools asked one by one: jobs slurmctld knows,
+    one only sacct knows (when the test Slurm has one), one nobody knows, and each alone."""
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    known = [
+        json.loads((runs / remote["runs"][name] / "run.json").read_text())["jobs"][0]["id"]
+        for name in ("snap", "sweep")
+    ]
+    old = forgotten_job()[0]
+
+    def one_by_one(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return run_command(argv, None, 60)
+
+    def refused(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        raise AssertionError(f"asked again: {argv}")
+
+    for ids in ([*known, old, "99999999"], known[:1], [old], ["99999999"]):
+        answers = ask_remote(one_by_one, ids)
+        assert query(Replay(refused, answers), ids) == query(one_by_one, ids), ids
