@@ -14,6 +14,7 @@ should hear comes back as ``warnings``.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -318,17 +319,26 @@ def _refresh(records: Sequence[Record], deadline: float) -> tuple[set[str], list
 
 
 def _tagged(launches: Sequence[InterruptedLaunch]) -> dict[str, list[str]]:
-    """The live jobs carrying the tags of ``launches`` (one query per target): jobs a launch
-    killed between the scheduler taking them and journaling them are found that way."""
+    """The live jobs carrying the tags of ``launches`` (one query per target and per cluster
+    the launches went to): jobs a launch killed between the scheduler taking them and
+    journaling them are found that way."""
     from nemorun.launchers.registry import load_target
+    from nemorun.launchers.remote import transport_of_cluster
+    from nemorun.launchers.slurm_commands import on_cluster
 
+    groups: dict[tuple[str, str], list[InterruptedLaunch]] = {}
+    for launch in launches:
+        if launch.tag:
+            where = json.dumps(launch.cluster, sort_keys=True) if launch.cluster else ""
+            groups.setdefault((launch.target, where), []).append(launch)
     found: dict[str, list[str]] = {}
-    for name in sorted({launch.target for launch in launches if launch.tag}):
-        tags = [launch.tag for launch in launches if launch.target == name and launch.tag]
+    for (name, _), group in sorted(groups.items()):
+        tags = [launch.tag for launch in group if launch.tag]
         try:
             target = load_target(name)
             target.deadline = time.monotonic() + 30
-            found.update(target.tagged_jobs(tags))
+            with on_cluster(transport_of_cluster(group[0].cluster)):
+                found.update(target.tagged_jobs(tags))
         except Exception:  # a scheduler that cannot answer: the journal still names its jobs
             continue
     return found

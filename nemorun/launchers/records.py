@@ -275,14 +275,20 @@ def journal_job(run_dir: Path, target: str, job_id: str) -> None:
     _journal(run_dir, {"target": target, "id": job_id})
 
 
-def journal_intent(run_dir: Path, target: str, tag: str) -> None:
+def journal_intent(
+    run_dir: Path, target: str, tag: str, cluster: dict[str, Any] | None = None
+) -> None:
     """Before submitting anything: the launch is about to submit jobs tagged ``tag`` (a
     kill after the scheduler took a job and before `journal_job` leaves only the tag to
-    find it by: `Target.tagged_jobs`)."""
-    _journal(run_dir, {"target": target, "tag": tag})
+    find it by: `Target.tagged_jobs`), on ``cluster`` (the record's ``cluster``; None:
+    this machine), which is where to look for them."""
+    line: dict[str, Any] = {"target": target, "tag": tag}
+    if cluster is not None:
+        line["cluster"] = cluster
+    _journal(run_dir, line)
 
 
-def _journal(run_dir: Path, line: dict[str, str]) -> None:
+def _journal(run_dir: Path, line: dict[str, Any]) -> None:
     marks = private_dir(launches_dir(run_dir.parent))
     os.close(os.open(marks / run_dir.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     fd = os.open(run_dir / SUBMITTED, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
@@ -315,6 +321,8 @@ class InterruptedLaunch:
     job_ids: tuple[str, ...]
     tag: str | None = None
     """What its jobs carry (Slurm: in their comment), when the launch said so first."""
+    cluster: dict[str, Any] | None = None
+    """The remote cluster it submitted to (as a record's ``cluster``); None: this machine."""
 
 
 def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
@@ -343,7 +351,9 @@ def interrupted_launches(root: Path | None = None) -> list[InterruptedLaunch]:
         if lines:
             ids = tuple(str(j["id"]) for j in lines if "id" in j)
             tag = next((str(j["tag"]) for j in lines if "tag" in j), None)
-            found.append(InterruptedLaunch(directory, str(lines[0]["target"]), ids, tag))
+            cluster = next((j["cluster"] for j in lines if "cluster" in j), None)
+            target = str(lines[0]["target"])
+            found.append(InterruptedLaunch(directory, target, ids, tag, cluster))
     if root.is_dir() and not (marks / ALL_SEEN).is_file():
         write_private(marks / ALL_SEEN, "", private_dir(marks))
     return found

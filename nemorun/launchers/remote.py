@@ -64,7 +64,12 @@ MISSING = 'for d in "$@"; do [ -d "$d" ] || printf "%s\\n" "$d"; done'
 
 def transport_of(run: RunHandle) -> Transport | None:
     """The transport to the cluster ``run`` went to; None for a run on this machine."""
-    return None if run.cluster is None else Transport(Cluster.from_json(run.cluster))
+    return transport_of_cluster(run.cluster)
+
+
+def transport_of_cluster(cluster: dict[str, Any] | None) -> Transport | None:
+    """The transport to a record's ``cluster``; None (this machine) for None."""
+    return None if cluster is None else Transport(Cluster.from_json(cluster))
 
 
 def run_dir_on(cluster: Cluster, run_id: str) -> PurePosixPath:

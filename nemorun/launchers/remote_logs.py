@@ -1,17 +1,23 @@
 """A remote Slurm job's logs, read where they are written: on the cluster, over the shared
 ssh connection. Nothing is copied back.
 
-Reading prints every log file with its size first (one remote call for all of them);
-following runs one ``tail -F`` on the cluster and streams its lines until the job has ended
-(asked of the target's backing-off status) and the output has been quiet for two looks.
+Reading prints every log file with its size first (one remote call for all of them); a name
+with a part not known here (``%N`` before the job was seen on a node, ``%u``: the user ssh
+logs in as) has ``*`` there and is matched on the cluster (``find -name``, the first match in
+byte order, as `slurm_logs` does with local files). Following runs one ``tail -F`` on the
+cluster and streams its lines until the job has ended (asked of the target's backing-off
+status) and the output has been quiet for two looks; it names the files as they are known
+(a ``*`` in a name is not matched there).
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from nemorun.launchers.base import JobRef, RunHandle
@@ -21,8 +27,14 @@ from nemorun.launchers.ssh import Transport
 if TYPE_CHECKING:
     from nemorun.launchers.slurm import SlurmTarget
 
-# For each file: its size in bytes on a line of its own (-1: none yet), then its bytes.
-CAT = 'for f in "$@"; do if [ -f "$f" ]; then wc -c <"$f"; cat -- "$f"; else echo -1; fi; done'
+# For each file: its size in bytes on a line of its own (-1: none yet), then its bytes. Each
+# argument is p:PATH, or g:DIR/NAME with NAME a find -name pattern (its first match is read).
+CAT = (
+    'for f in "$@"; do case $f in g:*) f=${f#g:}; '
+    'f=$(find "${f%/*}" -maxdepth 1 -name "${f##*/}" 2>/dev/null | LC_ALL=C sort | head -n 1) ;; '
+    "*) f=${f#p:} ;; esac; "
+    'if [ -n "$f" ] && [ -f "$f" ]; then wc -c <"$f"; cat -- "$f"; else echo -1; fi; done'
+)
 
 
 def remote_logs(
@@ -34,12 +46,12 @@ def remote_logs(
     follow: bool,
 ) -> Iterator[str]:
     """The lines of ``ref``'s log files on the cluster (``follow``: as they are written)."""
-    files = log_files(run, ref, only)
+    files = log_files(run, ref, only, user="")
     if follow:
         headers = {str(path): header for header, path, _ in files}
         yield from _relabel(_follow(target, transport, run, ref, list(headers)), headers)
         return
-    result = transport.run(["sh", "-c", CAT, "sh", *(str(path) for _, path, _ in files)])
+    result = transport.run(["sh", "-c", CAT, "sh", *(argument(path) for _, path, _ in files)])
     data = result.stdout.encode("utf-8", "surrogateescape")
     for header, _, optional in files:
         line, _, data = data.partition(b"\n")
@@ -51,6 +63,15 @@ def remote_logs(
         if header is not None:
             yield header
         yield from text.splitlines()
+
+
+def argument(path: PurePath) -> str:
+    """``CAT``'s argument for ``path``: a pattern where its name has ``*`` (the other
+    characters find would read as pattern characters escaped), else the path itself."""
+    if "*" not in path.name:
+        return f"p:{path}"
+    name = re.sub(r"([\\\[\]?])", r"\\\1", path.name)
+    return f"g:{path.parent}/{name}"
 
 
 def _follow(

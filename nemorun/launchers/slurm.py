@@ -46,7 +46,13 @@ from nemorun.launchers.records import journal_intent, journal_job
 from nemorun.launchers.remote import by_cluster, transport_of, where
 from nemorun.launchers.remote_logs import remote_logs
 from nemorun.launchers.slurm_chain import chain_ids, current_attempts, submit_chain
-from nemorun.launchers.slurm_commands import TIMEOUT, on_cluster, run_command, timeout_setting
+from nemorun.launchers.slurm_commands import (
+    TIMEOUT,
+    current_cluster,
+    on_cluster,
+    run_command,
+    timeout_setting,
+)
 from nemorun.launchers.slurm_logs import absolute, follow_logs, log_job, read_logs
 from nemorun.launchers.slurm_packing import cancel_points as packed_cancel
 from nemorun.launchers.slurm_packing import is_packed, point_statuses, repack
@@ -143,7 +149,7 @@ class SlurmTarget(Target):
 
     def _submit_all(self, run: RunHandle) -> list[JobRef]:
         tasks = planned_tasks(run)
-        journal_intent(Path(run.dir), self.name, run_tag(run.id))
+        journal_intent(Path(run.dir), self.name, run_tag(run.id), run.cluster)
         ids_of: dict[str, list[str]] = {}
         sbatch, script = (
             partial(self._run, cwd=where(run)),
@@ -353,7 +359,9 @@ class SlurmTarget(Target):
     # --- logs --------------------------------------------------------------------------------
 
     def tagged_jobs(self, tags: Sequence[str]) -> dict[str, list[str]]:
-        result = self._run(["squeue", "-h", "-a", "-u", getpass.getuser(), "-o", "%i|%k"])
+        """(Inside `on_cluster`: that cluster's jobs, of the user ssh logs in as.)"""
+        user = ["--me"] if current_cluster() is not None else ["-u", getpass.getuser()]
+        result = self._run(["squeue", "-h", "-a", *user, "-o", "%i|%k"])
         if result.returncode != 0:
             raise LaunchError(f"squeue failed: {command_message(result)}")
         return tagged(result.stdout, tags)

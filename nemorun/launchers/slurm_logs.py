@@ -62,9 +62,12 @@ def read_logs(run: RunHandle, ref: JobRef, only: set[int] | None) -> Iterator[st
         yield from text.splitlines()
 
 
-def log_files(run: RunHandle, ref: JobRef, only: set[int] | None) -> list[LogFile]:
+def log_files(
+    run: RunHandle, ref: JobRef, only: set[int] | None, user: str | None = None
+) -> list[LogFile]:
     """Every log file of ``ref``: stdout, then stderr when it is a file of its own. An array's
-    elements each get a header; a plain job's stderr too."""
+    elements each get a header; a plain job's stderr too. What is not known is ``*`` (``user``:
+    this machine's by default, ``""`` unknown), matched against the files here."""
     if is_packed(ref):
         return packing.log_files(ref, only)
     last = run.state.get("slurm", {}).get("last", {})
@@ -84,6 +87,7 @@ def log_files(run: RunHandle, ref: JobRef, only: set[int] | None) -> list[LogFil
             "raw_id": seen.get("raw_id"),
             "name": ref.extra.get("name"),
             "node": seen.get("node"),
+            "user": user,
         }
         out = _find(workdir, resolve_log(out_pattern, **fill, wildcard=True))
         label = eid

@@ -193,8 +193,9 @@ def resolve_log(
     """Fill a Slurm file-name pattern: ``%A`` (array job id), ``%a`` (index), ``%j`` (the job's
     own id), ``%x`` (name), ``%N`` (first node), ``%u`` (user), ``%%``. What is not known stays
     as written, or becomes ``*`` with ``wildcard`` (for globbing). ``%j`` of an array element
-    is its own id, known only once it started; for a plain job it is the job id."""
-    user = user or _user()
+    is its own id, known only once it started; for a plain job it is the job id. ``user``
+    defaults to this machine's; ``""`` is not known (a remote cluster's)."""
+    user = _user() if user is None else user
 
     def fill(m: re.Match[str]) -> str:
         width, code = m.group(1), m.group(2)
@@ -212,7 +213,7 @@ def resolve_log(
         elif code == "N":
             value = node
         elif code == "u":
-            value = user
+            value = user or None
         elif code in "tn":
             value = "0"  # the batch script is task 0 on node 0 of its allocation
         elif code == "s":

@@ -2,13 +2,15 @@
 127.0.0.1 is the login node of the test Slurm, and a ``clusters.yaml`` profile names it.
 
 Every scenario is submitted at once by the module's fixture so the waits overlap: a snapshot
-job (its code changed locally right after launch), a 4-point sweep, a job to cancel. The jobs
-must have run as the remote user, from the shipped code, with the values the spec gave.
+job (its code changed locally right after launch), a 4-point sweep, a job to cancel, a job whose
+log is named by node and user (``%N``, ``%u``). The jobs must have run as the remote user, from
+the shipped code, with the values the spec gave.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from nemorun.launchers.records import journal_intent
+from nemorun.launchers.slurm_commands import run_command
+from nemorun.launchers.slurm_query import FRAME, Replay, ask_remote, query, unframe
+from nemorun.launchers.slurm_states import run_tag
 from tests.conftest import nemorun
 
 REMOTE_DIR = f"nemorun-tests-{uuid.uuid4().hex[:8]}"
@@ -46,6 +52,13 @@ executor: {{target: slurm, cluster: loop, env: {{HOSTILE: {hostile}}}}}
 task:
   _target_: snaplib:report
   tag: {hostile}
+"""
+
+NODELOG = """\
+nemorun: 1
+name: nodelog
+task: {command: 'echo nodelog-ran'}
+executor: {target: slurm, cluster: loop, output: 'logs/%x-%N-%u.out'}
 """
 
 
@@ -102,6 +115,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     (project / "snaplib").mkdir(parents=True)
     (project / "snaplib" / "__init__.py").write_text(SNAPLIB)
     (project / "spec.yaml").write_text(SPEC.format(hostile=json.dumps(HOSTILE)))
+    (project / "nodelog.yaml").write_text(NODELOG)
     git(project, "init", "-q")
     git(project, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
     git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
@@ -110,6 +124,7 @@ def remote(sshd_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
         "snap": run_ok("launch", "spec.yaml", cwd=project, env=env).strip(),
         "sweep": run_ok("launch", "spec.yaml", "steps=1,2,3,4", cwd=project, env=env).strip(),
         "long": run_ok("launch", "spec.yaml", "steps=3000", cwd=project, env=env).strip(),
+        "nodelog": run_ok("launch", "nodelog.yaml", cwd=project, env=env).strip(),
     }
     # The local tree changes after the launch: the jobs must run the snapshot.
     (project / "snaplib" / "__init__.py").write_text(SNAPLIB.replace('"v1"', '"v2"'))
@@ -223,3 +238,136 @@ def test_a_bad_profile_is_a_located_error(remote: dict, tmp_path: Path) -> None:
         f"error: {file}:5:5: clusters.loop.prot: unknown key: expected host, user, port, "
         "remote_dir, ssh_config, defaults; did you mean 'port'?",
     ]
+
+
+def forgotten_job() -> tuple[str, str]:
+    """A job sacct knows and slurmctld forgot (finished over MinJobAge ago) and its state as
+    sacct says it, else a job id nobody knows (sacct still answers: nothing) and ``""``."""
+    done = subprocess.run(
+        ["sacct", "-a", "-n", "-X", "-P", "-S", "now-7days", "-E", "now-6minutes",
+         "-s", "CD,F", "-o", "JobID,State"], capture_output=True, text=True, timeout=30,
+    ).stdout.split()  # fmt: skip
+    for line in reversed(done):
+        job, state = line.split("|")
+        known = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, timeout=30)
+        if job.isdigit() and (known.returncode != 0 or not known.stdout.strip()):
+            return job, state.split()[0].lower()
+    return "99999999", ""
+
+
+def test_ls_refresh_is_one_ssh_command_even_when_sacct_is_needed(
+    remote: dict, tmp_path: Path
+) -> None:
+    """``ls`` of three remote runs (one whose job only sacct still knows) asks the cluster in
+    one ssh command per refresh: squeue and sacct run in one remote program."""
+    for run in ("snap", "sweep"):  # both over, so ls reads the states the refresh brought
+        wait_done(remote["runs"][run], remote["project"], remote["env"])
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    home = tmp_path / "home"
+    job, state = forgotten_job()
+    for name, new in (("snap", None), ("sweep", None), ("snap", "old")):
+        source = runs / remote["runs"][name]
+        target = home / "nemorun-runs" / (source.name if new is None else f"{source.name}-{new}")
+        shutil.copytree(source, target)
+        record = json.loads((target / "run.json").read_text())
+        (target / "state.json").unlink()  # never seen: every job is asked about again
+        if new is not None:
+            record["id"] = target.name
+            record["jobs"][0]["id"] = job
+        (target / "run.json").write_text(json.dumps(record))
+    calls = tmp_path / "ssh-calls"
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "ssh"
+    wrapper.write_text(f'#!/bin/sh\necho ssh >> "{calls}"\nexec {shutil.which("ssh")} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**remote["env"], "NEMORUN_HOME": str(home)}
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    listed = json.loads(run_ok("ls", "--json", cwd=remote["project"], env={**env, "PATH": path}))
+    assert len(calls.read_text().splitlines()) == 1, calls.read_text()
+    by_id = {r["id"]: r["status"] for r in listed}
+    assert by_id[remote["runs"]["snap"]] == by_id[remote["runs"]["sweep"]] == "completed"
+    old = f"{remote['runs']['snap']}-old"
+    seen = json.loads((home / "nemorun-runs" / old / "state.json").read_text())
+    if state:  # sacct's answer came back through the same command
+        assert seen["target_state"]["slurm"]["last"][job]["source"] == "sacct"
+        assert by_id[old] == state
+    else:
+        assert by_id[old] == "unknown"
+    for done in (home / "nemorun-runs").glob("*/state.json"):
+        done.unlink()  # all over now; forgotten, they are asked about again
+    run_ok("ls", cwd=remote["project"], env={**env, "PATH": path})  # the next refresh: one more
+    assert len(calls.read_text().splitlines()) == 2, calls.read_text()
+
+
+def test_frames_are_read_by_length_not_by_looking_for_the_marker() -> None:
+    fake = f"{FRAME} sacct 0 1 1\nx\ny"  # output that looks like a header is only output
+    text = f"{FRAME} squeue 1 {len(fake.encode())} 3\n{fake}é\n"
+    frames = unframe(text)
+    assert frames is not None
+    assert [(t, a.returncode, a.stdout, a.stderr) for t, a in frames] == [
+        ("squeue", 1, fake, "é\n")
+    ]
+    assert unframe("bash: sh: command not found\n") is None
+    assert unframe(f"{FRAME} squeue 0 9 0\nshort") is None  # cut short: not trusted
+
+
+def test_ls_finds_the_jobs_of_a_launch_killed_before_recording_them(
+    remote: dict, tmp_path: Path
+) -> None:
+    """A launch to the cluster that died after sbatch and before journaling the job id: only
+    its tag names the job, and only the cluster's squeue knows it."""
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    cluster = json.loads((runs / remote["runs"]["snap"] / "run.json").read_text())["cluster"]
+    killed = tmp_path / "home" / "nemorun-runs" / "20261203-000000-killed-000001"
+    killed.mkdir(parents=True)
+    journal_intent(killed, "slurm", run_tag(killed.name), cluster)
+    ssh = ["ssh", "-F", cluster["ssh_config"], "-o", "BatchMode=yes", cluster["host"]]
+    job = subprocess.run(
+        [*ssh, f"sbatch --parsable -t 2 --comment={run_tag(killed.name)} --wrap 'sleep 120'"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
+    try:
+        env = {**remote["env"], "NEMORUN_HOME": str(tmp_path / "home")}
+        result = nemorun("ls", cwd=remote["project"], **env)
+        assert result.returncode == 0, result.stderr
+        assert f"a launch was killed after submitting slurm job(s) {job} and before" in (
+            result.stderr
+        )
+    finally:
+        subprocess.run([*ssh, f"scancel {job}"], capture_output=True, timeout=60)
+
+
+def test_logs_named_by_node_and_user_are_found_on_the_cluster(remote: dict, tmp_path: Path) -> None:
+    """``%u`` is the user ssh logs in as (not known here) and ``%N`` the node (not known
+    before a status saw it): both are matched on the cluster. (The test Slurm's nodes share
+    one host, whose name is what slurmd gives ``%N``: a record without a node is read.)"""
+    project, env = remote["project"], remote["env"]
+    run = remote["runs"]["nodelog"]
+    assert wait_done(run, project, env)["status"] == "completed"
+    source = Path(env["NEMORUN_HOME"]) / "nemorun-runs" / run
+    shutil.copytree(source, tmp_path / "home" / "nemorun-runs" / run)
+    (tmp_path / "home" / "nemorun-runs" / run / "state.json").unlink()  # no node seen
+    fresh = {**env, "NEMORUN_HOME": str(tmp_path / "home")}
+    assert run_ok("logs", run, cwd=project, env=fresh).splitlines() == ["nodelog-ran"]
+
+
+def test_the_remote_program_answers_as_the_tools_asked_one_by_one(remote: dict) -> None:
+    """``REMOTE_PROGRAM`` (run by sh here) answers squeue and sacct without another call, and
+    `query` reads the same from it as from the tools asked one by one: jobs slurmctld knows,
+    one only sacct knows (when the test Slurm has one), one nobody knows, and each alone."""
+    runs = Path(remote["env"]["NEMORUN_HOME"]) / "nemorun-runs"
+    known = [
+        json.loads((runs / remote["runs"][name] / "run.json").read_text())["jobs"][0]["id"]
+        for name in ("snap", "sweep")
+    ]
+    old = forgotten_job()[0]
+
+    def one_by_one(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return run_command(argv, None, 60)
+
+    def refused(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        raise AssertionError(f"asked again: {argv}")
+
+    for ids in ([*known, old, "99999999"], known[:1], [old], ["99999999"]):
+        answers = ask_remote(one_by_one, ids)
+        assert query(Replay(refused, answers), ids) == query(one_by_one, ids), ids
