@@ -48,13 +48,24 @@ ENTRY_FILE = "entry.py"
 """The entry's own artifact: written beside the main one (``-o DIR``, a run's ``artifacts``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Artifact:
-    """One file of a compiled job."""
+    """One file of a compiled job: its text, in one chunk or several (a large sweep's stream,
+    `nemorun.compiler.stream`), written one after another and joined only when ``text`` is
+    read."""
 
     name: str
-    text: str
+    chunks: tuple[str, ...]
     executable: bool = False
+
+    def __init__(self, name: str, text: str | Sequence[str], executable: bool = False) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "chunks", (text,) if isinstance(text, str) else tuple(text))
+        object.__setattr__(self, "executable", executable)
+
+    @property
+    def text(self) -> str:
+        return self.chunks[0] if len(self.chunks) == 1 else "".join(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ class Artifacts:
         paths = []
         for artifact in self.all():
             path = directory / artifact.name
-            write_output(path, artifact.text, 0o755 if artifact.executable else 0o644)
+            write_output(path, artifact.chunks, 0o755 if artifact.executable else 0o644)
             paths.append(path)
         return paths
 

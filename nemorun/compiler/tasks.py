@@ -189,7 +189,7 @@ class Build:
         Inside a run record (``private``: its directory) they are private (see `files`)."""
         from nemorun.files import write_atomic, write_private
 
-        def put(path: Path, text: str, executable: bool) -> None:
+        def put(path: Path, text: str | tuple[str, ...], executable: bool) -> None:
             if private is not None:
                 write_private(path, text, private, executable)
             else:
@@ -198,7 +198,7 @@ class Build:
         paths = []
         for relative, artifact in self.files():
             path = directory / relative
-            put(path, artifact.text, artifact.executable)
+            put(path, artifact.chunks, artifact.executable)
             paths.append(path)
         if manifest:
             put(directory / MANIFEST, self.manifest(), False)

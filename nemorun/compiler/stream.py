@@ -1,0 +1,182 @@
+"""A large sweep's stream of per-point documents (SkyPilot, Ray) without Jinja per point.
+
+The built-in ``skypilot.yaml.j2`` and ``ray.yaml.j2`` write one document per point, and the
+documents differ only in the point's index (its name, ``NEMORUN_POINT``, a submission id) and
+its ``# Point i: …`` comment. Jinja for each of 100,000 points takes seconds, so the template
+is rendered twice instead, for 2 and for 3 stand-in points whose index and description are
+markers (``NRPTI2Z``, ``NRPTD2Z``): the output for 3 is the output for 2 plus the third
+point's document, which is the template of every later point. Each point's document is then
+that text with its index and its description (through the ``comment`` filter, as the
+template writes it) in place of the markers.
+
+The stand-in output is checked before it is used, else the template renders every point
+(`render_points` returns None): the 3-point output extends the 2-point one, the last
+document with its markers renamed is the one before it, and the marker's prefix occurs
+nowhere but in the markers (a name that holds it falls back). An index is digits, which
+nemorun's quoting filters leave as they are: ``"job-NRPTI2Z"`` becomes ``"job-17"``. Only
+nemorun's own templates go this way (the driver decides): a user's may do anything.
+
+The output is a tuple of chunks of about `CHUNK` points, never joined here: a 100,000-point
+stream is 60 MB, and `nemorun.files.write_atomic` writes the chunks one after another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+from nemorun.compiler.points import Point, Points, _show
+
+BASE = "NRPT"
+"""Every marker starts with it; the stand-in output may hold it nowhere else."""
+MIN_POINTS = 64
+"""Smaller sweeps render every point through the template (it costs less than two renders)."""
+CHUNK = 2048
+"""Points per chunk of the output."""
+
+
+def index_marker(slot: int) -> str:
+    return f"{BASE}I{slot}Z"
+
+
+def describe_marker(slot: int) -> str:
+    return f"{BASE}D{slot}Z"
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A stand-in point: its index and description are markers."""
+
+    index: str
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class StandInPoints(Sequence[Any]):
+    """The points a template sees for the stand-in renders: as many as the sweep has (so
+    ``job.num_points`` and ``job.is_sweep()`` are the sweep's), but iterating over ``slots``
+    stand-ins only; indexed by a stand-in's index marker, or by a position below ``slots``."""
+
+    size: int
+    slots: int
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> StandIn: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StandIn]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str) and index.startswith(f"{BASE}I"):
+            index = int(index[len(BASE) + 1 : -1])
+        if not isinstance(index, int) or not 0 <= index < self.slots:
+            raise IndexError(index)
+        return StandIn(index_marker(index), describe_marker(index))
+
+    def __iter__(self) -> Iterator[StandIn]:
+        return (self[slot] for slot in range(self.slots))
+
+
+Render = Callable[[Any, Any], str]
+"""Renders the template for (job, plan)."""
+ForSlots = Callable[[Sequence[str]], Any]
+"""The plan for stand-in points with these index markers, or None when it has none."""
+
+
+def render_points(
+    job: Any, points: Sequence[Point], for_slots: ForSlots, render: Render
+) -> tuple[str, ...] | None:
+    """The output for every point of ``points`` (a sweep of at least `MIN_POINTS`), in
+    chunks, from two stand-in renders; None when the stand-in output fails a check."""
+    import dataclasses
+
+    outputs = []
+    for slots in (2, 3):
+        plan = for_slots([index_marker(s) for s in range(slots)])
+        if plan is None:
+            return None
+        stand_in = dataclasses.replace(job, points=StandInPoints(len(points), slots))
+        outputs.append(render(stand_in, plan))
+    split = _split(outputs[0], outputs[1])
+    if split is None:
+        return None
+    first, later = split
+    describe = _describer(points)
+    plain = isinstance(points, Points)  # point i's index is i
+
+    def index(i: int) -> int:
+        return i if plain else points[i].index
+
+    chunks, block = [], [_fill(first, index(0), describe(0))]
+    for i in range(1, len(points)):
+        block.append(_fill(later, index(i), describe(i)))
+        if len(block) == CHUNK:
+            chunks.append("".join(block))
+            block = []
+    chunks.append("".join(block))
+    return tuple(chunks)
+
+
+def _split(two: str, three: str) -> tuple[list[str], list[str]] | None:
+    """The first point's output (header included) and a later point's document, each cut at
+    its markers (odd items are ``I`` or ``D``), or None when they do not read as such."""
+    if not three.startswith(two):
+        return None
+    third = three[len(two) :]
+    second = third.replace(index_marker(2), index_marker(1))
+    second = second.replace(describe_marker(2), describe_marker(1))
+    if not two.endswith(second) or index_marker(2) not in third:
+        return None
+    head = two[: len(two) - len(second)]
+    if head.count(BASE) != head.count(index_marker(0)) + head.count(describe_marker(0)):
+        return None
+    if third.count(BASE) != third.count(index_marker(2)) + third.count(describe_marker(2)):
+        return None
+    return _cut(head, 0), _cut(third, 2)
+
+
+def _cut(text: str, slot: int) -> list[str]:
+    pattern = f"({re.escape(index_marker(slot))}|{re.escape(describe_marker(slot))})"
+    parts = re.split(pattern, text)
+    kind = {index_marker(slot): "I", describe_marker(slot): "D"}
+    return [part if i % 2 == 0 else kind[part] for i, part in enumerate(parts)]
+
+
+def _fill(parts: list[str], index: int, description: str) -> str:
+    number = str(index)
+    return "".join(
+        part if i % 2 == 0 else (number if part == "I" else description)
+        for i, part in enumerate(parts)
+    )
+
+
+def _describer(points: Sequence[Point]) -> Callable[[int], str]:
+    """Point ``i``'s description as the template writes it (``comment`` filter). For a
+    cartesian sweep, each axis value's text is made once: the comment of a description is the
+    comments of its words joined by spaces."""
+    from nemorun.compiler.render import comment
+
+    if not isinstance(points, Points):
+        return lambda i: comment(points[i].describe())
+    words = [
+        [comment(f"{label}={_show(value)}") for value in axis.values]
+        for label, axis in zip(points.labels, points.axes)
+    ]
+    sizes = [len(axis) for axis in points.axes]
+
+    def describe(i: int) -> str:
+        picked = []
+        for axis_words, size in zip(reversed(words), reversed(sizes)):
+            i, at = divmod(i, size)
+            picked.append(axis_words[at])
+        return " ".join(reversed(picked))
+
+    return describe
