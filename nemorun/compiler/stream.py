@@ -4,7 +4,7 @@ The built-in ``skypilot.yaml.j2`` and ``ray.yaml.j2`` write one document per poi
 documents differ only in the point's index (its name, ``NEMORUN_POINT``, a submission id) and
 its ``# Point i: …`` comment. Jinja for each of 100,000 points takes seconds, so the template
 is rendered twice instead, for 2 and for 3 stand-in points whose index and description are
-markers (``NRPTI2Z``, ``NRPTD2Z``): the output for 3 is the output for 2 plus the third
+markers (``NEMORUNxPTI2Z``, ``…D2Z``): the output for 3 is the output for 2 plus the third
 point's document, which is the template of every later point. Each point's document is then
 that text with its index and its description (through the ``comment`` filter, as the
 template writes it) in place of the markers.
@@ -13,7 +13,7 @@ The stand-in output is checked before it is used, else the template renders ever
 (`render_points` returns None): the 3-point output extends the 2-point one, the last
 document with its markers renamed is the one before it, and the marker's prefix occurs
 nowhere but in the markers (a name that holds it falls back). An index is digits, which
-nemorun's quoting filters leave as they are: ``"job-NRPTI2Z"`` becomes ``"job-17"``. Only
+nemorun's quoting filters leave as they are: ``"job-NEMORUNxPTI2Z"`` becomes ``"job-17"``. Only
 nemorun's own templates go this way (the driver decides): a user's may do anything.
 
 The output is a tuple of chunks of about `CHUNK` points, never joined here: a 100,000-point
@@ -29,7 +29,7 @@ from typing import Any, overload
 
 from nemorun.compiler.points import Point, Points, _show
 
-BASE = "NRPT"
+BASE = "NEMORUNxPT"
 """Every marker starts with it; the stand-in output may hold it nowhere else."""
 MIN_POINTS = 64
 """Smaller sweeps render every point through the template (it costs less than two renders)."""
