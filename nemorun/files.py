@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-Text = str | bytes | tuple[str, ...]
+Text = str | bytes | Sequence[str]
 """What is written: text, bytes, or text in chunks (written one after another, never joined:
 a large sweep's 60 MB stream is not copied, nor encoded whole)."""
 _PIECE = 1 << 20

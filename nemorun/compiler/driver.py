@@ -147,7 +147,7 @@ def compile_spec(
     )
 
 
-def _rendered(template: Any, job: Job, plan: Any, own: bool) -> str | tuple[str, ...]:
+def _rendered(template: Any, job: Job, plan: Any, own: bool) -> str | Sequence[str]:
     """The main artifact's text: a large sweep's stream of documents from two renders of
     nemorun's own template (``own``: no user's template directory) when the plan can stand
     in points (`nemorun.compiler.stream`), else the template rendered for every point."""

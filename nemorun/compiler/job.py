@@ -55,17 +55,21 @@ class Artifact:
     read."""
 
     name: str
-    chunks: tuple[str, ...]
+    chunks: Sequence[str]
+    """The text in chunks (a `nemorun.compiler.stream.Stream` makes each when asked for)."""
     executable: bool = False
 
     def __init__(self, name: str, text: str | Sequence[str], executable: bool = False) -> None:
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "chunks", (text,) if isinstance(text, str) else tuple(text))
+        object.__setattr__(self, "chunks", (text,) if isinstance(text, str) else text)
         object.__setattr__(self, "executable", executable)
 
     @property
     def text(self) -> str:
         return self.chunks[0] if len(self.chunks) == 1 else "".join(self.chunks)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.text, self.executable))
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ nowhere but in the markers (a name that holds it falls back). An index is digits
 nemorun's quoting filters leave as they are: ``"job-NEMORUNxPTI2Z"`` becomes ``"job-17"``. Only
 nemorun's own templates go this way (the driver decides): a user's may do anything.
 
-The output is a tuple of chunks of about `CHUNK` points, never joined here: a 100,000-point
-stream is 60 MB, and `nemorun.files.write_atomic` writes the chunks one after another.
+The output is a `Stream`: chunks of `CHUNK` points, each made when asked for, so that
+`nemorun.files.write_atomic` writes a 60 MB stream holding one chunk at a time.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ ForSlots = Callable[[Sequence[str]], Any]
 
 def render_points(
     job: Any, points: Sequence[Point], for_slots: ForSlots, render: Render
-) -> tuple[str, ...] | None:
+) -> Stream | None:
     """The output for every point of ``points`` (a sweep of at least `MIN_POINTS`), in
     chunks, from two stand-in renders; None when the stand-in output fails a check."""
     import dataclasses
@@ -108,21 +108,49 @@ def render_points(
     split = _split(outputs[0], outputs[1])
     if split is None:
         return None
-    first, later = split
-    describe = _describer(points)
-    plain = isinstance(points, Points)  # point i's index is i
+    return Stream(split[0], split[1], points, _describer(points), CHUNK)
 
-    def index(i: int) -> int:
-        return i if plain else points[i].index
 
-    chunks, block = [], [_fill(first, index(0), describe(0))]
-    for i in range(1, len(points)):
-        block.append(_fill(later, index(i), describe(i)))
-        if len(block) == CHUNK:
-            chunks.append("".join(block))
-            block = []
-    chunks.append("".join(block))
-    return tuple(chunks)
+@dataclass(frozen=True)
+class Stream(Sequence[str]):
+    """The output in chunks of ``size`` points, each made when asked for: writing the stream
+    holds one chunk at a time, never the whole (``"".join`` does, when asked for the text)."""
+
+    first: list[str]
+    """The first point's output, header included, cut at its markers (`_split`)."""
+    later: list[str]
+    """A later point's document, cut at its markers."""
+    points: Sequence[Point]
+    describe: Callable[[int], str]
+    size: int
+
+    def __len__(self) -> int:
+        return -(-len(self.points) // self.size)
+
+    @overload
+    def __getitem__(self, at: int) -> str: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, at: int | slice) -> str | Sequence[str]:
+        if isinstance(at, slice):
+            return [self[k] for k in range(*at.indices(len(self)))]
+        if not 0 <= at < len(self):
+            raise IndexError(at)
+        plain = isinstance(self.points, Points)  # point i's index is i
+        start = at * self.size
+        return "".join(
+            _fill(
+                self.first if i == 0 else self.later,
+                i if plain else self.points[i].index,
+                self.describe(i),
+            )
+            for i in range(start, min(start + self.size, len(self.points)))
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[k] for k in range(len(self)))
 
 
 def _split(two: str, three: str) -> tuple[list[str], list[str]] | None:
