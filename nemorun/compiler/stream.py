@@ -22,7 +22,6 @@ The output is a `Stream`: chunks of `CHUNK` points, each made when asked for, so
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
@@ -116,10 +115,11 @@ class Stream(Sequence[str]):
     """The output in chunks of ``size`` points, each made when asked for: writing the stream
     holds one chunk at a time, never the whole (``"".join`` does, when asked for the text)."""
 
-    first: list[str]
-    """The first point's output, header included, cut at its markers (`_split`)."""
-    later: list[str]
-    """A later point's document, cut at its markers."""
+    first: str
+    """The first point's output, header included, as a ``%`` format (`_split`)."""
+    later: str
+    """A later point's document, as a ``%`` format: ``%(i)s`` the index, ``%(d)s`` the
+    description."""
     points: Sequence[Point]
     describe: Callable[[int], str]
     size: int
@@ -141,11 +141,8 @@ class Stream(Sequence[str]):
         plain = isinstance(self.points, Points)  # point i's index is i
         start = at * self.size
         return "".join(
-            _fill(
-                self.first if i == 0 else self.later,
-                i if plain else self.points[i].index,
-                self.describe(i),
-            )
+            (self.later if i else self.first)
+            % {"i": i if plain else self.points[i].index, "d": self.describe(i)}
             for i in range(start, min(start + self.size, len(self.points)))
         )
 
@@ -153,9 +150,9 @@ class Stream(Sequence[str]):
         return (self[k] for k in range(len(self)))
 
 
-def _split(two: str, three: str) -> tuple[list[str], list[str]] | None:
-    """The first point's output (header included) and a later point's document, each cut at
-    its markers (odd items are ``I`` or ``D``), or None when they do not read as such."""
+def _split(two: str, three: str) -> tuple[str, str] | None:
+    """The first point's output (header included) and a later point's document, each as a
+    ``%`` format of its markers (`_format`), or None when they do not read as such."""
     if not three.startswith(two):
         return None
     third = three[len(two) :]
@@ -168,22 +165,14 @@ def _split(two: str, three: str) -> tuple[list[str], list[str]] | None:
         return None
     if third.count(BASE) != third.count(index_marker(2)) + third.count(describe_marker(2)):
         return None
-    return _cut(head, 0), _cut(third, 2)
+    return _format(head, 0), _format(third, 2)
 
 
-def _cut(text: str, slot: int) -> list[str]:
-    pattern = f"({re.escape(index_marker(slot))}|{re.escape(describe_marker(slot))})"
-    parts = re.split(pattern, text)
-    kind = {index_marker(slot): "I", describe_marker(slot): "D"}
-    return [part if i % 2 == 0 else kind[part] for i, part in enumerate(parts)]
-
-
-def _fill(parts: list[str], index: int, description: str) -> str:
-    number = str(index)
-    return "".join(
-        part if i % 2 == 0 else (number if part == "I" else description)
-        for i, part in enumerate(parts)
-    )
+def _format(text: str, slot: int) -> str:
+    """``text`` as a ``%`` format: its own ``%`` doubled, the markers ``%(i)s`` and ``%(d)s``
+    (one ``%`` with a mapping per point, in C, rather than a join of its pieces)."""
+    text = text.replace("%", "%%")
+    return text.replace(index_marker(slot), "%(i)s").replace(describe_marker(slot), "%(d)s")
 
 
 def _describer(points: Sequence[Point]) -> Callable[[int], str]:
