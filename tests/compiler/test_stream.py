@@ -95,6 +95,10 @@ CASES = {
         {"count": [1, 2, 3]},
         {"executor": {"env": {"A": "x'y", "B": "${oc.env:HOME}"}, "setup": ["echo é"]}},
     ),
+    "torchrun (skypilot)": (
+        {"count": [1, 2, 3]},
+        {"launcher": {"kind": "torchrun"}, "executor": {"nodes": 2, "workdir": "."}},
+    ),
     "several tasks": (
         {"tasks.b.task.count": [1, 2, 3, 4]},
         {
@@ -108,8 +112,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("target", ["skypilot", "ray"])
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(
+    "target, case",
+    [(t, c) for t in ("skypilot", "ray") for c in CASES if t == "skypilot" or "torchrun" not in c],
+)
 @pytest.mark.parametrize("run", [None, RUN], ids=["compile", "run"])
 def test_the_stand_in_render_writes_what_jinja_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, case: str, run: Any
