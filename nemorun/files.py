@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+Text = str | bytes | Sequence[str]
+"""What is written: text, bytes, or text in chunks (written one after another, never joined:
+a large sweep's 60 MB stream is not copied, nor encoded whole)."""
+_PIECE = 1 << 20
 
-def write_output(path: Path, text: str | bytes, mode: int | None = None) -> None:
+
+def write_output(path: Path, text: Text, mode: int | None = None) -> None:
     """`write_atomic` for a path the user named (``-o``): a path that cannot be written is
     the user's mistake, reported as a `SpecError` (exit 2), not an internal error. Without
     ``mode``, the file gets what a plain write would give it (`normal_mode`), not the 0600 of
@@ -30,14 +36,14 @@ def write_output(path: Path, text: str | bytes, mode: int | None = None) -> None
         ) from None
 
 
-def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
+def write_atomic(path: Path, text: Text, mode: int | None = None) -> None:
     """Replace ``path`` with ``text`` atomically; parent directories are created."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in _pieces(text):
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:
@@ -76,7 +82,17 @@ def private_dir(path: Path, root: Path | None = None) -> Path:
     return path
 
 
-def write_private(path: Path, text: str | bytes, root: Path, executable: bool = False) -> None:
+def _pieces(text: Text) -> Iterator[bytes]:
+    """``text`` encoded (UTF-8) a megabyte of characters at a time."""
+    if isinstance(text, bytes):
+        yield text
+        return
+    for chunk in (text,) if isinstance(text, str) else text:
+        for start in range(0, len(chunk), _PIECE):
+            yield chunk[start : start + _PIECE].encode("utf-8")
+
+
+def write_private(path: Path, text: Text, root: Path, executable: bool = False) -> None:
     """`write_atomic` into a record: parents 0700, the file 0600 (0700 if ``executable``)."""
     private_dir(path.parent, root)
     mode = (PRIVATE_DIR if executable else PRIVATE_FILE) & ~_umask()

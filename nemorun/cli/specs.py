@@ -278,7 +278,7 @@ def _run_compile(ns: argparse.Namespace) -> int:
         artifacts = build.tasks[0].artifacts
         warn(artifacts.warnings)
         if ns.output is None:
-            sys.stdout.write(artifacts.main.text)
+            sys.stdout.writelines(artifacts.main.chunks)
             return EXIT_OK
         paths = artifacts.write(ns.output)
     for path in paths:

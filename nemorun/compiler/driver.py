@@ -124,18 +124,18 @@ def compile_spec(
         retry=retry_plan(spec, declared),
     )
     extra, more_warnings = declared.plan(spec, job)
-    from nemorun.compiler.render import load_template, render_template
+    from nemorun.compiler.render import load_template
 
     template = load_template(declared.template, templates, declared.template_dir)
-    stem = job.stem
-    why_several = None
+    stem, why_several = job.stem, None
     if isinstance(extra, Parts):
         contexts, why_several = extra.contexts, extra.reason
         names = [f"{stem}.{i}{declared.suffix}" for i in range(len(contexts))]
     else:
         contexts, names = (extra,), [f"{stem}{declared.suffix}"]
+    own = templates is None and declared.template_dir is None  # nemorun's template
     mains = tuple(
-        Artifact(file, render_template(template, {"job": job, "target": context}), executable=True)
+        Artifact(file, _rendered(template, job, context, own), executable=True)
         for file, context in zip(names, contexts)
     )
     files: list[Artifact] = []
@@ -145,6 +145,25 @@ def compile_spec(
     return Artifacts(
         name, mains, tuple(files), job.points, (*warnings, *more_warnings), why_several, logs
     )
+
+
+def _rendered(template: Any, job: Job, plan: Any, own: bool) -> str | Sequence[str]:
+    """The main artifact's text: a large sweep's stream of documents from two renders of
+    nemorun's own template (``own``: no user's template directory) when the plan can stand
+    in points (`nemorun.compiler.stream`), else the template rendered for every point."""
+    from nemorun.compiler import stream
+    from nemorun.compiler.render import render_template
+
+    def render(job: Job, plan: Any) -> str:
+        return render_template(template, {"job": job, "target": plan})
+
+    if own and job.num_points >= stream.MIN_POINTS and hasattr(plan, "stand_in"):
+        chunks = stream.render_points(
+            job, job.points, lambda indices: plan.stand_in(job, indices), render
+        )
+        if chunks is not None:
+            return chunks
+    return render(job, plan)
 
 
 def _declared_target(spec: Spec, target: str | None) -> tuple[str, TargetDef]:

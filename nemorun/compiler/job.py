@@ -48,13 +48,28 @@ ENTRY_FILE = "entry.py"
 """The entry's own artifact: written beside the main one (``-o DIR``, a run's ``artifacts``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Artifact:
-    """One file of a compiled job."""
+    """One file of a compiled job: its text, in one chunk or several (a large sweep's stream,
+    `nemorun.compiler.stream`), written one after another and joined only when ``text`` is
+    read."""
 
     name: str
-    text: str
+    chunks: Sequence[str]
+    """The text in chunks (a `nemorun.compiler.stream.Stream` makes each when asked for)."""
     executable: bool = False
+
+    def __init__(self, name: str, text: str | Sequence[str], executable: bool = False) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "chunks", (text,) if isinstance(text, str) else text)
+        object.__setattr__(self, "executable", executable)
+
+    @property
+    def text(self) -> str:
+        return self.chunks[0] if len(self.chunks) == 1 else "".join(self.chunks)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.text, self.executable))
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ class Artifacts:
         paths = []
         for artifact in self.all():
             path = directory / artifact.name
-            write_output(path, artifact.text, normal_mode(artifact.executable))
+            write_output(path, artifact.chunks, normal_mode(artifact.executable))
             paths.append(path)
         return paths
 

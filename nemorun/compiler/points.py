@@ -7,6 +7,7 @@ Points are numbered in cartesian order (the last axis varies fastest), the order
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -69,4 +70,6 @@ def _show(value: Any) -> str:
     """A value as one would type it in an override: ``0.01``, ``adam``, ``"two words"``."""
     if isinstance(value, str) and re.fullmatch(r"[\w./:+-]+", value, re.ASCII):
         return value
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return repr(value)  # what json.dumps writes for them, without its encoder
     return json.dumps(value, ensure_ascii=False, default=str)

@@ -115,6 +115,8 @@ def heredoc_delimiter(text: str, base: str = "NEMORUN_ENTRY") -> str:
 def comment(value: Any) -> str:
     """``value`` safe inside a one-line ``#`` comment: control characters escaped."""
     text = str(value)
+    if text.isprintable():  # the common case, at C speed (a sweep's 100,000 descriptions)
+        return text
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 

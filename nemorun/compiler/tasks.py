@@ -17,6 +17,7 @@ go into one subdirectory each.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ class Build:
         Inside a run record (``private``: its directory) they are private (see `files`)."""
         from nemorun.files import normal_mode, write_atomic, write_private
 
-        def put(path: Path, text: str, executable: bool) -> None:
+        def put(path: Path, text: str | Sequence[str], executable: bool) -> None:
             if private is not None:
                 write_private(path, text, private, executable)
             else:
@@ -198,7 +199,7 @@ class Build:
         paths = []
         for relative, artifact in self.files():
             path = directory / relative
-            put(path, artifact.text, artifact.executable)
+            put(path, artifact.chunks, artifact.executable)
             paths.append(path)
         if manifest:
             put(directory / MANIFEST, self.manifest(), False)

@@ -18,9 +18,11 @@ says why). Compile never imports ray.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from nemorun.compiler.targets.checks import OptionChecks
 from nemorun.compiler.torchrun import Var, Word
@@ -96,8 +98,40 @@ class RayOptions(ExecutorOptions):
 class RayJob:
     """One job of the description: a Jobs API request body, with the points it runs."""
 
-    points: tuple[int, ...]
+    points: tuple[int | str, ...]
+    """The indices of its points (a marker for a stand-in: `nemorun.compiler.stream`)."""
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PerPoint(Sequence[RayJob]):
+    """The jobs of ``packing: per_point``, one per index, each made when asked for (a sweep
+    of 100,000 points does not hold 100,000 request bodies)."""
+
+    job: Job
+    options: RayOptions
+    command: str
+    resources: dict[str, Any]
+    indices: Sequence[int | str]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @overload
+    def __getitem__(self, at: int) -> RayJob: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[RayJob]: ...
+
+    def __getitem__(self, at: int | slice) -> RayJob | Sequence[RayJob]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(*at.indices(len(self)))]
+        point = self.indices[at]
+        body = _body(self.job, self.options, self.command, self.resources, (point,))
+        return RayJob((point,), body)
+
+    def __iter__(self) -> Iterator[RayJob]:
+        return (self[i] for i in range(len(self)))
 
 
 @dataclass(frozen=True)
@@ -105,7 +139,14 @@ class RayPlan:
     """What ``ray.yaml.j2`` needs beyond the `Job`."""
 
     address: str | None
-    jobs: tuple[RayJob, ...]
+    jobs: Sequence[RayJob]
+
+    def stand_in(self, job: Job, indices: Sequence[str]) -> RayPlan | None:
+        """The plan for stand-in points of these indices (`nemorun.compiler.stream`); None
+        for ``packing: one_job`` (one job lists every point)."""
+        if not isinstance(self.jobs, PerPoint):
+            return None
+        return dataclasses.replace(self, jobs=dataclasses.replace(self.jobs, indices=indices))
 
 
 def plan(spec: Spec, job: Job) -> tuple[RayPlan, list[str]]:
@@ -133,13 +174,18 @@ def plan(spec: Spec, job: Job) -> tuple[RayPlan, list[str]]:
     command = point_command(job)
     resources = _resources(options)
     if options.packing == "one_job":
-        jobs: tuple[RayJob, ...] = (_one_job(job, options, command, resources),)
+        jobs: Sequence[RayJob] = (_one_job(job, options, command, resources),)
     else:
-        jobs = tuple(
-            RayJob((p.index,), _body(job, options, command, resources, (p.index,)))
-            for p in job.points
-        )
+        jobs = PerPoint(job, options, command, resources, _indices(job))
     return RayPlan(options.address, jobs), warnings
+
+
+def _indices(job: Job) -> Sequence[int]:
+    from nemorun.compiler.points import Points
+
+    if isinstance(job.points, Points):  # index i is point i: no Point made
+        return range(job.num_points)
+    return tuple(p.index for p in job.points)
 
 
 def point_command(job: Job) -> str:
@@ -185,7 +231,7 @@ def memory_bytes(value: int | float | str) -> int:
     return int(float(number) * scale)
 
 
-def _env_vars(job: Job, point: int | None) -> dict[str, str]:
+def _env_vars(job: Job, point: int | str | None) -> dict[str, str]:
     env = {"NEMORUN_RUN_NAME": job.name}
     if job.run is not None:
         env["NEMORUN_RUN_ID"] = job.run.id
@@ -200,7 +246,7 @@ def _body(
     options: RayOptions,
     entrypoint: str,
     resources: dict[str, Any],
-    points: tuple[int, ...],
+    points: tuple[int | str, ...],
 ) -> dict[str, Any]:
     """One Jobs API request: ``entrypoint``, ``submission_id`` (with a run), ``runtime_env``,
     ``metadata`` (``nemorun_points``: the points it runs) and the entry point's resources."""

@@ -18,7 +18,9 @@ formats of single values on `SkyPilotOptions`' fields, the rest in `_Checks`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -206,6 +208,10 @@ class SkyPilotPlan:
     """The shipped entry's path on the node (mounted by ``file_mounts``), or None when each
     document embeds the entry."""
 
+    def stand_in(self, job: Job, indices: Sequence[str]) -> SkyPilotPlan:
+        """The plan for stand-in points of these indices (`nemorun.compiler.stream`)."""
+        return dataclasses.replace(self, names=tuple(f"{job.name}-{i}" for i in indices))
+
 
 def plan(spec: Spec, job: Job) -> tuple[SkyPilotPlan, list[str]]:
     """The checked options, in SkyPilot's words.
@@ -299,6 +305,10 @@ def _names(job: Job) -> tuple[str, ...]:
     document only). A large sweep's documents share one shipped entry (`_entry`).
     """
     if job.is_sweep():
+        from nemorun.compiler.points import Points
+
+        if isinstance(job.points, Points):  # index i is point i: no Point made
+            return tuple(f"{job.name}-{index}" for index in range(job.num_points))
         return tuple(f"{job.name}-{point.index}" for point in job.points)
     return (job.name,)
 
