@@ -144,11 +144,11 @@ def test_local_retries_rerun_a_failed_point(
 ) -> None:
     """The task fails until its attempt ``succeed_at``: it runs again, with NEMORUN_ATTEMPT,
     at most ``retries.max + 1`` times; status says how each attempt ended."""
-    (home.parent / "flaky.py").write_text(FLAKY)
+    (home.parent / "retried.py").write_text(FLAKY)
     write_spec(
         "exp.yaml",
         f"nemorun: 1\nname: flaky\npythonpath: [{home.parent}]\n"
-        f"task: {{_target_: flaky:work, succeed_at: {succeed_at}}}\n"
+        f"task: {{_target_: retried:work, succeed_at: {succeed_at}}}\n"
         "executor: {target: local, retries: {max: 3}}\n",
     )
     launched = cli("launch", "exp.yaml", "--wait")
@@ -169,11 +169,11 @@ def test_local_retries_rerun_a_failed_point(
 def test_a_compiled_local_script_retries_without_a_run(
     write_spec: WriteSpec, workdir: Path, cli: Cli
 ) -> None:
-    (workdir / "flaky.py").write_text(FLAKY)
+    (workdir / "retried.py").write_text(FLAKY)
     write_spec(
         "exp.yaml",
         f"nemorun: 1\nname: flaky\npythonpath: [{workdir}]\n"
-        "task: {_target_: flaky:work, succeed_at: 2}\n"
+        "task: {_target_: retried:work, succeed_at: 2}\n"
         "executor: {target: local, retries: {max: 1}}\n",
     )
     script = cli("compile", "exp.yaml")
