@@ -159,6 +159,16 @@ def _task(v: Validator, name: str, raw: Any, path: KeyPath) -> TaskSpec | None:
         script = instantiate(own_options(v, raw, ScriptTask, path))
         return TaskSpec(name, path, script=script) if script is not INVALID else None
     if "command" in raw:
+        if is_env_template(raw["command"]):
+            v.error(
+                (*path, "command"),
+                "an environment reference cannot be part of a command: the command is shell "
+                "text the job's bash runs as written",
+                found=repr(raw["command"]),
+                suggestion="use the shell's own expansion, e.g. $HOME instead of ${oc.env:HOME}",
+                at_value=True,
+            )
+            return None
         command = instantiate(own_options(v, raw, CommandTask, path))
         return TaskSpec(name, path, command=command) if command is not INVALID else None
     v.error(

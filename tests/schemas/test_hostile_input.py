@@ -62,6 +62,11 @@ CASES = [
     ("name.yaml", V1 + "name: ${oc.env:X}\n" + CMD, f"name.yaml:2:7: name: {READ_HERE}"),
     ("templates.yaml", V1 + "templates: ${oc.env:X}\n" + CMD, f"templates: {READ_HERE}"),
     ("script.yaml", V1 + "task: {script: '${oc.env:X}'}\n", f"task.script: {READ_HERE}"),
+    (
+        "command.yaml",
+        V1 + "task: {command: 'echo ${oc.env:HOME}'}\n",
+        "command.yaml:2:17: task.command: an environment reference cannot be part of a command",
+    ),
     ("target.yaml", V1 + CMD + "executor: {target: 1}\n", "executor.target"),
     ("intkey.yaml", V1 + CMD + "1: 2\n", "unknown top-level key"),
     ("big.toml", 'nemorun = 1\n[task]\ncommand = "true"\nn = ' + "9" * 5000, "cannot read a value"),
