@@ -72,6 +72,14 @@ def array_limit(options: SlurmOptions, machine: Machine) -> int:
 def check(check: OptionChecks, options: SlurmOptions, job: Job) -> None:
     """Packing's rules: parallel points need packing and no torchrun; the sweep's jobs must fit
     in what the cluster takes from one user (`Machine.max_submit_jobs`)."""
+    if options.cluster and packing(options, job) is not None:
+        key = "per_job" if options.per_job else "fail_fast"
+        check.error(
+            key,
+            "a packed sweep's points keep their status and cancel marks in the run's directory, "
+            "which nemorun reads only on this machine: not supported with a remote cluster yet",
+            suggestion=f"remove executor.{key}, or executor.cluster",
+        )
     if job.retry is not None and packing(options, job) is not None:
         key = "per_job" if options.per_job else "fail_fast"
         check.error(

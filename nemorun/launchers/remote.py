@@ -40,6 +40,7 @@ COMPLETE = ".nemorun-complete"
 # Receives a tar on stdin into DIR: checks its SHA-256, unpacks beside DIR, renames into place
 # (and first makes the directories given after DIR and SUM).
 RECEIVE = r"""set -eu
+umask 077
 dir=$1 sum=$2
 shift 2
 for d in "$@"; do mkdir -p -m 700 -- "$d"; done

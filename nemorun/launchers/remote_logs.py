@@ -27,13 +27,15 @@ from nemorun.launchers.ssh import Transport
 if TYPE_CHECKING:
     from nemorun.launchers.slurm import SlurmTarget
 
-# For each file: its size in bytes on a line of its own (-1: none yet), then its bytes. Each
+# For each file: its size in bytes on a line of its own (-1: none yet), then that many bytes
+# (a log that grows meanwhile is cut at the size given, never read past it). Each
 # argument is p:PATH, or g:DIR/NAME with NAME a find -name pattern (its first match is read).
 CAT = (
     'for f in "$@"; do case $f in g:*) f=${f#g:}; '
     'f=$(find "${f%/*}" -maxdepth 1 -name "${f##*/}" 2>/dev/null | LC_ALL=C sort | head -n 1) ;; '
     "*) f=${f#p:} ;; esac; "
-    'if [ -n "$f" ] && [ -f "$f" ]; then wc -c <"$f"; cat -- "$f"; else echo -1; fi; done'
+    'if [ -n "$f" ] && [ -f "$f" ]; then s=$(wc -c <"$f"); echo $s; head -c "$s" -- "$f"; '
+    "else echo -1; fi; done"
 )
 
 

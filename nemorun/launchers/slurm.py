@@ -151,10 +151,7 @@ class SlurmTarget(Target):
         tasks = planned_tasks(run)
         journal_intent(Path(run.dir), self.name, run_tag(run.id), run.cluster)
         ids_of: dict[str, list[str]] = {}
-        sbatch, script = (
-            partial(self._run, cwd=where(run)),
-            lambda i: where(run) / "artifacts" / i.file,
-        )
+        sbatch, script = partial(self._run, cwd=run.dir), lambda i: run.artifacts_dir / i.file
         refs: list[JobRef] = []
         try:
             for planned in tasks:
@@ -168,6 +165,8 @@ class SlurmTarget(Target):
                     indices = None
                     if run.points and info.per_job:  # some points of a packed sweep: re-packed
                         indices = [p for p in info.points if p in chosen]
+                        if not indices:
+                            continue  # no chosen point in this part
                     elif run.points:  # a rerun of some points: only those
                         indices = [i for i in info.indices if info.point(i) in chosen]
                         if not (indices or (not info.array and info.offset in chosen)):
@@ -398,6 +397,8 @@ class SlurmTarget(Target):
             ids += [
                 element_id(ref.id, i) for i in array_elements(ref) if offset + (i or 0) in wanted
             ]
+            if ids and ids[-1] == ref.id:  # a chained job: its later attempts would start
+                ids += list(ref.extra.get("chain", []))
         slurm = run.state.setdefault("slurm", {})
         slurm["cancelled_elements"] = sorted({*slurm.get("cancelled_elements", []), *ids})
         if ids:

@@ -47,6 +47,11 @@ def submit_chain(
         raise LaunchError(f"cannot read {path}: {problem.strerror or problem}") from None
     if attempts < 2:
         return first
+    if run.cluster:  # the attempts' shared record (below) lives here, the jobs there
+        raise LaunchError(
+            f"task {first.task}: retries mode chain is not supported on a remote cluster yet; "
+            "use mode requeue there"
+        )
     children = [t.task.name for t in planned_tasks(run) if first.task in t.task.after]
     if children:  # afterok on one attempt would fail them when a later attempt succeeds
         raise LaunchError(

@@ -30,6 +30,15 @@ INPUT_PREFIXES = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SINFO_", "NEMORUN
 would see the caller's ``NEMORUN_REPACK``: `nemorun.launchers.slurm_packing`)."""
 
 
+CLEAN_REMOTE = (
+    "for v in $(env | grep -E "
+    "'^((SBATCH|SQUEUE|SACCT|SCANCEL|SINFO)_[A-Za-z0-9_]*|NEMORUN_REPACK)=' | cut -d= -f1); "
+    'do unset "$v"; done; exec "$@"'
+)
+"""A fixed ``sh`` program run before each Slurm command on a cluster: `INPUT_PREFIXES` unset
+(a login shell's ``.bashrc`` may export ``SBATCH_TIMELIMIT``), then the command itself."""
+
+
 _CLUSTER: contextvars.ContextVar[Transport | None] = contextvars.ContextVar("cluster", default=None)
 
 
@@ -65,8 +74,9 @@ def run_command(
 ) -> subprocess.CompletedProcess[str]:
     """``argv``'s result; `LaunchError` when it is missing or does not answer in time."""
     transport = _CLUSTER.get()
-    if transport is not None:
-        return transport.run(argv, None if cwd is None else str(cwd), timeout)
+    if transport is not None:  # the login shell's own SBATCH_… are dropped there, as here
+        where = None if cwd is None else str(cwd)
+        return transport.run(["sh", "-c", CLEAN_REMOTE, "sh", *argv], where, timeout)
     env = {k: v for k, v in os.environ.items() if not k.startswith(INPUT_PREFIXES)}
     try:
         return subprocess.run(

@@ -99,7 +99,7 @@ class Tracking:
         for name, opened in list(self.opened.items()):
             try:
                 said = _adapter(name).describe(opened.ref, details)
-            except (TrackerError, OSError, ImportError) as exc:
+            except Exception as exc:  # a library's own failure is the tracker's
                 self._failed(name, exc)
                 del self.opened[name]
                 continue
@@ -110,7 +110,10 @@ class Tracking:
         mirror(self.refs, "failed")
 
     def _failed(self, name: str, exc: BaseException) -> None:
-        why = f"tracking.{name}: {exc}"
+        said = (
+            str(exc) if isinstance(exc, (TrackerError, OSError)) else f"{type(exc).__name__}: {exc}"
+        )
+        why = f"tracking.{name}: {said}"
         if self.required.get(name, True):
             self.abort()
             raise LaunchError(
@@ -127,7 +130,7 @@ def start_tracking(options: TrackingOptions, run: TrackedRun) -> Tracking:
         tracking.required[name] = bool(chosen.required)
         try:
             tracking.opened[name] = _adapter(name).open_run(chosen, run)
-        except (TrackerError, OSError, ImportError) as exc:
+        except Exception as exc:  # a library's own failure is the tracker's
             tracking._failed(name, exc)
     return tracking
 

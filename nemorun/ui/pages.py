@@ -168,7 +168,10 @@ def diff_picture(a: str, b: str) -> dict[str, Any]:
     ``svg`` is None (and ``note`` says why) when Graphviz cannot draw it."""
     from nemorun import api
     from nemorun.cli.pictures import diff_picture as diff_dot
+    from nemorun.launchers.records import find_run
 
+    # Runs only: ``diff`` also reads spec files, which would let the page read any file.
+    a, b = find_run(a).id, find_run(b).id
     found = api.diff(a, b)
     changes = [c.describe() for c in found.changes]
     svg, note = _draw(diff_dot(found, a, b)) if changes else (None, "no difference")

@@ -130,7 +130,9 @@ def test_apptainer_binds_the_entry_and_the_mounts_and_sets_env(
     container = {"image": "img", "runtime": "apptainer", "mounts": ["/a b:/in:ro", "/c:/d"]}
     result = compile_spec({**container, "env": {"TOKEN": "it's $x"}}, workdir="/w d")
     assert result.code == 0, result.err
-    assert "export APPTAINERENV_TOKEN='it'\"'\"'s $x'\n" in result.out
+    # for the step only, never exported in the batch shell
+    assert "export APPTAINERENV" not in result.out
+    assert "\nenv 'APPTAINERENV_TOKEN=it'\"'\"'s $x' srun apptainer exec " in result.out
     assert step_line(result.out).startswith(
         'srun apptainer exec --pwd \'/w d\' --bind "$NEMORUN_ENTRY":"$NEMORUN_ENTRY":ro '
         f"--bind {ROOT}/examples:{ROOT}/examples:ro --bind '/a b:/in:ro' --bind /c:/d "
@@ -142,7 +144,9 @@ def test_pyxis_names_the_variables_that_win_over_the_image(
     compile_spec: Callable[..., Any],
 ) -> None:
     result = compile_spec({"image": "img", "env": {"A": "1", "B": "two words"}})
-    assert "export A=1\nexport B='two words'\n" in result.out
+    # set for the step only: a PATH meant for the container must not reach the batch shell
+    assert "export A=" not in result.out
+    assert "\nenv A=1 'B=two words' srun --container-image=img " in result.out
     assert " --container-env=A,B " in step_line(result.out)
 
 
@@ -220,7 +224,11 @@ def compile_spec(workdir: Path, cli: Callable[..., Any]) -> Callable[..., Any]:
 
 def step_line(script: str) -> str:
     """The script's srun step."""
-    return next(line for line in script.split("\n") if line.startswith("srun "))
+    return next(
+        line[line.index("srun ") :]
+        for line in script.split("\n")
+        if line.startswith(("srun ", "env "))
+    )
 
 
 def test_the_json_schema_takes_the_runtimes(
