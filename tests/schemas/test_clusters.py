@@ -99,3 +99,17 @@ def test_remote_commands_are_quoted_argv_and_never_skip_host_keys(
     assert "StrictHostKeyChecking=no" not in argv and "BatchMode=yes" in argv
     assert argv[-7:-2] == ["-p", "2222", "-l", "alice", "--"]
     assert (tmp_path / "sockets").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("option", ["per_job: 2", "fail_fast: true"])
+def test_a_packed_sweep_is_refused_on_a_cluster(
+    profiles: Path, write_spec: WriteSpec, cli: Callable[..., CliResult], option: str
+) -> None:
+    """A packed element's point files live in the run directory on the cluster, which status and
+    cancel read only here: refused at the option rather than showing every point unknown."""
+    spec(write_spec, f"{{target: slurm, partition: mine, {option}}}")
+    result = cli("compile", "exp.yaml", "--cluster", "draco", "steps=1,2,3")
+    assert result.code == 2, result.out
+    key = option.split(":")[0]
+    assert f"executor.{key}: a packed sweep's point" in result.err
+    assert "not supported with a remote cluster yet" in result.err
