@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +38,11 @@ CAT = (
     'if [ -n "$f" ] && [ -f "$f" ]; then s=$(wc -c <"$f"); echo $s; head -c "$s" -- "$f"; '
     "else echo -1; fi; done"
 )
+
+
+WATCHED = 'tail "$@" & p=$!; cat >/dev/null; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; :'
+"""``tail -F`` on the cluster for as long as its input is open: closing it (the follower is
+done, or interrupted) ends the tail there too, instead of leaving it on the login node."""
 
 
 def remote_logs(
@@ -80,8 +86,8 @@ def _follow(
     target: SlurmTarget, transport: Transport, run: RunHandle, ref: JobRef, paths: list[str]
 ) -> Iterator[str]:
     """``tail -F`` on the cluster (headers ``==> FILE <==`` when there are several files)."""
-    argv = ["tail", "-F", "-n", "+1", *(["-q"] if len(paths) == 1 else []), "--", *paths]
-    proc = transport.popen(argv)
+    tail = ["-F", "-n", "+1", *(["-q"] if len(paths) == 1 else []), "--", *paths]
+    proc = transport.popen(["sh", "-c", WATCHED, "sh", *tail])
     lines: queue.Queue[bytes | None] = queue.Queue()
 
     def pump() -> None:
@@ -112,8 +118,13 @@ def _follow(
                 done = bool(mine) and all(s.state.is_final() for s in mine)
             quiet = quiet + 1 if done else 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        assert proc.stdin is not None
+        proc.stdin.close()  # the remote tail ends with its input (`WATCHED`)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def _relabel(lines: Iterator[str], headers: dict[str, str | None]) -> Iterator[str]:

@@ -117,11 +117,12 @@ class Transport:
         return subprocess.CompletedProcess(local, proc.returncode, out, err)
 
     def popen(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        """``argv`` started remotely, its output to read as it comes (``tail -F``); the caller
-        ends it."""
+        """``argv`` started remotely, its output to read as it comes (``tail -F``), its input
+        a pipe: the caller ends it by closing that pipe (sshd does not signal a command without
+        a terminal when the client goes, so the command must watch its input: `WATCHED`)."""
         return subprocess.Popen(
             self.command(argv),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )

@@ -162,6 +162,16 @@ def test_a_sweep_reads_every_point_and_follows_its_logs(remote: dict) -> None:
     for steps in (1, 2, 3, 4):
         assert f"version=v1 steps={steps}" in followed
     assert followed.count("==> ") == 4  # one header per point, none for empty stderr
+    # the follow's tail on the login node ended with it (sshd does not signal it)
+    deadline = time.monotonic() + 10
+    while _tails(remote["sshd"]["user"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _tails(remote["sshd"]["user"]) == []
+
+
+def _tails(user: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-u", user, "-x", "tail"], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def test_cancel_then_rerun(remote: dict) -> None:
