@@ -31,9 +31,9 @@ class NotingTarget(LocalTarget):
 
 
 def test_cancel_saves_what_the_target_noted(home: Path, tmp_path: Path) -> None:
-    (tmp_path / "sleeper.py").write_text("import time\n\ndef nap() -> None:\n    time.sleep(60)\n")
+    (tmp_path / "idler.py").write_text("import time\n\ndef nap() -> None:\n    time.sleep(60)\n")
     spec = tmp_path / "sleepy.yaml"
-    spec.write_text("nemorun: 1\nname: sleepy\npythonpath: [.]\ntask: {_target_: sleeper:nap}\n")
+    spec.write_text("nemorun: 1\nname: sleepy\npythonpath: [.]\ntask: {_target_: idler:nap}\n")
     run = nemorun.launch(spec)
     opened = nemorun.open_run(run.id)
     deadline = time.monotonic() + 60
