@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT, CliResult, assert_golden, nemorun
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from nemorun.api import load_for_target
@@ -389,6 +389,8 @@ HOSTILE = st.text(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=HOSTILE, value=HOSTILE)
+@example(text="", value="\x85")  # NEL: a line break to YAML, folded to a space unless escaped
+@example(text="\u2028", value="_\u2029")
 def test_hostile_strings_reach_the_task_byte_exact(tmp_path: Path, text: str, value: str) -> None:
     # ``${`` starts an interpolation in the spec language itself: not a Kubernetes matter.
     assume("${" not in text and "${" not in value)

@@ -413,9 +413,11 @@ def _dumper() -> Any:
 
     def scalar(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
         literal = "\n" in data and all(ch == "\n" or ch.isprintable() for ch in data)
-        return dumper.represent_scalar(
-            "tag:yaml.org,2002:str", data, style="|" if literal else None
-        )
+        # NEL and the Unicode line/paragraph separators are line breaks to a YAML reader:
+        # plain or single-quoted they fold to a space; double-quoted they are escaped.
+        breaks = not literal and any(ch in data for ch in "\x85\u2028\u2029")
+        style = "|" if literal else '"' if breaks else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
     class Dumper(yaml.SafeDumper):
         pass
