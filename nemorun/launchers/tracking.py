@@ -140,10 +140,14 @@ def mirror(refs: Sequence[Mapping[str, Any]], state: str) -> None:
     if state not in MIRRORED:
         return
     for ref in refs:
-        try:
-            _adapter(str(ref["tracker"])).mirror(ref, state)
-        except Exception:  # a tracker down must not fail `ls` or `status`: it stays behind
-            continue
+        # A run's end is told once: a tracker that fails then (W&B's service, starting under
+        # load) gets a second try before it stays behind.
+        for _ in range(2 if state != "running" else 1):
+            try:
+                _adapter(str(ref["tracker"])).mirror(ref, state)
+                break
+            except Exception:  # a tracker down must not fail `ls` or `status`
+                continue
 
 
 def run_details(run_dir: Path, target: str) -> Details:
