@@ -19,18 +19,7 @@ from typing import Any
 import pytest
 from conftest import nemorun
 
-STEPS = """
-import sys
-import time
-
-
-def step(name: str, point: int = 0, fail_at: int = -1, seconds: float = 0.0) -> None:
-    print(f"{name} start {time.time():.6f} point {point}", flush=True)
-    time.sleep(seconds)
-    print(f"{name} end {time.time():.6f} point {point}", flush=True)
-    if point == fail_at:
-        sys.exit(3)
-"""
+from tests.launchers.test_dependencies_local import STEPS  # the same task on both targets
 
 HEAD = """\
 nemorun: 1
